@@ -1,0 +1,235 @@
+"""The read-only Stripe REST API over one company: routing, listing, expansion, rendering."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.company import EVENT_RETENTION
+from sandbox.listing import (
+    CompanyIndex,
+    OrderedView,
+    PageRequest,
+    UnknownCursor,
+    exclude,
+    page,
+    sequence_page,
+)
+from sandbox.params import created_range, expand_paths, limit_of
+
+Obj = dict[str, Any]
+
+EMBEDDED_LIST_LIMIT = 10
+
+# URL segment -> object type, for the simple list/retrieve endpoints.
+RESOURCES = {"customers": "customer", "subscriptions": "subscription", "invoices": "invoice",
+             "charges": "charge", "refunds": "refund", "prices": "price", "products": "product",
+             "coupons": "coupon", "events": "event", "subscription_items": "subscription_item"}
+# List filters accepted per object type (query parameter -> index filter name).
+LIST_FILTERS = {"customer": ("email",), "invoice": ("customer", "subscription", "status"),
+                "charge": ("customer",), "refund": ("charge",), "price": ("product", "currency"),
+                "subscription": ("customer",)}
+ID_PREFIXES = {"cus": "customer", "sub": "subscription", "si": "subscription_item",
+               "in": "invoice", "il": "line_item", "ch": "charge", "re": "refund",
+               "price": "price", "prod": "product", "evt": "event"}
+# Embedded lists Stripe truncates to 10 entries, by object type.
+EMBEDDED_LISTS = {"subscription": "items", "invoice": "lines", "charge": "refunds"}
+
+
+class ApiError(Exception):
+    """An answer in Stripe's error shape."""
+
+    def __init__(self, status: int, error_type: str, message: str, code: str | None = None,
+                 param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.error_type, self.code, self.param = status, error_type, code, param
+
+    def body(self) -> Obj:
+        """The JSON body Stripe sends for this error."""
+        error: Obj = {"type": self.error_type, "message": str(self)}
+        if self.code:
+            error["code"] = self.code
+        if self.param:
+            error["param"] = self.param
+        return {"error": error}
+
+
+def missing(object_type: str, object_id: str, param: str = "id") -> ApiError:
+    """Stripe's 404 for an unknown id."""
+    return ApiError(404, "invalid_request_error", f"No such {object_type}: '{object_id}'",
+                    "resource_missing", param)
+
+
+@dataclass(frozen=True)
+class Route:
+    """A matched endpoint: its template (for counting), family (for limits) and handler."""
+
+    template: str
+    family: str
+    handler: Callable[..., Obj]
+    args: tuple[str, ...]
+
+
+class StripeApi:
+    """Answers GET requests for one company the way the Stripe API does."""
+
+    def __init__(self, company: Any) -> None:
+        self.company = company
+        self.index = CompanyIndex(company)
+
+    def route(self, path: str) -> Route | None:
+        """The endpoint `path` addresses, or None."""
+        parts = path.rstrip("/").split("/")[1:]
+        if len(parts) < 2 or parts[0] != "v1":
+            return None
+        name, rest = parts[1], parts[2:]
+        if name == "account" and not rest:
+            return Route("/v1/account", "account", self.account, ())
+        if name not in RESOURCES:
+            return None
+        if not rest:
+            return Route(f"/v1/{name}", name, self.list_objects, (RESOURCES[name],))
+        if len(rest) == 1:
+            return Route(f"/v1/{name}/{{id}}", name, self.retrieve, (RESOURCES[name], rest[0]))
+        sub_lists = {("invoices", "lines"): ("invoice", "lines"),
+                     ("charges", "refunds"): ("charge", "refunds")}
+        if len(rest) == 2 and (name, rest[1]) in sub_lists:
+            object_type, field = sub_lists[(name, rest[1])]
+            return Route(f"/v1/{name}/{{id}}/{rest[1]}", name, self.embedded_list,
+                         (object_type, rest[0], field))
+        return None
+
+    def account(self, params: Obj) -> Obj:
+        """`GET /v1/account`."""
+        return {"id": self.company.account_id, "object": "account", "country": "US",
+                "default_currency": "usd", "livemode": self.company.livemode,
+                "charges_enabled": True, "business_profile": {"name": "Sandbox SaaS"}}
+
+    def retrieve(self, params: Obj, object_type: str, object_id: str) -> Obj:
+        """`GET /v1/<objects>/{id}`."""
+        obj = self.company.get(object_type, object_id)
+        if obj is None or (object_type == "event" and self._event_expired(obj)):
+            raise missing(object_type, object_id)
+        return self._expand(self.render(obj), expand_paths(params))
+
+    def list_objects(self, params: Obj, object_type: str) -> Obj:
+        """`GET /v1/<objects>` with filters, created range, cursors and expansion."""
+        if object_type == "subscription_item":
+            sub_id = params.get("subscription")
+            if not sub_id:
+                raise ApiError(400, "invalid_request_error", "Missing required param: "
+                               "subscription.", "parameter_missing", "subscription")
+            return self.embedded_list(params, "subscription", sub_id, "items",
+                                      url=f"/v1/subscription_items?subscription={sub_id}")
+        view = self._filtered_view(object_type, params)
+        gte, lte = created_range(params)
+        if object_type == "event":
+            cutoff = self.company.now - EVENT_RETENTION
+            gte = cutoff if gte is None else max(gte, cutoff)
+        req = PageRequest(limit_of(params), params.get("starting_after"),
+                          params.get("ending_before"), gte, lte)
+        try:
+            data, has_more = page(view, req)
+        except UnknownCursor as exc:
+            param = "starting_after" if req.starting_after else "ending_before"
+            raise missing(object_type, str(exc), param) from None
+        return self._list([self.render(o) for o in data], has_more,
+                          "/v1/" + next(k for k, v in RESOURCES.items() if v == object_type),
+                          expand_paths(params))
+
+    def embedded_list(self, params: Obj, object_type: str, object_id: str, field: str,
+                      url: str | None = None) -> Obj:
+        """Full paging of a list Stripe embeds truncated (invoice lines, items, refunds)."""
+        parent = self.company.get(object_type, object_id)
+        if parent is None or parent.get("deleted"):
+            raise missing(object_type, object_id, object_type if url else "id")
+        req = PageRequest(limit_of(params), params.get("starting_after"),
+                          params.get("ending_before"))
+        try:
+            data, has_more = sequence_page(parent[field]["data"], req)
+        except UnknownCursor as exc:
+            raise missing("object", str(exc), "starting_after") from None
+        return self._list(data, has_more, url or parent[field]["url"], expand_paths(params))
+
+    def _list(self, data: list[Obj], has_more: bool, url: str, expand: list[str]) -> Obj:
+        body = {"object": "list", "data": data, "has_more": has_more, "url": url}
+        return self._expand(body, expand)
+
+    def _filtered_view(self, object_type: str, params: Obj) -> OrderedView:
+        """The newest-first view the list's filters select, using the most selective index."""
+        wanted = [(f, params[f]) for f in LIST_FILTERS.get(object_type, ()) if params.get(f)]
+        if object_type == "subscription":
+            status = params.get("status")
+            if status is None:
+                wanted.append(("not_canceled", True))
+            elif status != "all":
+                wanted.append(("status", status))
+        if object_type == "event":
+            return self._event_view(params)
+        if not wanted:
+            return self.index.view(object_type)
+        (first, value), rest = wanted[0], wanted[1:]
+        view = self.index.view(object_type, first, value)
+        for name, value in rest:
+            members = self.index.view(object_type, name, value).position
+            view = exclude(view, lambda o, m=members: o["id"] not in m)
+        return view
+
+    def _event_view(self, params: Obj) -> OrderedView:
+        types = params.get("types")
+        if isinstance(types, str):
+            types = [types]
+        if params.get("type"):
+            types = [params["type"]]
+        if not types:
+            return self.index.view("event")
+        known = self.index.values("event", "type")
+        names = sorted({k for k in known for t in types if fnmatch.fnmatchcase(k, t)})
+        return self.index.union("event", "type", names)
+
+    def _event_expired(self, event: Obj) -> bool:
+        return event["created"] < self.company.now - EVENT_RETENTION
+
+    def render(self, obj: Obj) -> Obj:
+        """The object as the API returns it: embedded lists cut to 10 entries."""
+        field = EMBEDDED_LISTS.get(obj.get("object", ""))
+        if field is None or field not in obj:
+            return obj
+        embedded = obj[field]
+        if len(embedded["data"]) <= EMBEDDED_LIST_LIMIT:
+            return obj
+        cut = dict(embedded, data=embedded["data"][:EMBEDDED_LIST_LIMIT], has_more=True)
+        return dict(obj, **{field: cut})
+
+    def _expand(self, obj: Obj, paths: list[str]) -> Obj:
+        for path in paths:
+            obj = self._expand_path(obj, path.split("."), path)
+        return obj
+
+    def _expand_path(self, obj: Obj, parts: list[str], path: str) -> Obj:
+        head, rest = parts[0], parts[1:]
+        if head not in obj:
+            raise ApiError(400, "invalid_request_error",
+                           f"This property cannot be expanded ({path}).", param="expand")
+        value = obj[head]
+        if head == "data" and isinstance(value, list):
+            if not rest:
+                raise ApiError(400, "invalid_request_error",
+                               f"This property cannot be expanded ({path}).", param="expand")
+            return dict(obj, data=[self._expand_path(o, rest, path) for o in value])
+        if isinstance(value, str):
+            value = self._lookup(value, path)
+        if rest and isinstance(value, dict):
+            value = self._expand_path(value, rest, path)
+        return dict(obj, **{head: value})
+
+    def _lookup(self, object_id: str, path: str) -> Obj:
+        object_type = ID_PREFIXES.get(object_id.split("_", 1)[0])
+        found = self.company.get(object_type, object_id) if object_type else None
+        if found is None:
+            raise ApiError(400, "invalid_request_error",
+                           f"This property cannot be expanded ({path}).", param="expand")
+        return self.render(found)
+

@@ -1,0 +1,212 @@
+"""Invariants of the synthetic company: consistent, realistic, deterministic."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from sandbox.catalog import CURRENCY_EXPONENT, line_amount
+from sandbox.company import PLANTED_PII_MARKERS, Company, CompanyConfig, generate_company
+from tests.sandbox.conftest import NOW
+
+
+@pytest.fixture(scope="module")
+def larger_company() -> Company:
+    """Big enough (600 customers) to hold every rare shape at least once."""
+    return generate_company(CompanyConfig(customers=600, years=3, seed=42, now=NOW))
+
+
+def _sub_lines(company: Company) -> dict[str, list[dict]]:
+    """Non-proration invoice lines of each subscription's first item, oldest first."""
+    by_sub: dict[str, list[dict]] = {}
+    first_items = {s["items"]["data"][0]["id"] for s in company.objects["subscription"]}
+    for line in company.objects["line_item"]:
+        details = line["parent"]["subscription_item_details"]
+        if details and not details["proration"] and details["subscription_item"] in first_items:
+            by_sub.setdefault(details["subscription"], []).append(line)
+    for lines in by_sub.values():
+        lines.sort(key=lambda ln: ln["period"]["start"])
+    return by_sub
+
+
+def test_same_seed_same_company_and_other_seed_differs():
+    cfg = CompanyConfig(customers=40, years=2, seed=3, now=NOW)
+    first = json.dumps(generate_company(cfg).objects, sort_keys=True)
+    assert first == json.dumps(generate_company(cfg).objects, sort_keys=True)
+    other = CompanyConfig(customers=40, years=2, seed=4, now=NOW)
+    assert first != json.dumps(generate_company(other).objects, sort_keys=True)
+
+
+def test_every_invoice_line_points_to_existing_subscription_and_item(company: Company):
+    checked = 0
+    for line in company.objects["line_item"]:
+        details = line["parent"]["subscription_item_details"]
+        if details is None:
+            assert line["parent"]["invoice_item_details"]["invoice_item"].startswith("ii_")
+            continue
+        assert company.get("subscription", details["subscription"]) is not None
+        item = company.get("subscription_item", details["subscription_item"])
+        assert item["subscription"] == details["subscription"]
+        price = line["pricing"]["price_details"]
+        assert company.get("price", price["price"])["product"] == price["product"]
+        checked += 1
+    assert checked > 1000
+
+
+def test_subscription_invoices_cover_billed_periods_without_gaps(company: Company):
+    now = company.now
+    for sub_id, lines in _sub_lines(company).items():
+        sub = company.get("subscription", sub_id)
+        assert lines[0]["period"]["start"] == sub["start_date"]
+        for before, after in zip(lines, lines[1:], strict=False):
+            assert before["period"]["end"] == after["period"]["start"], sub_id
+        last = lines[-1]["period"]
+        item = sub["items"]["data"][0]
+        assert (item["current_period_start"], item["current_period_end"]) == (
+            last["start"], last["end"])
+        if sub["status"] in ("active", "past_due", "trialing", "incomplete"):
+            assert last["start"] <= now < last["end"], sub_id
+        elif sub["status"] in ("canceled", "incomplete_expired"):
+            assert last["start"] <= sub["ended_at"] <= last["end"], sub_id
+
+
+def test_lines_bill_the_price_and_quantity_in_force(company: Company):
+    for line in company.objects["line_item"]:
+        details = line["parent"]["subscription_item_details"]
+        price = company.get("price", line["pricing"]["price_details"]["price"])
+        if details and details["proration"]:
+            continue
+        if line["description"] == "Trial period":
+            assert line["amount"] == 0
+            continue
+        spec = company.plan(price["lookup_key"])
+        assert line["amount"] == line_amount(spec, line["quantity"] or 0), line["id"]
+
+
+def test_invoice_totals_and_payments_are_consistent(company: Company):
+    for inv in company.objects["invoice"]:
+        lines = inv["lines"]["data"]
+        discounts = sum(d["amount"] for ln in lines for d in ln["discount_amounts"])
+        assert inv["subtotal"] == sum(ln["amount"] for ln in lines)
+        assert inv["total"] == inv["subtotal"] - discounts
+        if inv["status"] == "paid":
+            assert inv["amount_paid"] == inv["amount_due"]
+            assert inv["status_transitions"]["paid_at"] is not None
+            if inv["amount_due"] > 0:
+                paid = [p for p in inv["payments"]["data"] if p["status"] == "paid"]
+                charge = company.get("charge", paid[0]["payment"]["charge"])
+                assert charge["status"] == "succeeded" and charge["amount"] == inv["amount_due"]
+        assert inv["attempt_count"] == len(inv["payments"]["data"])
+        if inv["status"] == "open" and inv["billing_reason"] != "subscription_create":
+            assert inv["next_payment_attempt"] > company.now
+
+
+def test_canceled_subscriptions_were_canceled_before_they_ended(company: Company):
+    canceled = [s for s in company.objects["subscription"] if s["status"] == "canceled"]
+    assert canceled
+    for sub in canceled:
+        assert sub["canceled_at"] <= sub["ended_at"] <= company.now
+        assert sub["cancellation_details"]["reason"] in ("cancellation_requested",
+                                                        "payment_failed")
+        if sub["cancel_at_period_end"]:
+            assert sub["cancel_at"] == sub["ended_at"]
+
+
+def test_trialing_subscriptions_trial_ends_after_now(larger_company: Company):
+    trialing = [s for s in larger_company.objects["subscription"] if s["status"] == "trialing"]
+    assert trialing
+    assert all(s["trial_end"] > larger_company.now >= s["trial_start"] for s in trialing)
+
+
+def test_currencies_use_their_minor_units(larger_company: Company):
+    prices = larger_company.objects["price"]
+    assert {p["currency"] for p in prices} == set(CURRENCY_EXPONENT)
+    for price in prices:
+        amount = price["unit_amount"] if price["unit_amount"] is not None else \
+            price["tiers"][0]["unit_amount"]
+        major = amount / 10 ** CURRENCY_EXPONENT[price["currency"]]
+        assert isinstance(amount, int) and 0.01 <= major <= 5000, price["id"]
+    jpy = larger_company.price_by_key("starter_jpy_month")
+    assert jpy["unit_amount"] == 2500  # 2,500 yen: no minor unit
+    kwd = larger_company.price_by_key("starter_kwd_month")
+    assert kwd["unit_amount"] == 6500  # 6.500 dinars: three decimals
+    invoiced = Counter(i["currency"] for i in larger_company.objects["invoice"])
+    assert {"usd", "eur", "gbp", "jpy"} <= set(invoiced)
+
+
+def test_company_holds_every_billing_shape(larger_company: Company):
+    co = larger_company
+    statuses = Counter(s["status"] for s in co.objects["subscription"])
+    assert {"active", "canceled", "past_due", "trialing", "unpaid", "incomplete",
+            "incomplete_expired"} <= set(statuses)
+    assert statuses["active"] > statuses["past_due"]
+    keys = Counter(si["price"]["lookup_key"] for si in co.objects["subscription_item"])
+    assert keys["enterprise_usd_month"] and keys["api_usd_month"]
+    assert any(len(s["items"]["data"]) >= 2 for s in co.objects["subscription"])
+    intervals = {(p["recurring"]["interval"], p["recurring"]["interval_count"])
+                 for p in (si["price"] for si in co.objects["subscription_item"])}
+    assert {("month", 1), ("year", 1), ("week", 1), ("month", 3)} <= intervals
+    lines = co.objects["line_item"]
+    prorations = [ln for ln in lines if (ln["parent"]["subscription_item_details"] or {})
+                  .get("proration")]
+    assert any(ln["amount"] < 0 for ln in prorations) and any(ln["amount"] > 0
+                                                              for ln in prorations)
+    assert any(ln["discount_amounts"] for ln in lines)
+    coupons = {d["source"]["coupon"]["id"] for s in co.objects["subscription"]
+               for d in s["discounts"]}
+    assert coupons & {"FOREVER20", "FRIENDS100", "LAUNCH25", "SAVE5"}
+    assert any(s["cancel_at_period_end"] for s in co.objects["subscription"])
+    assert any(s["pause_collection"] for s in co.objects["subscription"])
+    invoices = co.objects["invoice"]
+    assert {"paid", "open", "uncollectible"} <= {i["status"] for i in invoices}
+    assert any(i["billing_reason"] == "manual" for i in invoices)
+    assert any(i["attempt_count"] > 1 and i["status"] == "paid" for i in invoices)
+    charges = co.objects["charge"]
+    assert {c["failure_code"] for c in charges if c["status"] == "failed"} >= {"card_declined"}
+    refunded = [c for c in charges if c["amount_refunded"]]
+    assert any(c["refunded"] for c in refunded) and any(not c["refunded"] for c in refunded)
+    for charge in refunded:
+        assert charge["amount_refunded"] == sum(r["amount"] for r in charge["refunds"]["data"])
+    invoiced_charges = {p["payment"]["charge"] for i in invoices for p in i["payments"]["data"]}
+    assert any(c["id"] not in invoiced_charges for c in charges)  # standalone charges
+
+
+def test_events_describe_existing_objects_of_the_last_thirty_days(company: Company):
+    events = company.objects["event"]
+    types = Counter(e["type"] for e in events)
+    assert {"invoice.created", "invoice.paid", "charge.succeeded",
+            "customer.subscription.updated"} <= set(types)
+    for event in events:
+        assert event["created"] >= company.now - 30 * 86_400
+        obj = event["data"]["object"]
+        assert company.get(obj["object"], obj["id"]) is not None, event["id"]
+        assert event["api_version"] == "2025-09-30.clover"
+    updates = [e for e in events if e["type"] == "customer.subscription.updated"]
+    assert all(e["data"]["previous_attributes"] for e in updates)
+
+
+def test_personal_data_is_planted_where_the_warehouse_must_drop_it(company: Company):
+    cust = next(c for c in company.objects["customer"] if not c.get("deleted"))
+    assert cust["name"].startswith("Planted Person")
+    assert "+1-555-PLANTED" in cust["phone"]
+    assert cust["address"]["city"] == "Plantedville" and cust["shipping"]["name"]
+    charge = company.objects["charge"][0]
+    assert charge["billing_details"]["name"].startswith("Planted Person")
+    assert charge["payment_method_details"]["card"]["last4"]
+    invoice = company.objects["invoice"][0]
+    assert invoice["customer_name"].startswith("Planted Person")
+    assert "Planted Street" in invoice["customer_address"]["line1"]
+    text = json.dumps(company.objects["customer"] + company.objects["charge"][:50])
+    assert all(marker in text for marker in PLANTED_PII_MARKERS)
+
+
+def test_livemode_option_marks_every_object():
+    live = generate_company(CompanyConfig(customers=20, years=1, seed=1, now=NOW, livemode=True))
+    test = generate_company(CompanyConfig(customers=20, years=1, seed=1, now=NOW))
+    for object_type in ("customer", "subscription", "invoice", "charge", "price", "event"):
+        live_objs = [o for o in live.objects[object_type] if not o.get("deleted")]
+        assert live_objs and all(o["livemode"] is True for o in live_objs)
+        assert all(o["livemode"] is False for o in test.objects[object_type]
+                   if not o.get("deleted"))
