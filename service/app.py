@@ -1,0 +1,60 @@
+"""The web service: routes composed from small modules (webhooks now, OAuth callback later)."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from service.applier import InboxApplier
+from service.inbox import Inbox
+from service.webhooks import webhook_routes
+from stripe_warehouse.registry import ConnectionStore
+from stripe_warehouse.settings import home_dir
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """Liveness: the process answers."""
+    return JSONResponse({"ok": True})
+
+
+def create_app(
+    home: Path | str | None = None, realtime: bool = False, api_base: str | None = None
+) -> Starlette:
+    """The ASGI app for the state directory ``home`` (default ``STRIPE_WAREHOUSE_HOME``).
+
+    ``realtime``: also apply stored events and refresh the marts in the background
+    (:mod:`service.applier`); otherwise the scheduled refresh or a sensor applies them.
+    """
+    state = home_dir(home)
+    inbox = Inbox(state)
+    applier = InboxApplier(state, api_base) if realtime else None
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        *webhook_routes(ConnectionStore(state), inbox, applier.notify if applier else None),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if applier is not None:
+            applier.start()
+        yield
+        if applier is not None:
+            await run_in_threadpool(applier.stop)
+        inbox.close()
+
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def run(
+    home: Path | str | None = None, host: str = "127.0.0.1", port: int = 8787,
+    realtime: bool = False, api_base: str | None = None,
+) -> None:
+    """Serve until interrupted (``stripe-warehouse serve [--realtime]``)."""
+    uvicorn.run(create_app(home, realtime, api_base), host=host, port=port, access_log=False,
+                log_level="warning")

@@ -1,0 +1,121 @@
+"""Real-time mode: apply new inbox events and refresh the marts that read them, in the background.
+
+A Dagster run takes seconds just to launch, and so does ``dbt run``; this worker runs inside
+the service process, starts as soon as an event is stored, and rebuilds only the models between
+the raw tables it changed (always including ``sync_runs``, which moves "today") and
+``metrics_daily``, from dbt's compiled SQL (:mod:`service.marts_refresh`; ``dbt run`` of that
+selection when a model cannot be replayed or the replay fails). The other marts and
+the dbt tests wait for the scheduled build.
+A failure (the warehouse locked by a sync, dbt down) leaves the work for the next round:
+events stay in the inbox, marts stay marked stale.
+"""
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+
+from pipelines.webhooks_apply import apply_inbox
+from service.inbox import Inbox
+from service.marts_refresh import METRICS_MODEL, CompiledMetrics, project_version, rebuild
+from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.transform import TransformError, run_dbt
+
+log = logging.getLogger(__name__)
+
+DBT_SOURCE = "stripe"  # the dbt source name of the raw tables (_stripe__sources.yml)
+RETRY_SECONDS = 2.0
+
+
+def marts_selection(tables: Iterable[str]) -> list[str]:
+    """dbt ``--select`` arguments: the models between the changed raw tables and the metrics."""
+    return [f"source:{DBT_SOURCE}.{table}+,+{METRICS_MODEL}" for table in sorted(tables)]
+
+
+class InboxApplier:
+    """A background thread: wakes on :meth:`notify` (or every ``poll_seconds``) and catches up."""
+
+    def __init__(
+        self, home: Path, api_base: str | None = None, poll_seconds: float = 5.0,
+        refetch: bool = True,
+    ) -> None:
+        self.home = home
+        self.api_base = api_base
+        self.poll_seconds = poll_seconds
+        self.refetch = refetch
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._stale_tables: set[str] = set()
+        self._compiled: CompiledMetrics | None = None
+        self._thread = threading.Thread(target=self._loop, name="inbox-applier", daemon=True)
+
+    def start(self) -> "InboxApplier":
+        """Start the thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Finish the current round and stop."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=60)
+
+    def notify(self) -> None:
+        """An event was stored: start a round now."""
+        self._wake.set()
+
+    def refresh_metrics(self, tables: set[str]) -> None:
+        """Rebuild what ``metrics_daily`` reads of ``tables``: compiled SQL, else ``dbt run``."""
+        try:
+            if self._compiled is None or self._compiled.version != project_version():
+                self._compiled = CompiledMetrics.compile(self.home)
+            if not self._compiled.needs_dbt(tables):
+                rebuild(self.home, self._compiled.reading(tables))
+                return
+        except (TransformError, duckdb.Error, KeyError) as error:
+            log.warning("fast marts refresh failed (%s): falling back to dbt run",
+                        " ".join(str(error).split())[:200])
+            self._compiled = None
+        # A model only dbt can build, or a failed replay: dbt itself knows how.
+        run_dbt(["run", "--quiet", "--select", *marts_selection(tables)], home=self.home)
+
+    def _loop(self) -> None:
+        with contextlib.suppress(TransformError):  # warm-up only: the first round retries
+            self._compiled = CompiledMetrics.compile(self.home)
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            if not self.run_once():
+                self._stop.wait(RETRY_SECONDS)
+
+    def run_once(self) -> bool:
+        """One round: apply, then refresh the marts; False if something must be retried."""
+        try:
+            result = apply_inbox(self.home, api_base=self.api_base, refetch=self.refetch)
+        except WarehouseError as error:
+            log.error("%s", error)
+            return False
+        applied_through = time.time()
+        if result.rows_written:
+            # sync_runs always changes: it moves "today" to the newest applied batch.
+            self._stale_tables.update({*result.rows_written, "sync_runs"})
+        if not self._stale_tables:
+            return True
+        try:
+            self.refresh_metrics(self._stale_tables)
+        except (TransformError, WarehouseError, duckdb.Error) as error:
+            log.error("marts not refreshed after webhooks (%s): retrying in %.0f s",
+                      " ".join(str(error).split()), RETRY_SECONDS)
+            return False
+        log.info("applied %d events in %.2f s, marts refreshed %.2f s later", result.events,
+                 result.seconds, time.time() - applied_through)
+        self._stale_tables.clear()
+        with Inbox(self.home) as inbox:
+            inbox.mark_visible(applied_through)
+        return True

@@ -1,0 +1,62 @@
+"""Dagster wiring for webhooks: a sensor on the inbox and a job that applies and refreshes.
+
+For ``orchestration/definitions.py``: add ``webhooks_job`` to the jobs and
+``webhook_inbox_sensor`` to the sensors (both need the ``warehouse`` resource). A Dagster run
+takes seconds to launch, so this path keeps the marts fresh within about a minute; the
+``--realtime`` service (:mod:`service.applier`) is the one that meets the seconds budget.
+"""
+
+from dagster import (
+    DefaultSensorStatus,
+    OpExecutionContext,
+    RunRequest,
+    SensorEvaluationContext,
+    SkipReason,
+    job,
+    op,
+    sensor,
+)
+
+from orchestration.assets import DUCKDB_POOL
+from orchestration.resources import WarehouseResource
+from pipelines.webhooks_apply import apply_inbox
+from service.applier import marts_selection
+from service.inbox import Inbox
+from stripe_warehouse.transform import run_dbt
+
+
+@op(pool=DUCKDB_POOL)
+def apply_webhook_events(context: OpExecutionContext, warehouse: WarehouseResource) -> None:
+    """Apply the inbox, then ``dbt run`` the models between the changed tables and the metrics."""
+    home = warehouse.home_path()
+    result = apply_inbox(home, api_base=warehouse.api_base)
+    context.log.info(
+        f"webhooks: {result.applied} applied, {result.stale} stale, {result.ignored} recorded "
+        f"only, rows {result.rows_written}, waiting {result.waiting}"
+    )
+    if result.rows_written:
+        run_dbt(["run", "--quiet", "--select",
+                 *marts_selection({*result.rows_written, "sync_runs"})], home=home)
+
+
+@job(name="webhooks", description="Apply stored Stripe webhooks and refresh metrics_daily.")
+def webhooks_job() -> None:
+    """One op: apply, then refresh."""
+    apply_webhook_events()
+
+
+@sensor(
+    job=webhooks_job,
+    minimum_interval_seconds=10,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Launches the webhooks job when the inbox holds events not applied yet.",
+)
+def webhook_inbox_sensor(
+    context: SensorEvaluationContext, warehouse: WarehouseResource
+) -> RunRequest | SkipReason:
+    """One run per newest unapplied event: new arrivals during a run get the next one."""
+    with Inbox(warehouse.home_path()) as inbox:
+        newest = inbox.newest_unapplied()
+    if newest is None:
+        return SkipReason("every webhook event is applied")
+    return RunRequest(run_key=f"webhooks:{newest}")

@@ -1,0 +1,54 @@
+"""The Dagster sensor asks for a run only when the inbox holds unapplied events; the job applies."""
+
+import time
+
+import duckdb
+import pytest
+from dagster import RunRequest, SkipReason, build_sensor_context
+
+from orchestration.resources import WarehouseResource
+from sandbox.company import CompanyConfig, generate_company
+from sandbox.server import SandboxServer
+from service.dagster_sensor import webhook_inbox_sensor, webhooks_job
+from service.inbox import Inbox
+from stripe_warehouse.transform import build
+
+from .conftest import API_KEY, PROJECT
+from .warehouse import load_backfill
+
+
+def active_subscriptions_today(home) -> float:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(
+            "select value from marts.metrics_daily where metric = 'stripe_active_subscriptions' "
+            "order by metric_date desc limit 1").fetchone()[0]
+
+
+@pytest.mark.e2e
+def test_sensor_requests_one_run_for_new_events_and_the_job_applies_them(home, service):
+    company = generate_company(CompanyConfig(customers=15, seed=9, now=int(time.time()) - 120))
+    load_backfill(home, PROJECT, company)
+    build(home)
+    active_before = active_subscriptions_today(home)
+    with SandboxServer({API_KEY: company}) as stripe_api:
+        resources = {"warehouse": WarehouseResource(home=str(home), api_base=stripe_api.url)}
+        idle = webhook_inbox_sensor(build_sensor_context(resources=resources))
+        assert isinstance(idle, SkipReason)
+
+        sub = next(s for s in company.objects["subscription"] if s["status"] == "active")
+        events = company.cancel_subscription(sub["id"], int(time.time()) - 1)
+        assert [d.status for d in service.sender().send(events)] == [200]
+        request = webhook_inbox_sensor(build_sensor_context(resources=resources))
+        assert isinstance(request, RunRequest)
+        assert request.run_key == "webhooks:1"
+
+        outcome = webhooks_job.execute_in_process(resources=resources)
+        assert outcome.success
+    with Inbox(home) as inbox:
+        assert inbox.counts() == {"stored": 1, "unapplied": 0}
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        [(status,)] = con.execute("select data->>'status' from stripe_raw.subscriptions "
+                                  "where id = ?", [sub["id"]]).fetchall()
+    assert status == "canceled"
+    assert active_subscriptions_today(home) == active_before - 1
+    assert isinstance(webhook_inbox_sensor(build_sensor_context(resources=resources)), SkipReason)
