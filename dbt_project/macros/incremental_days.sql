@@ -1,0 +1,50 @@
+{#-
+  Incremental rebuild by project and day. A build rewrites, per project, the days from the
+  earliest window start of the sync runs it has not seen yet (minus var
+  `incremental_lookback_days`), so a refresh costs in proportion to the days it touched.
+  Stripe changes (a cancellation, an upgrade, a failed payment) happen at their event time,
+  which a refresh window covers; changing the FX table or the rules needs `--full-refresh`.
+
+  The window is fixed once, before anything is deleted, in a temporary table named after the
+  model: rows keep `built_as_of` (the last sync they reflect) to find the runs not seen yet.
+-#}
+{% macro rebuild_window_table() -%}
+    {{ this.identifier }}__rebuild_window
+{%- endmacro %}
+
+{% macro prepare_incremental_days() -%}
+    {%- if is_incremental() -%}
+    create or replace temp table {{ rebuild_window_table() }} as
+    select
+        runs.project_id,
+        cast({{ dbt.dateadd('day', -var('incremental_lookback_days'), 'cast(min(runs.window_start) as date)') }} as date)
+            as rebuild_from_date
+    from {{ source('stripe', 'sync_runs') }} as runs
+    left join (
+        select project_id, max(built_as_of) as built_as_of from {{ this }} group by project_id
+    ) as built
+        on runs.project_id = built.project_id
+    where runs.status = 'succeeded'
+        and (built.built_as_of is null or runs.finished_at > built.built_as_of)
+    group by runs.project_id;
+
+    delete from {{ this }}
+    where exists (
+        select 1
+        from {{ rebuild_window_table() }} as rebuild
+        where rebuild.project_id = {{ this }}.project_id
+            and {{ this }}.metric_date >= rebuild.rebuild_from_date
+    )
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Joins `relation_alias` (with project_id, metric_date) to the days this build rewrites. -#}
+{% macro only_days_to_rebuild(relation_alias) -%}
+    {%- if is_incremental() -%}
+    inner join {{ rebuild_window_table() }} as rebuild_window
+        on {{ relation_alias }}.project_id = rebuild_window.project_id
+        and {{ relation_alias }}.metric_date >= rebuild_window.rebuild_from_date
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,89 @@
+{#-
+  JSON access in one place, so models stay free of dialect-specific functions.
+  `path` is a dotted path inside the JSON document, e.g. 'parent.subscription_details.subscription'.
+-#}
+{% macro json_text(column, path) -%}
+    {{ return(adapter.dispatch('json_text', 'stripe_warehouse')(column, path)) }}
+{%- endmacro %}
+
+{% macro default__json_text(column, path) -%}
+    json_extract_string({{ column }}, '$.{{ path }}')
+{%- endmacro %}
+
+{#- A typed scalar: json_value(data, 'amount', 'bigint'). -#}
+{% macro json_value(column, path, type) -%}
+    cast({{ json_text(column, path) }} as {{ type }})
+{%- endmacro %}
+
+{#- A nested JSON document (object or array) at `path`. -#}
+{% macro json_object(column, path) -%}
+    {{ return(adapter.dispatch('json_object', 'stripe_warehouse')(column, path)) }}
+{%- endmacro %}
+
+{% macro default__json_object(column, path) -%}
+    json_extract({{ column }}, '$.{{ path }}')
+{%- endmacro %}
+
+{#-
+  The id of a field Stripe renders either as an id string or as an expanded object
+  (`price`, `coupon`, `subscription`, ...): works for both shapes.
+-#}
+{% macro json_id(column, path) -%}
+    {{ return(adapter.dispatch('json_id', 'stripe_warehouse')(column, path)) }}
+{%- endmacro %}
+
+{% macro default__json_id(column, path) -%}
+    case
+        when json_type({{ column }}, '$.{{ path }}') = 'OBJECT'
+            then json_extract_string({{ column }}, '$.{{ path }}.id')
+        else json_extract_string({{ column }}, '$.{{ path }}')
+    end
+{%- endmacro %}
+
+{#- Unnests the elements of the JSON array at `path` as one JSON value per row. -#}
+{% macro json_array_elements(column, path) -%}
+    {{ return(adapter.dispatch('json_array_elements', 'stripe_warehouse')(column, path)) }}
+{%- endmacro %}
+
+{% macro default__json_array_elements(column, path) -%}
+    unnest(coalesce(json_extract({{ column }}, '$.{{ path }}[*]'), []::json[]))
+{%- endmacro %}
+
+{#- True when the JSON object has the key (even with a null value): previous_attributes. -#}
+{% macro json_has_key(column, path) -%}
+    {{ return(adapter.dispatch('json_has_key', 'stripe_warehouse')(column, path)) }}
+{%- endmacro %}
+
+{% macro default__json_has_key(column, path) -%}
+    coalesce(json_exists({{ column }}, '$.{{ path }}'), false)
+{%- endmacro %}
+
+{#-
+  Many fields of one JSON document, parsed once: `json_fields('data', paths)` yields a list of
+  texts (one per path, in order); `json_field(paths, 'a.b', 'bigint')` reads one of them from
+  the `fields` column. For paths Stripe renders as an id or an expanded object, list both
+  `x` and `x.id` and read them with `json_field_id(paths, 'x')`.
+-#}
+{% macro json_fields(column, paths) -%}
+    {{ return(adapter.dispatch('json_fields', 'stripe_warehouse')(column, paths)) }}
+{%- endmacro %}
+
+{% macro default__json_fields(column, paths) -%}
+    json_extract_string({{ column }}, [{% for path in paths %}'$.{{ path }}'{{ ", " if not loop.last }}{% endfor %}])
+{%- endmacro %}
+
+{% macro json_field(paths, path, type=none, fields_column='fields') -%}
+    {%- if path not in paths -%}
+        {{ exceptions.raise_compiler_error("json_field: '" ~ path ~ "' is not in the model's paths") }}
+    {%- endif -%}
+    {%- set element = fields_column ~ '[' ~ (paths.index(path) + 1) ~ ']' -%}
+    {%- if type -%}cast({{ element }} as {{ type }}){%- else -%}{{ element }}{%- endif -%}
+{%- endmacro %}
+
+{#- An object's `.id` when expanded, else the id string itself. -#}
+{% macro json_field_id(paths, path, fields_column='fields') -%}
+    coalesce(
+        {{ json_field(paths, path ~ '.id', fields_column=fields_column) }},
+        {{ json_field(paths, path, fields_column=fields_column) }}
+    )
+{%- endmacro %}

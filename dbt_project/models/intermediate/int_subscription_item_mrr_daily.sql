@@ -1,0 +1,183 @@
+{#-
+  For every reporting day, each item of each *counted* subscription with its monthly amount
+  (gross, recurring discount, net) in the original currency, read at the end of the day.
+  A subscription is counted (METRICS-SPEC "Which subscriptions count on a day") when:
+  - it has started, and its trial is over (trials are excluded until converted: it counts
+    from the day the trial ends into a paid period; a trial canceled before it ends never counts);
+  - no cancellation was requested yet: canceled subscriptions are removed immediately at
+    `canceled_at`, even when `cancel_at_period_end` keeps them running (var
+    `churn_at_cancellation_request`; false counts them until `ended_at`), and it has not ended;
+  - its status is `active` or `past_due` (`trialing` past its trial end counts as converted;
+    `unpaid`, `incomplete`, `incomplete_expired`, `paused`, `canceled` do not);
+  - collection is not paused (`pause_collection`).
+  Discounts (METRICS-SPEC): forever and repeating coupons while they last, percent_off on the
+  amount, amount_off spread over the billing interval in months, allocated to items pro rata;
+  the net amount never goes below zero.
+-#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ prepare_incremental_days() }}",
+) }}
+
+with days as (
+    select reporting_days.*
+    from {{ ref('int_reporting_days') }} as reporting_days
+    {{ only_days_to_rebuild('reporting_days') }}
+),
+
+subscriptions as (
+    select * from {{ ref('stg_stripe__subscriptions') }}
+),
+
+states as (
+    select * from {{ ref('int_subscription_states') }}
+),
+
+item_prices as (
+    select * from {{ ref('int_subscription_item_prices') }}
+),
+
+discounts as (
+    select * from {{ ref('int_subscription_discounts') }}
+),
+
+lifecycle_days as (
+    select
+        subscriptions.project_id,
+        subscriptions.subscription_id,
+        subscriptions.customer_id,
+        subscriptions.currency as subscription_currency,
+        days.metric_date,
+        days.day_ends_at,
+        days.as_of
+    from subscriptions
+    inner join days
+        on subscriptions.project_id = days.project_id
+        and coalesce(subscriptions.started_at, subscriptions.created_at) <= days.day_ends_at
+    where (subscriptions.trial_ended_at is null or subscriptions.trial_ended_at <= days.day_ends_at)
+        and (subscriptions.ended_at is null or subscriptions.ended_at > days.day_ends_at)
+        {% if var('churn_at_cancellation_request') -%}
+        and (subscriptions.canceled_at is null or subscriptions.canceled_at > days.day_ends_at)
+        {%- endif %}
+),
+
+counted_days as (
+    select
+        lifecycle_days.*,
+        states.status
+    from lifecycle_days
+    inner join states
+        on lifecycle_days.project_id = states.project_id
+        and lifecycle_days.subscription_id = states.subscription_id
+        and states.valid_from <= lifecycle_days.day_ends_at
+        and (states.valid_to is null or states.valid_to > lifecycle_days.day_ends_at)
+    where states.status in ('active', 'past_due', 'trialing')
+        and not states.is_collection_paused
+),
+
+item_days as (
+    select
+        counted_days.project_id,
+        counted_days.metric_date,
+        counted_days.day_ends_at,
+        counted_days.as_of,
+        counted_days.subscription_id,
+        counted_days.customer_id,
+        counted_days.status,
+        item_prices.subscription_item_id,
+        item_prices.price_id,
+        item_prices.quantity,
+        coalesce(item_prices.currency, counted_days.subscription_currency) as currency,
+        item_prices.interval_months,
+        item_prices.monthly_amount as gross_mrr
+    from counted_days
+    inner join item_prices
+        on counted_days.project_id = item_prices.project_id
+        and counted_days.subscription_id = item_prices.subscription_id
+        and item_prices.valid_from < counted_days.day_ends_at
+        and (item_prices.valid_to is null or item_prices.valid_to >= counted_days.day_ends_at)
+    qualify row_number() over (
+        partition by
+            counted_days.project_id,
+            item_prices.subscription_item_id,
+            counted_days.metric_date
+        order by item_prices.valid_from desc, item_prices.priority desc
+    ) = 1
+),
+
+subscription_totals as (
+    select
+        project_id,
+        subscription_id,
+        metric_date,
+        max(day_ends_at) as day_ends_at,
+        sum(gross_mrr) as subscription_gross_mrr,
+        max(interval_months) as interval_months
+    from item_days
+    group by project_id, subscription_id, metric_date
+),
+
+subscription_discounts as (
+    select
+        subscription_totals.project_id,
+        subscription_totals.subscription_id,
+        subscription_totals.metric_date,
+        least(
+            subscription_totals.subscription_gross_mrr,
+            subscription_totals.subscription_gross_mrr * least(sum(discounts.percent_off), 100) / 100
+            + sum(discounts.amount_off) / max(subscription_totals.interval_months)
+        ) as subscription_discount_mrr
+    from subscription_totals
+    inner join discounts
+        on subscription_totals.project_id = discounts.project_id
+        and subscription_totals.subscription_id = discounts.subscription_id
+        and discounts.valid_from <= subscription_totals.day_ends_at
+        and (discounts.valid_to is null or discounts.valid_to > subscription_totals.day_ends_at)
+    group by
+        subscription_totals.project_id,
+        subscription_totals.subscription_id,
+        subscription_totals.metric_date,
+        subscription_totals.subscription_gross_mrr
+),
+
+final as (
+    select
+        item_days.project_id,
+        item_days.metric_date,
+        item_days.subscription_item_id,
+        item_days.subscription_id,
+        item_days.customer_id,
+        item_days.status,
+        item_days.price_id,
+        item_days.quantity,
+        item_days.currency,
+        item_days.gross_mrr,
+        case
+            when subscription_totals.subscription_gross_mrr > 0
+                then coalesce(subscription_discounts.subscription_discount_mrr, 0)
+                    * item_days.gross_mrr / subscription_totals.subscription_gross_mrr
+            else 0.0
+        end as discount_mrr,
+        greatest(
+            item_days.gross_mrr - case
+                when subscription_totals.subscription_gross_mrr > 0
+                    then coalesce(subscription_discounts.subscription_discount_mrr, 0)
+                        * item_days.gross_mrr / subscription_totals.subscription_gross_mrr
+                else 0.0
+            end,
+            0.0
+        ) as net_mrr,
+        item_days.as_of as built_as_of
+    from item_days
+    inner join subscription_totals
+        on item_days.project_id = subscription_totals.project_id
+        and item_days.subscription_id = subscription_totals.subscription_id
+        and item_days.metric_date = subscription_totals.metric_date
+    left join subscription_discounts
+        on item_days.project_id = subscription_discounts.project_id
+        and item_days.subscription_id = subscription_discounts.subscription_id
+        and item_days.metric_date = subscription_discounts.metric_date
+)
+
+select * from final

@@ -1,0 +1,196 @@
+{#-
+  What each subscription item was priced at over time, as segments [valid_from, valid_to)
+  (valid_to null: open-ended), each with its monthly amount in the original currency:
+  - each subscription invoice line's period, price and quantity (the history: an upgrade
+    15 days ago shows the old price before it and the new one after it); a positive proration
+    line starts the new price mid-period, a negative one (unused time) ends the old one;
+  - the item as currently listed, from its creation (fallback) and, overriding everything,
+    from the moment it was synced; items no longer listed stop at that moment.
+  The day's segment is the one that started last (ties: `priority`).
+  Monthly amount (METRICS-SPEC "Monthly amount"): recurring licensed prices only (one-time,
+  metered and proration amounts never enter MRR); per-unit: unit_amount x quantity; tiered,
+  custom and tax-inclusive prices: the item's subscription invoice line amount excluding
+  tax; normalised to a month by the interval: month / n, year / 12n, week x 52 / 12 / n,
+  day x 365 / 12 / n.
+-#}
+with lines as (
+    select * from {{ ref('stg_stripe__invoice_lines') }}
+    where subscription_item_id is not null
+        and period_started_at is not null
+),
+
+items as (
+    select * from {{ ref('stg_stripe__subscription_items') }}
+),
+
+prices as (
+    select * from {{ ref('stg_stripe__prices') }}
+),
+
+subscriptions as (
+    select * from {{ ref('stg_stripe__subscriptions') }}
+),
+
+latest_regular_lines as (
+    select
+        project_id,
+        subscription_item_id,
+        amount_excluding_tax as line_amount
+    from lines
+    where not is_proration
+    qualify row_number() over (
+        partition by project_id, subscription_item_id
+        order by period_started_at desc, invoice_created_at desc
+    ) = 1
+),
+
+line_segments as (
+    select
+        project_id,
+        subscription_id,
+        subscription_item_id,
+        price_id,
+        quantity,
+        period_started_at as valid_from,
+        period_ended_at as valid_to,
+        case
+            when not is_proration then 'invoice_line'
+            when amount < 0 then 'proration_credit'
+            else 'proration'
+        end as segment_source,
+        case
+            when not is_proration then 2
+            when amount < 0 then 1
+            else 3
+        end as priority,
+        case when not is_proration then amount_excluding_tax end as own_line_amount
+    from lines
+),
+
+listed_item_segments as (
+    select
+        project_id,
+        subscription_id,
+        subscription_item_id,
+        price_id,
+        quantity,
+        created_at as valid_from,
+        cast(null as timestamp) as valid_to,
+        'listed_item' as segment_source,
+        0 as priority,
+        cast(null as double) as own_line_amount
+    from items
+    union all
+    select
+        project_id,
+        subscription_id,
+        subscription_item_id,
+        price_id,
+        quantity,
+        synced_at as valid_from,
+        cast(null as timestamp) as valid_to,
+        'listed_item_at_sync' as segment_source,
+        4 as priority,
+        cast(null as double) as own_line_amount
+    from items
+),
+
+unlisted_items as (
+    select distinct
+        line_segments.project_id,
+        line_segments.subscription_id,
+        line_segments.subscription_item_id
+    from line_segments
+    left join items
+        on line_segments.project_id = items.project_id
+        and line_segments.subscription_item_id = items.subscription_item_id
+    where items.subscription_item_id is null
+),
+
+removed_item_segments as (
+    select
+        unlisted_items.project_id,
+        unlisted_items.subscription_id,
+        unlisted_items.subscription_item_id,
+        cast(null as varchar) as price_id,
+        0 as quantity,
+        subscriptions.synced_at as valid_from,
+        cast(null as timestamp) as valid_to,
+        'removed_item' as segment_source,
+        4 as priority,
+        cast(null as double) as own_line_amount
+    from unlisted_items
+    inner join subscriptions
+        on unlisted_items.project_id = subscriptions.project_id
+        and unlisted_items.subscription_id = subscriptions.subscription_id
+),
+
+segments as (
+    select * from line_segments
+    union all
+    select * from listed_item_segments
+    union all
+    select * from removed_item_segments
+),
+
+priced as (
+    select
+        segments.*,
+        coalesce(prices.currency, items.currency) as currency,
+        coalesce(prices.unit_amount, items.unit_amount) as unit_amount,
+        coalesce(prices.price_type, items.price_type) as price_type,
+        coalesce(prices.billing_scheme, items.billing_scheme) as billing_scheme,
+        coalesce(prices.usage_type, items.usage_type) as usage_type,
+        coalesce(prices.tax_behavior, items.tax_behavior) as tax_behavior,
+        coalesce(prices.billing_interval, items.billing_interval) as billing_interval,
+        coalesce(prices.billing_interval_count, items.billing_interval_count)
+            as billing_interval_count,
+        coalesce(segments.own_line_amount, latest_regular_lines.line_amount) as line_amount
+    from segments
+    left join prices
+        on segments.project_id = prices.project_id
+        and segments.price_id = prices.price_id
+    left join items
+        on segments.project_id = items.project_id
+        and segments.subscription_item_id = items.subscription_item_id
+        and segments.price_id = items.price_id
+    left join latest_regular_lines
+        on segments.project_id = latest_regular_lines.project_id
+        and segments.subscription_item_id = latest_regular_lines.subscription_item_id
+),
+
+final as (
+    select
+        project_id,
+        subscription_id,
+        subscription_item_id,
+        valid_from,
+        valid_to,
+        segment_source,
+        priority,
+        price_id,
+        quantity,
+        currency,
+        billing_interval,
+        billing_interval_count,
+        {{ interval_months('billing_interval', 'billing_interval_count') }} as interval_months,
+        coalesce(price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed', false)
+            as is_recurring_licensed,
+        -- rounded to a millionth of a unit so that normalising (e.g. week x 52 / 12) is exact
+        round(case
+            when not coalesce(
+                price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed', false
+            ) then 0.0
+            when segment_source in ('proration_credit', 'removed_item') then 0.0
+            when billing_scheme = 'per_unit'
+                and coalesce(tax_behavior, '') <> 'inclusive'
+                and unit_amount is not null
+                then unit_amount * quantity
+                    / {{ interval_months('billing_interval', 'billing_interval_count') }}
+            else coalesce(line_amount, 0.0)
+                / {{ interval_months('billing_interval', 'billing_interval_count') }}
+        end, 6) as monthly_amount
+    from priced
+)
+
+select * from final

@@ -1,0 +1,85 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{{ prepare_incremental_days() }}",
+) }}
+
+with days as (
+    select reporting_days.*
+    from {{ ref('int_reporting_days') }} as reporting_days
+    {{ only_days_to_rebuild('reporting_days') }}
+),
+
+subscription_mrr as (
+    select subscription_mrr_daily.*
+    from {{ ref('fct_subscription_mrr_daily') }} as subscription_mrr_daily
+    {{ only_days_to_rebuild('subscription_mrr_daily') }}
+),
+
+customer_lifespans as (
+    select * from {{ ref('int_customer_lifespans') }}
+),
+
+mrr_totals as (
+    select
+        project_id,
+        metric_date,
+        sum(net_mrr_usd) as mrr,
+        -- subscriptions with a recurring licensed amount (metered-only ones have no MRR)
+        count(distinct case when gross_mrr > 0 then subscription_id end) as active_subscriptions,
+        sum(case when status = 'past_due' then net_mrr_usd else 0 end) as mrr_at_risk
+    from subscription_mrr
+    group by project_id, metric_date
+),
+
+customer_mrr as (
+    select project_id, metric_date, customer_id, sum(net_mrr_usd) as mrr
+    from subscription_mrr
+    group by project_id, metric_date, customer_id
+),
+
+paying_customers as (
+    select project_id, metric_date, count(*) as paying_customers
+    from customer_mrr
+    where mrr > 0
+    group by project_id, metric_date
+),
+
+customers_existing as (
+    select
+        days.project_id,
+        days.metric_date,
+        count(customer_lifespans.customer_id) as total_customers
+    from days
+    inner join customer_lifespans
+        on days.project_id = customer_lifespans.project_id
+        and customer_lifespans.created_at < days.day_ends_at
+        and (customer_lifespans.deleted_at is null
+            or customer_lifespans.deleted_at >= days.day_ends_at)
+    group by days.project_id, days.metric_date
+),
+
+final as (
+    select
+        days.project_id,
+        days.metric_date,
+        coalesce(mrr_totals.mrr, 0.0) as mrr,
+        12 * coalesce(mrr_totals.mrr, 0.0) as arr,
+        coalesce(mrr_totals.active_subscriptions, 0) as active_subscriptions,
+        coalesce(paying_customers.paying_customers, 0) as paying_customers,
+        coalesce(customers_existing.total_customers, 0) as total_customers,
+        coalesce(mrr_totals.mrr_at_risk, 0.0) as mrr_at_risk,
+        days.as_of as built_as_of
+    from days
+    left join mrr_totals
+        on days.project_id = mrr_totals.project_id
+        and days.metric_date = mrr_totals.metric_date
+    left join paying_customers
+        on days.project_id = paying_customers.project_id
+        and days.metric_date = paying_customers.metric_date
+    left join customers_existing
+        on days.project_id = customers_existing.project_id
+        and days.metric_date = customers_existing.metric_date
+)
+
+select * from final

@@ -1,0 +1,48 @@
+with days as (
+    select * from {{ ref('int_reporting_days') }}
+),
+
+transactions as (
+    select * from {{ ref('int_revenue_transactions') }}
+),
+
+fx_rates as (
+    select * from {{ ref('int_fx_rates_daily') }}
+),
+
+daily as (
+    select
+        transactions.project_id,
+        cast(transactions.occurred_at as date) as metric_date,
+        transactions.currency,
+        sum(case when transaction_type = 'invoice_payment' then amount else 0 end)
+            as invoice_payments,
+        sum(case when transaction_type = 'standalone_charge' then amount else 0 end)
+            as standalone_charges,
+        sum(case when transaction_type = 'refund' then -amount else 0 end) as refunds,
+        sum(amount) as revenue
+    from transactions
+    inner join days
+        on transactions.project_id = days.project_id
+        and cast(transactions.occurred_at as date) = days.metric_date
+    group by transactions.project_id, cast(transactions.occurred_at as date), transactions.currency
+),
+
+final as (
+    select
+        daily.project_id,
+        daily.metric_date,
+        daily.currency,
+        daily.invoice_payments,
+        daily.standalone_charges,
+        daily.refunds,
+        daily.revenue,
+        fx_rates.usd_per_unit,
+        daily.revenue * fx_rates.usd_per_unit as revenue_usd
+    from daily
+    inner join fx_rates
+        on daily.metric_date = fx_rates.metric_date
+        and daily.currency = fx_rates.currency
+)
+
+select * from final

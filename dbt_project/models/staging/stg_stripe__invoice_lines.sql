@@ -1,0 +1,98 @@
+{%- set paths = [
+    'invoice', 'invoice.id', 'subscription', 'subscription.id',
+    'parent.subscription_item_details.subscription',
+    'parent.subscription_item_details.subscription.id',
+    'parent.invoice_item_details.subscription', 'parent.invoice_item_details.subscription.id',
+    'subscription_item', 'subscription_item.id',
+    'parent.subscription_item_details.subscription_item',
+    'parent.subscription_item_details.subscription_item.id',
+    'price', 'price.id', 'pricing.price_details.price', 'pricing.price_details.price.id',
+    'proration', 'parent.subscription_item_details.proration',
+    'parent.invoice_item_details.proration', 'type', 'parent.type', 'quantity', 'currency',
+    'amount', 'amount_excluding_tax', 'period.start', 'period.end',
+] -%}
+
+{{ config(
+    materialized='incremental',
+    unique_key=['project_id', 'invoice_line_id'],
+    incremental_strategy='delete+insert',
+) }}
+
+with source as (
+    select * from {{ source('stripe', 'invoice_lines') }}
+    {%- if is_incremental() %}
+    -- only rows (re)read by loads after the last build (each load stamps a later _synced_at);
+    -- a re-read replaces the row by its key
+    where _synced_at > (select max(synced_at) from {{ this }})
+    {%- endif %}
+),
+
+currency_exponents as (
+    select * from {{ ref('currency_exponents') }}
+),
+
+parsed as (
+    select
+        source.*,
+        {{ json_fields('data', paths) }} as fields
+    from source
+),
+
+lines as (
+    select
+        project_id,
+        id as invoice_line_id,
+        coalesce(invoice, {{ json_field_id(paths, 'invoice') }}) as invoice_id,
+        -- old shape: `subscription`, `subscription_item`, `price`, `proration`, `type`;
+        -- since 2025-03-31: `parent.*_details` and `pricing.price_details.price`
+        coalesce(
+            {{ json_field_id(paths, 'subscription') }},
+            {{ json_field_id(paths, 'parent.subscription_item_details.subscription') }},
+            {{ json_field_id(paths, 'parent.invoice_item_details.subscription') }}
+        ) as subscription_id,
+        coalesce(
+            {{ json_field_id(paths, 'subscription_item') }},
+            {{ json_field_id(paths, 'parent.subscription_item_details.subscription_item') }}
+        ) as subscription_item_id,
+        coalesce(
+            {{ json_field_id(paths, 'price') }},
+            {{ json_field_id(paths, 'pricing.price_details.price') }}
+        ) as price_id,
+        coalesce(
+            {{ json_field(paths, 'proration', 'boolean') }},
+            {{ json_field(paths, 'parent.subscription_item_details.proration', 'boolean') }},
+            {{ json_field(paths, 'parent.invoice_item_details.proration', 'boolean') }},
+            false
+        ) as is_proration,
+        case
+            when {{ json_field(paths, 'type') }} = 'subscription'
+                or {{ json_field(paths, 'parent.type') }} = 'subscription_item_details'
+                then 'subscription'
+            else 'invoiceitem'
+        end as line_type,
+        coalesce({{ json_field(paths, 'quantity', 'bigint') }}, 1) as quantity,
+        upper({{ json_field(paths, 'currency') }}) as currency,
+        {{ json_field(paths, 'amount', 'bigint') }} as amount_minor,
+        -- tax-inclusive prices: Stripe reports the amount without tax beside the amount
+        coalesce(
+            {{ json_field(paths, 'amount_excluding_tax', 'bigint') }},
+            {{ json_field(paths, 'amount', 'bigint') }}
+        ) as amount_excluding_tax_minor,
+        {{ from_unix_seconds(json_field(paths, 'period.start', 'bigint')) }} as period_started_at,
+        {{ from_unix_seconds(json_field(paths, 'period.end', 'bigint')) }} as period_ended_at,
+        {{ from_unix_seconds('created') }} as invoice_created_at,
+        _synced_at as synced_at
+    from parsed
+),
+
+final as (
+    select
+        lines.*,
+        {{ minor_to_major('amount_minor', 'currency_exponents.exponent') }} as amount,
+        {{ minor_to_major('amount_excluding_tax_minor', 'currency_exponents.exponent') }}
+            as amount_excluding_tax
+    from lines
+    left join currency_exponents on lines.currency = currency_exponents.currency
+)
+
+select * from final

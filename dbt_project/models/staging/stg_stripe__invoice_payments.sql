@@ -1,0 +1,42 @@
+{#-
+  The payments of each invoice, unnested from `invoice.payments` (API 2025-03-31 and later):
+  the current-shape link from an invoice to the charge that paid it.
+-#}
+{{ config(
+    materialized='incremental',
+    unique_key=['project_id', 'invoice_id'],
+    incremental_strategy='delete+insert',
+) }}
+
+with source as (
+    select * from {{ source('stripe', 'invoices') }}
+    {%- if is_incremental() %}
+    -- only rows (re)read by loads after the last build (each load stamps a later _synced_at);
+    -- a re-read replaces the row by its key
+    where _synced_at > (select max(synced_at) from {{ this }})
+    {%- endif %}
+),
+
+payments as (
+    select
+        project_id,
+        id as invoice_id,
+        _synced_at as synced_at,
+        {{ json_array_elements('data', 'payments.data') }} as payment
+    from source
+),
+
+final as (
+    select
+        project_id,
+        invoice_id,
+        {{ json_id('payment', 'id') }} as invoice_payment_id,
+        {{ json_text('payment', 'status') }} as status,
+        {{ json_id('payment', 'payment.charge') }} as charge_id,
+        {{ json_id('payment', 'payment.payment_intent') }} as payment_intent_id,
+        synced_at
+    from payments
+    where json_type(payment) = 'OBJECT'
+)
+
+select * from final

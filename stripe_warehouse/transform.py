@@ -1,0 +1,85 @@
+"""Runs the dbt project (the revenue marts) against the warehouse in STRIPE_WAREHOUSE_HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from stripe_warehouse.errors import WarehouseError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TARGET_PATH = REPO_ROOT / "dbt_project" / "target"
+LOG_PATH = REPO_ROOT / "dbt_project" / "logs"
+# dbt colours its messages; a one-line error for users carries none
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+FAILED_STATUSES = {"error", "fail", "runtime error"}
+
+
+class TransformError(WarehouseError):
+    """dbt failed; the message is one line naming the failed node and dbt's own reason."""
+
+
+def run_dbt(args: list[str], home: Path | None = None) -> None:
+    """Runs `dbt <args>` on the repo's project and profile, raising TransformError on failure.
+
+    `home` is the state directory holding warehouse.duckdb (default: STRIPE_WAREHOUSE_HOME or
+    ./data), handed to dbt as an absolute path. dbt runs in its own process so that its DuckDB
+    connection (and the file lock that comes with it) ends with the command.
+    """
+    state_home = Path(home or os.environ.get("STRIPE_WAREHOUSE_HOME", "data")).resolve()
+    environment = {
+        **os.environ,
+        "STRIPE_WAREHOUSE_HOME": str(state_home),
+        # otherwise the docs site loads a tracking script from the internet
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_LOG_PATH": os.environ.get("DBT_LOG_PATH", str(LOG_PATH)),
+    }
+    command = [
+        *_dbt_executable(), *args,
+        "--project-dir", str(REPO_ROOT), "--profiles-dir", str(REPO_ROOT),
+    ]
+    started = time.time()
+    completed = subprocess.run(
+        command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        raise TransformError(_failure_summary(args, completed.stdout + completed.stderr, started))
+
+
+def build(home: Path | None = None, full_refresh: bool = False, select: str | None = None) -> None:
+    """Builds the seeds and models and runs their data tests, optionally a selection or a full
+    refresh. dbt unit tests (fixed inputs, no warehouse data) are left to the test suite."""
+    args = ["build", "--exclude-resource-type", "unit_test"]
+    if full_refresh:
+        args.append("--full-refresh")
+    if select:
+        args += ["--select", select]
+    run_dbt(args, home=home)
+
+
+def _dbt_executable() -> list[str]:
+    """The `dbt` of this interpreter's environment (works without an activated venv)."""
+    beside_python = Path(sys.executable).parent / "dbt"
+    if beside_python.exists():
+        return [str(beside_python)]
+    return [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
+
+
+def _failure_summary(args: list[str], output: str, started: float) -> str:
+    """One line: the first failed node and its message, else dbt's last error line."""
+    command = f"dbt {args[0]}" if args else "dbt"
+    run_results = Path(os.environ.get("DBT_TARGET_PATH", TARGET_PATH)) / "run_results.json"
+    if run_results.exists() and run_results.stat().st_mtime >= started:
+        for result in json.loads(run_results.read_text()).get("results", []):
+            if str(result.get("status", "")).lower() in FAILED_STATUSES:
+                message = " ".join(ANSI_ESCAPE.sub("", str(result.get("message") or "")).split())
+                return f"{command} failed at {result['unique_id']}: {message}"
+    lines = [ANSI_ESCAPE.sub("", line).strip() for line in output.splitlines()]
+    errors = [line for line in lines if "error" in line.lower()]
+    detail = errors[-1] if errors else "see dbt_project/logs/dbt.log"
+    return f"{command} failed: {detail}"

@@ -1,0 +1,40 @@
+"""Fixtures: a scenario warehouse built once per session with a real `dbt build`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from stripe_warehouse.transform import build
+from tests.dbt.scenario import build_scenario
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dbt_target_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A target directory of this test session, so that concurrent dbt runs do not share one."""
+    target = tmp_path_factory.mktemp("dbt_target")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DBT_TARGET_PATH", str(target))
+        yield target
+
+
+@pytest.fixture(scope="session")
+def scenario_home(tmp_path_factory: pytest.TempPathFactory, dbt_target_path: Path) -> Path:
+    """A state directory whose warehouse holds the scenario, built by dbt (tests included)."""
+    home = tmp_path_factory.mktemp("scenario_home")
+    build_scenario(home)
+    build(home=home)
+    return home
+
+
+@pytest.fixture()
+def scenario_db(scenario_home: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the built scenario warehouse."""
+    con = duckdb.connect(str(scenario_home / "warehouse.duckdb"), read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()

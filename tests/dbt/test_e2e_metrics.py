@@ -1,0 +1,163 @@
+"""Sandbox company -> real sync over HTTP -> dbt build -> figures checked against the company.
+
+The expected figures are computed here, independently of the models, straight from the
+sandbox's own Stripe objects (the truth the sync only reads).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.load import sync_project
+from sandbox.company import CompanyConfig, generate_company
+from sandbox.server import SandboxServer
+from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+from stripe_warehouse.registry import ConnectionStore
+from stripe_warehouse.transform import build
+
+PROJECT_ID = "acme"
+API_KEY = "sk_test_e2e_metrics"
+SEED_RATES = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "fx_rates_usd.csv"
+EXPONENTS = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "currency_exponents.csv"
+MONTHS_PER_INTERVAL = {"month": 1.0, "year": 12.0, "week": 12.0 / 52.0, "day": 12.0 / 365.0}
+
+
+def usd(amount_minor: int, currency: str, on: date) -> float:
+    """A Stripe minor-unit amount in USD with the shipped rate table."""
+    exponents = {row["currency"]: int(row["exponent"]) for row in csv.DictReader(EXPONENTS.open())}
+    rates = sorted(
+        (row["rate_date"], float(row["usd_per_unit"]))
+        for row in csv.DictReader(SEED_RATES.open())
+        if row["currency"] == currency.upper()
+    )
+    applicable = [rate for day, rate in rates if day <= on.isoformat()] or [rates[0][1]]
+    return amount_minor / 10 ** exponents.get(currency.upper(), 2) * applicable[-1]
+
+
+def item_amount(price: dict, quantity: int) -> float:
+    """One billing interval of a licensed item: per unit, or graduated tiers."""
+    if price["billing_scheme"] == "per_unit":
+        return price["unit_amount"] * quantity
+    total, floor = 0.0, 0
+    for tier in price["tiers"]:
+        ceiling = tier["up_to"] if tier["up_to"] is not None else quantity
+        units = max(0, min(quantity, ceiling) - floor)
+        total += units * (tier["unit_amount"] or 0) + (tier.get("flat_amount") or 0 if units else 0)
+        floor = ceiling
+    return total
+
+
+def expected_mrr_and_subscriptions(company) -> tuple[float, int]:
+    """MRR (USD) and counted subscriptions now, by METRICS-SPEC, from the company's objects."""
+    today = datetime.fromtimestamp(company.now, UTC).date()
+    items_by_subscription: dict[str, list[dict]] = {}
+    for item in company.objects["subscription_item"]:
+        items_by_subscription.setdefault(item["subscription"], []).append(item)
+    mrr, counted = 0.0, 0
+    for sub in company.objects["subscription"]:
+        if sub["status"] not in ("active", "past_due") or sub.get("canceled_at"):
+            continue
+        if sub.get("pause_collection") or (sub.get("trial_end") or 0) > company.now:
+            continue
+        gross, interval_months = 0.0, 1.0
+        for item in items_by_subscription.get(sub["id"], []):
+            price, recurring = item["price"], item["price"].get("recurring")
+            if not recurring or recurring.get("usage_type") != "licensed":
+                continue
+            interval_months = MONTHS_PER_INTERVAL[recurring["interval"]] * recurring[
+                "interval_count"]
+            gross += item_amount(price, item.get("quantity") or 1) / interval_months
+        if gross <= 0:
+            continue
+        discount = 0.0
+        for applied in sub.get("discounts") or []:
+            coupon = applied["source"]["coupon"]
+            ended = applied.get("end") is not None and applied["end"] <= company.now
+            if coupon["duration"] == "once" or ended:
+                continue
+            discount += gross * (coupon.get("percent_off") or 0) / 100
+            discount += (coupon.get("amount_off") or 0) / interval_months
+        mrr += usd(max(gross - discount, 0.0), sub["currency"], today)
+        counted += 1
+    return mrr, counted
+
+
+def expected_revenue_on(company, day: date) -> float:
+    """Money collected on `day`: succeeded charges, invoices paid without a charge, - refunds."""
+    def on_day(ts: int | None) -> bool:
+        return ts is not None and datetime.fromtimestamp(ts, UTC).date() == day
+
+    total = 0.0
+    for charge in company.objects["charge"]:
+        if charge["status"] == "succeeded" and on_day(charge["created"]):
+            total += usd(charge["amount_captured"], charge["currency"], day)
+    for invoice in company.objects["invoice"]:
+        paid_by_charge = any(
+            p.get("status") == "paid" and (p.get("payment") or {}).get("charge")
+            for p in (invoice.get("payments") or {}).get("data", [])
+        )
+        if (invoice["status"] == "paid" and invoice["amount_paid"] > 0 and not paid_by_charge
+                and on_day(invoice["status_transitions"]["paid_at"])):
+            total += usd(invoice["amount_paid"], invoice["currency"], day)
+    for refund in company.objects["refund"]:
+        if refund["status"] in ("succeeded", "pending") and on_day(refund["created"]):
+            total -= usd(refund["amount"], refund["currency"], day)
+    return total
+
+
+@pytest.fixture()
+def synced_company(tmp_path, monkeypatch):
+    """A 200-customer sandbox company backfilled into a fresh warehouse and built by dbt."""
+    monkeypatch.setenv(SECRET_KEY_ENV, generate_key())
+    monkeypatch.setenv("STRIPE_WAREHOUSE_HOME", str(tmp_path))
+    company = generate_company(CompanyConfig(customers=200, seed=42))
+    with SandboxServer(accounts={API_KEY: company}) as server:
+        store = ConnectionStore(tmp_path)
+        store.connect(PROJECT_ID, "pro", API_KEY)
+        sync_project(store, PROJECT_ID, "backfill", home=tmp_path, api_base=server.url)
+    build(home=tmp_path)
+    return company, tmp_path
+
+
+@pytest.mark.e2e
+def test_published_metrics_match_figures_computed_from_the_sandbox(synced_company):
+    company, home = synced_company
+    today = datetime.fromtimestamp(company.now, UTC).date()
+    charge_days = Counter(
+        datetime.fromtimestamp(c["created"], UTC).date()
+        for c in company.objects["charge"]
+        if c["status"] == "succeeded" and 0 < (today - datetime.fromtimestamp(
+            c["created"], UTC).date()).days < 60
+    )
+    busy_day = charge_days.most_common(1)[0][0]
+    expected_mrr, expected_subscriptions = expected_mrr_and_subscriptions(company)
+    expected_customers = sum(
+        1 for c in company.objects["customer"]
+        if not c.get("deleted") and c["created"] <= company.now
+    )
+
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        published = dict(con.execute(
+            "select metric, value from marts.metrics_daily "
+            "where project_id = ? and metric_date = ?", [PROJECT_ID, today]
+        ).fetchall())
+        revenue = con.execute(
+            "select value from marts.metrics_daily "
+            "where project_id = ? and metric = 'stripe_revenue' and metric_date = ?",
+            [PROJECT_ID, busy_day],
+        ).fetchone()[0]
+    finally:
+        con.close()
+
+    assert published["stripe_mrr"] == pytest.approx(expected_mrr, abs=0.01)
+    assert published["stripe_arr"] == pytest.approx(12 * expected_mrr, abs=0.12)
+    assert published["stripe_active_subscriptions"] == expected_subscriptions
+    assert published["stripe_customers"] == expected_customers
+    assert revenue == pytest.approx(expected_revenue_on(company, busy_day), abs=0.01)

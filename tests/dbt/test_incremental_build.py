@@ -1,0 +1,100 @@
+"""A build after a refresh rewrites only the touched days and equals a full rebuild."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import duckdb
+import pytest
+
+from stripe_warehouse.transform import build
+from tests.dbt import raw_tables, scenario
+
+SNAPSHOT_SQL = {
+    "metrics": "select project_id, metric_date, metric, round(value, 6) "
+               "from marts.metrics_daily order by all",
+    "items": "select project_id, metric_date, subscription_item_id, round(net_mrr_usd, 6) "
+             "from marts.fct_subscription_mrr_daily order by all",
+    "movements": "select customer_id, metric_date, round(new_mrr, 6), round(churn_mrr, 6), "
+                 "round(closing_mrr, 6) from marts.fct_mrr_movements order by all",
+}
+
+
+def snapshot(home) -> dict[str, list[tuple]]:
+    """The published rows, rounded, in a stable order."""
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        return {name: con.execute(sql).fetchall() for name, sql in SNAPSHOT_SQL.items()}
+    finally:
+        con.close()
+
+
+def first_day_rewritten_by_last_build(home) -> str:
+    """The earliest item-day whose row reflects the newest sync (the rest were kept)."""
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        return str(con.execute(
+            "select min(metric_date) from marts.fct_subscription_mrr_daily "
+            "where built_as_of = (select max(built_as_of) from marts.fct_subscription_mrr_daily)"
+        ).fetchone()[0])
+    finally:
+        con.close()
+
+
+def cancel_monthly_subscription_in_a_refresh(home) -> None:
+    """A refresh sync the next day: sub_monthly canceled after the last sync, a new charge."""
+    refresh_at = scenario.LAST_SYNC + timedelta(days=1)
+    canceled_at = scenario.LAST_SYNC + timedelta(hours=10)
+    con = raw_tables.connect(home / "warehouse.duckdb")
+    try:
+        subscription = json.loads(con.execute(
+            "select data from stripe_raw.subscriptions where id = 'sub_monthly'"
+        ).fetchone()[0])
+        subscription.update(status="canceled", canceled_at=int(canceled_at.timestamp()),
+                            ended_at=int(canceled_at.timestamp()))
+        raw_tables.replace_objects(
+            con, "subscriptions", scenario.PROJECT_ID, [subscription], refresh_at
+        )
+        raw_tables.insert_objects(con, "charges", scenario.PROJECT_ID, [{
+            "id": "ch_refresh", "object": "charge", "customer": "cus_annual", "amount": 4200,
+            "amount_captured": 4200, "currency": "usd", "status": "succeeded", "captured": True,
+            "created": int((refresh_at - timedelta(hours=1)).timestamp()),
+        }], refresh_at)
+        raw_tables.insert_sync_run(
+            con, scenario.PROJECT_ID, refresh_at - timedelta(days=7), refresh_at, kind="refresh"
+        )
+    finally:
+        con.close()
+
+
+def test_build_after_refresh_equals_full_rebuild_and_keeps_older_days(tmp_path):
+    scenario.build_scenario(tmp_path)
+    build(home=tmp_path)
+    before = snapshot(tmp_path)
+
+    cancel_monthly_subscription_in_a_refresh(tmp_path)
+    build(home=tmp_path)
+    incremental = snapshot(tmp_path)
+    rewritten_from = first_day_rewritten_by_last_build(tmp_path)
+    build(home=tmp_path, full_refresh=True)
+    full = snapshot(tmp_path)
+
+    assert incremental == full
+    # the refresh window started Nov 18, one lookback day earlier: older rows were kept as built
+    assert rewritten_from == "2026-11-17"
+    mrr = {str(day): value for _, day, metric, value in incremental["metrics"]
+           if metric == "stripe_mrr"}
+    # canceled on Nov 24 at 22:00: Nov 24, now a whole day, ends without it
+    assert mrr["2026-11-25"] == pytest.approx(scenario.EXPECTED_MRR_TODAY - 100.0)
+    assert mrr["2026-11-24"] == pytest.approx(scenario.EXPECTED_MRR_TODAY - 100.0)
+    assert mrr["2026-11-23"] == pytest.approx(scenario.EXPECTED_MRR_TODAY)
+    revenue = {str(day): value for _, day, metric, value in incremental["metrics"]
+               if metric == "stripe_revenue"}
+    assert revenue["2026-11-25"] == pytest.approx(42.0)
+    churned = [row for row in incremental["movements"]
+               if row[0] == "cus_monthly" and str(row[1]) == "2026-11-24"]
+    assert churned == [("cus_monthly", date(2026, 11, 24), 0.0, 100.0, 0.0)]
+    older_before = [row for row in before["items"] if str(row[1]) < "2026-11-17"]
+    older_after = [row for row in incremental["items"] if str(row[1]) < "2026-11-17"]
+    assert older_after == older_before

@@ -1,0 +1,107 @@
+"""`dbt build` on the hand-built scenario publishes the figures computed by hand."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from stripe_warehouse.transform import run_dbt
+from tests.dbt import scenario
+
+
+def metric(con: duckdb.DuckDBPyConnection, name: str, day: str) -> float:
+    """One published value of metrics_daily."""
+    rows = con.execute(
+        "select value from marts.metrics_daily "
+        "where project_id = ? and metric = ? and metric_date = cast(? as date)",
+        [scenario.PROJECT_ID, name, day],
+    ).fetchall()
+    assert len(rows) == 1, f"{name} on {day}: {rows}"
+    return rows[0][0]
+
+
+def test_mrr_today_matches_hand_computed_figure(scenario_db):
+    assert metric(scenario_db, "stripe_mrr", scenario.LAST_DAY) == pytest.approx(
+        scenario.EXPECTED_MRR_TODAY, abs=1e-6
+    )
+    assert metric(scenario_db, "stripe_arr", scenario.LAST_DAY) == pytest.approx(
+        12 * scenario.EXPECTED_MRR_TODAY, abs=1e-6
+    )
+
+
+def test_past_day_shows_old_price_before_upgrade_and_canceled_subscription_before_request(
+    scenario_db,
+):
+    for day, expected in scenario.EXPECTED_MRR_ON.items():
+        assert metric(scenario_db, "stripe_mrr", day) == pytest.approx(expected, abs=1e-6)
+
+
+def test_active_subscriptions_customers_and_mrr_at_risk_today(scenario_db):
+    assert metric(scenario_db, "stripe_active_subscriptions", scenario.LAST_DAY) == (
+        scenario.EXPECTED_ACTIVE_SUBSCRIPTIONS_TODAY
+    )
+    assert metric(scenario_db, "stripe_customers", scenario.LAST_DAY) == (
+        scenario.EXPECTED_CUSTOMERS_TODAY
+    )
+    at_risk = scenario_db.execute(
+        "select mrr_at_risk from marts.fct_mrr_daily where metric_date = cast(? as date)",
+        [scenario.LAST_DAY],
+    ).fetchone()[0]
+    assert at_risk == pytest.approx(scenario.EXPECTED_MRR_AT_RISK_TODAY)
+
+
+def test_revenue_counts_invoice_and_standalone_charge_once_minus_refund(scenario_db):
+    for day, expected in scenario.EXPECTED_REVENUE.items():
+        assert metric(scenario_db, "stripe_revenue", day) == pytest.approx(expected)
+    total = scenario_db.execute(
+        "select sum(value) from marts.metrics_daily where metric = 'stripe_revenue'"
+    ).fetchone()[0]
+    assert total == pytest.approx(sum(scenario.EXPECTED_REVENUE.values()))
+
+
+def test_failed_payment_counted_once_on_its_day(scenario_db):
+    for day, expected in scenario.EXPECTED_FAILED_PAYMENTS.items():
+        assert metric(scenario_db, "stripe_failed_payments", day) == expected
+    total = scenario_db.execute(
+        "select sum(value) from marts.metrics_daily where metric = 'stripe_failed_payments'"
+    ).fetchone()[0]
+    assert total == sum(scenario.EXPECTED_FAILED_PAYMENTS.values())
+
+
+def test_metrics_daily_has_six_metrics_for_every_day_of_the_window(scenario_db):
+    days, rows, first, last = scenario_db.execute(
+        "select count(distinct metric_date), count(*), min(metric_date), max(metric_date) "
+        "from marts.metrics_daily"
+    ).fetchone()
+    assert str(first) == scenario.FIRST_DAY
+    assert str(last) == scenario.LAST_DAY
+    assert days == 91
+    assert rows == 91 * 6
+
+
+def test_schemas_are_exactly_staging_intermediate_and_marts(scenario_db):
+    schemas = {
+        row[0]
+        for row in scenario_db.execute(
+            "select distinct table_schema from information_schema.tables"
+        ).fetchall()
+    }
+    assert schemas == {"stripe_raw", "staging", "intermediate", "marts"}
+
+
+def test_mrr_movements_explain_the_upgrade_and_the_cancellation(scenario_db):
+    rows = dict(
+        scenario_db.execute(
+            "select customer_id, expansion_mrr + churn_mrr from marts.fct_mrr_movements "
+            "where metric_date = cast('2026-11-09' as date) and customer_id = 'cus_upgrade' "
+            "union all "
+            "select customer_id, churn_mrr from marts.fct_mrr_movements "
+            "where metric_date = cast('2026-11-10' as date) and customer_id = 'cus_cancel_at_end'"
+        ).fetchall()
+    )
+    assert rows == {"cus_upgrade": pytest.approx(40.0), "cus_cancel_at_end": pytest.approx(40.0)}
+
+
+def test_every_rule_unit_test_passes(scenario_home):
+    # the dbt unit tests (named after METRICS-SPEC rules) raise TransformError on any failure
+    run_dbt(["test", "--select", "test_type:unit"], home=scenario_home)
