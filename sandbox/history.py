@@ -155,6 +155,8 @@ class HistorySimulator:
                 return inv["created"] if sub["status"] == "incomplete_expired" else None
             if sub["status"] == "incomplete":  # the first payment went through
                 sub["status"] = "active"
+                co.emit("customer.subscription.updated", inv["status_transitions"]["paid_at"],
+                        sub, {"status": "incomplete"})
             reason = "subscription_cycle"
             months = spec.interval_count * {"year": 12, "month": 1, "week": 0.25}[spec.interval]
             if rng.random() < MONTHLY_CHURN * months:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.publish import publish_marts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGET_PATH = REPO_ROOT / "dbt_project" / "target"
@@ -31,10 +32,9 @@ def run_dbt(args: list[str], home: Path | None = None) -> None:
     ./data), handed to dbt as an absolute path. dbt runs in its own process so that its DuckDB
     connection (and the file lock that comes with it) ends with the command.
     """
-    state_home = Path(home or os.environ.get("STRIPE_WAREHOUSE_HOME", "data")).resolve()
     environment = {
         **os.environ,
-        "STRIPE_WAREHOUSE_HOME": str(state_home),
+        "STRIPE_WAREHOUSE_HOME": str(state_home(home)),
         # otherwise the docs site loads a tracking script from the internet
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_LOG_PATH": os.environ.get("DBT_LOG_PATH", str(LOG_PATH)),
@@ -53,13 +53,20 @@ def run_dbt(args: list[str], home: Path | None = None) -> None:
 
 def build(home: Path | None = None, full_refresh: bool = False, select: str | None = None) -> None:
     """Builds the seeds and models and runs their data tests, optionally a selection or a full
-    refresh. dbt unit tests (fixed inputs, no warehouse data) are left to the test suite."""
+    refresh, then publishes the marts to the readers' copy (reporting.duckdb).
+    dbt unit tests (fixed inputs, no warehouse data) are left to the test suite."""
     args = ["build", "--exclude-resource-type", "unit_test"]
     if full_refresh:
         args.append("--full-refresh")
     if select:
         args += ["--select", select]
     run_dbt(args, home=home)
+    publish_marts(state_home(home))
+
+
+def state_home(home: Path | None = None) -> Path:
+    """The absolute state directory: `home`, else STRIPE_WAREHOUSE_HOME, else ./data."""
+    return Path(home or os.environ.get("STRIPE_WAREHOUSE_HOME", "data")).resolve()
 
 
 def _dbt_executable() -> list[str]:

@@ -1,0 +1,128 @@
+"""The demo: a seeded sandbox company, synced into DuckDB, transformed, metrics printed.
+
+The sandbox runs as a separate process (`python -m sandbox serve`) and is reached over HTTP,
+exactly as Stripe would be: production code never imports the sandbox package.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DEMO_PROJECT = "demo"
+DEMO_API_KEY = "sk_test_demo"
+DEMO_CUSTOMERS = 2000
+
+
+def ensure_secret_key(home: Path) -> None:
+    """Use STRIPE_WAREHOUSE_SECRET_KEY, or generate one into the state dir (0600) and say so."""
+    if os.environ.get("STRIPE_WAREHOUSE_SECRET_KEY"):
+        return
+    key_file = home / "secret.key"
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(base64.b64encode(secrets.token_bytes(32)).decode())
+        print(
+            f"demo: generated an encryption key in {key_file} (0600); "
+            "in production export STRIPE_WAREHOUSE_SECRET_KEY instead"
+        )
+    os.environ["STRIPE_WAREHOUSE_SECRET_KEY"] = key_file.read_text().strip()
+
+
+class SandboxProcess:
+    """A `python -m sandbox serve` child process on a free loopback port."""
+
+    def __init__(self, customers: int, seed: int = 42) -> None:
+        self.customers = customers
+        self.seed = seed
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def __enter__(self) -> SandboxProcess:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "serve",
+                "--customers",
+                str(self.customers),
+                "--seed",
+                str(self.seed),
+                "--port",
+                "0",
+                "--api-key",
+                DEMO_API_KEY,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 120
+        for line in self.proc.stdout:
+            if "http://127.0.0.1:" in line:
+                self.url = line[line.index("http://") :].split()[0]
+                break
+            if time.monotonic() > deadline:
+                break
+        if not self.url:
+            self.__exit__()
+            raise RuntimeError(
+                "the demo sandbox did not start: run `python -m sandbox serve` to see why"
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def run_demo(home: Path, customers: int = DEMO_CUSTOMERS) -> None:
+    """Seed a sandbox company, connect it, backfill, build the marts and print the metrics."""
+    from pipelines.load import sync_project
+    from stripe_warehouse.metrics import print_metrics
+    from stripe_warehouse.publish import published_path
+    from stripe_warehouse.registry import ConnectionStore
+    from stripe_warehouse.report import write_report
+    from stripe_warehouse.transform import build
+
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ensure_secret_key(home)
+    started = time.monotonic()
+    print(f"demo: starting the Stripe sandbox with a {customers:,}-customer company ...")
+    with SandboxProcess(customers) as sandbox:
+        print(f"demo: sandbox at {sandbox.url}")
+        store = ConnectionStore(home)
+        if any(c.project_id == DEMO_PROJECT for c in store.list()):
+            store.disconnect(DEMO_PROJECT)
+        store.connect(DEMO_PROJECT, "pro", DEMO_API_KEY)
+        t0 = time.monotonic()
+        result = sync_project(store, DEMO_PROJECT, "backfill", home=home, api_base=sandbox.url)
+        print(
+            f"demo: backfill loaded {result.objects_loaded:,} objects in "
+            f"{time.monotonic() - t0:.1f} s"
+        )
+    t0 = time.monotonic()
+    build(home=home)
+    print(f"demo: dbt build finished in {time.monotonic() - t0:.1f} s")
+    print_metrics(home, DEMO_PROJECT)
+    report = write_report(published_path(home), DEMO_PROJECT, home / "reports" / "demo.html")
+    print(f"demo: overview report written to {report}")
+    print(
+        f"demo: BI tools and SQL sessions read {published_path(home)} "
+        "(read-only, replaced after each build)"
+    )
+    print(
+        f"demo: done in {time.monotonic() - started:.1f} s; "
+        f"warehouse at {home / 'warehouse.duckdb'}"
+    )
