@@ -25,12 +25,11 @@ class TransformError(WarehouseError):
     """dbt failed; the message is one line naming the failed node and dbt's own reason."""
 
 
-def run_dbt(args: list[str], home: Path | None = None) -> None:
-    """Runs `dbt <args>` on the repo's project and profile, raising TransformError on failure.
+def dbt_invocation(args: list[str], home: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that run `dbt <args>` on the repo's project and profile.
 
     `home` is the state directory holding warehouse.duckdb (default: STRIPE_WAREHOUSE_HOME or
-    ./data), handed to dbt as an absolute path. dbt runs in its own process so that its DuckDB
-    connection (and the file lock that comes with it) ends with the command.
+    ./data), handed to dbt as an absolute path.
     """
     environment = {
         **os.environ,
@@ -43,6 +42,16 @@ def run_dbt(args: list[str], home: Path | None = None) -> None:
         *_dbt_executable(), *args,
         "--project-dir", str(REPO_ROOT), "--profiles-dir", str(REPO_ROOT),
     ]
+    return command, environment
+
+
+def run_dbt(args: list[str], home: Path | None = None) -> None:
+    """Runs `dbt <args>`, raising TransformError (one line) on failure.
+
+    dbt runs in its own process so that its DuckDB connection (and the file lock that comes
+    with it) ends with the command.
+    """
+    command, environment = dbt_invocation(args, home)
     started = time.time()
     completed = subprocess.run(
         command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, check=False

@@ -11,8 +11,9 @@ import pytest
 
 from stripe_warehouse.transform import TransformError, build, run_dbt
 from tests.dbt import raw_tables
+from tests.paths import STRIPE_FIXTURES
 
-FIXTURES = Path("/work/shared/stripe/fixtures3.json")
+FIXTURES = STRIPE_FIXTURES
 RAW_TABLE_FIXTURES = {
     "customers": "customer",
     "subscriptions": "subscription",

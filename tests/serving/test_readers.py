@@ -76,7 +76,8 @@ def test_published_copy_is_readable_by_duckdb_1_4_and_sqlalchemy(built: BuiltWar
     assert tags["storage_version"] == "v1.4.0+"
     assert {"metrics_daily", "fct_mrr_daily", "dim_customers", "fct_mrr_movements"} <= marts
 
-    engine = sqlalchemy.create_engine(f"duckdb:///{path}", connect_args={"read_only": True})
+    # The URI a Superset or Metabase user types (duckdb_engine passes the query as config).
+    engine = sqlalchemy.create_engine(f"duckdb:///{path}?access_mode=read_only")
     with engine.connect() as connection:
         rows = connection.execute(
             sqlalchemy.text(

@@ -4,10 +4,11 @@ import copy
 import json
 import time
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-FIXTURES = Path("/work/shared/stripe/fixtures3.json")
+from tests.paths import STRIPE_FIXTURES
+
+FIXTURES = STRIPE_FIXTURES
 
 
 @cache

@@ -1,0 +1,110 @@
+"""The privacy allowlist on Stripe's own sample objects (fixtures3.json, current API shape)."""
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from pipelines.privacy import allowlist
+from tests.paths import STRIPE_FIXTURES
+
+FIXTURES = STRIPE_FIXTURES
+
+
+@pytest.fixture(scope="module")
+def resources() -> dict[str, Any]:
+    return json.loads(FIXTURES.read_text())["resources"]
+
+
+def keys_anywhere(value: Any) -> set[str]:
+    """Every dict key at any depth."""
+    if isinstance(value, dict):
+        return set(value) | set().union(*(keys_anywhere(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(keys_anywhere(v) for v in value))
+    return set()
+
+
+def test_customer_keeps_exactly_the_listed_fields(resources: dict[str, Any]) -> None:
+    customer = copy.deepcopy(resources["customer"])
+    customer.update(name="Jane Doe", phone="+1 555", email="jane@example.com",
+                    metadata={"ssn": "123"}, address={"line1": "1 Main St"})
+    kept = allowlist(customer)
+    assert set(kept) == {
+        "id", "object", "created", "email", "currency", "delinquent", "livemode", "balance",
+        "discount", "tax_exempt", "test_clock"}
+    assert "Jane Doe" not in json.dumps(kept) and "Main St" not in json.dumps(kept)
+
+
+def test_charge_drops_billing_and_payment_method_details(resources: dict[str, Any]) -> None:
+    charge = resources["charge"]
+    assert charge["billing_details"]["name"] == "Jenny Rosen"  # the sample carries PII
+    kept = allowlist(charge)
+    text = json.dumps(kept)
+    for key in ("billing_details", "payment_method_details", "source", "receipt_email",
+                "description", "shipping", "metadata"):
+        assert key not in kept
+    assert "Jenny Rosen" not in text and "4242" not in text and "fingerprint" not in text
+    assert (kept["amount"], kept["currency"], kept["status"]) == (100, "usd", "succeeded")
+
+
+def test_invoice_drops_customer_contact_fields_but_keeps_amounts(
+    resources: dict[str, Any]
+) -> None:
+    invoice = copy.deepcopy(resources["invoice"])
+    invoice.update(customer_name="Jane", customer_email="jane@example.com",
+                   customer_phone="+1 555", description="free text")
+    kept = allowlist(invoice)
+    for key in ("customer_name", "customer_address", "customer_phone", "customer_shipping",
+                "customer_tax_ids", "customer_email", "description", "account_name"):
+        assert key not in kept
+    assert kept["amount_due"] == 1000 and kept["customer"] == "cus_QXg1o8vcGmoR32"
+    line = kept["lines"]["data"][0]
+    assert "description" not in line and line["amount"] == 1000
+    assert line["period"] == {"end": 1721954054, "start": 1721954054}
+
+
+def test_subscription_keeps_items_prices_and_periods(resources: dict[str, Any]) -> None:
+    kept = allowlist(resources["subscription"])
+    item = kept["items"]["data"][0]
+    assert item["price"]["recurring"]["interval"] == "month"
+    assert item["current_period_end"] == 976287773
+    assert "metadata" not in keys_anywhere(kept)
+    assert "description" not in kept and "payment_settings" not in kept
+
+
+def test_expanded_customer_inside_another_object_is_allowlisted_too(
+    resources: dict[str, Any]
+) -> None:
+    customer = dict(resources["customer"], name="Jane Doe")
+    subscription = dict(resources["subscription"], customer=customer)
+    assert "name" not in allowlist(subscription)["customer"]
+
+
+def test_event_payload_and_previous_attributes_are_allowlisted(
+    resources: dict[str, Any]
+) -> None:
+    charge = resources["charge"]
+    event = dict(resources["event"], type="charge.updated",
+                 data={"object": charge,
+                       "previous_attributes": {"description": "old", "amount": 50}})
+    kept = allowlist(event)
+    assert kept["type"] == "charge.updated"
+    assert "billing_details" not in kept["data"]["object"]
+    assert kept["data"]["previous_attributes"] == {"amount": 50}
+    assert "Jenny Rosen" not in json.dumps(kept)
+
+
+def test_personal_keys_in_plain_nested_dicts_are_dropped() -> None:
+    invoice = {"object": "invoice", "id": "in_1",
+               "parent": {"subscription_details": {"metadata": {"k": "v"}, "subscription": "s"}}}
+    assert allowlist(invoice)["parent"] == {"subscription_details": {"subscription": "s"}}
+
+
+def test_unknown_object_types_keep_only_ids_amounts_and_dates() -> None:
+    payment = {"object": "invoice_payment", "id": "inpay_1", "amount_paid": 5,
+               "payment": {"type": "charge", "charge": "ch_1"}, "secret_note": "x"}
+    assert allowlist(payment) == {"object": "invoice_payment", "id": "inpay_1",
+                                  "amount_paid": 5,
+                                  "payment": {"type": "charge", "charge": "ch_1"}}
