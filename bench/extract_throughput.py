@@ -1,0 +1,191 @@
+"""Backfill throughput against the sandbox at Stripe's live limits, vs a sequential loader.
+
+    .venv/bin/python bench/extract_throughput.py [--sizes 20000 100000] [--skip-baseline]
+
+For each company size: a sandbox process (50 ms latency, live limits 100/s overall and
+25/s per endpoint), then in separate processes (for clean peak-RSS figures):
+  * our backfill (`sync_project`: concurrent extraction + dlt load into DuckDB),
+  * a plain sequential `auto_paging_iter` reader of the same listings (read only, no load).
+The rate-limit bound is the least time Stripe's limits allow for the requests our backfill
+needed: max(total / 100, max over endpoints of requests / 25). Results are appended to
+bench/results/extract_throughput.txt.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "extract_throughput.txt"
+API_KEY = "sk_live_bench"
+NOW = 1_780_000_000
+LATENCY_MS = 50
+GLOBAL_RATE, ENDPOINT_RATE = 100.0, 25.0
+
+
+def start_sandbox(customers: int) -> tuple[subprocess.Popen, str, float]:
+    """A sandbox process serving a company of ``customers``; returns it, its URL, start secs."""
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "serve", "--customers", str(customers),
+         "--now", str(NOW), "--port", "0", "--api-key", API_KEY,
+         "--latency-ms", str(LATENCY_MS), "--rate-limit", "live"],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "http://127.0.0.1:" in line:
+            return proc, line[line.index("http://"):].split()[0], time.monotonic() - started
+    raise RuntimeError("sandbox did not start")
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) this process has used."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of another process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_child(mode: str, url: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, "--url", url],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child_backfill(url: str) -> dict:
+    from pipelines.load import sync_project
+    from stripe_warehouse.crypto import generate_key
+    from stripe_warehouse.registry import ConnectionStore
+
+    os.environ["STRIPE_WAREHOUSE_SECRET_KEY"] = generate_key()
+    with tempfile.TemporaryDirectory() as home:
+        store = ConnectionStore(home)
+        store.connect("bench", "scale", API_KEY)
+        extracted_at = [0.0]
+        started = time.monotonic()
+
+        def progress(counts: dict[str, int]) -> None:
+            extracted_at[0] = time.monotonic()
+
+        result = sync_project(store, "bench", "backfill", api_base=url, now=NOW,
+                              progress=progress)
+        total = time.monotonic() - started
+    return {
+        "seconds_total": total, "seconds_extract": extracted_at[0] - started,
+        "objects": result.objects_loaded, "requests": result.requests,
+        "retries": result.retries, "requests_by_endpoint": result.requests_by_endpoint,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "cpu_seconds": cpu_seconds(),
+    }
+
+
+def child_sequential(url: str) -> dict:
+    """The obvious loader: one list after the other with the SDK's auto_paging_iter."""
+    import stripe
+
+    from pipelines.settings import STRIPE_API_VERSION
+
+    client = stripe.StripeClient(API_KEY, stripe_version=STRIPE_API_VERSION,
+                                 base_addresses={"api": url}, max_network_retries=5)
+    v1 = client.v1
+    start90, start30 = NOW - 90 * 86_400, NOW - 30 * 86_400
+    listings = [
+        (v1.customers, {}), (v1.subscriptions, {"status": "all",
+                                                "expand": ["data.latest_invoice"]}),
+        (v1.invoices, {"created": {"gte": start90}}), (v1.charges, {"created": {"gte": start90}}),
+        (v1.refunds, {"created": {"gte": start90}}), (v1.prices, {}), (v1.products, {}),
+        (v1.coupons, {}), (v1.events, {"created": {"gte": start30}}),
+    ]
+    objects = 0
+    started = time.monotonic()
+    for service, params in listings:
+        for obj in service.list(params={**params, "limit": 100}).auto_paging_iter():
+            objects += 1
+            for field in ("items", "lines"):
+                embedded = obj[field] if field in obj else None
+                if embedded and embedded["has_more"]:
+                    objects += sum(1 for _ in embedded.auto_paging_iter())
+    return {"seconds_total": time.monotonic() - started, "objects": objects,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "cpu_seconds": cpu_seconds()}
+
+
+def bound_seconds(requests_by_endpoint: dict[str, int]) -> float:
+    total = sum(requests_by_endpoint.values())
+    return max(total / GLOBAL_RATE, max(requests_by_endpoint.values()) / ENDPOINT_RATE)
+
+
+def report(customers: int, gen_s: float, ours: dict, seq: dict | None,
+           sandbox_cpu: float) -> str:
+    bound = bound_seconds(ours["requests_by_endpoint"])
+    busiest = max(ours["requests_by_endpoint"].items(), key=lambda kv: kv[1])
+    lines = [
+        f"== {customers:,} customers (sandbox {LATENCY_MS} ms latency, live limits "
+        f"{GLOBAL_RATE:.0f}/s overall, {ENDPOINT_RATE:.0f}/s per endpoint; generated in "
+        f"{gen_s:.0f} s)",
+        f"requests needed: {sum(ours['requests_by_endpoint'].values()):,} (busiest endpoint "
+        f"{busiest[0]}: {busiest[1]:,}); rate-limit bound {bound:.1f} s",
+        f"our backfill: extraction {ours['seconds_extract']:.1f} s "
+        f"= {bound / ours['seconds_extract']:.0%} of bound speed; total with dlt load "
+        f"{ours['seconds_total']:.1f} s; {ours['objects'] / ours['seconds_total']:,.0f} rows/s, "
+        f"{ours['requests'] / ours['seconds_extract']:.1f} requests/s during extraction "
+        f"({ours['retries']} retries); peak RSS {ours['peak_rss_mb']:.0f} MB; "
+        f"{ours['objects']:,} rows",
+        f"CPU during our backfill (2 cores shared with other work): backfill process "
+        f"{ours['cpu_seconds']:.0f} s, sandbox process {sandbox_cpu:.0f} s, over "
+        f"{ours['seconds_total']:.0f} s wall",
+    ]
+    if seq:
+        lines.append(
+            f"sequential auto_paging_iter (read only, no load): {seq['seconds_total']:.1f} s, "
+            f"{seq['objects'] / seq['seconds_total']:,.0f} objects/s, peak RSS "
+            f"{seq['peak_rss_mb']:.0f} MB; our extraction is "
+            f"{seq['seconds_total'] / ours['seconds_extract']:.1f}x faster")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--child", choices=["backfill", "sequential"])
+    parser.add_argument("--url")
+    args = parser.parse_args()
+    if args.child:
+        run = child_backfill if args.child == "backfill" else child_sequential
+        print(json.dumps(run(args.url)))
+        return
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    for customers in args.sizes:
+        proc, url, gen_s = start_sandbox(customers)
+        try:
+            sandbox_cpu = process_cpu_seconds(proc.pid)
+            ours = run_child("backfill", url)
+            sandbox_cpu = process_cpu_seconds(proc.pid) - sandbox_cpu
+            seq = None if args.skip_baseline else run_child("sequential", url)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+        text = report(customers, gen_s, ours, seq, sandbox_cpu)
+        print(text, flush=True)
+        with RESULTS.open("a") as f:
+            f.write(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n{text}\n\n")
+
+
+if __name__ == "__main__":
+    main()

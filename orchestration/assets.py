@@ -1,0 +1,132 @@
+"""The assets: the raw Stripe tables (one per dlt resource) feeding the dbt models.
+
+The raw tables are loaded by ``pipelines.load.sync_project``, the same code the CLI runs, once
+per project partition; dbt then rebuilds the marts for every project at once.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
+from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dlt import build_dlt_asset_specs
+
+from orchestration.partitions import project_partitions
+from orchestration.resources import (
+    WarehouseResource,
+    build_and_publish,
+    ensure_dbt_manifest,
+)
+from orchestration.translators import (
+    RAW_GROUP,
+    StripeDbtTranslator,
+    StripeDltTranslator,
+    raw_table_key,
+)
+from pipelines.load import sync_project
+from pipelines.source import stripe_source
+from stripe_warehouse.settings import RAW_DATASET
+
+DUCKDB_POOL = "duckdb"  # DuckDB allows one writing process: the instance limits this pool to 1
+SYNC_KIND_TAG = "stripe_warehouse/sync_kind"
+DEFAULT_SYNC_KIND = "refresh"
+SYNC_KINDS = ("backfill", "refresh")
+
+# The source and pipeline are only inspected for their resources here; runs build their own.
+_spec_source = stripe_source("asset_specs", reader=None, kind=DEFAULT_SYNC_KIND)  # type: ignore[arg-type]
+_spec_pipeline = dlt.pipeline(
+    pipeline_name="stripe_asset_specs", destination="duckdb", dataset_name=RAW_DATASET
+)
+# sync_project also appends the run to sync_runs, which dbt reads for the reporting window.
+SYNC_RUNS_SPEC = AssetSpec(
+    key=raw_table_key("sync_runs"),
+    group_name=RAW_GROUP,
+    kinds={"dlt", "duckdb"},
+    description="One row per finished sync: the project's reporting window.",
+)
+RAW_TABLE_SPECS = [
+    *build_dlt_asset_specs(_spec_source, _spec_pipeline, StripeDltTranslator()),
+    SYNC_RUNS_SPEC,
+]
+
+
+def sync_kind_of(tags: dict[str, str]) -> str:
+    """The sync kind a run asked for (run tag ``stripe_warehouse/sync_kind``), default refresh."""
+    kind = tags.get(SYNC_KIND_TAG, DEFAULT_SYNC_KIND)
+    if kind not in SYNC_KINDS:
+        raise ValueError(f"run tag {SYNC_KIND_TAG}={kind!r} is unknown: use backfill or refresh")
+    return kind
+
+
+@multi_asset(
+    name="stripe_raw_tables",
+    specs=RAW_TABLE_SPECS,
+    partitions_def=project_partitions,
+    can_subset=True,
+    pool=DUCKDB_POOL,
+)
+def stripe_raw_tables(
+    context: AssetExecutionContext, warehouse: WarehouseResource
+) -> Iterator[MaterializeResult]:
+    """Sync one project (the partition) from Stripe and report the rows each table received."""
+    kind = sync_kind_of(context.run.tags)
+    result = sync_project(
+        warehouse.store(),
+        context.partition_key,
+        kind,  # type: ignore[arg-type]
+        home=warehouse.home_path(),
+        api_base=warehouse.api_base,
+    )
+    for warning in result.warnings:
+        context.log.warning(warning)
+    loaded = {**result.rows_per_table, "sync_runs": 1}
+    tables = [key.path[-1] for key in context.selected_asset_keys]
+    totals = project_row_counts(warehouse.warehouse_file(), context.partition_key, tables)
+    # One extraction feeds every table, so a subset run still reads all of them.
+    for key in context.selected_asset_keys:
+        table = key.path[-1]
+        yield MaterializeResult(
+            asset_key=key,
+            metadata={
+                "sync_kind": kind,
+                "sync_run_id": result.run_id,
+                "rows_loaded": loaded.get(table, 0),
+                "dagster/row_count": totals.get(table, 0),
+            },
+        )
+
+
+def project_row_counts(warehouse_file: Path, project_id: str, tables: list[str]) -> dict[str, int]:
+    """Rows each raw table holds for one project (0 for a table not created yet)."""
+    with duckdb.connect(str(warehouse_file), read_only=True) as con:
+        present = {
+            name
+            for (name,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = ?",
+                [RAW_DATASET],
+            ).fetchall()
+        }
+        return {
+            table: con.execute(
+                f"select count(*) from {RAW_DATASET}.{table} where project_id = ?", [project_id]
+            ).fetchone()[0]
+            for table in tables
+            if table in present
+        }
+
+
+@dbt_assets(
+    manifest=ensure_dbt_manifest(),
+    dagster_dbt_translator=StripeDbtTranslator(),
+    name="stripe_dbt_models",
+    pool=DUCKDB_POOL,
+)
+def stripe_dbt_models(
+    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+) -> Iterator[Any]:
+    """Build (run and test) the selected dbt models; tests report as asset checks. Then publish
+    the marts to the readers' copy, so BI tools see the new data without touching the lock."""
+    yield from build_and_publish(context, dbt, warehouse)

@@ -1,0 +1,57 @@
+"""Per-tier freshness: a warning on the published marts when a project's data is older than its
+tier promises."""
+
+import datetime as dt
+
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
+
+from orchestration.resources import WarehouseResource
+from orchestration.translators import METRICS_DAILY_KEY
+from stripe_warehouse.registry import Connection
+
+# How old a project's last sync may be: two missed schedule ticks. Starter and Basic have no
+# scheduled refresh, so they promise no freshness.
+FRESHNESS_BY_TIER: dict[str, dt.timedelta | None] = {
+    "scale": dt.timedelta(hours=1),
+    "pro": dt.timedelta(hours=6),
+    "basic": None,
+    "starter": None,
+}
+
+
+def stale_projects(connections: list[Connection], now: dt.datetime) -> dict[str, str]:
+    """Active projects whose last sync is older than their tier allows, with why."""
+    stale: dict[str, str] = {}
+    for connection in connections:
+        allowed = FRESHNESS_BY_TIER.get(connection.tier)
+        if connection.status != "active" or allowed is None:
+            continue
+        if connection.last_sync_at is None:
+            stale[connection.project_id] = "never synced"
+            continue
+        age = now - dt.datetime.fromtimestamp(connection.last_sync_at, dt.UTC)
+        if age > allowed:
+            stale[connection.project_id] = (
+                f"last sync {age.total_seconds() / 3600:.1f} h ago; "
+                f"{connection.tier} allows {allowed.total_seconds() / 3600:g} h"
+            )
+    return stale
+
+
+@asset_check(
+    asset=METRICS_DAILY_KEY,
+    name="projects_fresh_for_their_tier",
+    description="Warns when a Pro or Scale project's last sync is older than its tier allows "
+    "(Scale 1 h, Pro 6 h).",
+    blocking=False,
+)
+def projects_fresh_for_their_tier(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> AssetCheckResult:
+    """Fail with WARN naming each stale project; the metadata says how stale."""
+    stale = stale_projects(warehouse.store().list(), dt.datetime.now(dt.UTC))
+    return AssetCheckResult(
+        passed=not stale,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"stale_projects": len(stale), **stale},
+    )

@@ -1,0 +1,35 @@
+"""The Dagster code location: composes the modules of this package, nothing else."""
+
+from dagster import Definitions
+
+from orchestration.assets import stripe_dbt_models, stripe_raw_tables
+from orchestration.checks import projects_fresh_for_their_tier
+from orchestration.jobs import (
+    backfill_job,
+    freshness_job,
+    refresh_job,
+    retention_job,
+    transform_job,
+)
+from orchestration.resources import WarehouseResource, dbt_resource
+from orchestration.schedules import (
+    freshness_schedule,
+    pro_refresh_schedule,
+    retention_schedule,
+    scale_refresh_schedule,
+)
+from orchestration.sensors import connections_sensor
+
+defs = Definitions(
+    assets=[stripe_raw_tables, stripe_dbt_models],
+    asset_checks=[projects_fresh_for_their_tier],
+    jobs=[backfill_job, refresh_job, transform_job, retention_job, freshness_job],
+    schedules=[
+        pro_refresh_schedule,
+        scale_refresh_schedule,
+        retention_schedule,
+        freshness_schedule,
+    ],
+    sensors=[connections_sensor],
+    resources={"warehouse": WarehouseResource(), "dbt": dbt_resource()},
+)

@@ -1,0 +1,120 @@
+"""Resources: where the warehouse lives, and the dbt project with a manifest that is up to date."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from dagster import ConfigurableResource
+from dagster_dbt import DbtCliResource, DbtProject
+
+from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.publish import publish_marts
+from stripe_warehouse.registry import ConnectionStore
+from stripe_warehouse.settings import home_dir, warehouse_path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_TARGET = Path("dbt_project") / "target"
+# Run processes may not have the virtualenv on PATH: call its dbt by path.
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+DBT_SOURCES = ("dbt_project.yml", "profiles.yml", "dbt_project/models", "dbt_project/macros",
+               "dbt_project/seeds", "dbt_project/tests")
+
+# Like stripe_warehouse.transform.build: unit tests run on fixed inputs in the test suite, not
+# on every warehouse build.
+DBT_BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
+
+dbt_project = DbtProject(project_dir=REPO_ROOT, profiles_dir=REPO_ROOT, target_path=DBT_TARGET)
+
+
+class WarehouseResource(ConfigurableResource):
+    """The state directory (registry and DuckDB file) and the Stripe API address runs use."""
+
+    home: str | None = None
+    api_base: str | None = None
+
+    def home_path(self) -> Path:
+        """The state directory: ``home`` if set, else ``STRIPE_WAREHOUSE_HOME``, else ``./data``."""
+        return home_dir(self.home).resolve()
+
+    def store(self) -> ConnectionStore:
+        """The connection registry of this state directory."""
+        return ConnectionStore(self.home_path())
+
+    def warehouse_file(self) -> Path:
+        """The DuckDB warehouse file."""
+        return warehouse_path(self.home_path())
+
+    def export_home(self) -> None:
+        """Point child processes (dbt reads ``STRIPE_WAREHOUSE_HOME`` in profiles.yml) here."""
+        os.environ["STRIPE_WAREHOUSE_HOME"] = str(self.home_path())
+
+
+def _newest_source_mtime() -> float:
+    newest = 0.0
+    for name in DBT_SOURCES:
+        path = REPO_ROOT / name
+        files = path.rglob("*") if path.is_dir() else [path]
+        newest = max([newest, *(f.stat().st_mtime for f in files if f.is_file())])
+    return newest
+
+
+def ensure_dbt_manifest() -> Path:
+    """Parse the dbt project when its manifest is missing or older than a model, macro or seed."""
+    manifest = dbt_project.manifest_path
+    if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime():
+        return manifest
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    # Parse aside, then swap the file in: run processes may be reading the manifest meanwhile.
+    with tempfile.TemporaryDirectory(dir=manifest.parent, prefix=".parse-") as target:
+        result = subprocess.run(
+            [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(REPO_ROOT),
+             "--profiles-dir", str(REPO_ROOT), "--target-path", target],
+            cwd=REPO_ROOT, capture_output=True, text=True,
+            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        )
+        if result.returncode != 0:
+            detail = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["no output"]
+            raise WarehouseError(
+                f"dbt parse failed ({detail[0]}): fix the dbt project, then reload Dagster"
+            )
+        for name in ("partial_parse.msgpack", "manifest.json"):
+            if (Path(target) / name).exists():
+                os.replace(Path(target) / name, manifest.parent / name)
+    return manifest
+
+
+@contextmanager
+def dbt_run_target() -> Iterator[Path]:
+    """A throw-away dbt target directory for one invocation, seeded with the parse cache.
+
+    dagster-dbt would otherwise leave one new directory per run under ``./target``.
+    """
+    with tempfile.TemporaryDirectory(prefix="dbt-target-") as directory:
+        cache = dbt_project.manifest_path.with_name("partial_parse.msgpack")
+        if cache.exists():
+            shutil.copy(cache, directory)
+        yield Path(directory)
+
+
+def dbt_resource() -> DbtCliResource:
+    """The dbt CLI for the project at the repository root."""
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+
+
+def build_and_publish(
+    context: Any, dbt: DbtCliResource, warehouse: WarehouseResource, **cli_options: Any
+) -> Iterator[Any]:
+    """`dbt build` streamed as Dagster events, then the marts published to the readers' copy
+    (reporting.duckdb), so BI tools see the new data without ever touching the write lock."""
+    warehouse.export_home()
+    with dbt_run_target() as target:
+        yield from dbt.cli(
+            DBT_BUILD_ARGS, context=context, target_path=target, **cli_options
+        ).stream()
+    context.log.info(f"published the marts to {publish_marts(warehouse.home_path())}")

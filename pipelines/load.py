@@ -1,0 +1,266 @@
+"""Run a sync of one project into the warehouse, and record it."""
+
+import datetime as dt
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import dlt
+import duckdb
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+from pipelines.client import Progress, StripeReader
+from pipelines.settings import STRIPE_API_VERSION
+from pipelines.source import JSON_COLUMNS, RAW_TABLES, stripe_source, table_columns
+from pipelines.windows import sync_window
+from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.settings import (
+    DUCKDB_STORAGE_VERSION,
+    RAW_DATASET,
+    home_dir,
+    warehouse_path,
+)
+
+if TYPE_CHECKING:  # the registry imports pipelines; only type checkers need it here
+    from stripe_warehouse.registry import ConnectionStore
+
+# dlt would otherwise try to send usage telemetry from every sync.
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+log = logging.getLogger(__name__)
+
+# DuckDB would take up to 80% of RAM for the merges; beyond this it spills to disk.
+LOAD_MEMORY_LIMIT = "512MB"
+
+SYNC_RUN_COLUMNS: dict[str, dict[str, Any]] = {
+    "project_id": {"data_type": "text", "nullable": False},
+    "run_id": {"data_type": "text", "nullable": False},
+    "kind": {"data_type": "text", "nullable": False},
+    "window_start": {"data_type": "timestamp", "timezone": True},
+    "window_end": {"data_type": "timestamp", "timezone": True},
+    "started_at": {"data_type": "timestamp", "timezone": True},
+    "finished_at": {"data_type": "timestamp", "timezone": True},
+    "status": {"data_type": "text"},
+    "objects_loaded": {"data_type": "bigint"},
+    "api_version": {"data_type": "text"},
+    "test_mode": {"data_type": "bool"},
+}
+
+
+@dataclass
+class SyncResult:
+    """What one finished sync read and loaded."""
+
+    project_id: str
+    kind: str
+    run_id: str
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    window_start: dt.datetime
+    window_end: dt.datetime
+    rows_per_table: dict[str, int]
+    requests: int
+    retries: int
+    requests_by_endpoint: dict[str, int]
+    test_mode: bool
+    last_event_created: int | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def objects_loaded(self) -> int:
+        """Rows written to the raw tables by this sync."""
+        return sum(self.rows_per_table.values())
+
+    def summary(self) -> str:
+        """One line for humans."""
+        seconds = (self.finished_at - self.started_at).total_seconds()
+        return (
+            f"{self.project_id}: {self.kind} loaded {self.objects_loaded:,} rows "
+            f"in {seconds:.1f} s ({self.requests:,} requests, {self.retries} retries)"
+        )
+
+
+def test_mode_warning(project_id: str) -> str:
+    """The warning shown whenever a project's data comes from Stripe test mode."""
+    return f"project {project_id} uses a test-mode key: test data does not reflect real revenue"
+
+
+_DUCKDB_TYPES = {
+    "text": "VARCHAR", "bigint": "BIGINT", "bool": "BOOLEAN",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+}
+
+
+def _create_table_sql(table: str, columns: dict[str, dict[str, Any]]) -> str:
+    # dlt's own bookkeeping columns, as dlt itself would create them.
+    all_columns = {**columns, "_dlt_load_id": {"data_type": "text", "nullable": False},
+                   "_dlt_id": {"data_type": "text", "nullable": False}}
+    ddl = ", ".join(
+        f'"{name}" {"JSON" if name in JSON_COLUMNS else _DUCKDB_TYPES[hint["data_type"]]}'
+        + ("" if hint.get("nullable", True) else " NOT NULL")
+        for name, hint in all_columns.items()
+    )
+    return f"create table if not exists {RAW_DATASET}.{table} ({ddl})"
+
+
+def ensure_warehouse(path: Path) -> Path:
+    """Create the DuckDB file (readable by DuckDB 1.4+) and every raw table, if missing.
+
+    dlt creates a table only once it has rows, and its jsonl loader cannot load an empty
+    file; creating the tables here gives a small account every table and column. dlt
+    inspects existing tables, so it adopts them.
+    """
+    config = {"storage_compatibility_version": DUCKDB_STORAGE_VERSION}
+    with duckdb.connect(str(path), config=config) as con:
+        con.execute(f"create schema if not exists {RAW_DATASET}")
+        for table in RAW_TABLES:
+            con.execute(_create_table_sql(table, table_columns(table)))
+        con.execute(_create_table_sql("sync_runs", SYNC_RUN_COLUMNS))
+    return path
+
+
+def _utc(seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+def _user_error(error: BaseException, project_id: str, warehouse: Path) -> WarehouseError:
+    """The one-line error inside whatever dlt wrapped around it."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, WarehouseError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    if "lock" in str(error).lower():
+        return WarehouseError(
+            f"the warehouse {warehouse} is open in another process (a BI tool, dbt?): "
+            f"close it and run the sync of {project_id} again; loaded data is kept"
+        )
+    first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    return WarehouseError(
+        f"sync of project {project_id} failed ({type(error).__name__}: {first_line}): "
+        "run it again; rows loaded so far are kept"
+    )
+
+
+def _warehouse_facts(warehouse: Path, project_id: str) -> tuple[int | None, bool]:
+    """The newest event loaded and whether any loaded object is test-mode data."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        newest_event = con.execute(
+            f"select max(created) from {RAW_DATASET}.events where project_id = ?", [project_id]
+        ).fetchone()[0]
+        test_data = con.execute(
+            f"select count(*) > 0 from {RAW_DATASET}.subscriptions "
+            "where project_id = ? and livemode = false", [project_id]
+        ).fetchone()[0]
+    return newest_event, bool(test_data)
+
+
+def sync_project(
+    store: "ConnectionStore",
+    project_id: str,
+    kind: Literal["backfill", "refresh"],
+    *,
+    home: Path | str | None = None,
+    api_base: str | None = None,
+    now: int | None = None,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Read one project's Stripe account into ``stripe_raw`` and append a ``sync_runs`` row.
+
+    ``store`` is a :class:`stripe_warehouse.registry.ConnectionStore`; the registry is only
+    updated when the load succeeded.
+    """
+    connection = store.get(project_id)
+    if connection.status != "active":
+        raise WarehouseError(
+            f"project {project_id} is {connection.status}: reconnect it with "
+            f"`stripe-warehouse connect {project_id}` before syncing"
+        )
+    api_key = store.api_key(project_id)
+    state_dir = home_dir(home if home is not None else store.home)
+    warehouse = ensure_warehouse(warehouse_path(state_dir))
+    warnings: list[str] = []
+    if connection.mode == "test":
+        warnings.append(test_mode_warning(project_id))
+        log.warning(warnings[-1])
+    window = sync_window(kind, now=now, since_event_created=connection.last_event_created)
+    started = dt.datetime.now(dt.UTC)
+    pipeline = dlt.pipeline(
+        pipeline_name=f"stripe_{project_id}",
+        pipelines_dir=str(state_dir / ".dlt"),
+        destination=dlt.destinations.duckdb(
+            DuckDbCredentials(str(warehouse), global_config={"memory_limit": LOAD_MEMORY_LIMIT})
+        ),
+        dataset_name=RAW_DATASET,
+    )
+    try:
+        if pipeline.has_pending_data:
+            # An interrupted sync left packages behind. Every sync reads its whole window
+            # again and merges are idempotent, so a fresh run replaces them safely (finishing
+            # them instead would make dlt skip this run's data).
+            log.warning("project %s: discarding the packages of an interrupted sync", project_id)
+            pipeline.abort_packages()
+            if pipeline.has_pending_data:  # the package being loaded completes as aborted
+                pipeline.load()
+        with StripeReader(api_key, api_base, project_id=project_id, progress=progress) as reader:
+            source = stripe_source(
+                project_id, reader, kind, now=now,
+                since_event_created=connection.last_event_created,
+            )
+            pipeline.run(source, loader_file_format="jsonl")
+        rows = pipeline.last_trace.last_normalize_info.row_counts
+        rows_per_table = {t: rows.get(t, 0) for t in RAW_TABLES}
+        last_event_created, test_data = _warehouse_facts(warehouse, project_id)
+        if test_data and connection.mode != "test":
+            warnings.append(test_mode_warning(project_id))
+            log.warning(warnings[-1])
+        finished = dt.datetime.now(dt.UTC)
+        run = SyncResult(
+            project_id=project_id, kind=kind, run_id=uuid.uuid4().hex, started_at=started,
+            finished_at=finished, window_start=_utc(window.activity_start),
+            window_end=_utc(window.end - 1), rows_per_table=rows_per_table,
+            requests=reader.requests, retries=reader.retries,
+            requests_by_endpoint=dict(reader.answered),
+            test_mode=connection.mode == "test" or test_data,
+            last_event_created=last_event_created, warnings=warnings,
+        )
+        pipeline.run(_sync_run_rows(run), loader_file_format="jsonl")
+    except WarehouseError:
+        raise
+    except Exception as error:
+        raise _user_error(error, project_id, warehouse) from error
+    store.record_sync(project_id, kind, finished.timestamp(), last_event_created)
+    return run
+
+
+def _sync_run_rows(run: SyncResult) -> Any:
+    row = {
+        "project_id": run.project_id, "run_id": run.run_id, "kind": run.kind,
+        "window_start": run.window_start, "window_end": run.window_end,
+        "started_at": run.started_at, "finished_at": run.finished_at, "status": "succeeded",
+        "objects_loaded": run.objects_loaded, "api_version": STRIPE_API_VERSION,
+        "test_mode": run.test_mode,
+    }
+    return dlt.resource([row], name="sync_runs", write_disposition="append",
+                        columns=SYNC_RUN_COLUMNS)
+
+
+def sync_all(
+    store: "ConnectionStore", kind: Literal["backfill", "refresh"], **options: Any
+) -> dict[str, SyncResult | WarehouseError]:
+    """Sync every active project in turn; one project's failure does not stop the others."""
+    outcomes: dict[str, SyncResult | WarehouseError] = {}
+    for connection in store.list():
+        if connection.status != "active":
+            continue
+        try:
+            outcomes[connection.project_id] = sync_project(
+                store, connection.project_id, kind, **options
+            )
+        except WarehouseError as error:
+            log.error("%s", error)
+            outcomes[connection.project_id] = error
+    return outcomes

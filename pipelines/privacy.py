@@ -1,0 +1,118 @@
+"""The privacy allowlist: keep the billing fields revenue needs, drop everything else.
+
+Every Stripe object (a dict with an ``object`` name) keeps only the keys listed for its
+type, recursively, wherever it appears: top level, expanded, in lists, inside event
+payloads. Plain nested dicts (``recurring``, ``period``, ``parent``...) under a kept key keep
+their keys except the personal ones in ``DROPPED_EVERYWHERE``. Metadata is always dropped:
+its keys and values may hold anything.
+"""
+
+from typing import Any
+
+_BASE = frozenset({"id", "object", "created", "livemode", "currency", "status", "deleted"})
+_AMOUNTS = frozenset({"amount", "amount_decimal", "amount_paid", "amount_requested", "amount_due"})
+
+KEPT_FIELDS: dict[str, frozenset[str]] = {
+    "customer": frozenset(
+        {"id", "object", "created", "email", "currency", "delinquent", "deleted", "livemode",
+         "balance", "discount", "tax_exempt", "test_clock"}
+    ),
+    "subscription": _BASE | {
+        "customer", "items", "latest_invoice", "start_date", "billing_cycle_anchor",
+        "cancel_at", "cancel_at_period_end", "canceled_at", "ended_at", "trial_start",
+        "trial_end", "discounts", "discount", "collection_method", "days_until_due",
+        "current_period_start", "current_period_end", "plan", "quantity", "pause_collection",
+        "schedule", "test_clock", "billing_mode",
+    },
+    "subscription_item": _BASE | {
+        "price", "plan", "quantity", "subscription", "discounts", "current_period_start",
+        "current_period_end",
+    },
+    "price": _BASE | {
+        "active", "unit_amount", "unit_amount_decimal", "recurring", "product", "type",
+        "billing_scheme", "tiers", "tiers_mode", "transform_quantity", "lookup_key",
+        "nickname", "custom_unit_amount", "tax_behavior",
+    },
+    "plan": _BASE | _AMOUNTS | {
+        "active", "interval", "interval_count", "product", "usage_type", "billing_scheme",
+        "tiers", "tiers_mode", "trial_period_days", "nickname", "transform_usage", "meter",
+    },
+    "product": _BASE | {"active", "name", "default_price", "type", "updated", "unit_label"},
+    "coupon": _BASE | {
+        "amount_off", "percent_off", "duration", "duration_in_months", "max_redemptions",
+        "redeem_by", "times_redeemed", "valid", "name", "applies_to",
+    },
+    "promotion_code": _BASE | {"code", "coupon", "promotion", "active", "customer"},
+    "discount": frozenset(
+        {"id", "object", "start", "end", "coupon", "source", "customer", "subscription",
+         "subscription_item", "invoice", "invoice_item", "promotion_code", "checkout_session"}
+    ),
+    "invoice": _BASE | _AMOUNTS | {
+        "customer", "amount_remaining", "amount_shipping", "subtotal",
+        "subtotal_excluding_tax", "total", "total_excluding_tax", "total_discount_amounts",
+        "total_taxes", "total_pretax_credit_amounts", "starting_balance", "ending_balance",
+        "period_start", "period_end", "billing_reason", "collection_method", "discounts",
+        "discount", "due_date", "effective_at", "lines", "parent", "status_transitions",
+        "attempt_count", "attempted", "number", "payments", "subscription", "paid",
+        "latest_revision", "from_invoice", "auto_advance", "next_payment_attempt",
+        "pre_payment_credit_notes_amount", "post_payment_credit_notes_amount",
+        "billing_cycle_anchor", "test_clock",
+    },
+    "line_item": _BASE | {
+        "amount", "discount_amounts", "discountable", "discounts", "invoice", "period",
+        "quantity", "subscription", "parent", "pricing", "subtotal", "quantity_decimal",
+        "taxes", "pretax_credit_amounts", "price", "plan", "proration", "type",
+    },
+    "charge": _BASE | {
+        "amount", "amount_captured", "amount_refunded", "customer", "paid", "captured",
+        "refunded", "disputed", "invoice", "payment_intent", "balance_transaction",
+        "failure_code", "refunds", "payment_method", "application_fee_amount",
+    },
+    "refund": _BASE | {"amount", "charge", "reason", "payment_intent", "balance_transaction"},
+    "event": frozenset(
+        {"id", "object", "created", "livemode", "api_version", "type", "data",
+         "pending_webhooks"}
+    ),
+    "list": frozenset({"object", "data", "has_more", "url", "total_count"}),
+    "test_helpers.test_clock": _BASE | {"frozen_time"},
+}
+# Object types not listed above (payment records, tax rates...) keep ids, amounts and dates.
+FALLBACK_FIELDS = _BASE | _AMOUNTS | {"invoice", "is_default", "payment", "status_transitions"}
+
+# Personal or free-text keys dropped from plain nested dicts wherever they appear.
+DROPPED_EVERYWHERE = frozenset(
+    {"metadata", "name", "address", "phone", "email", "shipping", "billing_details",
+     "payment_method_details", "description", "receipt_email", "customer_name",
+     "customer_address", "customer_phone", "customer_shipping", "customer_tax_ids",
+     "tax_id", "tax_ids", "card", "bank_account", "comment", "statement_descriptor"}
+)
+
+
+def allowlist(value: Any) -> Any:
+    """Return ``value`` with every Stripe object reduced to its allowlisted fields."""
+    if isinstance(value, list):
+        return [allowlist(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    kind = value.get("object")
+    if isinstance(kind, str):
+        if kind == "event":
+            return _allowlist_event(value)
+        kept = KEPT_FIELDS.get(kind, FALLBACK_FIELDS)
+        return {k: allowlist(v) for k, v in value.items() if k in kept}
+    return {k: allowlist(v) for k, v in value.items() if k not in DROPPED_EVERYWHERE}
+
+
+def _allowlist_event(event: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: v for k, v in event.items() if k in KEPT_FIELDS["event"] and k != "data"}
+    payload = event.get("data") or {}
+    obj = payload.get("object")
+    data: dict[str, Any] = {"object": allowlist(obj)}
+    if isinstance(payload.get("previous_attributes"), dict) and isinstance(obj, dict):
+        # Previous attributes are a partial copy of the object: same allowlist as the object.
+        partial = dict(payload["previous_attributes"], object=obj.get("object"))
+        data["previous_attributes"] = {
+            k: v for k, v in allowlist(partial).items() if k in payload["previous_attributes"]
+        }
+    kept["data"] = data
+    return kept

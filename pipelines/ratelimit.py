@@ -1,0 +1,84 @@
+"""Token buckets shared by all threads reading one Stripe account (overall + per endpoint)."""
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TokenBucket:
+    """``rate`` tokens per second, holding at most ``capacity``; time is passed in by the caller."""
+
+    rate: float
+    capacity: float
+    tokens: float = field(default=-1.0)
+    updated: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.tokens < 0:
+            self.tokens = self.capacity
+
+    def refill(self, now: float) -> None:
+        """Add the tokens earned since the last refill."""
+        if now > self.updated:
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = max(self.updated, now)
+
+    def wait_time(self) -> float:
+        """Seconds until one token is available (0 if one is)."""
+        # The tolerance and the floor keep float rounding from producing endless tiny waits.
+        if self.tokens >= 1 - 1e-9:
+            return 0.0
+        return max((1 - self.tokens) / self.rate, 1e-6)
+
+
+class RateLimiter:
+    """Blocks callers so requests stay under an overall rate and a per-endpoint rate.
+
+    Buckets start nearly empty and hold little burst, so a server counting requests per
+    second never sees more than the allowed rate in any one-second window.
+    """
+
+    def __init__(
+        self,
+        global_rate: float,
+        per_endpoint_rate: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        burst_seconds: float = 0.1,
+    ) -> None:
+        self.global_rate = global_rate
+        self.per_endpoint_rate = per_endpoint_rate
+        self._clock = clock
+        self._sleep = sleep
+        self._burst_seconds = burst_seconds
+        self._lock = threading.Lock()
+        start = clock()
+        self._global = self._bucket(global_rate, start)
+        self._endpoints: dict[str, TokenBucket] = {}
+
+    def _bucket(self, rate: float, now: float) -> TokenBucket:
+        capacity = max(1.0, rate * self._burst_seconds)
+        return TokenBucket(rate=rate, capacity=capacity, tokens=1.0, updated=now)
+
+    def try_acquire(self, endpoint: str) -> float:
+        """Take a token for ``endpoint`` if both buckets have one (returns 0), else the wait."""
+        with self._lock:
+            now = self._clock()
+            bucket = self._endpoints.get(endpoint)
+            if bucket is None:
+                bucket = self._endpoints[endpoint] = self._bucket(self.per_endpoint_rate, now)
+            self._global.refill(now)
+            bucket.refill(now)
+            wait = max(self._global.wait_time(), bucket.wait_time())
+            if wait == 0:
+                self._global.tokens -= 1
+                bucket.tokens -= 1
+            return wait
+
+    def acquire(self, endpoint: str) -> None:
+        """Block until a request to ``endpoint`` may be sent."""
+        while (wait := self.try_acquire(endpoint)) > 0:
+            self._sleep(wait)

@@ -1,0 +1,48 @@
+"""Constants of the Stripe extraction: API version, endpoints, paging, limits."""
+
+STRIPE_API_VERSION = "2025-09-30.clover"
+PAGE_SIZE = 100  # Stripe's maximum `limit`
+
+# Raw table -> list endpoint.
+LIST_ENDPOINTS = {
+    "customers": "/v1/customers",
+    "subscriptions": "/v1/subscriptions",
+    "subscription_items": "/v1/subscription_items",
+    "invoices": "/v1/invoices",
+    "charges": "/v1/charges",
+    "refunds": "/v1/refunds",
+    "prices": "/v1/prices",
+    "products": "/v1/products",
+    "coupons": "/v1/coupons",
+    "events": "/v1/events",
+}
+INVOICE_LINES_ENDPOINT = "/v1/invoices/{id}/lines"
+ACCOUNT_ENDPOINT = "/v1/account"
+
+# Stripe `object` name -> raw table, for objects events name.
+TABLE_OF_OBJECT = {
+    "customer": "customers",
+    "subscription": "subscriptions",
+    "invoice": "invoices",
+    "charge": "charges",
+    "refund": "refunds",
+    "price": "prices",
+    "product": "products",
+    "coupon": "coupons",
+}
+
+
+
+def key_mode(api_key: str) -> str:
+    """``test`` for test-mode keys (``sk_test_``, ``rk_test_``), otherwise ``live``."""
+    return "test" if api_key[2:8] == "_test_" else "live"
+
+
+# Requests per second Stripe allows (overall, per endpoint), by key mode.
+RATE_LIMITS = {"live": (100.0, 25.0), "test": (25.0, 25.0)}
+
+MIN_WORKERS = 2
+MAX_WORKERS = 8
+MAX_ATTEMPTS = 8  # per request, for 429 / 5xx / dropped connections
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 8.0

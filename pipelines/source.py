@@ -1,0 +1,380 @@
+"""The dlt source: one resource per raw table of docs/architecture.md, fed by one extraction.
+
+A single internal resource (``stripe_objects``, not loaded itself) walks the sync plan:
+it reads the listings concurrently, follows embedded lists that have more pages, and in a
+refresh re-fetches what events name. It yields rows grouped by table; each table resource
+is a transformer that keeps its own rows, so every Stripe object is read once.
+"""
+
+import datetime as dt
+import hashlib
+import json
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import dlt
+import orjson
+from dlt.sources import DltSource
+
+from pipelines.client import StripeReader
+from pipelines.privacy import allowlist
+from pipelines.settings import (
+    INVOICE_LINES_ENDPOINT,
+    LIST_ENDPOINTS,
+    STRIPE_API_VERSION,
+    TABLE_OF_OBJECT,
+)
+from pipelines.windows import SyncKind, SyncWindow, sync_window
+
+Row = dict[str, Any]
+Batch = list[tuple[str, Row]]
+RowsByTable = dict[str, list[Row]]
+
+BASE_COLUMNS: dict[str, dict[str, Any]] = {
+    "project_id": {"data_type": "text", "nullable": False},
+    "id": {"data_type": "text", "nullable": False},
+    "created": {"data_type": "bigint", "nullable": True},
+    "livemode": {"data_type": "bool", "nullable": True},
+    # Handed to dlt as JSON text into a JSON column made by load.ensure_warehouse: a nested
+    # value would go through DuckDB's read_json, which infers one struct per file and pads
+    # every object with the keys of all others (null), so `data` would lose its API shape.
+    "data": {"data_type": "text", "nullable": True},
+    "api_version": {"data_type": "text", "nullable": True},
+    "_synced_at": {"data_type": "timestamp", "timezone": True, "nullable": True},
+}
+EXTRA_COLUMNS: dict[str, dict[str, dict[str, Any]]] = {
+    "customers": {"deleted": {"data_type": "bool", "nullable": True}},
+    "subscriptions": {},
+    "subscription_items": {"subscription": {"data_type": "text", "nullable": True}},
+    "invoices": {},
+    "invoice_lines": {"invoice": {"data_type": "text", "nullable": True}},
+    "charges": {},
+    "refunds": {},
+    "prices": {},
+    "products": {},
+    "coupons": {},
+    "events": {"type": {"data_type": "text", "nullable": True}},
+    "subscription_versions": {
+        "version_hash": {"data_type": "text", "nullable": False},
+        "observed_at": {"data_type": "timestamp", "timezone": True, "nullable": True},
+        "source": {"data_type": "text", "nullable": True},
+    },
+}
+RAW_TABLES = tuple(EXTRA_COLUMNS)
+JSON_COLUMNS = frozenset({"data"})  # stored as DuckDB JSON (see BASE_COLUMNS)
+# Fields that change without the subscription's state changing: not part of a version.
+VOLATILE_SUBSCRIPTION_FIELDS = frozenset({"latest_invoice", "next_pending_invoice_item_invoice"})
+# Objects re-listed in full by every sync: events naming them need no re-fetch.
+RELISTED_TABLES = frozenset({"subscriptions"})
+QUEUE_PAGES = 32  # bounds memory: listings wait while the loader catches up
+
+
+def version_hash(subscription: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of an allowlisted subscription minus volatile fields."""
+    stable = {k: v for k, v in subscription.items() if k not in VOLATILE_SUBSCRIPTION_FIELDS}
+    canonical = json.dumps(stable, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON text of a Stripe object."""
+    return orjson.dumps(value).decode()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class _Stopped(Exception):
+    """The consumer went away: listings stop quietly."""
+
+
+class StripeExtraction:
+    """The objects one sync reads, as rows grouped by table (see the module docstring)."""
+
+    def __init__(self, project_id: str, reader: StripeReader, window: SyncWindow) -> None:
+        self.project_id = project_id
+        self.reader = reader
+        self.window = window
+        self._seen: dict[str, set[str]] = {table: set() for table in RAW_TABLES}
+        self._seen_lock = threading.Lock()
+        self._named_by_events: dict[tuple[str, str], dict[str, Any]] = {}
+        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_PAGES)
+        self._stop = threading.Event()
+
+    def batches(self) -> Iterator[RowsByTable]:
+        """Run the plan, yielding batches as listings deliver them."""
+        jobs = self._listing_jobs()
+        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="listing") as pool:
+            try:
+                yield from self._drain([pool.submit(self._run, job) for job in jobs])
+                if self.window.kind == "refresh":
+                    yield from self._drain([pool.submit(self._run, self._refetch_named)])
+            finally:
+                self._stop.set()
+
+    def _drain(self, futures: list) -> Iterator[RowsByTable]:
+        remaining = len(futures)
+        while remaining:
+            message = self._queue.get()
+            if message is None:
+                remaining -= 1
+            elif isinstance(message, BaseException):
+                raise message
+            else:
+                yield message
+        for future in futures:
+            future.result()
+
+    def _run(self, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except _Stopped:
+            pass
+        except BaseException as error:  # handed to the consumer thread, which raises it
+            self._put_quietly(error)
+            return
+        self._put_quietly(None)
+
+    def _put_quietly(self, message: Any) -> None:
+        try:
+            self._put(message)
+        except _Stopped:
+            pass
+
+    def _put(self, message: Any) -> None:
+        while True:
+            if self._stop.is_set():  # nobody reads the queue any more
+                raise _Stopped
+            try:
+                self._queue.put(message, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _emit(self, batch: Batch) -> None:
+        # Grouped here, in the listing threads, so each table resource just picks its rows.
+        grouped: RowsByTable = {}
+        for table, row in batch:
+            grouped.setdefault(table, []).append(row)
+        if grouped:
+            self._put(grouped)
+
+    def _first_sighting(self, table: str, object_id: str) -> bool:
+        with self._seen_lock:
+            if object_id in self._seen[table]:
+                return False
+            self._seen[table].add(object_id)
+            return True
+
+    # The plan -------------------------------------------------------------------------
+
+    def _listing_jobs(self) -> list[Callable[[], None]]:
+        w = self.window
+        everything: tuple[int | None, int | None] = (None, None)
+        recent = (w.activity_start, w.end)
+        backfill = w.kind == "backfill"
+        # Events usually need the most pages of one endpoint (the per-endpoint limit makes
+        # them the critical path): start them first.
+        return [
+            self._list_events,
+            lambda: self._list_simple("customers", everything if backfill else recent),
+            self._list_subscriptions,
+            lambda: self._list_invoices(recent),
+            lambda: self._list_simple("charges", recent),
+            lambda: self._list_simple("refunds", recent),
+            lambda: self._list_simple("prices", everything if backfill else recent),
+            lambda: self._list_simple("products", everything if backfill else recent),
+            lambda: self._list_simple("coupons", everything if backfill else recent),
+        ]
+
+    def _pages(
+        self, table: str, bounds: tuple[int | None, int | None], params: dict | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        gte, lt = bounds
+        return self.reader.list_all(
+            LIST_ENDPOINTS[table], params, created_gte=gte, created_lt=lt
+        )
+
+    def _list_simple(self, table: str, bounds: tuple[int | None, int | None]) -> None:
+        for page in self._pages(table, bounds):
+            self._emit([self._object_row(table, obj) for obj in page])
+
+    def _list_subscriptions(self) -> None:
+        params = {"status": "all", "expand": ["data.latest_invoice"]}
+        for page in self._pages("subscriptions", (None, None), params):
+            batch: Batch = []
+            for subscription in page:
+                batch.extend(self._subscription_rows(subscription, self.window.kind))
+            self._emit(batch)
+
+    def _list_invoices(self, bounds: tuple[int | None, int | None]) -> None:
+        for page in self._pages("invoices", bounds):
+            batch: Batch = []
+            for invoice in page:
+                batch.extend(self._invoice_rows(invoice))
+            self._emit(batch)
+
+    def _list_events(self) -> None:
+        for page in self._pages("events", (self.window.events_start, self.window.end)):
+            batch: Batch = []
+            for event in page:
+                if self._first_sighting("events", event["id"]):
+                    batch.append(("events", self._event_row(event)))
+                if self.window.kind == "refresh":
+                    self._note_named_object(event)
+            self._emit(batch)
+
+    def _note_named_object(self, event: dict[str, Any]) -> None:
+        obj = (event.get("data") or {}).get("object") or {}
+        table = TABLE_OF_OBJECT.get(obj.get("object", ""))
+        if table and table not in RELISTED_TABLES and obj.get("id"):
+            with self._seen_lock:
+                # Events come newest first: keep the newest payload (for deleted customers).
+                self._named_by_events.setdefault((table, obj["id"]), obj)
+
+    def _refetch_named(self) -> None:
+        """Re-read each object events named that the listings did not already deliver."""
+        with self._seen_lock:
+            missing = [
+                (table, object_id, payload)
+                for (table, object_id), payload in self._named_by_events.items()
+                if object_id not in self._seen[table]
+            ]
+        for table, object_id, payload in missing:
+            current = self.reader.retrieve(f"{LIST_ENDPOINTS[table]}/{object_id}")
+            if table == "customers" and (current is None or current.get("deleted")):
+                # Stripe keeps only a stub of a deleted customer: keep what we knew, flagged.
+                current = dict(payload, deleted=True)
+            if current is None:
+                continue
+            if table == "invoices":
+                self._emit(self._invoice_rows(current))
+            else:
+                self._emit([self._object_row(table, current)])
+
+    # Rows -------------------------------------------------------------------------------
+
+    def _row(self, obj: dict[str, Any], data: dict[str, Any], **extra: Any) -> Row:
+        return {
+            "project_id": self.project_id,
+            "id": obj["id"],
+            "created": obj.get("created"),
+            "livemode": obj.get("livemode"),
+            "data": json_text(data),
+            "api_version": STRIPE_API_VERSION,
+            "_synced_at": _now(),
+            **extra,
+        }
+
+    def _object_row(self, table: str, obj: dict[str, Any]) -> tuple[str, Row]:
+        self._first_sighting(table, obj["id"])
+        data = allowlist(obj)
+        extra: dict[str, Any] = {}
+        if table == "customers":
+            extra["deleted"] = bool(obj.get("deleted"))
+        elif table == "charges":
+            data.pop("refunds", None)
+        return table, self._row(obj, data, **extra)
+
+    def _subscription_rows(self, subscription: dict[str, Any], source: str) -> Batch:
+        rows: Batch = []
+        latest = subscription.get("latest_invoice")
+        if isinstance(latest, dict):
+            # The covering invoice of a long plan may predate the window: load it too.
+            if self._first_sighting("invoices", latest["id"]):
+                rows.extend(self._invoice_rows(latest, seen=True))
+            subscription = dict(subscription, latest_invoice=latest["id"])
+        self._first_sighting("subscriptions", subscription["id"])
+        data = allowlist(subscription)
+        rows.append(("subscriptions", self._row(subscription, data)))
+        digest = version_hash(data)
+        if self._first_sighting("subscription_versions", f"{subscription['id']}:{digest}"):
+            row = self._row(subscription, data, version_hash=digest, source=source)
+            row["observed_at"] = row["_synced_at"]
+            rows.append(("subscription_versions", row))
+        for item in self._embedded_or_paged(
+            subscription.get("items"), LIST_ENDPOINTS["subscription_items"],
+            {"subscription": subscription["id"]},
+        ):
+            if self._first_sighting("subscription_items", item["id"]):
+                row = self._row(item, allowlist(item), subscription=subscription["id"])
+                rows.append(("subscription_items", row))
+        return rows
+
+    def _invoice_rows(self, invoice: dict[str, Any], seen: bool = False) -> Batch:
+        if not seen and not self._first_sighting("invoices", invoice["id"]):
+            return []
+        data = allowlist(invoice)
+        data.pop("lines", None)
+        rows: Batch = [("invoices", self._row(invoice, data))]
+        lines_path = INVOICE_LINES_ENDPOINT.format(id=invoice["id"])
+        for line in self._embedded_or_paged(invoice.get("lines"), lines_path, {}):
+            row = self._row(line, allowlist(line), invoice=invoice["id"])
+            row["created"] = invoice.get("created")
+            rows.append(("invoice_lines", row))
+        return rows
+
+    def _embedded_or_paged(
+        self, embedded: dict[str, Any] | None, path: str, params: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """An embedded list (10 entries at most), completed from its endpoint if it has more."""
+        items = list((embedded or {}).get("data") or [])
+        if embedded and embedded.get("has_more") and items:
+            for page in self.reader.list_sequential(path, params, starting_after=items[-1]["id"]):
+                items.extend(page)
+        return items
+
+    def _event_row(self, event: dict[str, Any]) -> Row:
+        row = self._row(event, allowlist(event), type=event.get("type"))
+        row["api_version"] = event.get("api_version")
+        return row
+
+
+def table_columns(table: str) -> dict[str, dict[str, Any]]:
+    """The declared columns of a raw table."""
+    return {**BASE_COLUMNS, **EXTRA_COLUMNS[table]}
+
+
+def _table_resource(table: str, parent: Any) -> Any:
+    columns = table_columns(table)
+    if table == "subscription_versions":
+        key = ["project_id", "id", "version_hash"]
+        # A version seen again keeps its first observed_at: insert what is new, never update.
+        disposition: Any = {"disposition": "merge", "strategy": "insert-only"}
+    else:
+        key = ["project_id", "id"]
+        disposition = "merge"
+
+    @dlt.transformer(
+        name=table, data_from=parent, primary_key=key, write_disposition=disposition,
+        columns=columns,
+    )
+    def rows_of_table(batch: RowsByTable) -> Iterator[list[Row]]:
+        rows = batch.get(table)
+        if rows:
+            yield rows
+
+    return rows_of_table
+
+
+def stripe_source(
+    project_id: str,
+    reader: StripeReader,
+    kind: SyncKind,
+    now: int | None = None,
+    since_event_created: int | None = None,
+) -> DltSource:
+    """The raw tables of one project for a ``backfill`` or ``refresh`` (see windows.py)."""
+    window = sync_window(kind, now=now, since_event_created=since_event_created)
+    extraction = StripeExtraction(project_id, reader, window)
+
+    @dlt.source(name="stripe", max_table_nesting=0, root_key=False)
+    def stripe() -> list[Any]:
+        parent = dlt.resource(extraction.batches(), name="stripe_objects", selected=False)
+        return [parent, *(_table_resource(table, parent) for table in RAW_TABLES)]
+
+    return stripe()

@@ -1,0 +1,67 @@
+"""A sync killed with SIGKILL mid-load is completed by the next run, without duplicates."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipelines.load import sync_project
+from pipelines.source import RAW_TABLES
+from sandbox.company import Company
+from sandbox.server import SandboxServer
+from stripe_warehouse.registry import ConnectionStore
+from tests.pipelines.conftest import NOW, TEST_KEY, query, table_ids
+from tests.pipelines.expected import expected_backfill_ids
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+
+SYNC_SCRIPT = """
+import sys
+from pipelines.load import sync_project
+from stripe_warehouse.registry import ConnectionStore
+sync_project(ConnectionStore(sys.argv[1]), "acme", "backfill", api_base=sys.argv[2],
+             now=int(sys.argv[3]))
+"""
+
+
+def reached_stage(home: Path, stage: str, proc: subprocess.Popen, timeout: float = 60) -> bool:
+    """Wait until the sync in ``proc`` has a dlt package in ``stage``; False if it never does."""
+    stage_dir = home / ".dlt" / "stripe_acme" / stage
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(stage_dir.glob("*/")):
+            return True
+        time.sleep(0.005)
+    return False
+
+
+# normalize/extracted: read from Stripe, not yet normalized; load/normalized: being loaded.
+@pytest.mark.parametrize("stage", ["normalize/extracted", "load/normalized"])
+def test_sync_killed_mid_load_completes_on_rerun_without_duplicates(
+    company: Company, store: ConnectionStore, stage: str
+) -> None:
+    with SandboxServer(accounts={TEST_KEY: company}, latency_ms=5) as srv:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SYNC_SCRIPT, str(store.home), srv.url, str(NOW)],
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        reached = reached_stage(store.home, stage, proc)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        assert reached and proc.returncode == -signal.SIGKILL
+        assert store.get("acme").last_sync_at is None  # the killed run recorded nothing
+        result = sync_project(store, "acme", "backfill", api_base=srv.url, now=NOW)
+    expected = expected_backfill_ids(company, NOW)
+    for table in RAW_TABLES:
+        count, distinct = query(store.home, f"select count(*), count(distinct id) "
+                                            f"from stripe_raw.{table}")[0]
+        assert count == distinct == len(expected[table]), table
+        assert table_ids(store.home, table) == sorted(expected[table])
+    assert query(store.home, "select count(*) from stripe_raw.sync_runs")[0][0] == 1
+    assert result.objects_loaded == sum(len(ids) for ids in expected.values())
+    assert store.get("acme").last_sync_kind == "backfill"
