@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from stripe_warehouse.cli_serving import add_serving_commands
 from stripe_warehouse.crypto import generate_key, load_key
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.registry import TIERS, ConnectionStore, validate_project_id
@@ -72,6 +73,11 @@ def cmd_sync(args: argparse.Namespace) -> None:
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(result.summary())
+    if not args.no_transform:
+        from stripe_warehouse.transform import build
+
+        build(home=store.home)
+        print("marts built and published")
 
 
 def cmd_keygen(args: argparse.Namespace) -> None:
@@ -136,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     kind = sync.add_mutually_exclusive_group(required=True)
     kind.add_argument("--backfill", action="store_true", help="90 days and all live objects")
     kind.add_argument("--refresh", action="store_true", help="7 days plus changes since last")
+    sync.add_argument("--no-transform", action="store_true",
+                      help="load the raw tables only; skip the dbt build of the marts")
     sync.set_defaults(run=cmd_sync)
 
     commands.add_parser("keygen", help="print a new STRIPE_WAREHOUSE_SECRET_KEY").set_defaults(
@@ -145,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the demo on a sandbox company")
     demo.add_argument("--customers", type=int)
     demo.set_defaults(run=cmd_demo)
+    add_serving_commands(commands)
     return parser
 
 

@@ -62,7 +62,8 @@ def load_metrics(
             if row is None or row[0] is None:
                 raise WarehouseError(
                     f"no metrics for project {project_id}: check the name with "
-                    f"`stripe-warehouse status`, then run a sync and `dbt build`"
+                    "`stripe-warehouse status`, then run "
+                    f"`stripe-warehouse sync {project_id} --backfill`"
                 )
             day = row[0]
         rows = con.execute(

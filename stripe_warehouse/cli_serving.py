@@ -1,0 +1,126 @@
+"""CLI commands that build and serve the numbers: transform, metrics, report, docs, ui, serve."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import signal
+from pathlib import Path
+
+from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.settings import home_dir
+
+
+def cmd_transform(args: argparse.Namespace) -> None:
+    """dbt build of the marts, then publish the readers' copy."""
+    from stripe_warehouse.transform import build
+
+    build(home=home_dir(), full_refresh=args.full_refresh)
+    print("marts built and published")
+
+
+def _parse_day(text: str | None) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise WarehouseError(f"--date {text!r} is not a date: use YYYY-MM-DD") from None
+
+
+def _reader_db(home: Path) -> Path:
+    """The published read-only copy when there is one (never blocked by a running sync)."""
+    from stripe_warehouse.publish import published_path
+
+    published = published_path(home)
+    return published if published.exists() else home / "warehouse.duckdb"
+
+
+def cmd_metrics(args: argparse.Namespace) -> None:
+    """The six published metrics of a day, with the change against a month earlier."""
+    from stripe_warehouse.metrics import format_metrics, load_metrics, metrics_json
+
+    day, values = load_metrics(_reader_db(home_dir()), args.project, _parse_day(args.date))
+    print(metrics_json(args.project, day, values) if args.json
+          else format_metrics(args.project, day, values))
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    """Write the self-contained overview report."""
+    from stripe_warehouse.report import write_report
+
+    home = home_dir()
+    out = Path(args.out) if args.out else home / "reports" / f"{args.project}.html"
+    print(write_report(_reader_db(home), args.project, out))
+
+
+def _wait_for_interrupt() -> None:
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+
+
+def cmd_docs(args: argparse.Namespace) -> None:
+    """Generate and serve the dbt docs site on 127.0.0.1 until Ctrl-C."""
+    from stripe_warehouse.docs_site import generate_docs, start_docs_server
+
+    home = home_dir()
+    generate_docs(home)
+    server = start_docs_server(home, host=args.host, port=args.port)
+    print(f"dbt docs at http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
+    try:
+        _wait_for_interrupt()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def cmd_ui(args: argparse.Namespace) -> None:
+    """The Dagster UI and daemon (`dagster dev -w workspace.yaml`) for this state directory."""
+    from orchestration.ui import run_ui
+
+    code = run_ui(home_dir(), host=args.host, port=args.port)
+    if code not in (0, 130):
+        raise WarehouseError(f"dagster dev exited with code {code}: see its output above")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    """The web service: Stripe webhooks (and the OAuth callback) on --host:--port."""
+    import service
+
+    service.run(home=home_dir(), host=args.host, port=args.port, realtime=args.realtime)
+
+
+def add_serving_commands(commands: argparse._SubParsersAction) -> None:
+    """Register transform, metrics, report, docs, ui and serve on the CLI's subcommands."""
+    transform = commands.add_parser("transform", help="build the marts with dbt and publish them")
+    transform.add_argument("--full-refresh", action="store_true",
+                           help="rebuild incremental models from scratch (after changing FX rates)")
+    transform.set_defaults(run=cmd_transform)
+
+    metrics = commands.add_parser("metrics", help="print the six published metrics of a day")
+    metrics.add_argument("project")
+    metrics.add_argument("--date", help="YYYY-MM-DD (default: the latest reported day)")
+    metrics.add_argument("--compare", choices=["previous-month"], default="previous-month",
+                         help="comparison period (the same day one month earlier)")
+    metrics.add_argument("--json", action="store_true", help="machine-readable output")
+    metrics.set_defaults(run=cmd_metrics)
+
+    report = commands.add_parser("report", help="write the HTML overview report")
+    report.add_argument("project")
+    report.add_argument("--out", help="file to write (default: $STRIPE_WAREHOUSE_HOME/reports/)")
+    report.set_defaults(run=cmd_report)
+
+    for name, port, run, text in (
+        ("docs", 8580, cmd_docs, "generate and serve the dbt docs site"),
+        ("ui", 3000, cmd_ui, "start the Dagster UI and daemon"),
+        ("serve", 8787, cmd_serve, "run the webhook (and OAuth callback) web service"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("--host", default="127.0.0.1")
+        command.add_argument("--port", type=int, default=port)
+        if name == "serve":
+            command.add_argument("--realtime", action="store_true",
+                                 help="apply events and refresh the marts within seconds")
+        command.set_defaults(run=run)
