@@ -6,7 +6,7 @@ lines, charges, refunds of the last 90 days plus each subscription's latest invo
 the last 30 days), so the figures measure dbt, not the HTTP sync.
 
 Usage: .venv/bin/python bench/transform_build.py [--customers 20000 100000]
-Writes bench/results/transform_build.txt.
+Writes bench/results/transform_build.txt, with the slowest dbt nodes of each build.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ from sandbox.company import CompanyConfig, generate_company  # noqa: E402
 from stripe_warehouse.transform import build  # noqa: E402
 
 DAY = 86_400
-RESULTS = REPO_ROOT / "bench" / "results" / "transform_build.txt"
+# TRANSFORM_BENCH_RESULTS: write elsewhere (e.g. a trial run that must not replace the record)
+RESULTS = Path(os.environ.get("TRANSFORM_BENCH_RESULTS",
+                              REPO_ROOT / "bench" / "results" / "transform_build.txt"))
 TABLES = {
     "customer": "customers", "subscription": "subscriptions",
     "subscription_item": "subscription_items", "invoice": "invoices",
@@ -125,6 +127,15 @@ def add_sync_run(con, kind: str, window_start: datetime, finished: datetime) -> 
     )
 
 
+def slowest_nodes(count: int = 6) -> str:
+    """The dbt nodes that took longest in the last invocation (its run_results.json)."""
+    target = Path(os.environ.get("DBT_TARGET_PATH", REPO_ROOT / "dbt_project" / "target"))
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    slowest = sorted(results, key=lambda r: r["execution_time"], reverse=True)[:count]
+    return ", ".join(f"{r['unique_id'].split('.')[-1]}={r['execution_time']:.1f}s"
+                     for r in slowest)
+
+
 def bench_one(customers: int) -> str:
     """Full build and post-refresh build times for one company size."""
     started = time.perf_counter()
@@ -146,6 +157,7 @@ def bench_one(customers: int) -> str:
         t0 = time.perf_counter()
         build(home=home, full_refresh=True)
         full_s = time.perf_counter() - t0
+        full_profile = slowest_nodes()
 
         recent = {table: [o for o in rows_ if (o.get("created") or 0) >= company.now - 7 * DAY]
                   for table, rows_ in objects.items()}
@@ -157,10 +169,12 @@ def bench_one(customers: int) -> str:
         t0 = time.perf_counter()
         build(home=home)
         refresh_s = time.perf_counter() - t0
+        refresh_profile = slowest_nodes()
     # the machine may be shared: the 1-minute load average says how much the figures are worth
     return (f"customers={customers:>7,}  raw_rows={rows:>9,}  generate={generate_s:6.1f}s  "
             f"full_build={full_s:6.1f}s  build_after_7day_refresh={refresh_s:6.1f}s  "
-            f"load_avg_1m={os.getloadavg()[0]:.1f}")
+            f"load_avg_1m={os.getloadavg()[0]:.1f}\n"
+            f"  slowest (full): {full_profile}\n  slowest (refresh): {refresh_profile}")
 
 
 def main() -> None:

@@ -1,7 +1,40 @@
-{#- Fails with every combination of `columns` that occurs more than once (the model's grain). -#}
-{% test unique_combination(model, columns) %}
+{#-
+  Fails with every combination of `columns` that occurs more than once (the model's grain).
+  `rebuilt_days_only` (incremental day models with project_id, metric_date, built_as_of): only
+  the days the last build rewrote, per project from the earliest day it wrote on, old rows of
+  those days included; older days were checked by the build that wrote them. A full build
+  writes every day, so it checks everything.
+-#}
+{% test unique_combination(model, columns, rebuilt_days_only=false) %}
+{%- if rebuilt_days_only %}
+with last_builds as (
+    select project_id, max(built_as_of) as built_as_of from {{ model }} group by project_id
+),
+
+rebuilt_from as (
+    select checked.project_id, min(checked.metric_date) as first_day
+    from {{ model }} as checked
+    inner join last_builds
+        on checked.project_id = last_builds.project_id
+        and checked.built_as_of = last_builds.built_as_of
+    group by checked.project_id
+),
+
+checked_rows as (
+    select checked.*
+    from {{ model }} as checked
+    inner join rebuilt_from
+        on checked.project_id = rebuilt_from.project_id
+        and checked.metric_date >= rebuilt_from.first_day
+)
+{%- else %}
+with checked_rows as (
+    select * from {{ model }}
+)
+{%- endif %}
+
 select {{ columns | join(', ') }}, count(*) as occurrences
-from {{ model }}
+from checked_rows
 group by {{ columns | join(', ') }}
 having count(*) > 1
 {% endtest %}

@@ -48,3 +48,10 @@
         and {{ relation_alias }}.metric_date >= rebuild_window.rebuild_from_date
     {%- endif -%}
 {%- endmacro %}
+
+{#- True when the relation has every one of `column_names` (an incremental model's upgrade check). -#}
+{% macro has_columns(relation, column_names) -%}
+    {%- set existing = adapter.get_columns_in_relation(relation) | map(attribute='name')
+        | map('lower') | list -%}
+    {{- return(column_names | reject('in', existing) | list | length == 0) -}}
+{%- endmacro %}

@@ -49,6 +49,15 @@
     unnest(coalesce(json_extract({{ column }}, '$.{{ path }}[*]'), []::json[]))
 {%- endmacro %}
 
+{#- Unnests a column holding a JSON array as one JSON value per row (none for null/empty). -#}
+{% macro json_array_items(column) -%}
+    {{ return(adapter.dispatch('json_array_items', 'stripe_warehouse')(column)) }}
+{%- endmacro %}
+
+{% macro default__json_array_items(column) -%}
+    unnest(coalesce(json_extract({{ column }}, '$[*]'), []::json[]))
+{%- endmacro %}
+
 {#- True when the JSON object has the key (even with a null value): previous_attributes. -#}
 {% macro json_has_key(column, path) -%}
     {{ return(adapter.dispatch('json_has_key', 'stripe_warehouse')(column, path)) }}

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import duckdb
 import pytest
 
-from stripe_warehouse.transform import build
+from stripe_warehouse.transform import TransformError, build, run_dbt
 from tests.dbt import raw_tables, scenario
 
 SNAPSHOT_SQL = {
@@ -98,3 +98,25 @@ def test_build_after_refresh_equals_full_rebuild_and_keeps_older_days(tmp_path):
     older_before = [row for row in before["items"] if str(row[1]) < "2026-11-17"]
     older_after = [row for row in incremental["items"] if str(row[1]) < "2026-11-17"]
     assert older_after == older_before
+
+
+def test_uniqueness_check_after_a_refresh_covers_every_rewritten_day(tmp_path):
+    scenario.build_scenario(tmp_path)
+    build(home=tmp_path)
+    cancel_monthly_subscription_in_a_refresh(tmp_path)
+    build(home=tmp_path)
+    # a stale row left on the first rewritten day (an older build's) duplicates a new one
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    try:
+        con.execute(
+            "insert into marts.fct_subscription_mrr_daily "
+            "select * replace (built_as_of - interval 1 day as built_as_of) "
+            "from marts.fct_subscription_mrr_daily "
+            "where metric_date = cast('2026-11-17' as date) limit 1"
+        )
+    finally:
+        con.close()
+
+    with pytest.raises(TransformError, match="unique_combination_fct_subscription_mrr_daily"):
+        run_dbt(["test", "--select", "fct_subscription_mrr_daily,test_name:unique_combination"],
+                home=tmp_path)

@@ -1,8 +1,10 @@
 {#-
-  Invoices in dunning, as intervals: from the first failed payment attempt (an
-  `invoice.payment_failed` event or a failed charge naming the invoice; for an open invoice
-  already attempted with no such record, its finalization) until it is paid, voided or marked
-  uncollectible.
+  Invoices in dunning, as intervals: from the first failed payment attempt until it is paid,
+  voided or marked uncollectible. The first failed attempt is the earliest failed charge or
+  `invoice.payment_failed` event naming the invoice; when those are older than the loaded
+  window, Stripe's first automatic attempt at finalization (an invoice attempted and not paid
+  at once: open/uncollectible with attempts, or paid after more than one attempt).
+  `last_failed_at` and `next_payment_attempt_at` tell when Stripe stopped retrying.
 -#}
 with invoices as (
     select * from {{ ref('stg_stripe__invoices') }}
@@ -18,8 +20,9 @@ payment_failed_events as (
     where event_type = 'invoice.payment_failed'
 ),
 
-first_failures as (
-    select project_id, invoice_id, min(occurred_at) as first_failed_at
+failed_attempts as (
+    select project_id, invoice_id, min(occurred_at) as first_failed_at,
+        max(occurred_at) as last_failed_at
     from (
         select project_id, invoice_id, occurred_at from failures where invoice_id is not null
         union all
@@ -32,24 +35,28 @@ final as (
     select
         invoices.project_id,
         invoices.invoice_id,
+        invoices.subscription_id,
         invoices.customer_id,
+        invoices.status,
         invoices.currency,
         invoices.amount_remaining,
+        invoices.created_at,
         coalesce(
-            first_failures.first_failed_at,
-            case
-                when invoices.status = 'open' and invoices.attempt_count > 0
-                    then coalesce(invoices.finalized_at, invoices.created_at)
-            end
+            failed_attempts.first_failed_at,
+            coalesce(invoices.finalized_at, invoices.created_at)
         ) as dunning_started_at,
+        failed_attempts.last_failed_at,
+        invoices.next_payment_attempt_at,
+        invoices.marked_uncollectible_at,
         coalesce(invoices.paid_at, invoices.voided_at, invoices.marked_uncollectible_at)
             as dunning_ended_at
     from invoices
-    left join first_failures
-        on invoices.project_id = first_failures.project_id
-        and invoices.invoice_id = first_failures.invoice_id
-    where first_failures.first_failed_at is not null
-        or (invoices.status = 'open' and invoices.attempt_count > 0)
+    left join failed_attempts
+        on invoices.project_id = failed_attempts.project_id
+        and invoices.invoice_id = failed_attempts.invoice_id
+    where failed_attempts.first_failed_at is not null
+        or (invoices.status in ('open', 'uncollectible') and invoices.attempt_count > 0)
+        or (invoices.status = 'paid' and invoices.attempt_count > 1)
 )
 
 select * from final

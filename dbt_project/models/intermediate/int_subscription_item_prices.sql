@@ -4,8 +4,11 @@
   - each subscription invoice line's period, price and quantity (the history: an upgrade
     15 days ago shows the old price before it and the new one after it); a positive proration
     line starts the new price mid-period, a negative one (unused time) ends the old one;
-  - the item as currently listed, from its creation (fallback) and, overriding everything,
-    from the moment it was synced; items no longer listed stop at that moment.
+  - before the item's earliest loaded invoice line: that line's price and quantity (the
+    nearest evidence: lines older than the backfill window are not loaded, and the current
+    listing may reflect later changes); with no line at all, the item as listed; and,
+    overriding everything, the item as listed from the moment it was synced; items no longer
+    listed stop at that moment.
   The day's segment is the one that started last (ties: `priority`).
   Monthly amount (METRICS-SPEC "Monthly amount"): recurring licensed prices only (one-time,
   metered and proration amounts never enter MRR); per-unit: unit_amount x quantity; tiered,
@@ -44,6 +47,23 @@ latest_regular_lines as (
     ) = 1
 ),
 
+-- the state before the earliest loaded line: a regular line's, or the old quantity an
+-- unused-time proration credit names
+earliest_lines as (
+    select
+        project_id,
+        subscription_item_id,
+        price_id,
+        quantity,
+        case when not is_proration then amount_excluding_tax end as line_amount
+    from lines
+    where not is_proration or amount < 0
+    qualify row_number() over (
+        partition by project_id, subscription_item_id
+        order by period_started_at, is_proration desc, invoice_created_at
+    ) = 1
+),
+
 line_segments as (
     select
         project_id,
@@ -69,17 +89,23 @@ line_segments as (
 
 listed_item_segments as (
     select
-        project_id,
-        subscription_id,
-        subscription_item_id,
-        price_id,
-        quantity,
-        created_at as valid_from,
+        items.project_id,
+        items.subscription_id,
+        items.subscription_item_id,
+        coalesce(earliest_lines.price_id, items.price_id) as price_id,
+        case
+            when earliest_lines.subscription_item_id is not null then earliest_lines.quantity
+            else items.quantity
+        end as quantity,
+        items.created_at as valid_from,
         cast(null as timestamp) as valid_to,
         'listed_item' as segment_source,
         0 as priority,
-        cast(null as double) as own_line_amount
+        earliest_lines.line_amount as own_line_amount
     from items
+    left join earliest_lines
+        on items.project_id = earliest_lines.project_id
+        and items.subscription_item_id = earliest_lines.subscription_item_id
     union all
     select
         project_id,

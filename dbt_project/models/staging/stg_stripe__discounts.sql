@@ -1,32 +1,35 @@
 {#-
-  Subscription discounts unnested from every observed subscription state (current rows and
-  history versions): `discount` (one object, before 2025-03-31) and `discounts[]` (since), with
-  the coupon under `coupon` (before 2025-09-30) or `source.coupon` (since).
+  Subscription discounts from every observed subscription state (current rows and history
+  versions) and from the subscription's invoices: `discount` (one object, before 2025-03-31)
+  and `discounts[]` (since), with the coupon under `coupon` (before 2025-09-30) or
+  `source.coupon` (since). Invoices are the evidence of discounts that applied in the past:
+  Stripe drops a discount from the subscription when it ends or the subscription is canceled,
+  so the current state alone would erase it from every past day. Invoice `discounts[]` holds
+  objects only when expanded (ids alone name no coupon and are skipped). Read from the staged
+  columns, so that each JSON document is parsed once.
 -#}
-with subscriptions as (
-    select project_id, id as subscription_id, data from {{ source('stripe', 'subscriptions') }}
-),
-
-versions as (
-    select project_id, id as subscription_id, data
-    from {{ source('stripe', 'subscription_versions') }}
-),
-
-observed as (
-    select * from subscriptions
+with observed as (
+    select project_id, subscription_id, discounts, discount
+    from {{ ref('stg_stripe__subscriptions') }}
     union all
-    select * from versions
+    select project_id, subscription_id, discounts, discount
+    from {{ ref('stg_stripe__subscription_versions') }}
+    union all
+    select project_id, subscription_id, discounts, discount
+    from {{ ref('stg_stripe__invoices') }}
+    where subscription_id is not null
 ),
 
 listed as (
-    select project_id, subscription_id, {{ json_array_elements('data', 'discounts') }} as discount
+    select project_id, subscription_id, {{ json_array_items('discounts') }} as discount
     from observed
+    where discounts is not null
 ),
 
 single as (
-    select project_id, subscription_id, {{ json_object('data', 'discount') }} as discount
+    select project_id, subscription_id, discount
     from observed
-    where {{ json_id('data', 'discount') }} is not null
+    where discount is not null
 ),
 
 unioned as (

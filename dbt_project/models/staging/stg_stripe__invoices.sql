@@ -6,17 +6,20 @@
     'payment_intent.id', 'charge', 'charge.id', 'status_transitions.finalized_at',
     'status_transitions.paid_at', 'status_transitions.voided_at',
     'status_transitions.marked_uncollectible_at', 'period_start', 'period_end',
+    'next_payment_attempt', 'discounts', 'discount',
 ] -%}
 
 {{ config(
     materialized='incremental',
     unique_key=['project_id', 'invoice_id'],
     incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
 ) }}
 
 with source as (
     select * from {{ source('stripe', 'invoices') }}
-    {%- if is_incremental() %}
+    {#- a table built before a column was added is re-read whole once, so no row lacks it #}
+    {%- if is_incremental() and has_columns(this, ['next_payment_attempt_at', 'discounts']) %}
     -- only rows (re)read by loads after the last build (each load stamps a later _synced_at);
     -- a re-read replaces the row by its key
     where _synced_at > (select max(synced_at) from {{ this }})
@@ -72,6 +75,12 @@ invoices as (
         {{ from_unix_seconds(
             json_field(paths, 'status_transitions.marked_uncollectible_at', 'bigint')) }}
             as marked_uncollectible_at,
+        -- null once Stripe stops retrying (paid, or dunning over): evidence of when dunning ended
+        {{ from_unix_seconds(json_field(paths, 'next_payment_attempt', 'bigint')) }}
+            as next_payment_attempt_at,
+        -- the discounts applied (objects when expanded): stg_stripe__discounts reads them
+        {{ json_field(paths, 'discounts', 'json') }} as discounts,
+        {{ json_field(paths, 'discount', 'json') }} as discount,
         {{ from_unix_seconds(json_field(paths, 'period_start', 'bigint')) }} as period_started_at,
         {{ from_unix_seconds(json_field(paths, 'period_end', 'bigint')) }} as period_ended_at,
         _synced_at as synced_at

@@ -3,7 +3,7 @@
     'canceled_at', 'cancel_at', 'cancel_at_period_end', 'ended_at', 'pause_collection.behavior',
     'pause_collection.resumes_at', 'current_period_start', 'current_period_end',
     'items.data[0].current_period_start', 'items.data[0].current_period_end',
-    'latest_invoice', 'latest_invoice.id',
+    'latest_invoice', 'latest_invoice.id', 'discounts', 'discount',
 ] -%}
 
 with source as (
@@ -46,6 +46,9 @@ final as (
             ~ json_field(paths, 'items.data[0].current_period_end', 'bigint') ~ ')') }}
             as current_period_ends_at,
         {{ json_field_id(paths, 'latest_invoice') }} as latest_invoice_id,
+        -- discounts as returned (`discount` before 2025-03-31): stg_stripe__discounts reads them
+        {{ json_field(paths, 'discounts', 'json') }} as discounts,
+        {{ json_field(paths, 'discount', 'json') }} as discount,
         livemode as is_livemode,
         api_version,
         _synced_at as synced_at
