@@ -9,10 +9,14 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.registry import ConnectionStore
 
 DEMO_PROJECT = "demo"
 DEMO_API_KEY = "sk_test_demo"
@@ -87,24 +91,39 @@ class SandboxProcess:
                 self.proc.kill()
 
 
+def start_afresh(home: Path, store: ConnectionStore) -> None:
+    """Remove the previous demo's warehouse: each run generates its sandbox company anew.
+
+    Only a state directory that holds nothing but the demo project is wiped; a real user's
+    data is never touched.
+    """
+    others = [c.project_id for c in store.list() if c.project_id != DEMO_PROJECT]
+    if others:
+        raise WarehouseError(
+            f"{home} holds other projects ({', '.join(others)}): run the demo with "
+            "STRIPE_WAREHOUSE_HOME set to an empty directory"
+        )
+    for name in ("warehouse.duckdb", "warehouse.duckdb.wal", "reporting.duckdb", "inbox.sqlite"):
+        (home / name).unlink(missing_ok=True)
+    shutil.rmtree(home / ".dlt", ignore_errors=True)
+
+
 def run_demo(home: Path, customers: int = DEMO_CUSTOMERS) -> None:
     """Seed a sandbox company, connect it, backfill, build the marts and print the metrics."""
     from pipelines.load import sync_project
     from stripe_warehouse.metrics import print_metrics
     from stripe_warehouse.publish import published_path
-    from stripe_warehouse.registry import ConnectionStore
     from stripe_warehouse.report import write_report
     from stripe_warehouse.transform import build
 
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     ensure_secret_key(home)
+    store = ConnectionStore(home)
+    start_afresh(home, store)
     started = time.monotonic()
     print(f"demo: starting the Stripe sandbox with a {customers:,}-customer company ...")
     with SandboxProcess(customers) as sandbox:
         print(f"demo: sandbox at {sandbox.url}")
-        store = ConnectionStore(home)
-        if any(c.project_id == DEMO_PROJECT for c in store.list()):
-            store.disconnect(DEMO_PROJECT)
         store.connect(DEMO_PROJECT, "pro", DEMO_API_KEY)
         t0 = time.monotonic()
         result = sync_project(store, DEMO_PROJECT, "backfill", home=home, api_base=sandbox.url)
