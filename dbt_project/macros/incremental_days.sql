@@ -55,3 +55,13 @@
         | map('lower') | list -%}
     {{- return(column_names | reject('in', existing) | list | length == 0) -}}
 {%- endmacro %}
+
+{#- The rows of a raw table that an incremental staging model still has to read: all of them on
+    a full build, else only those (re)read by loads after the last build (each load stamps a
+    later _synced_at; a re-read row replaces the staged one by its key). -#}
+{% macro rows_synced_since_last_build(table) -%}
+    select * from {{ source('stripe', table) }}
+    {%- if is_incremental() %}
+    where _synced_at > (select max(synced_at) from {{ this }})
+    {%- endif %}
+{%- endmacro %}

@@ -9,12 +9,7 @@
 ) }}
 
 with source as (
-    select * from {{ source('stripe', 'events') }}
-    {%- if is_incremental() %}
-    -- only rows (re)read by loads after the last build (each load stamps a later _synced_at);
-    -- a re-read replaces the row by its key
-    where _synced_at > (select max(synced_at) from {{ this }})
-    {%- endif %}
+    {{ rows_synced_since_last_build('events') }}
 ),
 
 parsed as (
