@@ -45,9 +45,9 @@ def start_sandbox(customers: int) -> tuple[subprocess.Popen, str, float]:
     raise RuntimeError("sandbox did not start")
 
 
-def cpu_seconds() -> float:
-    """CPU time (user + system) this process has used."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    """CPU time (user + system) this process (or its finished children) has used."""
+    usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
 
 
@@ -91,6 +91,9 @@ def child_backfill(url: str) -> dict:
         "retries": result.retries, "requests_by_endpoint": result.requests_by_endpoint,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "cpu_seconds": cpu_seconds(),
+        # The allowlisting worker processes (pipelines.privacy.AllowlistingDecoder).
+        "workers_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "workers_cpu_seconds": cpu_seconds(resource.RUSAGE_CHILDREN),
     }
 
 
@@ -144,10 +147,12 @@ def report(customers: int, gen_s: float, ours: dict, seq: dict | None,
         f"= {bound / ours['seconds_extract']:.0%} of bound speed; total with dlt load "
         f"{ours['seconds_total']:.1f} s; {ours['objects'] / ours['seconds_total']:,.0f} rows/s, "
         f"{ours['requests'] / ours['seconds_extract']:.1f} requests/s during extraction "
-        f"({ours['retries']} retries); peak RSS {ours['peak_rss_mb']:.0f} MB; "
+        f"({ours['retries']} retries); peak RSS {ours['peak_rss_mb']:.0f} MB "
+        f"(+ {ours['workers_peak_rss_mb']:.0f} MB per allowlist worker); "
         f"{ours['objects']:,} rows",
         f"CPU during our backfill (2 cores shared with other work): backfill process "
-        f"{ours['cpu_seconds']:.0f} s, sandbox process {sandbox_cpu:.0f} s, over "
+        f"{ours['cpu_seconds']:.0f} s + allowlist workers {ours['workers_cpu_seconds']:.0f} s, "
+        f"sandbox process {sandbox_cpu:.0f} s, over "
         f"{ours['seconds_total']:.0f} s wall",
     ]
     if seq:
@@ -172,6 +177,7 @@ def main() -> None:
         return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     for customers in args.sizes:
+        load_before = os.getloadavg()[0]
         proc, url, gen_s = start_sandbox(customers)
         try:
             sandbox_cpu = process_cpu_seconds(proc.pid)
@@ -182,6 +188,8 @@ def main() -> None:
             proc.terminate()
             proc.wait(30)
         text = report(customers, gen_s, ours, seq, sandbox_cpu)
+        text += (f"\nmachine load average (1 min): {load_before:.1f} before, "
+                 f"{os.getloadavg()[0]:.1f} after (2 cores, shared with other work)")
         print(text, flush=True)
         with RESULTS.open("a") as f:
             f.write(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n{text}\n\n")

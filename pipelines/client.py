@@ -71,11 +71,12 @@ def retry_delay(
 
 
 def endpoint_key(path: str) -> str:
-    """The rate-limit bucket of a path: ids replaced (``/v1/invoices/{id}/lines``)."""
-    parts = path.split("/")
-    if len(parts) > 3:
-        parts[3] = "{id}"
-    return "/".join(parts)
+    """The rate-limit bucket of a path: its resource (``/v1/invoices/{id}/lines``: invoices).
+
+    Sub-resources share their resource's per-endpoint limit (the sandbox counts them so):
+    counted apart, invoice lines and invoices together went over it and drew 429s.
+    """
+    return "/".join(path.split("/")[:3])
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,13 @@ class _Slice:
     gte: int
     lt: int
     starting_after: str | None = None
+
+
+def _even_slices(lo: int, hi: int, count: int) -> list[_Slice]:
+    """``[lo, hi)`` cut into ``count`` slices of equal duration (fewer if the range is short)."""
+    count = max(1, min(count, (hi - lo) // MIN_SPLIT_SECONDS))
+    edges = [lo + (hi - lo) * i // count for i in range(count)] + [hi]
+    return [_Slice(a, b) for a, b in zip(edges, edges[1:], strict=False)]
 
 
 class StripeReader:
@@ -105,6 +113,7 @@ class StripeReader:
         parallel_per_listing: int = 4,
         progress: Progress | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        decode: Callable[[bytes], Any] = orjson.loads,
     ) -> None:
         self.mode = key_mode(api_key)
         self.api_base = configured_api_base(api_base)
@@ -123,6 +132,7 @@ class StripeReader:
         self._parallel = max(1, parallel_per_listing)
         self._progress = progress
         self._sleep = sleep
+        self._decode = decode  # e.g. privacy.AllowlistingDecoder: parses off the GIL
         self._lock = threading.Lock()
         self.counts: dict[str, int] = {}
         self.requests = 0
@@ -159,11 +169,14 @@ class StripeReader:
         *,
         created_gte: int | None = None,
         created_lt: int | None = None,
+        priority: bool = False,
     ) -> Iterator[list[dict[str, Any]]]:
         """Every object of a list endpoint created in ``[created_gte, created_lt)``, page by page.
 
         Pages are read concurrently by splitting the ``created`` range whenever a slice turns
         out to hold more than a page, so large accounts use several workers per listing.
+        ``priority``: this listing is the critical path; it gets the overall rate limit first
+        (see RateLimiter).
         """
         base = dict(params or {})
         lo = STRIPE_EPOCH if created_gte is None else created_gte
@@ -174,11 +187,16 @@ class StripeReader:
         def submit(part: _Slice) -> None:
             # Wait for the rate limit here, not in a worker: a worker sleeping on one
             # endpoint's limit would starve the other listings sharing the pool.
-            self._limiter.acquire(endpoint_key(path))
+            self._limiter.acquire(endpoint_key(path), priority)
             params = self._slice_params(base, part)
-            pending[self._pool.submit(self._get, path, params, True)] = part
+            pending[self._pool.submit(self._get, path, params, True, priority)] = part
 
-        submit(_Slice(lo, hi))
+        # A critical listing keeps twice the requests in flight, so answers slowed by load
+        # never leave its per-endpoint limit unused, and starts on all its slices at once
+        # instead of ramping up.
+        parallel = self._parallel * (2 if priority else 1)
+        for part in _even_slices(lo, hi, parallel if priority else 1):
+            submit(part)
         try:
             while pending:
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
@@ -186,12 +204,14 @@ class StripeReader:
                     part = pending.pop(future)
                     page = future.result()
                     items = page.get("data", [])
+                    # Next requests first, so they are under way while the caller works.
+                    if page.get("has_more") and items:
+                        busy = len(pending)
+                        for follow_up in self._follow_ups(part, items[-1], busy, parallel):
+                            submit(follow_up)
                     if items:
                         self._count(items)
                         yield items
-                    if page.get("has_more") and items:
-                        for follow_up in self._follow_ups(part, items[-1], len(pending)):
-                            submit(follow_up)
         finally:
             for future in pending:
                 future.cancel()
@@ -214,9 +234,10 @@ class StripeReader:
                 return
             cursor = items[-1]["id"]
 
-    def _follow_ups(self, part: _Slice, last: dict[str, Any], busy: int) -> list[_Slice]:
+    @staticmethod
+    def _follow_ups(part: _Slice, last: dict[str, Any], busy: int, parallel: int) -> list[_Slice]:
         last_created = int(last["created"])
-        if busy + 1 < self._parallel and last_created - part.gte > MIN_SPLIT_SECONDS:
+        if busy + 1 < parallel and last_created - part.gte > MIN_SPLIT_SECONDS:
             # Older objects of this slice go to a new slice without cursor; this one goes on
             # from its cursor over the newer half (the cursor object is inside that half).
             middle = (part.gte + last_created) // 2
@@ -240,7 +261,8 @@ class StripeReader:
             self._progress(snapshot)
 
     def _get(
-        self, path: str, params: dict[str, Any], token_taken: bool = False
+        self, path: str, params: dict[str, Any], token_taken: bool = False,
+        priority: bool = False,
     ) -> dict[str, Any]:
         """One GET with rate limiting and retries; Stripe errors become one-line errors.
 
@@ -250,7 +272,7 @@ class StripeReader:
         while True:
             attempt += 1
             if attempt > 1 or not token_taken:
-                self._limiter.acquire(endpoint_key(path))
+                self._limiter.acquire(endpoint_key(path), priority)
             with self._lock:
                 self.requests += 1
             try:
@@ -289,7 +311,7 @@ class StripeReader:
         )
         if not 200 <= status < 300:
             requestor._interpret_response(body, status, headers, "V1")  # raises StripeError
-        return orjson.loads(body)
+        return self._decode(body)
 
     def _final_error(self, path: str, error: stripe.StripeError) -> Exception:
         status = error.http_status

@@ -5,6 +5,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+PRIORITY_HEADROOM = 1.0  # overall tokens only priority callers may take
+
 
 @dataclass
 class TokenBucket:
@@ -25,12 +27,12 @@ class TokenBucket:
             self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = max(self.updated, now)
 
-    def wait_time(self) -> float:
-        """Seconds until one token is available (0 if one is)."""
+    def wait_time(self, needed: float = 1.0) -> float:
+        """Seconds until ``needed`` tokens are available (0 if they are)."""
         # The tolerance and the floor keep float rounding from producing endless tiny waits.
-        if self.tokens >= 1 - 1e-9:
+        if self.tokens >= needed - 1e-9:
             return 0.0
-        return max((1 - self.tokens) / self.rate, 1e-6)
+        return max((needed - self.tokens) / self.rate, 1e-6)
 
 
 class RateLimiter:
@@ -38,6 +40,11 @@ class RateLimiter:
 
     Buckets start nearly empty and hold little burst, so a server counting requests per
     second never sees more than the allowed rate in any one-second window.
+
+    Priority callers (the listing on the critical path) take an overall token as soon as
+    there is one; the others leave ``PRIORITY_HEADROOM`` tokens in the overall bucket. So a
+    priority endpoint always gets its full per-endpoint rate, the others share the rest, and
+    without priority callers the others still get the whole overall rate.
     """
 
     def __init__(
@@ -56,15 +63,17 @@ class RateLimiter:
         self._burst_seconds = burst_seconds
         self._lock = threading.Lock()
         start = clock()
-        self._global = self._bucket(global_rate, start)
+        self._global = self._bucket(global_rate, start, PRIORITY_HEADROOM)
         self._endpoints: dict[str, TokenBucket] = {}
 
-    def _bucket(self, rate: float, now: float) -> TokenBucket:
-        capacity = max(1.0, rate * self._burst_seconds)
-        return TokenBucket(rate=rate, capacity=capacity, tokens=1.0, updated=now)
+    def _bucket(self, rate: float, now: float, headroom: float = 0.0) -> TokenBucket:
+        # One token to start with (plus the headroom), enough capacity for both.
+        capacity = max(1.0 + headroom + 0.5 * (headroom > 0), rate * self._burst_seconds)
+        return TokenBucket(rate=rate, capacity=capacity, tokens=1.0 + headroom, updated=now)
 
-    def try_acquire(self, endpoint: str) -> float:
+    def try_acquire(self, endpoint: str, priority: bool = False) -> float:
         """Take a token for ``endpoint`` if both buckets have one (returns 0), else the wait."""
+        needed = 1.0 if priority else 1.0 + PRIORITY_HEADROOM
         with self._lock:
             now = self._clock()
             bucket = self._endpoints.get(endpoint)
@@ -72,13 +81,13 @@ class RateLimiter:
                 bucket = self._endpoints[endpoint] = self._bucket(self.per_endpoint_rate, now)
             self._global.refill(now)
             bucket.refill(now)
-            wait = max(self._global.wait_time(), bucket.wait_time())
+            wait = max(self._global.wait_time(needed), bucket.wait_time())
             if wait == 0:
                 self._global.tokens -= 1
                 bucket.tokens -= 1
             return wait
 
-    def acquire(self, endpoint: str) -> None:
+    def acquire(self, endpoint: str, priority: bool = False) -> None:
         """Block until a request to ``endpoint`` may be sent."""
-        while (wait := self.try_acquire(endpoint)) > 0:
+        while (wait := self.try_acquire(endpoint, priority)) > 0:
             self._sleep(wait)

@@ -4,6 +4,10 @@ A single internal resource (``stripe_objects``, not loaded itself) walks the syn
 it reads the listings concurrently, follows embedded lists that have more pages, and in a
 refresh re-fetches what events name. It yields rows grouped by table; each table resource
 is a transformer that keeps its own rows, so every Stripe object is read once.
+
+Throughput (bench/extract_throughput.py): listing threads only fetch; a page pool turns
+pages into rows; the listings that set a sync's least duration (CRITICAL_LISTINGS) get the
+overall rate limit first.
 """
 
 import datetime as dt
@@ -12,7 +16,7 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import dlt
@@ -69,7 +73,16 @@ JSON_COLUMNS = frozenset({"data"})  # stored as DuckDB JSON (see BASE_COLUMNS)
 VOLATILE_SUBSCRIPTION_FIELDS = frozenset({"latest_invoice", "next_pending_invoice_item_invoice"})
 # Objects re-listed in full by every sync: events naming them need no re-fetch.
 RELISTED_TABLES = frozenset({"subscriptions"})
+# The listings needing the most pages of one endpoint (30 days of events; 90 days of invoices
+# and their lines, which share the invoices limit): they set the least time a sync can take,
+# so they get the overall rate limit first and their per-endpoint limit sets their pace.
+CRITICAL_LISTINGS = frozenset({"events", "invoices"})
 QUEUE_PAGES = 32  # bounds memory: listings wait while the loader catches up
+# Pages are turned into rows by a pool, not by the listing that fetched them: a listing
+# that also allowlisted its pages and paged embedded lists (invoice lines, subscription items)
+# sent its next request only after that work, and fell well below its endpoint's limit.
+PAGE_WORKERS = 8
+PAGES_IN_WORK = 16  # pages fetched but not yet turned into rows, over all listings
 
 
 def version_hash(subscription: dict[str, Any]) -> str:
@@ -101,14 +114,21 @@ class StripeExtraction:
         self.window = window
         self._seen: dict[str, set[str]] = {table: set() for table in RAW_TABLES}
         self._seen_lock = threading.Lock()
-        self._named_by_events: dict[tuple[str, str], dict[str, Any]] = {}
+        # (table, id) -> (created of the newest event naming it, its payload)
+        self._named_by_events: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_PAGES)
         self._stop = threading.Event()
+        self._page_pool: ThreadPoolExecutor | None = None
+        self._page_slots = threading.BoundedSemaphore(PAGES_IN_WORK)
 
     def batches(self) -> Iterator[RowsByTable]:
         """Run the plan, yielding batches as listings deliver them."""
         jobs = self._listing_jobs()
-        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="listing") as pool:
+        with (
+            ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="listing") as pool,
+            ThreadPoolExecutor(PAGE_WORKERS, thread_name_prefix="pages") as page_pool,
+        ):
+            self._page_pool = page_pool
             try:
                 yield from self._drain([pool.submit(self._run, job) for job in jobs])
                 if self.window.kind == "refresh":
@@ -196,52 +216,80 @@ class StripeExtraction:
     ) -> Iterator[list[dict[str, Any]]]:
         gte, lt = bounds
         return self.reader.list_all(
-            LIST_ENDPOINTS[table], params, created_gte=gte, created_lt=lt
+            LIST_ENDPOINTS[table], params, created_gte=gte, created_lt=lt,
+            priority=table in CRITICAL_LISTINGS,
         )
 
     def _list_simple(self, table: str, bounds: tuple[int | None, int | None]) -> None:
-        for page in self._pages(table, bounds):
-            self._emit([self._object_row(table, obj) for obj in page])
+        self._rows_of_pages(
+            self._pages(table, bounds), lambda page: [self._object_row(table, o) for o in page]
+        )
 
     def _list_subscriptions(self) -> None:
         params = {"status": "all", "expand": ["data.latest_invoice"]}
-        for page in self._pages("subscriptions", (None, None), params):
-            batch: Batch = []
-            for subscription in page:
-                batch.extend(self._subscription_rows(subscription, self.window.kind))
-            self._emit(batch)
+        kind = self.window.kind
+        self._rows_of_pages(
+            self._pages("subscriptions", (None, None), params),
+            lambda page: [row for sub in page for row in self._subscription_rows(sub, kind)],
+        )
 
     def _list_invoices(self, bounds: tuple[int | None, int | None]) -> None:
-        for page in self._pages("invoices", bounds):
-            batch: Batch = []
-            for invoice in page:
-                batch.extend(self._invoice_rows(invoice))
-            self._emit(batch)
+        self._rows_of_pages(
+            self._pages("invoices", bounds),
+            lambda page: [row for invoice in page for row in self._invoice_rows(invoice)],
+        )
 
     def _list_events(self) -> None:
-        for page in self._pages("events", (self.window.events_start, self.window.end)):
-            batch: Batch = []
-            for event in page:
-                if self._first_sighting("events", event["id"]):
-                    batch.append(("events", self._event_row(event)))
-                if self.window.kind == "refresh":
-                    self._note_named_object(event)
-            self._emit(batch)
+        self._rows_of_pages(
+            self._pages("events", (self.window.events_start, self.window.end)),
+            self._event_rows,
+        )
+
+    def _event_rows(self, page: list[dict[str, Any]]) -> Batch:
+        batch: Batch = []
+        for event in page:
+            if self._first_sighting("events", event["id"]):
+                batch.append(("events", self._event_row(event)))
+            if self.window.kind == "refresh":
+                self._note_named_object(event)
+        return batch
+
+    def _rows_of_pages(
+        self, pages: Iterator[list[dict[str, Any]]], rows_of: Callable[[list[Any]], Batch]
+    ) -> None:
+        """Fetch pages here and turn them into rows in the page pool (see PAGE_WORKERS)."""
+        assert self._page_pool is not None, "only called from batches()"
+        pending: list[Future] = []
+        for page in pages:
+            self._page_slots.acquire()  # released once the page's rows are emitted
+            pending = [f for f in pending if not _finished(f)]
+            pending.append(self._page_pool.submit(self._emit_rows_of, rows_of, page))
+        for future in pending:
+            future.result()  # raises what the pool raised (_Stopped included)
+
+    def _emit_rows_of(self, rows_of: Callable[[list[Any]], Batch], page: list[Any]) -> None:
+        try:
+            self._emit(rows_of(page))
+        finally:
+            self._page_slots.release()
 
     def _note_named_object(self, event: dict[str, Any]) -> None:
         obj = (event.get("data") or {}).get("object") or {}
         table = TABLE_OF_OBJECT.get(obj.get("object", ""))
         if table and table not in RELISTED_TABLES and obj.get("id"):
+            key, created = (table, obj["id"]), int(event.get("created") or 0)
             with self._seen_lock:
-                # Events come newest first: keep the newest payload (for deleted customers).
-                self._named_by_events.setdefault((table, obj["id"]), obj)
+                # Keep the newest payload (for deleted customers): pages come in any order,
+                # events within a page newest first.
+                if created > self._named_by_events.get(key, (-1, {}))[0]:
+                    self._named_by_events[key] = (created, obj)
 
     def _refetch_named(self) -> None:
         """Re-read each object events named that the listings did not already deliver."""
         with self._seen_lock:
             missing = [
                 (table, object_id, payload)
-                for (table, object_id), payload in self._named_by_events.items()
+                for (table, object_id), (_, payload) in self._named_by_events.items()
                 if object_id not in self._seen[table]
             ]
         for table, object_id, payload in missing:
@@ -337,6 +385,14 @@ class StripeExtraction:
 def table_columns(table: str) -> dict[str, dict[str, Any]]:
     """The declared columns of a raw table."""
     return {**BASE_COLUMNS, **EXTRA_COLUMNS[table]}
+
+
+def _finished(future: Future) -> bool:
+    """Whether a future is done; raises what it raised."""
+    if future.done():
+        future.result()
+        return True
+    return False
 
 
 def _table_resource(table: str, parent: Any) -> Any:

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipelines.client import StripeReader, _Slice, rate_limiter_for
+from pipelines.client import StripeReader, _even_slices, _Slice, rate_limiter_for
 from pipelines.ratelimit import RateLimiter
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.server import SandboxServer
@@ -62,12 +62,19 @@ def test_created_bounds_are_half_open(big_company: Company, big_sandbox: Sandbox
 def test_a_slice_with_more_splits_into_an_older_half_and_a_cursor_half() -> None:
     reader = StripeReader(TEST_KEY, "http://127.0.0.1:9", parallel_per_listing=4)
     try:
-        parts = reader._follow_ups(_Slice(0, 100_000), {"id": "cus_9", "created": 80_000}, 0)
+        parts = reader._follow_ups(_Slice(0, 100_000), {"id": "cus_9", "created": 80_000}, 0, 4)
         assert parts == [_Slice(0, 40_000), _Slice(40_000, 100_000, "cus_9")]
-        busy = reader._follow_ups(_Slice(0, 100_000), {"id": "cus_9", "created": 80_000}, 3)
+        busy = reader._follow_ups(_Slice(0, 100_000), {"id": "cus_9", "created": 80_000}, 3, 4)
         assert busy == [_Slice(0, 100_000, "cus_9")]  # enough in flight: just go on
     finally:
         reader.close()
+
+
+def test_a_critical_listing_starts_on_even_slices_that_cover_its_range_once() -> None:
+    parts = _even_slices(1_000, 1_000 + 30 * 86_400, 8)
+    assert len(parts) == 8 and parts[0].gte == 1_000 and parts[-1].lt == 1_000 + 30 * 86_400
+    assert all(a.lt == b.gte for a, b in zip(parts, parts[1:], strict=False))
+    assert _even_slices(0, 600, 8) == [_Slice(0, 600)]  # under an hour: no split
 
 
 def test_progress_reports_counts_per_object_type(big_sandbox: SandboxServer) -> None:

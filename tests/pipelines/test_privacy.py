@@ -4,9 +4,10 @@ import copy
 import json
 from typing import Any
 
+import orjson
 import pytest
 
-from pipelines.privacy import allowlist
+from pipelines.privacy import AllowlistingDecoder, allowlist
 from tests.paths import STRIPE_FIXTURES
 
 FIXTURES = STRIPE_FIXTURES
@@ -108,3 +109,23 @@ def test_unknown_object_types_keep_only_ids_amounts_and_dates() -> None:
     assert allowlist(payment) == {"object": "invoice_payment", "id": "inpay_1",
                                   "amount_paid": 5,
                                   "payment": {"type": "charge", "charge": "ch_1"}}
+
+
+def test_allowlisting_twice_changes_nothing(resources: dict[str, Any]) -> None:
+    # The extraction allowlists pages in worker processes and rows again: same result.
+    for name, sample in resources.items():
+        once = allowlist(sample)
+        assert allowlist(once) == once, name
+
+
+def test_worker_processes_decode_pages_to_the_allowlisted_objects(
+    resources: dict[str, Any]
+) -> None:
+    page = {"object": "list", "has_more": True, "url": "/v1/charges",
+            "data": [resources["charge"], dict(resources["customer"], name="Jane Doe")]}
+    with AllowlistingDecoder(processes=1) as decode:
+        decoded = decode(orjson.dumps(page))
+    assert decoded == allowlist(page)
+    assert decoded["has_more"] is True and [o["id"] for o in decoded["data"]] == [
+        resources["charge"]["id"], resources["customer"]["id"]]
+    assert "Jenny Rosen" not in json.dumps(decoded) and "Jane Doe" not in json.dumps(decoded)

@@ -70,3 +70,36 @@ def test_idle_time_does_not_build_a_burst_beyond_capacity() -> None:
     while limiter.try_acquire("/v1/customers") == 0:
         burst += 1
     assert burst <= 3  # a server counting per second never sees more than the rate
+
+
+def grants_per_endpoint(limiter: RateLimiter, clock: FakeClock, priority: bool) -> dict[str, int]:
+    """10 s of six greedy callers polling every ms; /v1/events polls last, with ``priority``."""
+    others = ["/v1/customers", "/v1/invoices", "/v1/charges", "/v1/subscriptions", "/v1/refunds"]
+    granted = dict.fromkeys([*others, "/v1/events"], 0)
+    for _ in range(10_000):
+        for endpoint in others:
+            if limiter.try_acquire(endpoint) == 0:
+                granted[endpoint] += 1
+        if limiter.try_acquire("/v1/events", priority=priority) == 0:
+            granted["/v1/events"] += 1
+        clock.now += 0.001
+    return granted
+
+
+def test_priority_endpoint_keeps_its_own_rate_while_others_fill_the_overall_rate() -> None:
+    clock = FakeClock()
+    granted = grants_per_endpoint(RateLimiter(100, 25, clock=clock, sleep=clock.sleep), clock,
+                                  priority=True)
+    assert 245 <= granted["/v1/events"] <= 253  # its full 25/s
+    assert 990 <= sum(granted.values()) <= 1012  # and the overall limit still holds
+    control = FakeClock()
+    unprioritised = grants_per_endpoint(
+        RateLimiter(100, 25, clock=control, sleep=control.sleep), control, priority=False)
+    assert unprioritised["/v1/events"] < 200  # without priority the others crowd it out
+
+
+def test_without_priority_callers_others_still_get_the_whole_overall_rate() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(100, 1000, clock=clock, sleep=clock.sleep)
+    granted = granted_within(limiter, "/v1/customers", clock, 10.0)
+    assert 995 <= granted <= 1012

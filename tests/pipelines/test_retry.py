@@ -43,5 +43,6 @@ def test_refused_connections_get_few_attempts() -> None:
 
 
 def test_rate_limit_bucket_ignores_object_ids() -> None:
-    assert endpoint_key("/v1/invoices/in_123/lines") == "/v1/invoices/{id}/lines"
+    assert endpoint_key("/v1/invoices/in_123/lines") == "/v1/invoices"
+    assert endpoint_key("/v1/customers/cus_1") == "/v1/customers"
     assert endpoint_key("/v1/customers") == "/v1/customers"
