@@ -26,8 +26,8 @@ from orchestration.translators import (
     StripeDltTranslator,
     raw_table_key,
 )
-from pipelines.load import sync_project
 from pipelines.source import stripe_source
+from stripe_warehouse.revocation import sync_or_revoke
 from stripe_warehouse.settings import RAW_DATASET
 
 DUCKDB_POOL = "duckdb"  # DuckDB allows one writing process: the instance limits this pool to 1
@@ -73,7 +73,8 @@ def stripe_raw_tables(
 ) -> Iterator[MaterializeResult]:
     """Sync one project (the partition) from Stripe and report the rows each table received."""
     kind = sync_kind_of(context.run.tags)
-    result = sync_project(
+    # A token Stripe rejects (401) marks the project revoked: no schedule retries it.
+    result = sync_or_revoke(
         warehouse.store(),
         context.partition_key,
         kind,  # type: ignore[arg-type]

@@ -8,15 +8,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 from orchestration.resources import WarehouseResource
 from orchestration.translators import METRICS_DAILY_KEY
 from stripe_warehouse.registry import Connection
-
-# How old a project's last sync may be: two missed schedule ticks. Starter and Basic have no
-# scheduled refresh, so they promise no freshness.
-FRESHNESS_BY_TIER: dict[str, dt.timedelta | None] = {
-    "scale": dt.timedelta(hours=1),
-    "pro": dt.timedelta(hours=6),
-    "basic": None,
-    "starter": None,
-}
+from stripe_warehouse.tiers import FRESHNESS_BY_TIER  # per tier: two missed schedule ticks
 
 
 def stale_projects(connections: list[Connection], now: dt.datetime) -> dict[str, str]:

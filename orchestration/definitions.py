@@ -19,17 +19,18 @@ from orchestration.schedules import (
     scale_refresh_schedule,
 )
 from orchestration.sensors import connections_sensor
+from orchestration.webhooks import webhook_inbox_sensor, webhooks_job
 
 defs = Definitions(
     assets=[stripe_raw_tables, stripe_dbt_models],
     asset_checks=[projects_fresh_for_their_tier],
-    jobs=[backfill_job, refresh_job, transform_job, retention_job, freshness_job],
+    jobs=[backfill_job, refresh_job, transform_job, retention_job, freshness_job, webhooks_job],
     schedules=[
         pro_refresh_schedule,
         scale_refresh_schedule,
         retention_schedule,
         freshness_schedule,
     ],
-    sensors=[connections_sensor],
+    sensors=[connections_sensor, webhook_inbox_sensor],
     resources={"warehouse": WarehouseResource(), "dbt": dbt_resource()},
 )

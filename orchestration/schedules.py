@@ -16,8 +16,7 @@ from orchestration.assets import SYNC_KIND_TAG
 from orchestration.jobs import freshness_job, refresh_job, retention_job
 from orchestration.partitions import project_partitions
 from orchestration.resources import WarehouseResource
-
-REFRESH_CRON_BY_TIER = {"pro": "0 */3 * * *", "scale": "*/30 * * * *"}
+from stripe_warehouse.tiers import REFRESH_CRON_BY_TIER
 
 
 def tier_refresh_requests(

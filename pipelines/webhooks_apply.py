@@ -153,8 +153,9 @@ def _apply_project(
 
 
 def _mark_revoked(store: ConnectionStore, project_id: str) -> None:
-    # The registry has no public revoke() yet; _update is its locked read-modify-write.
-    store._update(project_id, lambda c: setattr(c, "status", "revoked"))
+    store.revoke(project_id, f"the Stripe account owner deauthorized this app for project "
+                             f"{project_id}: syncs stopped; reconnect with "
+                             f"`stripe-warehouse connect {project_id} --oauth`")
 
 
 def _utc(seconds: float) -> dt.datetime:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from sandbox.api import ApiError, StripeApi
 from sandbox.limits import FailureInjector, RateLimiter
+from sandbox.oauth import OAuthConfig, OAuthEmulator
 from sandbox.params import BadParam, parse_query
 
 
@@ -30,8 +31,11 @@ class SandboxServer:
     def __init__(self, accounts: dict[str, Any], host: str = "127.0.0.1", port: int = 0,
                  latency_ms: float = 0, rate_limit_global: float | None = None,
                  rate_limit_per_endpoint: float | None = None, failure_rate: float = 0.0,
-                 seed: int = 0, permissions: dict[str, set[str]] | None = None) -> None:
+                 seed: int = 0, permissions: dict[str, set[str]] | None = None,
+                 oauth: OAuthConfig | None = None) -> None:
         self.accounts = {key: StripeApi(company) for key, company in accounts.items()}
+        self.oauth = (OAuthEmulator(oauth, self._serve_token, self._drop_token)
+                      if oauth else None)
         self.permissions = permissions or {}
         self.host, self.port = host, port
         self.latency_ms = latency_ms
@@ -88,13 +92,23 @@ class SandboxServer:
             self.request_log.append((method, path, status))
             self._counts[template] += 1
 
-    def answer(self, method: str, raw_path: str, authorization: str | None
+    def _serve_token(self, token: str, company: Any) -> None:
+        # Reuse the company's API object: its listing indexes are costly to rebuild.
+        api = next((a for a in self.accounts.values() if a.company is company), None)
+        self.accounts[token] = api or StripeApi(company)
+
+    def _drop_token(self, token: str) -> None:
+        self.accounts.pop(token, None)
+
+    def answer(self, method: str, raw_path: str, authorization: str | None, body: bytes = b""
                ) -> tuple[int, dict[str, Any], dict[str, str], str]:
         """Status, JSON body, extra headers and endpoint template for one request."""
         split = urlsplit(raw_path)
         path = split.path
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
+        if self.oauth is not None and path.startswith("/oauth/"):
+            return self.oauth.answer(method, path, split.query, body, _api_key(authorization))
         if method != "GET":
             with self._log_lock:
                 self.refused_writes.append((method, path))
@@ -159,11 +173,12 @@ def _make_handler(server: SandboxServer) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)  # drain the refused body so the connection stays usable
+            # Always read the body: OAuth POSTs need it, and a refused one must be drained
+            # so the keep-alive connection stays usable.
+            request_body = self.rfile.read(length) if length else b""
             try:
                 status, body, headers, template = server.answer(
-                    self.command, self.path, self.headers.get("Authorization"))
+                    self.command, self.path, self.headers.get("Authorization"), request_body)
             except Exception as exc:  # a sandbox bug must still answer in Stripe's shape
                 traceback.print_exc()
                 status, headers, template = 500, {}, urlsplit(self.path).path

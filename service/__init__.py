@@ -1,5 +1,5 @@
-"""The small web service: Stripe webhooks into a durable inbox (and later the OAuth callback)."""
+"""The small web service: Stripe webhooks into a durable inbox, and the OAuth callback.
 
-from service.app import create_app, run
-
-__all__ = ["create_app", "run"]
+The app lives in `service.app`; this package imports nothing at load time, so that
+`pipelines.webhooks_apply` can use `service.inbox` without importing the app (which imports it).
+"""

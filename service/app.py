@@ -1,4 +1,4 @@
-"""The web service: routes composed from small modules (webhooks now, OAuth callback later)."""
+"""The web service: routes composed from small modules (webhooks, Stripe Connect OAuth)."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from service.applier import InboxApplier
 from service.inbox import Inbox
+from service.oauth_routes import oauth_routes
 from service.webhooks import webhook_routes
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.settings import home_dir
@@ -34,9 +35,11 @@ def create_app(
     state = home_dir(home)
     inbox = Inbox(state)
     applier = InboxApplier(state, api_base) if realtime else None
+    store = ConnectionStore(state)
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
-        *webhook_routes(ConnectionStore(state), inbox, applier.notify if applier else None),
+        *webhook_routes(store, inbox, applier.notify if applier else None),
+        *oauth_routes(store),
     ]
 
     @asynccontextmanager

@@ -1,7 +1,6 @@
-"""`stripe-warehouse`: connect Stripe accounts, sync them, generate keys, show status."""
+"""`stripe-warehouse`: connect Stripe accounts, sync them, check them, manage the key."""
 
 import argparse
-import datetime as dt
 import logging
 import os
 import sys
@@ -9,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from stripe_warehouse.cli_serving import add_serving_commands
-from stripe_warehouse.crypto import generate_key, load_key
+from stripe_warehouse.crypto import NEW_KEY_ENV, generate_key, key_id, load_key
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.registry import TIERS, ConnectionStore, validate_project_id
 
@@ -27,11 +26,14 @@ def _read_env_secret(var: str, what: str) -> str:
 
 
 def cmd_connect(args: argparse.Namespace) -> None:
-    """Check the key against Stripe, then store the connection encrypted."""
-    from pipelines.client import StripeReader
-
+    """Check the key against Stripe, then store the connection encrypted; or start OAuth."""
     validate_project_id(args.project)
     load_key()  # a missing encryption key fails before any network call
+    if args.oauth:
+        _connect_oauth(args)
+        return
+    from pipelines.client import StripeReader
+
     api_key = _read_env_secret(args.api_key_env, "Stripe API key")
     webhook_secret = (
         _read_env_secret(args.webhook_secret_env, "webhook signing secret")
@@ -43,10 +45,70 @@ def cmd_connect(args: argparse.Namespace) -> None:
     connection = store.connect(args.project, args.tier, api_key, webhook_secret)
     print(f"connected {args.project} (Stripe account {account.get('id', '?')}, "
           f"{connection.mode} mode, tier {connection.tier})")
+    if api_key.startswith("sk_"):
+        print("warning: this is a full-access secret key; a read-only restricted key "
+              "(rk_live_..., read permission on every object type) is safer", file=sys.stderr)
     if connection.mode == "test":
         from pipelines.load import test_mode_warning
 
         print(f"warning: {test_mode_warning(args.project)}", file=sys.stderr)
+
+
+def _connect_oauth(args: argparse.Namespace) -> None:
+    from stripe_warehouse.oauth import OAuthSettings, authorize_url, ensure_not_active
+
+    ensure_not_active(ConnectionStore(), args.project)
+    settings = OAuthSettings.from_env(need_platform_key=False)
+    print(authorize_url(args.project, args.tier, settings))
+    print(f"open this link (valid 10 minutes) as the Stripe account owner; the web service "
+          f"(`stripe-warehouse serve`) completes the connection at {settings.redirect_uri}",
+          file=sys.stderr)
+
+
+def cmd_disconnect(args: argparse.Namespace) -> None:
+    """Stop syncing a project, delete its token, optionally deauthorize the OAuth app."""
+    from stripe_warehouse.revocation import disconnect_project
+
+    connection = disconnect_project(ConnectionStore(), args.project, args.deauthorize)
+    done = "; access deauthorized on Stripe" if args.deauthorize else ""
+    print(f"disconnected {connection.project_id}: syncs stopped, credentials deleted{done}; "
+          f"loaded data is kept (tier {connection.tier} retention applies)")
+
+
+def cmd_rotate_key(args: argparse.Namespace) -> None:
+    """Re-encrypt every stored secret under a new key, atomically."""
+    store = ConnectionStore()
+    encoded = os.environ.get(NEW_KEY_ENV, "").strip()
+    written = None
+    if not encoded:
+        encoded = generate_key()
+        written = store.home / "secret.key.new"
+        # Saved before anything is re-encrypted under it, so it cannot be lost; O_EXCL: never
+        # overwrite the key of an earlier rotation that may already be in use.
+        try:
+            fd = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise WarehouseError(
+                f"{written} exists from an earlier rotation: export its content as "
+                f"{NEW_KEY_ENV} and run rotate-key again (or delete it if unused)"
+            ) from None
+        with os.fdopen(fd, "w") as f:
+            f.write(encoded + "\n")
+    new_key = load_key(encoded, NEW_KEY_ENV)
+    count = store.rotate_key(new_key)
+    where = f"the key in {written} (0600; delete it once saved)" if written else NEW_KEY_ENV
+    print(f"re-encrypted {count} secrets under key {key_id(new_key)}. Now set "
+          f"STRIPE_WAREHOUSE_SECRET_KEY to {where}, and the previous key in "
+          "STRIPE_WAREHOUSE_OLD_SECRET_KEYS until every process has restarted")
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check one project end to end; exit 1 if a check fails."""
+    from stripe_warehouse.doctor import any_failed, format_checks, run_doctor
+
+    checks = run_doctor(args.project)
+    print(format_checks(checks))
+    return 1 if any_failed(checks) else 0
 
 
 def _progress_printer() -> Callable[[dict[str, int]], None]:
@@ -64,12 +126,12 @@ def _progress_printer() -> Callable[[dict[str, int]], None]:
 
 def cmd_sync(args: argparse.Namespace) -> None:
     """Run a backfill or a refresh of one project."""
-    from pipelines.load import sync_project
+    from stripe_warehouse.revocation import sync_or_revoke
 
     kind = "backfill" if args.backfill else "refresh"
     store = ConnectionStore()
     store.get(args.project)  # unknown project: fail before any work
-    result = sync_project(store, args.project, kind, progress=_progress_printer())
+    result = sync_or_revoke(store, args.project, kind, progress=_progress_printer())
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(result.summary())
@@ -85,27 +147,16 @@ def cmd_keygen(args: argparse.Namespace) -> None:
     print(generate_key())
 
 
-def _when(seconds: float | None) -> str:
-    if seconds is None:
-        return "never"
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def cmd_status(args: argparse.Namespace) -> None:
-    """Print a table of connections."""
-    connections = ConnectionStore().list()
-    if not connections:
+    """Print every project: tier, mode, state, last sync and window, next sync, webhooks."""
+    from stripe_warehouse.status import format_statuses, project_statuses
+
+    statuses = project_statuses()
+    if not statuses:
         print("no projects connected: run `stripe-warehouse connect PROJECT --tier TIER "
-              "--api-key-env VAR`")
+              "--api-key-env VAR` (or `--oauth`)")
         return
-    header = ("project", "tier", "status", "mode", "last sync", "kind")
-    rows = [
-        (c.project_id, c.tier, c.status, c.mode, _when(c.last_sync_at), c.last_sync_kind or "-")
-        for c in connections
-    ]
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    print(format_statuses(statuses))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -131,8 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
         "connect", help="connect a Stripe account as a project", allow_abbrev=False)
     connect.add_argument("project")
     connect.add_argument("--tier", required=True, choices=TIERS)
-    connect.add_argument("--api-key-env", required=True, metavar="VAR",
-                         help="environment variable holding the Stripe key (never on argv)")
+    credentials = connect.add_mutually_exclusive_group(required=True)
+    credentials.add_argument("--api-key-env", metavar="VAR",
+                             help="environment variable holding the Stripe key (never on argv)")
+    credentials.add_argument("--oauth", action="store_true",
+                             help="print the Stripe Connect link that grants read-only access")
     connect.add_argument("--webhook-secret-env", metavar="VAR")
     connect.set_defaults(run=cmd_connect)
 
@@ -150,6 +204,21 @@ def build_parser() -> argparse.ArgumentParser:
         run=cmd_keygen)
     commands.add_parser("status", help="list connected projects").set_defaults(run=cmd_status)
 
+    disconnect = commands.add_parser(
+        "disconnect", help="stop syncing a project and delete its credentials")
+    disconnect.add_argument("project")
+    disconnect.add_argument("--deauthorize", action="store_true",
+                            help="also revoke the OAuth app's access on Stripe")
+    disconnect.set_defaults(run=cmd_disconnect)
+
+    doctor = commands.add_parser("doctor", help="check a project's connection, data and webhooks")
+    doctor.add_argument("project")
+    doctor.set_defaults(run=cmd_doctor)
+
+    commands.add_parser(
+        "rotate-key", help=f"re-encrypt stored secrets under {NEW_KEY_ENV} (or a new key)"
+    ).set_defaults(run=cmd_rotate_key)
+
     demo = commands.add_parser("demo", help="run the demo on a sandbox company")
     demo.add_argument("--customers", type=int)
     demo.set_defaults(run=cmd_demo)
@@ -162,14 +231,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        code = args.run(args)
     except WarehouseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted: run the command again; loaded data is kept", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -87,9 +87,9 @@ def cmd_ui(args: argparse.Namespace) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     """The web service: Stripe webhooks (and the OAuth callback) on --host:--port."""
-    import service
+    from service.app import run
 
-    service.run(home=home_dir(), host=args.host, port=args.port, realtime=args.realtime)
+    run(home=home_dir(), host=args.host, port=args.port, realtime=args.realtime)
 
 
 def add_serving_commands(commands: argparse._SubParsersAction) -> None:

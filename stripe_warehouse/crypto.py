@@ -1,9 +1,14 @@
-"""AES-256-GCM encryption of stored Stripe credentials, bound to their project id."""
+"""AES-256-GCM encryption of stored Stripe credentials, bound to their project id.
+
+Each ciphertext names the id of the key that sealed it, so that during a key rotation the
+previous keys (``STRIPE_WAREHOUSE_OLD_SECRET_KEYS``) still open what they sealed.
+"""
 
 import base64
 import binascii
 import hashlib
 import os
+from collections.abc import Mapping
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -11,6 +16,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from stripe_warehouse.errors import WarehouseError
 
 SECRET_KEY_ENV = "STRIPE_WAREHOUSE_SECRET_KEY"
+OLD_KEYS_ENV = "STRIPE_WAREHOUSE_OLD_SECRET_KEYS"  # comma-separated, readable during a rotation
+NEW_KEY_ENV = "STRIPE_WAREHOUSE_NEW_SECRET_KEY"  # the key `rotate-key` re-encrypts under
 NONCE_BYTES = 12  # 96-bit nonces, the size GCM is specified for
 _MISSING_KEY = (
     f"{SECRET_KEY_ENV} is not set: export a base64-encoded 32-byte key, "
@@ -27,18 +34,28 @@ def generate_key() -> str:
     return base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()
 
 
-def load_key(encoded: str | None = None) -> bytes:
-    """The 32-byte key from ``encoded`` or the environment; a one-line error if absent or bad."""
-    value = encoded if encoded is not None else os.environ.get(SECRET_KEY_ENV, "")
+def load_key(encoded: str | None = None, variable: str = SECRET_KEY_ENV) -> bytes:
+    """The 32-byte key from ``encoded`` or ``variable``; a one-line error if absent or bad."""
+    value = encoded if encoded is not None else os.environ.get(variable, "")
     if not value.strip():
-        raise WarehouseError(_MISSING_KEY)
+        raise WarehouseError(_MISSING_KEY.replace(SECRET_KEY_ENV, variable))
     try:
         key = base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise WarehouseError(_BAD_KEY) from None
+        raise WarehouseError(_BAD_KEY.replace(SECRET_KEY_ENV, variable)) from None
     if len(key) != 32:
-        raise WarehouseError(_BAD_KEY)
+        raise WarehouseError(_BAD_KEY.replace(SECRET_KEY_ENV, variable))
     return key
+
+
+def load_keyring() -> dict[str, bytes]:
+    """Every key that may open a stored secret, by key id: the current one and the old ones."""
+    current = load_key()
+    keyring = {key_id(current): current}
+    for encoded in os.environ.get(OLD_KEYS_ENV, "").replace(",", " ").split():
+        old = load_key(encoded, OLD_KEYS_ENV)
+        keyring.setdefault(key_id(old), old)
+    return keyring
 
 
 def key_id(key: bytes) -> str:
@@ -57,17 +74,27 @@ def encrypt_secret(plaintext: str, project_id: str, key: bytes) -> dict[str, str
     }
 
 
-def decrypt_secret(blob: dict[str, str], project_id: str, key: bytes) -> str:
-    """Decrypt a blob from :func:`encrypt_secret`; a one-line error for a wrong key or tampering."""
-    if blob.get("kid") != key_id(key):
-        raise WarehouseError(
-            f"cannot decrypt credentials for project {project_id}: "
-            f"{SECRET_KEY_ENV} is not the key they were stored with"
-        )
+def decrypt_secret(
+    blob: dict[str, str], project_id: str, key: bytes | Mapping[str, bytes]
+) -> str:
+    """Decrypt a blob from :func:`encrypt_secret` with ``key`` or the keyring entry it names.
+
+    ``key`` is one key or a keyring (key id -> key, see :func:`load_keyring`); a one-line error
+    for a missing key or tampering.
+    """
+    keyring = {key_id(key): key} if isinstance(key, bytes) else key
+    opener = keyring.get(blob.get("kid", ""))
+    if opener is None:
+        message = (f"cannot decrypt credentials for project {project_id}: "
+                   f"{SECRET_KEY_ENV} is not the key they were stored with")
+        if len(keyring) > 1:
+            message += (f", nor is any key in {OLD_KEYS_ENV}: export the key whose id is "
+                        f"{blob.get('kid')!r} in one of them")
+        raise WarehouseError(message)
     try:
         nonce = base64.b64decode(blob["nonce"])
         ct = base64.b64decode(blob["ct"])
-        return AESGCM(key).decrypt(nonce, ct, project_id.encode()).decode()
+        return AESGCM(opener).decrypt(nonce, ct, project_id.encode()).decode()
     except (InvalidTag, KeyError, binascii.Error, ValueError):
         raise WarehouseError(
             f"cannot decrypt credentials for project {project_id}: they were altered or belong "

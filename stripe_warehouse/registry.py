@@ -13,30 +13,41 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.settings import key_mode
-from stripe_warehouse.crypto import decrypt_secret, encrypt_secret, load_key
+from stripe_warehouse.crypto import decrypt_secret, encrypt_secret, load_key, load_keyring
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.settings import home_dir
 
 REGISTRY_FILE = "connections.json"
 TIERS = ("starter", "basic", "pro", "scale")
 STATUSES = ("active", "disconnected", "revoked")
+# The fields of a connection that hold encrypted secrets (``{"kid","nonce","ct"}`` or None).
+SECRET_FIELDS = ("api_key", "webhook_secret", "refresh_token")
 PROJECT_ID_PATTERN = re.compile(r"[a-z0-9_]{1,40}")
 
 
 @dataclass
 class Connection:
-    """One connected Stripe account; secrets are kept encrypted (``{"kid","nonce","ct"}``)."""
+    """One connected Stripe account; secrets are kept encrypted (``{"kid","nonce","ct"}``).
+
+    ``api_key`` is the API key or OAuth access token; it is deleted (None) when the project is
+    disconnected or revoked. ``stripe_user_id``/``scope``/``livemode`` come from OAuth.
+    """
 
     project_id: str
     tier: str
     status: str
     mode: str
     created_at: float
-    api_key: dict[str, str]
+    api_key: dict[str, str] | None
     webhook_secret: dict[str, str] | None = None
     last_sync_at: float | None = None
     last_sync_kind: str | None = None
     last_event_created: int | None = None
+    stripe_user_id: str | None = None
+    scope: str | None = None
+    livemode: bool | None = None
+    refresh_token: dict[str, str] | None = None
+    status_reason: str | None = None
 
 
 def validate_project_id(project_id: str) -> None:
@@ -51,6 +62,13 @@ def validate_tier(tier: str) -> None:
     """Refuse unknown tiers."""
     if tier not in TIERS:
         raise WarehouseError(f"unknown tier {tier!r}: choose one of {', '.join(TIERS)}")
+
+
+def _end_access(connection: Connection, status: str, reason: str) -> None:
+    connection.status = status
+    connection.status_reason = reason
+    connection.api_key = None
+    connection.refresh_token = None
 
 
 class ConnectionStore:
@@ -119,6 +137,26 @@ class ConnectionStore:
         self, project_id: str, tier: str, api_key: str, webhook_secret: str | None = None
     ) -> Connection:
         """Add or replace a connection, encrypting its secrets with the configured key."""
+        return self._store_new(project_id, tier, api_key, webhook_secret=webhook_secret)
+
+    def connect_oauth(
+        self, project_id: str, tier: str, access_token: str, *, stripe_user_id: str,
+        scope: str, livemode: bool, refresh_token: str | None = None,
+    ) -> Connection:
+        """Add or replace a connection made with Stripe Connect OAuth; tokens are encrypted.
+
+        A webhook secret stored by an earlier connection of the project is kept.
+        """
+        return self._store_new(
+            project_id, tier, access_token, stripe_user_id=stripe_user_id, scope=scope,
+            livemode=livemode, refresh_token=refresh_token,
+        )
+
+    def _store_new(
+        self, project_id: str, tier: str, api_key: str, *, webhook_secret: str | None = None,
+        stripe_user_id: str | None = None, scope: str | None = None,
+        livemode: bool | None = None, refresh_token: str | None = None,
+    ) -> Connection:
         validate_project_id(project_id)
         validate_tier(tier)
         key = load_key()
@@ -126,11 +164,17 @@ class ConnectionStore:
             project_id=project_id,
             tier=tier,
             status="active",
-            mode=key_mode(api_key),
+            mode=key_mode(api_key) if livemode is None else ("live" if livemode else "test"),
             created_at=time.time(),
             api_key=encrypt_secret(api_key, project_id, key),
             webhook_secret=(
                 encrypt_secret(webhook_secret, project_id, key) if webhook_secret else None
+            ),
+            stripe_user_id=stripe_user_id,
+            scope=scope,
+            livemode=livemode,
+            refresh_token=(
+                encrypt_secret(refresh_token, project_id, key) if refresh_token else None
             ),
         )
         with self._locked():
@@ -142,6 +186,8 @@ class ConnectionStore:
                 connection.last_sync_at = previous.last_sync_at
                 connection.last_sync_kind = previous.last_sync_kind
                 connection.last_event_created = previous.last_event_created
+                if stripe_user_id is not None and connection.webhook_secret is None:
+                    connection.webhook_secret = previous.webhook_secret
             connections[project_id] = connection
             self._write(connections)
         return connection
@@ -160,17 +206,52 @@ class ConnectionStore:
         return self._update(project_id, lambda c: setattr(c, "tier", tier))
 
     def disconnect(self, project_id: str) -> Connection:
-        """Mark a project disconnected (its data stays; syncs skip it)."""
-        return self._update(project_id, lambda c: setattr(c, "status", "disconnected"))
+        """Stop syncing ``project_id`` and delete its token; its data stays."""
+        reason = (f"disconnected by the user: reconnect with "
+                  f"`stripe-warehouse connect {project_id}` to sync again")
+        return self._update(project_id, lambda c: _end_access(c, "disconnected", reason))
+
+    def revoke(self, project_id: str, reason: str) -> Connection:
+        """Mark ``project_id`` revoked (Stripe no longer accepts its token) and delete the token."""
+        return self._update(project_id, lambda c: _end_access(c, "revoked", reason))
 
     def api_key(self, project_id: str) -> str:
-        """The decrypted Stripe API key of ``project_id``."""
-        return decrypt_secret(self.get(project_id).api_key, project_id, load_key())
+        """The decrypted Stripe API key (or OAuth access token) of ``project_id``."""
+        connection = self.get(project_id)
+        if connection.api_key is None:
+            raise WarehouseError(
+                f"project {project_id} is {connection.status} and its credentials were "
+                f"deleted: reconnect with `stripe-warehouse connect {project_id}`"
+            )
+        return decrypt_secret(connection.api_key, project_id, load_keyring())
 
     def webhook_secret(self, project_id: str) -> str | None:
         """The decrypted webhook signing secret of ``project_id``, if one was stored."""
         blob = self.get(project_id).webhook_secret
-        return decrypt_secret(blob, project_id, load_key()) if blob else None
+        return decrypt_secret(blob, project_id, load_keyring()) if blob else None
+
+    def rotate_key(self, new_key: bytes) -> int:
+        """Re-encrypt every stored secret under ``new_key``; returns how many were re-encrypted.
+
+        Secrets are opened with the current and old keys (:func:`load_keyring`). All of them
+        are re-encrypted before the registry is replaced in one atomic rename, so an
+        interrupted rotation leaves the previous file, still readable with the previous key.
+        """
+        keyring = load_keyring()
+        count = 0
+        with self._locked():
+            connections = self._read()
+            for connection in connections.values():
+                for name in SECRET_FIELDS:
+                    blob = getattr(connection, name)
+                    if blob is None:
+                        continue
+                    plaintext = decrypt_secret(blob, connection.project_id, keyring)
+                    setattr(connection, name,
+                            encrypt_secret(plaintext, connection.project_id, new_key))
+                    count += 1
+            self._write(connections)
+        return count
 
     def record_sync(
         self, project_id: str, kind: str, finished_at: float, last_event_created: int | None

@@ -7,9 +7,9 @@ import pytest
 from dagster import RunRequest, SkipReason, build_sensor_context
 
 from orchestration.resources import WarehouseResource
+from orchestration.webhooks import webhook_inbox_sensor, webhooks_job
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
-from service.dagster_sensor import webhook_inbox_sensor, webhooks_job
 from service.inbox import Inbox
 from stripe_warehouse.transform import build
 

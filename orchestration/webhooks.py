@@ -1,9 +1,8 @@
-"""Dagster wiring for webhooks: a sensor on the inbox and a job that applies and refreshes.
+"""Webhooks in Dagster: a sensor on the inbox and a job that applies and refreshes.
 
-For ``orchestration/definitions.py``: add ``webhooks_job`` to the jobs and
-``webhook_inbox_sensor`` to the sensors (both need the ``warehouse`` resource). A Dagster run
-takes seconds to launch, so this path keeps the marts fresh within about a minute; the
-``--realtime`` service (:mod:`service.applier`) is the one that meets the seconds budget.
+A Dagster run takes seconds to launch, so this path keeps the marts fresh within about a
+minute; the ``--realtime`` service (:mod:`service.applier`) is the one that meets the
+seconds budget.
 """
 
 from dagster import (
@@ -22,6 +21,7 @@ from orchestration.resources import WarehouseResource
 from pipelines.webhooks_apply import apply_inbox
 from service.applier import marts_selection
 from service.inbox import Inbox
+from stripe_warehouse.publish import publish_marts
 from stripe_warehouse.transform import run_dbt
 
 
@@ -37,6 +37,7 @@ def apply_webhook_events(context: OpExecutionContext, warehouse: WarehouseResour
     if result.rows_written:
         run_dbt(["run", "--quiet", "--select",
                  *marts_selection({*result.rows_written, "sync_runs"})], home=home)
+        context.log.info(f"published the marts to {publish_marts(home)}")
 
 
 @job(name="webhooks", description="Apply stored Stripe webhooks and refresh metrics_daily.")

@@ -1,0 +1,185 @@
+"""``stripe-warehouse doctor PROJECT``: one line per check, OK / WARN / FAIL with the fix.
+
+Every Stripe call is a single GET (``limit=1``); nothing here writes to Stripe or opens the
+warehouse. WARN lines inform (test mode, a full-access key) and leave the exit code at 0.
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.settings import LIST_ENDPOINTS, key_mode
+from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.probe import probe
+from stripe_warehouse.registry import Connection, ConnectionStore
+from stripe_warehouse.settings import api_base as configured_api_base
+from stripe_warehouse.status import webhooks_last_received
+from stripe_warehouse.tiers import FRESHNESS_BY_TIER
+
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one check; ``detail`` says what was found and, if not OK, the fix."""
+
+    name: str
+    outcome: str
+    detail: str
+
+
+def _hours(delta: dt.timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:.1f} h"
+
+
+def _offline_checks(connection: Connection, now: dt.datetime, home: Path) -> Iterator[Check]:
+    pid = connection.project_id
+    if connection.last_sync_at is None:
+        yield Check("initial sync", FAIL, f"never synced: run `stripe-warehouse sync {pid} "
+                    "--backfill` (Dagster also starts one when it sees a new project)")
+    else:
+        last = dt.datetime.fromtimestamp(connection.last_sync_at, dt.UTC)
+        yield Check("initial sync", OK, f"finished; last sync {last:%Y-%m-%d %H:%M} UTC "
+                    f"({connection.last_sync_kind})")
+        allowed = FRESHNESS_BY_TIER.get(connection.tier)
+        age = now - last
+        if allowed is None:
+            yield Check("freshness", OK, f"{_hours(age)} old; tier {connection.tier} syncs on "
+                        "demand")
+        elif age > allowed:
+            yield Check("freshness", FAIL, f"last sync {_hours(age)} ago, tier "
+                        f"{connection.tier} promises {_hours(allowed)}: check that the Dagster "
+                        f"schedules run, or run `stripe-warehouse sync {pid} --refresh`")
+        else:
+            yield Check("freshness", OK, f"{_hours(age)} old; tier {connection.tier} allows "
+                        f"{_hours(allowed)}")
+    if connection.webhook_secret is None:
+        yield Check("webhooks", WARN, "no webhook signing secret stored: changes arrive only "
+                    "with refreshes; add a Stripe endpoint to /webhooks/stripe/"
+                    f"{pid} and reconnect with --webhook-secret-env")
+        return
+    received = webhooks_last_received(home).get(pid)
+    if received is None:
+        yield Check("webhooks", WARN, "secret configured, no verified event received yet: "
+                    f"check the Stripe endpoint points to /webhooks/stripe/{pid}")
+    else:
+        yield Check("webhooks", OK, "secret configured; last verified event received "
+                    f"{received:%Y-%m-%d %H:%M} UTC")
+
+
+def _key_kind(connection: Connection, api_key: str) -> Check:
+    if connection.stripe_user_id:
+        scope = connection.scope or "?"
+        outcome = OK if scope == "read_only" else WARN
+        return Check("key", outcome, f"OAuth token, scope {scope}" + (
+            "" if outcome == OK else ": reconnect with --oauth to get read_only access"))
+    if api_key.startswith("rk_"):
+        return Check("key", OK, "restricted key")
+    return Check("key", WARN, "full-access secret key (sk_): a read-only restricted key "
+                 "(rk_live_...) is safer; create one and reconnect")
+
+
+def _stripe_checks(
+    connection: Connection, api_key: str, api_base: str | None
+) -> Iterator[Check]:
+    pid = connection.project_id
+    account = probe(api_key, "/v1/account", api_base)
+    if account.status is None:
+        yield Check("stripe reachable", FAIL, f"no answer from {configured_api_base(api_base)}: "
+                    "check STRIPE_API_BASE and the network")
+        return
+    yield Check("stripe reachable", OK, configured_api_base(api_base))
+    if account.status == 401:
+        yield Check("credentials valid", FAIL, f"Stripe rejects the credentials (401): they "
+                    f"were revoked or rolled; reconnect with `stripe-warehouse connect {pid}`")
+        return
+    yield Check("credentials valid", OK, f"account {account.body.get('id', '(restricted)')}")
+    yield _key_kind(connection, api_key)
+    denied: list[str] = []
+    subscriptions = probe(api_key, LIST_ENDPOINTS["subscriptions"], api_base, limit=1,
+                          status="active")
+    for table, path in LIST_ENDPOINTS.items():
+        if table == "subscriptions":
+            answer = subscriptions
+        elif table == "subscription_items":
+            first = (subscriptions.body.get("data") or [{}])[0].get("id")
+            if first is None:
+                continue  # needs a subscription id to list
+            answer = probe(api_key, path, api_base, limit=1, subscription=first)
+        else:
+            answer = probe(api_key, path, api_base, limit=1)
+        if answer.status == 403:
+            denied.append(table)
+        elif not answer.ok:
+            yield Check("read permission", FAIL, f"GET {path} answered {answer.status}: "
+                        "run doctor again; if it persists, check Stripe's status page")
+            return
+    if denied:
+        yield Check("read permission", FAIL, f"no read permission on {', '.join(denied)} "
+                    "(403): grant read access to them on the restricted key in the Stripe "
+                    "dashboard, then reconnect")
+    else:
+        yield Check("read permission", OK, "every object type can be listed")
+    mode = key_mode(api_key)
+    livemode = account.body.get("livemode", subscriptions.body.get("livemode"))
+    if livemode is not None and livemode != (mode == "live"):
+        yield Check("mode", FAIL, f"a {mode}-mode key reads {'live' if livemode else 'test'} "
+                    "data: reconnect with a key of the mode you mean")
+    elif mode == "test":
+        yield Check("mode", WARN, "test mode: the numbers are test data, not revenue; "
+                    "connect a live key for real numbers")
+    else:
+        yield Check("mode", OK, "live mode")
+    if "subscriptions" not in denied:
+        if subscriptions.body.get("data"):
+            yield Check("active subscriptions", OK, "present")
+        else:
+            yield Check("active subscriptions", FAIL, f"none in this {mode}-mode account: MRR "
+                        "will be 0; check you connected the right account and mode")
+
+
+def run_doctor(
+    project_id: str, home: Path | str | None = None, api_base: str | None = None,
+    now: dt.datetime | None = None,
+) -> list[Check]:
+    """Every check of ``project_id``, in the order a user would fix them."""
+    store = ConnectionStore(home)
+    connection = store.get(project_id)
+    now = now or dt.datetime.now(dt.UTC)
+    checks: list[Check] = []
+    if connection.status != "active":
+        checks.append(Check("connection", FAIL, connection.status_reason or (
+            f"project {project_id} is {connection.status}: reconnect with "
+            f"`stripe-warehouse connect {project_id}`")))
+    else:
+        checks.append(Check("connection", OK, f"active, tier {connection.tier}"))
+    api_key = None
+    if connection.api_key is None:
+        checks.append(Check("credentials decrypt", FAIL, "no stored credentials (deleted when "
+                            f"the project was {connection.status}): reconnect with "
+                            f"`stripe-warehouse connect {project_id}`"))
+    else:
+        try:
+            api_key = store.api_key(project_id)
+            store.webhook_secret(project_id)
+            checks.append(Check("credentials decrypt", OK, "stored secrets decrypt"))
+        except WarehouseError as error:
+            checks.append(Check("credentials decrypt", FAIL, str(error)))
+    if connection.status != "active":
+        return checks  # syncs, freshness and webhooks only matter once reconnected
+    if api_key is not None:
+        checks.extend(_stripe_checks(connection, api_key, api_base))
+    checks.extend(_offline_checks(connection, now, store.home))
+    return checks
+
+
+def format_checks(checks: list[Check]) -> str:
+    """One line per check: ``OK   name: detail``."""
+    width = max(len(c.name) for c in checks)
+    return "\n".join(f"{c.outcome:<4} {c.name.ljust(width)}  {c.detail}" for c in checks)
+
+
+def any_failed(checks: list[Check]) -> bool:
+    """Whether doctor should exit non-zero."""
+    return any(c.outcome == FAIL for c in checks)

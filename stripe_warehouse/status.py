@@ -1,0 +1,127 @@
+"""``stripe-warehouse status``: every project's tier, mode, state, syncs and webhooks.
+
+Nothing here opens ``warehouse.duckdb``: a reader would lock out a running sync. The reporting
+window comes from the published copy ``reporting.duckdb`` (when present), everything else from
+the registry and the webhook inbox (SQLite in WAL mode, where readers never block the writer).
+"""
+
+import datetime as dt
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from stripe_warehouse.publish import published_path
+from stripe_warehouse.registry import ConnectionStore
+from stripe_warehouse.settings import home_dir
+from stripe_warehouse.tiers import next_scheduled_sync
+
+INBOX_FILE = "inbox.sqlite"  # service.inbox.INBOX_FILE; the service is not imported here
+
+
+@dataclass(frozen=True)
+class ProjectStatus:
+    """One row of ``status``."""
+
+    project_id: str
+    tier: str
+    mode: str
+    state: str
+    reason: str | None
+    last_sync_at: dt.datetime | None
+    last_sync_kind: str | None
+    window: tuple[dt.date, dt.date] | None
+    next_sync: dt.datetime | None
+    webhook_last_received: dt.datetime | None
+
+
+def _utc(seconds: float | None) -> dt.datetime | None:
+    return None if seconds is None else dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+def reporting_windows(home: Path) -> dict[str, tuple[dt.date, dt.date]]:
+    """First and last reported day per project, from the published ``reporting.duckdb``."""
+    path = published_path(home)
+    if not path.exists():
+        return {}
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            rows = con.execute(
+                "select project_id, min(metric_date), max(metric_date) "
+                "from marts.metrics_daily group by project_id"
+            ).fetchall()
+    except duckdb.Error:  # published before the marts existed, or mid-swap
+        return {}
+    return {project: (first, last) for project, first, last in rows}
+
+
+def webhooks_last_received(home: Path) -> dict[str, dt.datetime]:
+    """When each project's newest webhook arrived, from the inbox (absent: none received)."""
+    path = home / INBOX_FILE
+    if not path.exists():
+        return {}
+    con = sqlite3.connect(path, timeout=5)
+    try:
+        rows = con.execute(
+            "select project_id, max(received_at) from inbox_events group by project_id"
+        ).fetchall()
+    except sqlite3.Error:
+        return {}
+    finally:
+        con.close()
+    return {project: _utc(received) for project, received in rows}
+
+
+def project_statuses(
+    home: Path | str | None = None, now: dt.datetime | None = None
+) -> list[ProjectStatus]:
+    """The status of every connected project, sorted by project id."""
+    state = home_dir(home)
+    now = now or dt.datetime.now(dt.UTC)
+    windows = reporting_windows(state)
+    webhooks = webhooks_last_received(state)
+    return [
+        ProjectStatus(
+            project_id=c.project_id,
+            tier=c.tier,
+            mode=c.mode,
+            state=c.status,
+            reason=c.status_reason,
+            last_sync_at=_utc(c.last_sync_at),
+            last_sync_kind=c.last_sync_kind,
+            window=windows.get(c.project_id),
+            next_sync=next_scheduled_sync(c.tier, now) if c.status == "active" else None,
+            webhook_last_received=webhooks.get(c.project_id),
+        )
+        for c in ConnectionStore(state).list()
+    ]
+
+
+def _when(moment: dt.datetime | None, empty: str = "never") -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else empty
+
+
+def format_statuses(statuses: list[ProjectStatus]) -> str:
+    """A fixed-width table, then one line per project that needs attention."""
+    header = ("project", "tier", "status", "mode", "last sync", "kind", "window", "next sync",
+              "last webhook")
+    rows = [
+        (
+            s.project_id, s.tier, s.state, s.mode, _when(s.last_sync_at),
+            s.last_sync_kind or "-",
+            f"{s.window[0]}..{s.window[1]}" if s.window else "-",
+            _when(s.next_sync, "on demand" if s.state == "active" else "-"),
+            _when(s.webhook_last_received, "none"),
+        )
+        for s in statuses
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+             for row in [header, *rows]]
+    for s in statuses:
+        if s.mode == "test":
+            lines.append(f"{s.project_id}: test mode: its numbers are test data, not revenue")
+        if s.state != "active" and s.reason:
+            lines.append(f"{s.project_id}: {s.reason}")
+    return "\n".join(lines)
