@@ -1,20 +1,17 @@
 """Fixtures: a sandbox Stripe with Connect OAuth on a free port, a state dir, the web service."""
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.oauth import OAuthConfig
 from sandbox.server import SandboxServer
 from service.app import create_app
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+from tests.web_service import serve_app
 
 NOW = 1_790_000_000  # the sandbox company's present: fixed, so data is reproducible
 CLIENT_ID = "ca_sandbox_platform"
@@ -66,24 +63,8 @@ def oauth_env(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> Sandbo
 @contextmanager
 def running_service(home: Path) -> Iterator[str]:
     """The web service of ``home`` on a free 127.0.0.1 port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(home), log_level="warning",
-                                           access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the web service did not start within 10 s")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_app(create_app(home)) as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,20 +1,17 @@
 """Fixtures: a state directory with a connected project, and the web service on a free port."""
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from sandbox.webhook_sender import WebhookSender
 from service.app import create_app
 from stripe_warehouse.crypto import generate_key
 from stripe_warehouse.registry import ConnectionStore
+from tests.web_service import serve_app
 
 PROJECT = "acme"
 SECRET = "whsec_test_acme_0123456789"
@@ -47,35 +44,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return state
 
 
-def free_socket() -> socket.socket:
-    """A listening-ready socket bound to a free loopback port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 @contextmanager
 def running_service(home: Path, **app_options) -> Iterator[RunningService]:
     """The web service of ``home`` in a thread on a free 127.0.0.1 port, stopped on exit."""
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(home, **app_options), log_level="warning",
-                            access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the web service did not start within 10 s")
-            time.sleep(0.01)
-        yield RunningService(home, f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_app(create_app(home, **app_options)) as url:
+        yield RunningService(home, url)
 
 
 @pytest.fixture
