@@ -23,6 +23,7 @@ from pipelines.webhooks_apply import apply_inbox
 from service.inbox import Inbox
 from service.marts_refresh import METRICS_MODEL, CompiledMetrics, project_version, rebuild
 from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.publish import publish_marts
 from stripe_warehouse.transform import TransformError, run_dbt
 
 log = logging.getLogger(__name__)
@@ -118,4 +119,10 @@ class InboxApplier:
         self._stale_tables.clear()
         with Inbox(self.home) as inbox:
             inbox.mark_visible(applied_through)
+        # Readers (BI tools, `stripe-warehouse metrics`) read the published copy, not the warehouse.
+        try:
+            publish_marts(self.home)
+        except duckdb.Error as error:
+            log.error("marts refreshed but not published (%s): the next round or build "
+                      "publishes them", " ".join(str(error).split()))
         return True
