@@ -33,7 +33,7 @@ class MetricValue:
         return None if self.previous is None else self.value - self.previous
 
 
-def _previous_month_day(day: dt.date) -> dt.date:
+def previous_month_day(day: dt.date) -> dt.date:
     """The same day one month earlier, clamped to the month's last day (Mar 31 -> Feb 28)."""
     year, month = (day.year, day.month - 1) if day.month > 1 else (day.year - 1, 12)
     for candidate in (day.day, 30, 29, 28):
@@ -69,7 +69,7 @@ def load_metrics(
         rows = con.execute(
             "select metric_date, metric, unit, value from marts.metrics_daily "
             "where project_id = ? and metric_date in (?, ?)",
-            [project_id, day, _previous_month_day(day)],
+            [project_id, day, previous_month_day(day)],
         ).fetchall()
     current = {m: (u, v) for d, m, u, v in rows if d == day}
     previous = {m: v for d, m, _u, v in rows if d != day}

@@ -16,7 +16,7 @@ import duckdb
 
 from stripe_warehouse.charts import format_value, line_chart, stacked_bar_chart
 from stripe_warehouse.errors import WarehouseError
-from stripe_warehouse.metrics import METRIC_ORDER, _previous_month_day
+from stripe_warehouse.metrics import METRIC_ORDER, previous_month_day
 
 MOVEMENT_KINDS = ("new", "expansion", "reactivation", "contraction", "churn", "fx")
 LABELS = {
@@ -80,7 +80,7 @@ def _card(data: ReportData, metric: str) -> str:
     values, unit = data.series[metric], data.units.get(metric, "count")
     last_day = data.days[-1]
     current = values[-1]
-    previous_day = _previous_month_day(last_day)
+    previous_day = previous_month_day(last_day)
     shown = f"${current:,.2f}" if unit == "USD" else format_value(current, unit)
     change = ""
     if previous_day in data.days:
@@ -111,7 +111,7 @@ def _comparison_table(data: ReportData) -> str:
     """This period against the previous one: the last 30 days vs the 30 before (flows), and
     the last day vs the same day a month earlier (stocks)."""
     last_day = data.days[-1]
-    previous_day = _previous_month_day(last_day)
+    previous_day = previous_month_day(last_day)
     rows = []
     for metric in METRIC_ORDER:
         unit = data.units.get(metric, "count")

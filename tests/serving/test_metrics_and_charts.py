@@ -12,7 +12,7 @@ import pytest
 from stripe_warehouse.charts import format_value, line_chart, nice_ticks
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.metrics import (
-    _previous_month_day,
+    previous_month_day,
     format_metrics,
     load_metrics,
     metrics_json,
@@ -43,9 +43,9 @@ def marts(tmp_path: Path) -> Path:
 
 
 def test_previous_month_day_clamps_to_the_last_day_of_shorter_months() -> None:
-    assert _previous_month_day(dt.date(2026, 3, 31)) == dt.date(2026, 2, 28)
-    assert _previous_month_day(dt.date(2024, 3, 30)) == dt.date(2024, 2, 29)
-    assert _previous_month_day(dt.date(2026, 1, 15)) == dt.date(2025, 12, 15)
+    assert previous_month_day(dt.date(2026, 3, 31)) == dt.date(2026, 2, 28)
+    assert previous_month_day(dt.date(2024, 3, 30)) == dt.date(2024, 2, 29)
+    assert previous_month_day(dt.date(2026, 1, 15)) == dt.date(2025, 12, 15)
 
 
 def test_metrics_default_to_the_latest_day_with_change_against_a_month_earlier(
