@@ -12,10 +12,10 @@ import pytest
 from stripe_warehouse.charts import format_value, line_chart, nice_ticks
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.metrics import (
-    previous_month_day,
     format_metrics,
     load_metrics,
     metrics_json,
+    previous_month_day,
 )
 
 
