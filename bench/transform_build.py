@@ -161,7 +161,9 @@ def bench_one(customers: int) -> str:
 
         recent = {table: [o for o in rows_ if (o.get("created") or 0) >= company.now - 7 * DAY]
                   for table, rows_ in objects.items()}
-        recent["subscriptions"] = objects["subscriptions"]  # status=all re-listing
+        # a refresh re-lists every subscription (status=all), and with each its items
+        recent["subscriptions"] = objects["subscriptions"]
+        recent["subscription_items"] = objects["subscription_items"]
         con = duckdb.connect(str(home / "warehouse.duckdb"))
         write_raw(con, recent, refresh_at, home)
         add_sync_run(con, "refresh", backfill_at, refresh_at)

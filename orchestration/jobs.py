@@ -85,11 +85,13 @@ def expire_raw_data(context: OpExecutionContext, warehouse: WarehouseResource) -
 def rebuild_marts(
     context: OpExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
-    """Rebuild every dbt model so the marts' reporting windows follow the clipped data."""
+    """Rebuild every dbt model from scratch so the marts' reporting windows follow the clipped
+    data: an incremental build would keep the expired days and staged rows it never rewrites."""
     yield from build_and_publish(
         context,
         dbt,
         warehouse,
+        full_refresh=True,
         manifest=dbt_project.manifest_path,
         dagster_dbt_translator=StripeDbtTranslator(),
     )

@@ -108,13 +108,16 @@ def dbt_resource() -> DbtCliResource:
 
 
 def build_and_publish(
-    context: Any, dbt: DbtCliResource, warehouse: WarehouseResource, **cli_options: Any
+    context: Any,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    full_refresh: bool = False,
+    **cli_options: Any,
 ) -> Iterator[Any]:
     """`dbt build` streamed as Dagster events, then the marts published to the readers' copy
     (reporting.duckdb), so BI tools see the new data without ever touching the write lock."""
     warehouse.export_home()
+    args = [*DBT_BUILD_ARGS, "--full-refresh"] if full_refresh else DBT_BUILD_ARGS
     with dbt_run_target() as target:
-        yield from dbt.cli(
-            DBT_BUILD_ARGS, context=context, target_path=target, **cli_options
-        ).stream()
+        yield from dbt.cli(args, context=context, target_path=target, **cli_options).stream()
     context.log.info(f"published the marts to {publish_marts(warehouse.home_path())}")

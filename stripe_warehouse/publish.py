@@ -6,17 +6,25 @@ copied into a new file, which then atomically replaces `reporting.duckdb`. A rea
 old file keeps its consistent snapshot (the old inode lives on until it closes); a new
 connection sees the new data. The copy is written with storage compatibility v1.4.0 so
 tools embedding DuckDB 1.4+ can read it.
+
+The new file starts as a byte copy of the previous one, so the large day-grained marts are
+not copied whole each time: a build rewrites only recent days (their rows carry a later
+`built_as_of`), and only those days are replaced. Any doubt (a new column, a project removed,
+row counts or date ranges that differ afterwards) copies that table whole instead.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
 
 PUBLISHED_NAME = "reporting.duckdb"
 STORAGE_COMPATIBILITY = "v1.4.0"
+# a table with these columns is rewritten by day (see dbt_project/macros/incremental_days.sql)
+DAY_GRAINED_COLUMNS = {"project_id", "metric_date", "built_as_of"}
 
 
 def published_path(home: Path) -> Path:
@@ -24,32 +32,120 @@ def published_path(home: Path) -> Path:
 
 
 def publish_marts(home: Path, schema: str = "marts") -> Path:
-    """Copy every table and view of `schema` into a fresh file and swap it in atomically."""
+    """Bring a copy of the published file up to date with `schema` and swap it in atomically."""
     warehouse = home / "warehouse.duckdb"
     target = published_path(home)
     tmp = target.with_name(f".publishing-{os.getpid()}.duckdb")
     tmp.unlink(missing_ok=True)
-    with duckdb.connect(
-        str(tmp), config={"storage_compatibility_version": STORAGE_COMPATIBILITY}
-    ) as con:
+    tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+    if target.exists():
+        # the published file is never written in place, so this copy is a consistent snapshot
+        shutil.copyfile(target, tmp)
+    with _open_copy(tmp) as con:
         con.execute(f"attach '{warehouse}' as warehouse (read_only)")
-        relations = [
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables "
-                "where table_catalog = 'warehouse' and table_schema = ? order by 1",
-                [schema],
-            ).fetchall()
-        ]
-        db = con.execute("select current_database()").fetchone()[0]
-        con.execute(f'create schema "{db}".{schema}')
-        # Views become tables: a view would point back into warehouse.duckdb.
-        for name in relations:
-            con.execute(
-                f'create table "{db}".{schema}."{name}" as '
-                f'select * from warehouse.{schema}."{name}"'
-            )
+        _sync_schema(con, schema)
         con.execute("detach warehouse")
+        con.execute("checkpoint")
     os.chmod(tmp, 0o644)
     os.replace(tmp, target)
     return target
+
+
+def _open_copy(path: Path) -> duckdb.DuckDBPyConnection:
+    """Opens the copy of the previous file; one that DuckDB cannot open is started afresh."""
+    config = {"storage_compatibility_version": STORAGE_COMPATIBILITY}
+    try:
+        return duckdb.connect(str(path), config=config)
+    except duckdb.Error:
+        path.unlink(missing_ok=True)
+        return duckdb.connect(str(path), config=config)
+
+
+def _sync_schema(con: duckdb.DuckDBPyConnection, schema: str) -> None:
+    """Makes `schema` of the published copy hold exactly the warehouse's tables and views."""
+    db = con.execute("select current_database()").fetchone()[0]
+    wanted = _columns_by_relation(con, "warehouse", schema)
+    present = _columns_by_relation(con, db, schema)
+    con.execute(f'create schema if not exists "{db}".{schema}')
+    for name in sorted(set(present) - set(wanted)):
+        con.execute(f'drop table "{db}".{schema}."{name}"')
+    for name, columns in sorted(wanted.items()):
+        published = f'"{db}".{schema}."{name}"'
+        source = f'warehouse.{schema}."{name}"'
+        same_shape = present.get(name) == columns
+        if not (same_shape and DAY_GRAINED_COLUMNS <= {c for c, _ in columns}
+                and _replace_rebuilt_days(con, published, source)):
+            # Views become tables: a view would point back into warehouse.duckdb.
+            con.execute(f"create or replace table {published} as select * from {source}")
+
+
+def _columns_by_relation(
+    con: duckdb.DuckDBPyConnection, catalog: str, schema: str
+) -> dict[str, list[tuple[str, str]]]:
+    rows = con.execute(
+        "select table_name, column_name, data_type from information_schema.columns "
+        "where table_catalog = ? and table_schema = ? order by table_name, ordinal_position",
+        [catalog, schema],
+    ).fetchall()
+    columns: dict[str, list[tuple[str, str]]] = {}
+    for table, column, data_type in rows:
+        columns.setdefault(table, []).append((column, data_type))
+    return columns
+
+
+def _replace_rebuilt_days(con: duckdb.DuckDBPyConnection, published: str, source: str) -> bool:
+    """Replaces, per project, the days from the earliest one the last builds rewrote; True when
+    the copy then matches the warehouse in row count and date range for every project."""
+    con.execute("begin")
+    con.execute(
+        f"""
+        create or replace temp table rebuilt_from as
+        with previous as (
+            select project_id, max(built_as_of) as built_as_of from {published} group by 1
+        )
+        select source.project_id, min(source.metric_date) as metric_date
+        from {source} as source
+        left join previous on source.project_id = previous.project_id
+        where previous.built_as_of is null or source.built_as_of > previous.built_as_of
+        group by 1
+        """
+    )
+    con.execute(
+        f"""
+        delete from {published}
+        where exists (
+            select 1 from rebuilt_from
+            where rebuilt_from.project_id = {published}.project_id
+                and {published}.metric_date >= rebuilt_from.metric_date
+        )
+        """
+    )
+    con.execute(
+        f"""
+        insert into {published}
+        select source.* from {source} as source
+        inner join rebuilt_from
+            on source.project_id = rebuilt_from.project_id
+            and source.metric_date >= rebuilt_from.metric_date
+        order by source.metric_date, source.project_id
+        """
+    )
+    matches = con.execute(
+        f"""
+        select count(*) = 0 from (
+            (select project_id, count(*), min(metric_date), max(metric_date)
+             from {published} group by 1
+             except all
+             select project_id, count(*), min(metric_date), max(metric_date)
+             from {source} group by 1)
+            union all
+            (select project_id, count(*), min(metric_date), max(metric_date)
+             from {source} group by 1
+             except all
+             select project_id, count(*), min(metric_date), max(metric_date)
+             from {published} group by 1)
+        )
+        """
+    ).fetchone()[0]
+    con.execute("commit" if matches else "rollback")
+    return bool(matches)

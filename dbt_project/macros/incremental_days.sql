@@ -58,10 +58,11 @@
 
 {#- The rows of a raw table that an incremental staging model still has to read: all of them on
     a full build, else only those (re)read by loads after the last build (each load stamps a
-    later _synced_at; a re-read row replaces the staged one by its key). -#}
-{% macro rows_synced_since_last_build(table) -%}
+    later _synced_at; a re-read row replaces the staged one by its key). A staged table built
+    before one of `required_columns` was added is re-read whole once, so no row lacks it. -#}
+{% macro rows_synced_since_last_build(table, required_columns=[]) -%}
     select * from {{ source('stripe', table) }}
-    {%- if is_incremental() %}
+    {%- if is_incremental() and has_columns(this, required_columns) %}
     where _synced_at > (select max(synced_at) from {{ this }})
     {%- endif %}
 {%- endmacro %}

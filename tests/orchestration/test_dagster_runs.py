@@ -180,6 +180,20 @@ def test_retention_job_clips_a_starter_project_to_three_days_and_rebuilds_the_ma
     cutoff = retention_cutoff("starter", dt.datetime.now(dt.UTC)).date()
     assert min(day for _, day, _ in before["acme"]) < cutoff
     assert min(day for _, day, _ in after["acme"]) == cutoff
+    # nothing expired survives downstream either: incremental marts and staging are rebuilt
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        oldest = con.execute(
+            "select min(metric_date) from marts.fct_mrr_daily where project_id = 'acme' "
+            "union all select min(metric_date) from marts.fct_subscription_mrr_daily "
+            "where project_id = 'acme' union all select min(metric_date) "
+            "from marts.fct_mrr_movements where project_id = 'acme'"
+        ).fetchall()
+        expired_events = con.execute(
+            "select count(*) from staging.stg_stripe__events where project_id = 'acme' "
+            "and created_at < ?", [dt.datetime.combine(cutoff, dt.time())]
+        ).fetchone()[0]
+    assert all(day >= cutoff for (day,) in oldest), oldest
+    assert expired_events == 0
     # Today's MRR does not move: retention keeps what current subscriptions need.
     today = max(day for _, day, _ in before["acme"])
     assert {r for r in after["acme"] if r[1] == today and r[0] == "stripe_mrr"} == {

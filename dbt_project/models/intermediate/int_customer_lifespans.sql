@@ -18,8 +18,7 @@ deletion_events as (
         project_id,
         object_id as customer_id,
         min(created_at) as deleted_at,
-        {{ from_unix_seconds('min(' ~ json_value('object_data', 'created', 'bigint') ~ ')') }}
-            as created_at
+        min(object_created_at) as created_at
     from {{ ref('stg_stripe__events') }}
     where event_type = 'customer.deleted'
     group by project_id, object_id

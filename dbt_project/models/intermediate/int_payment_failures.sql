@@ -17,9 +17,9 @@ payment_failed_events as (
         events.project_id,
         events.event_id,
         events.object_id as invoice_id,
-        {{ json_id('events.object_data', 'customer') }} as customer_id,
-        upper({{ json_text('events.object_data', 'currency') }}) as currency,
-        {{ json_value('events.object_data', 'amount_due', 'bigint') }} as amount_due_minor,
+        events.object_customer_id as customer_id,
+        events.object_currency as currency,
+        events.object_amount_due_minor as amount_due_minor,
         events.created_at
     from {{ ref('stg_stripe__events') }} as events
     where events.event_type = 'invoice.payment_failed'

@@ -61,9 +61,8 @@ event_observations as (
         project_id,
         object_id as subscription_id,
         created_at as observed_at,
-        {{ json_text('object_data', 'status') }} as status,
-        {{ json_text('object_data', 'pause_collection.behavior') }} is not null
-            as is_collection_paused,
+        object_status as status,
+        object_pause_collection_behavior is not null as is_collection_paused,
         2 as priority
     from events
 ),
@@ -78,7 +77,7 @@ ordered_events as (
             partition by project_id, object_id order by created_at, event_id
         ) as previous_event_at
     from events
-    where previous_attributes is not null
+    where has_previous_attributes
 ),
 
 before_event_observations as (
@@ -97,14 +96,13 @@ before_event_observations as (
             ordered_events.created_at
         ) as observed_at,
         case
-            when {{ json_has_key('previous_attributes', 'status') }}
-                then {{ json_text('previous_attributes', 'status') }}
-            else {{ json_text('object_data', 'status') }}
+            when ordered_events.previous_status_changed then ordered_events.previous_status
+            else ordered_events.object_status
         end as status,
         case
-            when {{ json_has_key('previous_attributes', 'pause_collection') }}
-                then {{ json_text('previous_attributes', 'pause_collection.behavior') }} is not null
-            else {{ json_text('object_data', 'pause_collection.behavior') }} is not null
+            when ordered_events.previous_pause_collection_changed
+                then ordered_events.previous_pause_collection_behavior is not null
+            else ordered_events.object_pause_collection_behavior is not null
         end as is_collection_paused,
         1 as priority
     from ordered_events

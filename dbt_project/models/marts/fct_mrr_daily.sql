@@ -82,4 +82,7 @@ final as (
         and days.metric_date = customers_existing.metric_date
 )
 
+-- day order: an incremental build deletes and appends whole recent days, so keeping each day's
+-- rows together makes it touch only the newest row groups, not every one of them
 select * from final
+order by metric_date, project_id

@@ -48,53 +48,53 @@ customer_currency_mrr as (
     group by project_id, customer_id, currency, metric_date
 ),
 
--- the days a customer's MRR can move: each day with MRR and the day after it
-candidate_days as (
-    select project_id, customer_id, currency, metric_date from customer_currency_mrr
-    union
+-- each day a customer's MRR can move: a day with MRR, or the day after one (yesterday's MRR
+-- shifted a day forward meets today's)
+currency_days as (
     select
-        project_id,
-        customer_id,
-        currency,
-        cast({{ dbt.dateadd('day', 1, 'metric_date') }} as date) as metric_date
-    from customer_currency_mrr
+        coalesce(today.project_id, yesterday.project_id) as project_id,
+        coalesce(today.customer_id, yesterday.customer_id) as customer_id,
+        coalesce(today.currency, yesterday.currency) as currency,
+        coalesce(today.metric_date, yesterday.next_date) as metric_date,
+        coalesce(today.mrr, 0.0) as today_mrr,
+        coalesce(yesterday.mrr, 0.0) as yesterday_mrr
+    from customer_currency_mrr as today
+    full outer join (
+        select
+            *,
+            cast({{ dbt.dateadd('day', 1, 'metric_date') }} as date) as next_date
+        from customer_currency_mrr
+    ) as yesterday
+        on today.project_id = yesterday.project_id
+        and today.customer_id = yesterday.customer_id
+        and today.currency = yesterday.currency
+        and today.metric_date = yesterday.next_date
 ),
 
 currency_movements as (
     select
-        candidate_days.project_id,
-        candidate_days.customer_id,
-        candidate_days.metric_date,
-        coalesce(yesterday.mrr, 0.0) * previous_rates.usd_per_unit as opening_mrr,
-        coalesce(today.mrr, 0.0) * rates.usd_per_unit as closing_mrr,
+        currency_days.project_id,
+        currency_days.customer_id,
+        currency_days.metric_date,
+        currency_days.yesterday_mrr * previous_rates.usd_per_unit as opening_mrr,
+        currency_days.today_mrr * rates.usd_per_unit as closing_mrr,
         days.as_of,
-        coalesce(yesterday.mrr, 0.0) * (rates.usd_per_unit - previous_rates.usd_per_unit)
-            as fx
-    from candidate_days
+        currency_days.yesterday_mrr * (rates.usd_per_unit - previous_rates.usd_per_unit) as fx
+    from currency_days
     inner join days
-        on candidate_days.project_id = days.project_id
-        and candidate_days.metric_date = days.metric_date
-    {{ only_days_to_rebuild('candidate_days') }}
+        on currency_days.project_id = days.project_id
+        and currency_days.metric_date = days.metric_date
+    {{ only_days_to_rebuild('currency_days') }}
     inner join days as previous_days
-        on candidate_days.project_id = previous_days.project_id
+        on currency_days.project_id = previous_days.project_id
         and previous_days.metric_date
-            = cast({{ dbt.dateadd('day', -1, 'candidate_days.metric_date') }} as date)
+            = cast({{ dbt.dateadd('day', -1, 'currency_days.metric_date') }} as date)
     inner join fx_rates as rates
-        on candidate_days.currency = rates.currency
-        and candidate_days.metric_date = rates.metric_date
+        on currency_days.currency = rates.currency
+        and currency_days.metric_date = rates.metric_date
     inner join fx_rates as previous_rates
-        on candidate_days.currency = previous_rates.currency
+        on currency_days.currency = previous_rates.currency
         and previous_days.metric_date = previous_rates.metric_date
-    left join customer_currency_mrr as today
-        on candidate_days.project_id = today.project_id
-        and candidate_days.customer_id = today.customer_id
-        and candidate_days.currency = today.currency
-        and candidate_days.metric_date = today.metric_date
-    left join customer_currency_mrr as yesterday
-        on candidate_days.project_id = yesterday.project_id
-        and candidate_days.customer_id = yesterday.customer_id
-        and candidate_days.currency = yesterday.currency
-        and previous_days.metric_date = yesterday.metric_date
 ),
 
 customer_days as (
@@ -172,4 +172,7 @@ final as (
     where opening_mrr <> 0 or closing_mrr <> 0
 )
 
+-- day order: an incremental build deletes and appends whole recent days, so keeping each day's
+-- rows together makes it touch only the newest row groups, not every one of them
 select * from final
+order by metric_date, project_id

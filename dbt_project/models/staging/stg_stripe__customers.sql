@@ -1,19 +1,35 @@
+{%- set paths = ['email', 'currency', 'delinquent'] -%}
+
+{{ config(
+    materialized='incremental',
+    unique_key=['project_id', 'customer_id'],
+    incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
+) }}
+
 with source as (
-    select * from {{ source('stripe', 'customers') }}
+    {{ rows_synced_since_last_build('customers') }}
+),
+
+parsed as (
+    select
+        source.*,
+        {{ json_fields('data', paths) }} as fields
+    from source
 ),
 
 final as (
     select
         project_id,
         id as customer_id,
-        {{ json_text('data', 'email') }} as email,
-        upper({{ json_text('data', 'currency') }}) as currency,
+        {{ json_field(paths, 'email') }} as email,
+        upper({{ json_field(paths, 'currency') }}) as currency,
         {{ from_unix_seconds('created') }} as created_at,
         coalesce(deleted, false) as is_deleted,
-        {{ json_value('data', 'delinquent', 'boolean') }} as is_delinquent,
+        {{ json_field(paths, 'delinquent', 'boolean') }} as is_delinquent,
         livemode as is_livemode,
         _synced_at as synced_at
-    from source
+    from parsed
 )
 
 select * from final
