@@ -133,6 +133,8 @@ class StripeReader:
         self._progress = progress
         self._sleep = sleep
         self._decode = decode  # e.g. privacy.AllowlistingDecoder: parses off the GIL
+        # True when every answer comes back allowlisted: callers need not allowlist again
+        self.delivers_allowlisted = bool(getattr(decode, "allowlists", False))
         self._lock = threading.Lock()
         self.counts: dict[str, int] = {}
         self.requests = 0
@@ -194,7 +196,7 @@ class StripeReader:
         # A critical listing keeps twice the requests in flight, so answers slowed by load
         # never leave its per-endpoint limit unused, and starts on all its slices at once
         # instead of ramping up.
-        parallel = self._parallel * (2 if priority else 1)
+        parallel = self._parallel * (4 if priority else 1)
         for part in _even_slices(lo, hi, parallel if priority else 1):
             submit(part)
         try:

@@ -137,6 +137,9 @@ class AllowlistingDecoder:
     JSON. Use as a context manager; call it with a response body.
     """
 
+    # what the reader hands on is already allowlisted (StripeReader.delivers_allowlisted)
+    allowlists = True
+
     def __init__(self, processes: int | None = None) -> None:
         # spawn, not fork: the syncing process runs threads, which fork does not copy safely.
         self._pool = ProcessPoolExecutor(

@@ -42,7 +42,7 @@ def key_mode(api_key: str) -> str:
 RATE_LIMITS = {"live": (100.0, 25.0), "test": (25.0, 25.0)}
 
 MIN_WORKERS = 2
-MAX_WORKERS = 16  # ~100 req/s at 50-150 ms each needs >8 requests in flight
+MAX_WORKERS = 32  # ~100 req/s at 50-300 ms each (latency grows with load) needs ~30 in flight
 MAX_ATTEMPTS = 8  # per request, for 429 / 5xx / dropped connections
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0

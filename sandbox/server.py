@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from sandbox.api import ApiError, StripeApi
+from sandbox.api import RESOURCES, ApiError, StripeApi
 from sandbox.limits import FailureInjector, RateLimiter
 from sandbox.oauth import OAuthConfig, OAuthEmulator
 from sandbox.params import BadParam, parse_query
@@ -61,6 +61,8 @@ class SandboxServer:
 
     def start(self) -> SandboxServer:
         """Bind and serve in a background thread."""
+        for api in self.accounts.values():
+            api.index.warm(sorted(set(RESOURCES.values())))
         self._httpd = ThreadingHTTPServer((self.host, self.port), _make_handler(self))
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]

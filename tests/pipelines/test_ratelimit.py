@@ -69,7 +69,8 @@ def test_idle_time_does_not_build_a_burst_beyond_capacity() -> None:
     burst = 0
     while limiter.try_acquire("/v1/customers") == 0:
         burst += 1
-    assert burst <= 3  # a server counting per second never sees more than the rate
+    # at most 0.4 s worth (10 of 25/s): within the second's worth Stripe's buckets allow
+    assert burst <= 11
 
 
 def grants_per_endpoint(limiter: RateLimiter, clock: FakeClock, priority: bool) -> dict[str, int]:
