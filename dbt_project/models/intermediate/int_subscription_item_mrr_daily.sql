@@ -180,7 +180,10 @@ final as (
         and item_days.metric_date = subscription_discounts.metric_date
 )
 
--- day order: an incremental build deletes and appends whole recent days, so keeping each day's
--- rows together makes it touch only the newest row groups, not every one of them
 select * from final
+{#- day order: an incremental build deletes and appends whole recent days, so keeping each
+    day's rows together makes it touch only the newest row groups, not every one of them
+    (the rows an incremental build appends are recent days already) #}
+{%- if not is_incremental() %}
 order by metric_date, project_id
+{%- endif %}

@@ -18,8 +18,11 @@ with days as (
     select * from {{ ref('int_reporting_days') }}
 ),
 
+-- item MRR in the original currency (converted below, with the fx movement): read from the
+-- intermediate model rather than fct_subscription_mrr_daily, so this mart does not wait for
+-- that one and its tests in a build
 all_subscription_mrr as (
-    select * from {{ ref('fct_subscription_mrr_daily') }}
+    select * from {{ ref('int_subscription_item_mrr_daily') }}
 ),
 
 -- the days rewritten and, for their opening, the day before
@@ -172,7 +175,10 @@ final as (
     where opening_mrr <> 0 or closing_mrr <> 0
 )
 
--- day order: an incremental build deletes and appends whole recent days, so keeping each day's
--- rows together makes it touch only the newest row groups, not every one of them
 select * from final
+{#- day order: an incremental build deletes and appends whole recent days, so keeping each
+    day's rows together makes it touch only the newest row groups, not every one of them
+    (the rows an incremental build appends are recent days already) #}
+{%- if not is_incremental() %}
 order by metric_date, project_id
+{%- endif %}
