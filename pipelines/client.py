@@ -193,7 +193,7 @@ class StripeReader:
             params = self._slice_params(base, part)
             pending[self._pool.submit(self._get, path, params, True, priority)] = part
 
-        # A critical listing keeps twice the requests in flight, so answers slowed by load
+        # A critical listing keeps four times the requests in flight, so answers slowed by load
         # never leave its per-endpoint limit unused, and starts on all its slices at once
         # instead of ramping up.
         parallel = self._parallel * (4 if priority else 1)
