@@ -78,7 +78,6 @@ RELISTED_TABLES = frozenset({"subscriptions"})
 # so they get the overall rate limit first and their per-endpoint limit sets their pace.
 CRITICAL_LISTINGS = frozenset({"events", "invoices"})
 QUEUE_PAGES = 32  # bounds memory: listings wait while the loader catches up
-MERGED_BATCH_ROWS = 2_000  # rows handed to dlt at once, at most (about 20 pages)
 # Pages are turned into rows by a pool, not by the listing that fetched them: a listing
 # that also allowlisted its pages and paged embedded lists (invoice lines, subscription items)
 # sent its next request only after that work, and fell well below its endpoint's limit.
@@ -153,26 +152,13 @@ class StripeExtraction:
     def _drain(self, futures: list) -> Iterator[RowsByTable]:
         remaining = len(futures)
         while remaining:
-            batch: RowsByTable = {}
             message = self._queue.get()
-            # Merge what else is waiting: each batch passes through every table resource, so
-            # fewer, larger batches cost dlt less per row.
-            while True:
-                if message is None:
-                    remaining -= 1
-                elif isinstance(message, BaseException):
-                    raise message
-                else:
-                    for table, rows in message.items():
-                        batch.setdefault(table, []).extend(rows)
-                if len(batch) and sum(map(len, batch.values())) >= MERGED_BATCH_ROWS:
-                    break
-                try:
-                    message = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                yield batch
+            if message is None:
+                remaining -= 1
+            elif isinstance(message, BaseException):
+                raise message
+            else:
+                yield message
         for future in futures:
             future.result()
 
