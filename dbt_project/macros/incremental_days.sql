@@ -49,6 +49,15 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- Day order for a day-grained incremental model's full build: an incremental build deletes
+    and appends whole recent days, so keeping each day's rows together makes it touch only the
+    newest row groups, not every one of them (the rows it appends are recent days already). -#}
+{% macro in_day_order_on_full_build() -%}
+    {%- if not is_incremental() -%}
+    order by metric_date, project_id
+    {%- endif -%}
+{%- endmacro %}
+
 {#- True when the relation has every one of `column_names` (an incremental model's upgrade check). -#}
 {% macro has_columns(relation, column_names) -%}
     {%- set existing = adapter.get_columns_in_relation(relation) | map(attribute='name')

@@ -83,9 +83,4 @@ final as (
 )
 
 select * from final
-{#- day order: an incremental build deletes and appends whole recent days, so keeping each
-    day's rows together makes it touch only the newest row groups, not every one of them
-    (the rows an incremental build appends are recent days already) #}
-{%- if not is_incremental() %}
-order by metric_date, project_id
-{%- endif %}
+{{ in_day_order_on_full_build() }}
