@@ -28,8 +28,10 @@ from pipelines.privacy import allowlist
 from pipelines.settings import (
     INVOICE_LINES_ENDPOINT,
     LIST_ENDPOINTS,
+    LIST_EXPANSIONS,
     STRIPE_API_VERSION,
     TABLE_OF_OBJECT,
+    retrieve_params,
 )
 from pipelines.windows import SyncKind, SyncWindow, sync_window
 
@@ -239,7 +241,7 @@ class StripeExtraction:
         )
 
     def _list_subscriptions(self) -> None:
-        params = {"status": "all", "expand": ["data.latest_invoice"]}
+        params = {"status": "all", "expand": LIST_EXPANSIONS["subscriptions"]}
         kind = self.window.kind
         self._rows_of_pages(
             self._pages("subscriptions", (None, None), params),
@@ -248,7 +250,7 @@ class StripeExtraction:
 
     def _list_invoices(self, bounds: tuple[int | None, int | None]) -> None:
         self._rows_of_pages(
-            self._pages("invoices", bounds),
+            self._pages("invoices", bounds, {"expand": LIST_EXPANSIONS["invoices"]}),
             lambda page: [row for invoice in page for row in self._invoice_rows(invoice)],
         )
 
@@ -310,7 +312,9 @@ class StripeExtraction:
                 if object_id not in self._seen[table]
             ]
         for table, object_id, payload in missing:
-            current = self.reader.retrieve(f"{LIST_ENDPOINTS[table]}/{object_id}")
+            current = self.reader.retrieve(
+                f"{LIST_ENDPOINTS[table]}/{object_id}", retrieve_params(table)
+            )
             if table == "customers" and (current is None or current.get("deleted")):
                 # Stripe keeps only a stub of a deleted customer: keep what we knew, flagged.
                 current = dict(payload, deleted=True)

@@ -21,7 +21,12 @@ import duckdb
 
 from pipelines.client import StripeReader
 from pipelines.privacy import allowlist
-from pipelines.settings import INVOICE_LINES_ENDPOINT, LIST_ENDPOINTS, STRIPE_API_VERSION
+from pipelines.settings import (
+    INVOICE_LINES_ENDPOINT,
+    LIST_ENDPOINTS,
+    STRIPE_API_VERSION,
+    retrieve_params,
+)
 from pipelines.source import version_hash
 from service.inbox import Inbox, InboxEvent
 from stripe_warehouse.errors import WarehouseError
@@ -172,7 +177,8 @@ def _target(
     if reader is not None:
         fetched_at = _utc(time.time())
         try:
-            current = reader.retrieve(f"{LIST_ENDPOINTS[table]}/{object_id}")
+            path = f"{LIST_ENDPOINTS[table]}/{object_id}"
+            current = reader.retrieve(path, retrieve_params(table))
             if current is not None and not current.get("deleted"):
                 return _Target(table, _complete_lists(table, current, reader), fetched_at, events)
         except WarehouseError as error:

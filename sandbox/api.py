@@ -33,7 +33,11 @@ LIST_FILTERS = {"customer": ("email",), "invoice": ("customer", "subscription", 
                 "subscription": ("customer",)}
 ID_PREFIXES = {"cus": "customer", "sub": "subscription", "si": "subscription_item",
                "in": "invoice", "il": "line_item", "ch": "charge", "re": "refund",
-               "price": "price", "prod": "product", "evt": "event"}
+               "price": "price", "prod": "product", "evt": "event", "di": "discount"}
+# Expandable fields whose ids carry no type prefix (coupon ids are chosen by the merchant).
+FIELD_OBJECT_TYPES = {"coupon": "coupon"}
+# Objects with a `discounts[]` of expandable ids.
+HAS_DISCOUNT_IDS = frozenset({"subscription", "subscription_item", "invoice", "line_item"})
 # Embedded lists Stripe truncates to 10 entries, by object type.
 EMBEDDED_LISTS = {"subscription": "items", "invoice": "lines", "charge": "refunds"}
 
@@ -151,7 +155,8 @@ class StripeApi:
             data, has_more = sequence_page(parent[field]["data"], req)
         except UnknownCursor as exc:
             raise missing("object", str(exc), "starting_after") from None
-        return self._list(data, has_more, url or parent[field]["url"], expand_paths(params))
+        return self._list([self.render(o) for o in data], has_more,
+                          url or parent[field]["url"], expand_paths(params))
 
     def _list(self, data: list[Obj], has_more: bool, url: str, expand: list[str]) -> Obj:
         body = {"object": "list", "data": data, "has_more": has_more, "url": url}
@@ -193,7 +198,8 @@ class StripeApi:
         return event["created"] < self.company.now - EVENT_RETENTION
 
     def render(self, obj: Obj) -> Obj:
-        """The object as the API returns it: embedded lists cut to 10 entries."""
+        """The object as the API returns it: references as ids, embedded lists cut to 10."""
+        obj = unexpanded(obj)
         field = EMBEDDED_LISTS.get(obj.get("object", ""))
         if field is None or field not in obj:
             return obj
@@ -219,17 +225,63 @@ class StripeApi:
                 raise ApiError(400, "invalid_request_error",
                                f"This property cannot be expanded ({path}).", param="expand")
             return dict(obj, data=[self._expand_path(o, rest, path) for o in value])
+        if isinstance(value, list):  # a list of expandable ids, such as `discounts`
+            return dict(obj, **{head: [self._expanded(v, head, rest, path) for v in value]})
+        return dict(obj, **{head: self._expanded(value, head, rest, path)})
+
+    def _expanded(self, value: object, head: str, rest: list[str], path: str) -> object:
         if isinstance(value, str):
-            value = self._lookup(value, path)
+            value = self._lookup(value, head, path)
         if rest and isinstance(value, dict):
             value = self._expand_path(value, rest, path)
-        return dict(obj, **{head: value})
+        return value
 
-    def _lookup(self, object_id: str, path: str) -> Obj:
-        object_type = ID_PREFIXES.get(object_id.split("_", 1)[0])
+    def _lookup(self, object_id: str, field: str, path: str) -> Obj:
+        object_type = (FIELD_OBJECT_TYPES.get(field)
+                       or ID_PREFIXES.get(object_id.split("_", 1)[0]))
         found = self.company.get(object_type, object_id) if object_type else None
         if found is None:
             raise ApiError(400, "invalid_request_error",
                            f"This property cannot be expanded ({path}).", param="expand")
         return self.render(found)
 
+
+def unexpanded(obj: Obj) -> Obj:
+    """The object with its expandable references as ids, as Stripe returns them unexpanded.
+
+    The company stores discounts (and a discount's coupon) as objects; Stripe returns their
+    ids unless the request expands them, and never expands anything inside an event.
+    """
+    kind = obj.get("object")
+    if kind == "event":
+        data = obj["data"]
+        inner = unexpanded(data["object"])
+        previous = data.get("previous_attributes")
+        if previous and _has_objects(previous.get("discounts")):
+            previous = dict(previous, discounts=_ids(previous["discounts"]))
+        if inner is data["object"] and previous is data.get("previous_attributes"):
+            return obj
+        data = dict(data, object=inner)
+        if previous is not None:
+            data["previous_attributes"] = previous
+        return dict(obj, data=data)
+    if kind == "discount":
+        source = obj.get("source") or {}
+        if isinstance(source.get("coupon"), dict):
+            return dict(obj, source=dict(source, coupon=source["coupon"]["id"]))
+        return obj
+    if kind in HAS_DISCOUNT_IDS and _has_objects(obj.get("discounts")):
+        obj = dict(obj, discounts=_ids(obj["discounts"]))
+    field = EMBEDDED_LISTS.get(kind or "")
+    embedded = obj.get(field) if field else None
+    if embedded and any(_has_objects(o.get("discounts")) for o in embedded["data"]):
+        obj = dict(obj, **{field: dict(embedded, data=[unexpanded(o) for o in embedded["data"]])})
+    return obj
+
+
+def _has_objects(values: list | None) -> bool:
+    return bool(values) and any(isinstance(v, dict) for v in values)
+
+
+def _ids(values: list) -> list:
+    return [v["id"] if isinstance(v, dict) else v for v in values]

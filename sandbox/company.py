@@ -16,7 +16,7 @@ from sandbox.mutations import CompanyMutations
 from sandbox.objects import Obj
 
 OBJECT_TYPES = ("customer", "subscription", "subscription_item", "invoice", "line_item", "charge",
-                "refund", "price", "product", "coupon", "event")
+                "refund", "price", "product", "coupon", "discount", "event")
 
 # Substrings of the planted personal data: none of them may ever reach the warehouse.
 PLANTED_PII_MARKERS = ["Planted Person", "+1-555-PLANTED", "Planted Street", "Plantedville",

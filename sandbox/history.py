@@ -115,6 +115,7 @@ class HistorySimulator:
                 months = cpn["duration_in_months"]
                 discount = objects.discount(co.new_id("di"), cpn, cust["id"], sub["id"], start,
                                             add_months(start, months) if months else None)
+                co.add("discount", discount)
         trial_days = 14 if rng.random() < 0.3 and not self._first_payment_fails else 0
         period_start = start
         sub["status"] = "trialing" if trial_days else "incomplete"

@@ -86,7 +86,7 @@ def coupon(spec: CouponSpec, created: int, livemode: bool, times_redeemed: int =
 
 def discount(did: str, coupon_obj: Obj, customer: str, subscription: str | None, start: int,
              end: int | None, invoice: str | None = None) -> Obj:
-    """A Stripe discount object; `source.coupon` holds the (expanded) coupon object."""
+    """A Stripe discount object, stored with `source.coupon` expanded (the API renders its id)."""
     return {"id": did, "object": "discount", "checkout_session": None, "customer": customer,
             "customer_account": None, "end": end, "invoice": invoice, "invoice_item": None,
             "promotion_code": None, "source": {"coupon": coupon_obj, "type": "coupon"},

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from sandbox.api import unexpanded
+
 
 def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
     """The ``Stripe-Signature`` header value for ``payload``."""
@@ -112,7 +114,7 @@ class WebhookSender:
     def _deliver(self, event: dict[str, Any], delay: float) -> Delivery:
         if delay:
             time.sleep(delay)
-        body = json.dumps(event).encode()
+        body = json.dumps(unexpanded(event)).encode()  # as Stripe sends it: references as ids
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "Stripe-Signature": sign(body, self.secret),

@@ -74,6 +74,30 @@ def test_backfill_rows_carry_the_contract_columns(
         home, "select max(created) from stripe_raw.events")[0][0]
 
 
+def _raw_discounts(home: Path, table: str) -> dict[str, list]:
+    rows = query(home, f"select id, data->'discounts' from stripe_raw.{table}")
+    return {object_id: json.loads(discounts) for object_id, discounts in rows if discounts}
+
+
+def test_backfill_loads_discounts_as_objects_naming_their_coupon(
+    company: Company, sandbox: SandboxServer, store: ConnectionStore
+) -> None:
+    # Stripe returns discounts[] as ids unless expanded; an id alone names no coupon.
+    sync_project(store, "acme", "backfill", api_base=sandbox.url, now=NOW)
+    seen = 0
+    for table, object_type in (("subscriptions", "subscription"), ("invoices", "invoice")):
+        for object_id, discounts in _raw_discounts(store.home, table).items():
+            stored = company.get(object_type, object_id)["discounts"]
+            assert [(d["id"], d["source"]["coupon"]) for d in discounts] == [
+                (d["id"], d["source"]["coupon"]["id"]) for d in stored], object_id
+            seen += len(discounts)
+    assert seen >= 10
+    # events are never expanded: their payloads keep the ids, which staging resolves
+    payloads = query(store.home, "select data->'data'->'object'->'discounts' from "
+                                 "stripe_raw.events where type like 'customer.subscription.%'")
+    assert {type(d) for (raw,) in payloads if raw for d in json.loads(raw)} <= {str}
+
+
 def test_two_backfills_leave_no_duplicates(
     sandbox: SandboxServer, store: ConnectionStore
 ) -> None:

@@ -129,6 +129,51 @@ def test_expand_replaces_ids_by_objects(client, company: Company):
     assert one.customer.id == company.get("subscription", one.id)["customer"]
 
 
+def _discounted(company: Company) -> dict:
+    return next(s for s in company.objects["subscription"] if s["discounts"])
+
+
+def test_discounts_are_ids_unless_expanded_as_stripe_returns_them(client, company: Company):
+    sub = _discounted(company)
+    stored = sub["discounts"][0]
+    plain = client.v1.subscriptions.retrieve(sub["id"])
+    assert plain.discounts == [stored["id"]]
+    expanded = client.v1.subscriptions.retrieve(sub["id"], params={"expand": ["discounts"]})
+    [discount] = expanded.discounts
+    assert discount.object == "discount" and discount.subscription == sub["id"]
+    # the coupon is not auto-expanded either (2025-09-30.clover)
+    assert discount.source.coupon == stored["source"]["coupon"]["id"]
+    deeper = client.v1.subscriptions.retrieve(
+        sub["id"], params={"expand": ["discounts.source.coupon"]})
+    coupon = stored["source"]["coupon"]
+    assert deeper.discounts[0].source.coupon.percent_off == coupon["percent_off"]
+
+
+def test_listed_invoices_expand_their_discounts(client, company: Company):
+    invoice = next(i for i in company.objects["invoice"] if i["discounts"])
+    created = {"gte": invoice["created"], "lte": invoice["created"]}
+    plain = client.v1.invoices.list(params={"created": created, "customer": invoice["customer"]})
+    [listed] = [i for i in plain.data if i.id == invoice["id"]]
+    assert listed.discounts == [d["id"] for d in invoice["discounts"]]
+    expanded = client.v1.invoices.list(
+        params={"created": created, "customer": invoice["customer"], "expand": ["data.discounts"]})
+    [listed] = [i for i in expanded.data if i.id == invoice["id"]]
+    assert [d.id for d in listed.discounts] == [d["id"] for d in invoice["discounts"]]
+    assert all(d.object == "discount" for d in listed.discounts)
+
+
+def test_event_payloads_carry_discount_ids(fresh_company: Company):
+    from sandbox.api import StripeApi
+
+    sub = _discounted(fresh_company)
+    [event] = fresh_company.cancel_subscription(sub["id"], NOW, at_period_end=True)
+    served = StripeApi(fresh_company).retrieve({}, "event", event["id"])
+    assert served["data"]["object"]["discounts"] == [sub["discounts"][0]["id"]]
+    listed = StripeApi(fresh_company).list_objects({"types": ["customer.subscription.*"]}, "event")
+    [payload] = [e["data"]["object"] for e in listed["data"] if e["id"] == event["id"]]
+    assert payload["discounts"] == [sub["discounts"][0]["id"]]
+
+
 def test_embedded_lists_are_cut_to_ten_and_paged_by_their_own_endpoint(client, company: Company):
     big_invoice = next(i for i in company.objects["invoice"] if len(i["lines"]["data"]) > 10)
     served = client.v1.invoices.retrieve(big_invoice["id"])
