@@ -17,16 +17,17 @@ LIST_ENDPOINTS = {
     "events": "/v1/events",
 }
 INVOICE_LINES_ENDPOINT = "/v1/invoices/{id}/lines"
+ACCOUNT_ENDPOINT = "/v1/account"
 
 # Stripe returns `discounts[]` as ids unless expanded, and an id names no coupon: ask for the
 # objects wherever a subscription or invoice is read. Events are never expanded; staging
 # resolves their ids against the objects read here (stg_stripe__discounts).
-RETRIEVE_EXPANSIONS = {
-    "subscriptions": ["discounts", "latest_invoice", "latest_invoice.discounts"],
-    "invoices": ["discounts"],
-}
+RETRIEVE_EXPANSIONS = {"subscriptions": ["discounts"], "invoices": ["discounts"]}
+# Listed subscriptions also bring their latest invoice (for a long plan it may predate the
+# window), with its discounts.
 LIST_EXPANSIONS = {
-    table: [f"data.{path}" for path in paths] for table, paths in RETRIEVE_EXPANSIONS.items()
+    "subscriptions": ["data.discounts", "data.latest_invoice", "data.latest_invoice.discounts"],
+    "invoices": ["data.discounts"],
 }
 
 
@@ -34,7 +35,7 @@ def retrieve_params(table: str) -> dict[str, list[str]]:
     """The query of a retrieve of one object of `table` (its expansions)."""
     expand = RETRIEVE_EXPANSIONS.get(table)
     return {"expand": expand} if expand else {}
-ACCOUNT_ENDPOINT = "/v1/account"
+
 
 # Stripe `object` name -> raw table, for objects events name.
 TABLE_OF_OBJECT = {

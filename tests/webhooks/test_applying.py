@@ -1,5 +1,6 @@
 """Applying inbox events to the raw tables: re-fetched, in order, once, never older over newer."""
 
+import json
 import subprocess
 import sys
 import time
@@ -10,6 +11,7 @@ import pytest
 
 from pipelines import webhooks_apply
 from pipelines.webhooks_apply import apply_inbox
+from sandbox import objects
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from service.inbox import Inbox
@@ -75,6 +77,24 @@ def test_cancellation_is_applied_from_a_refetch_of_the_subscription(
                  "where kind = 'webhook'") == [("webhook", 3 + len(sub["items"]["data"]))]
     with Inbox(backfilled) as inbox:
         assert inbox.counts() == {"stored": 1, "unapplied": 0}
+
+
+def test_refetched_subscription_keeps_its_discount_objects(
+        backfilled, service, company, stripe_api):
+    # the payload names discounts by id only; the refetch expands them
+    sub = active_subscription(company)
+    coupon = company.objects["coupon"][0]
+    discount = objects.discount("di_webhook", coupon, sub["customer"], sub["id"],
+                                company.now, None)
+    company.add("discount", discount)
+    sub["discounts"] = [discount]
+    events = company.cancel_subscription(sub["id"], company.now + 10, at_period_end=True)
+    deliver(service, events)
+    apply_inbox(backfilled, api_base=stripe_api.url)
+    [(discounts,)] = query(backfilled, "select data->'discounts' from stripe_raw.subscriptions "
+                           "where id = ?", sub["id"])
+    [stored] = json.loads(discounts)
+    assert (stored["id"], stored["source"]["coupon"]) == ("di_webhook", coupon["id"])
 
 
 def test_quantity_change_updates_item_invoice_and_charge_and_records_other_types(
