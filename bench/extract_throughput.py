@@ -101,16 +101,18 @@ def child_sequential(url: str) -> dict:
     """The obvious loader: one list after the other with the SDK's auto_paging_iter."""
     import stripe
 
-    from pipelines.settings import STRIPE_API_VERSION
+    from pipelines.settings import LIST_EXPANSIONS, STRIPE_API_VERSION
 
     client = stripe.StripeClient(API_KEY, stripe_version=STRIPE_API_VERSION,
                                  base_addresses={"api": url}, max_network_retries=5)
     v1 = client.v1
     start90, start30 = NOW - 90 * 86_400, NOW - 30 * 86_400
     listings = [
-        (v1.customers, {}), (v1.subscriptions, {"status": "all",
-                                                "expand": ["data.latest_invoice"]}),
-        (v1.invoices, {"created": {"gte": start90}}), (v1.charges, {"created": {"gte": start90}}),
+        # the same expansions as ours (discount objects, each subscription's latest invoice)
+        (v1.customers, {}),
+        (v1.subscriptions, {"status": "all", "expand": LIST_EXPANSIONS["subscriptions"]}),
+        (v1.invoices, {"created": {"gte": start90}, "expand": LIST_EXPANSIONS["invoices"]}),
+        (v1.charges, {"created": {"gte": start90}}),
         (v1.refunds, {"created": {"gte": start90}}), (v1.prices, {}), (v1.products, {}),
         (v1.coupons, {}), (v1.events, {"created": {"gte": start30}}),
     ]

@@ -131,21 +131,33 @@ def _utc(seconds: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
+# DuckDB's "IO Error: Could not set lock on file ...: Conflicting lock is held in ..."
+DUCKDB_LOCK_MESSAGE = "could not set lock on file"
+
+
 def _user_error(error: BaseException, project_id: str, warehouse: Path) -> WarehouseError:
-    """The one-line error inside whatever dlt wrapped around it."""
+    """The one-line error inside whatever dlt wrapped around it.
+
+    dlt wraps a failure in several exceptions whose messages end with "exception:" and the
+    cause's text; the innermost cause is the one that says what went wrong.
+    """
+    chain: list[BaseException] = []
     seen: BaseException | None = error
-    while seen is not None:
+    while seen is not None and seen not in chain:
         if isinstance(seen, WarehouseError):
             return seen
+        chain.append(seen)
         seen = seen.__cause__ or seen.__context__
-    if "lock" in str(error).lower():
+    if any(DUCKDB_LOCK_MESSAGE in str(e).lower() for e in chain):
         return WarehouseError(
             f"the warehouse {warehouse} is open in another process (a BI tool, dbt?): "
             f"close it and run the sync of {project_id} again; loaded data is kept"
         )
-    first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    root = chain[-1]
+    lines = [line.strip() for line in str(root).splitlines() if line.strip()]
+    reason = f"{type(root).__name__}: {lines[0][:200]}" if lines else type(root).__name__
     return WarehouseError(
-        f"sync of project {project_id} failed ({type(error).__name__}: {first_line}): "
+        f"sync of project {project_id} failed ({reason}): "
         "run it again; rows loaded so far are kept"
     )
 
@@ -186,7 +198,10 @@ def sync_project(
         )
     api_key = store.api_key(project_id)
     state_dir = home_dir(home if home is not None else store.home)
-    warehouse = ensure_warehouse(warehouse_path(state_dir))
+    try:
+        warehouse = ensure_warehouse(warehouse_path(state_dir))
+    except duckdb.Error as error:
+        raise _user_error(error, project_id, warehouse_path(state_dir)) from error
     warnings: list[str] = []
     if connection.mode == "test":
         warnings.append(test_mode_warning(project_id))
