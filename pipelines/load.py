@@ -17,7 +17,7 @@ from pipelines.privacy import AllowlistingDecoder
 from pipelines.settings import STRIPE_API_VERSION
 from pipelines.source import JSON_COLUMNS, RAW_TABLES, stripe_source, table_columns
 from pipelines.windows import sync_window
-from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_locked_message
 from stripe_warehouse.settings import (
     DUCKDB_STORAGE_VERSION,
     RAW_DATASET,
@@ -131,10 +131,6 @@ def _utc(seconds: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
-# DuckDB's "IO Error: Could not set lock on file ...: Conflicting lock is held in ..."
-DUCKDB_LOCK_MESSAGE = "could not set lock on file"
-
-
 def _user_error(error: BaseException, project_id: str, warehouse: Path) -> WarehouseError:
     """The one-line error inside whatever dlt wrapped around it.
 
@@ -148,11 +144,8 @@ def _user_error(error: BaseException, project_id: str, warehouse: Path) -> Wareh
             return seen
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__
-    if any(DUCKDB_LOCK_MESSAGE in str(e).lower() for e in chain):
-        return WarehouseError(
-            f"the warehouse {warehouse} is open in another process (a BI tool, dbt?): "
-            f"close it and run the sync of {project_id} again; loaded data is kept"
-        )
+    if any(warehouse_locked(str(e)) for e in chain):
+        return WarehouseError(warehouse_locked_message(warehouse, f"run the sync of {project_id}"))
     root = chain[-1]
     lines = [line.strip() for line in str(root).splitlines() if line.strip()]
     reason = f"{type(root).__name__}: {lines[0][:200]}" if lines else type(root).__name__

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_locked_message
 from stripe_warehouse.publish import publish_marts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +57,9 @@ def run_dbt(args: list[str], home: Path | None = None) -> None:
         command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, check=False
     )
     if completed.returncode != 0:
-        raise TransformError(_failure_summary(args, completed.stdout + completed.stderr, started))
+        output = completed.stdout + completed.stderr
+        warehouse = state_home(home) / "warehouse.duckdb"
+        raise TransformError(_failure_summary(args, output, started, warehouse))
 
 
 def build(home: Path | None = None, full_refresh: bool = False, select: str | None = None) -> None:
@@ -86,7 +88,7 @@ def _dbt_executable() -> list[str]:
     return [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
 
 
-def _failure_summary(args: list[str], output: str, started: float) -> str:
+def _failure_summary(args: list[str], output: str, started: float, warehouse: Path) -> str:
     """One line: the first failed node and its message, else dbt's last error line."""
     command = f"dbt {args[0]}" if args else "dbt"
     run_results = Path(os.environ.get("DBT_TARGET_PATH", TARGET_PATH)) / "run_results.json"
@@ -95,6 +97,8 @@ def _failure_summary(args: list[str], output: str, started: float) -> str:
             if str(result.get("status", "")).lower() in FAILED_STATUSES:
                 message = " ".join(ANSI_ESCAPE.sub("", str(result.get("message") or "")).split())
                 return f"{command} failed at {result['unique_id']}: {message}"
+    if warehouse_locked(output):
+        return warehouse_locked_message(warehouse, f"run {command}")
     lines = [ANSI_ESCAPE.sub("", line).strip() for line in output.splitlines()]
     errors = [line for line in lines if "error" in line.lower()]
     detail = errors[-1] if errors else "see dbt_project/logs/dbt.log"

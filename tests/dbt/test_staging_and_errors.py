@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -105,3 +107,25 @@ def test_docs_generate_works_offline(scenario_home, dbt_target_path):
     catalog = json.loads((target / "catalog.json").read_text())
     assert "model.stripe_warehouse.metrics_daily" in catalog["nodes"]
     assert (target / "index.html").exists()
+
+
+def test_build_on_a_warehouse_held_by_another_process_names_the_fix(tmp_path):
+    con = raw_tables.connect(tmp_path / "warehouse.duckdb")
+    try:
+        raw_tables.create_raw_tables(con)
+    finally:
+        con.close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, duckdb; con = duckdb.connect(sys.argv[1]); "
+         "print('holding', flush=True); sys.stdin.read()", str(tmp_path / "warehouse.duckdb")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(TransformError) as failure:
+            build(home=tmp_path)
+    finally:
+        holder.communicate("", timeout=30)
+    assert str(failure.value) == (
+        f"the warehouse {tmp_path / 'warehouse.duckdb'} is open in another process (a BI tool, "
+        "the DuckDB CLI, dbt?): close it and run dbt build again; loaded data is kept (readers "
+        "should open reporting.duckdb, which is never locked)")
