@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -129,3 +130,30 @@ def test_build_on_a_warehouse_held_by_another_process_names_the_fix(tmp_path):
         f"the warehouse {tmp_path / 'warehouse.duckdb'} is open in another process (a BI tool, "
         "the DuckDB CLI, dbt?): close it and run dbt build again; loaded data is kept (readers "
         "should open reporting.duckdb, which is never locked)")
+
+
+def test_discount_of_a_coupon_not_loaded_warns_without_failing_the_build(tmp_path):
+    # /v1/coupons does not list deleted coupons; their discounts still apply at Stripe
+    created = int(NOW.timestamp()) - 86_400
+    con = raw_tables.connect(tmp_path / "warehouse.duckdb")
+    try:
+        raw_tables.create_raw_tables(con)
+        raw_tables.insert_objects(con, "subscriptions", "proj_x", [{
+            "id": "sub_1", "object": "subscription", "customer": "cus_1", "status": "active",
+            "created": created, "start_date": created, "currency": "usd",
+            "items": {"object": "list", "data": [], "has_more": False},
+            "discounts": [{"id": "di_1", "object": "discount", "start": created, "end": None,
+                           "subscription": "sub_1",
+                           "source": {"type": "coupon", "coupon": "co_deleted"}}],
+        }], NOW)
+        raw_tables.insert_sync_run(con, "proj_x", datetime(2026, 11, 20, tzinfo=UTC), NOW)
+    finally:
+        con.close()
+
+    build(home=tmp_path)
+
+    target = Path(os.environ["DBT_TARGET_PATH"])
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    [warning] = [r for r in results
+                 if r["unique_id"].startswith("test.stripe_warehouse.warn_discounts_whose")]
+    assert (warning["status"], warning["failures"]) == ("warn", 1)

@@ -1,0 +1,18 @@
+{#-
+  Warns (never fails the build) about discounts whose coupon is not among the loaded coupons.
+  `/v1/coupons` does not list a deleted coupon, yet Stripe keeps applying the discounts made
+  from it; such a discount cannot be priced, so the subscription's MRR is shown undiscounted
+  (overstated) until the coupon is known. Each row is one affected discount.
+-#}
+{{ config(severity='warn') }}
+
+select
+    discounts.project_id,
+    discounts.subscription_id,
+    discounts.discount_id,
+    discounts.coupon_id
+from {{ ref('stg_stripe__discounts') }} as discounts
+left join {{ ref('stg_stripe__coupons') }} as coupons
+    on discounts.project_id = coupons.project_id
+    and discounts.coupon_id = coupons.coupon_id
+where coupons.coupon_id is null
