@@ -191,10 +191,11 @@ def sync_project(
         )
     api_key = store.api_key(project_id)
     state_dir = home_dir(home if home is not None else store.home)
+    warehouse = warehouse_path(state_dir)
     try:
-        warehouse = ensure_warehouse(warehouse_path(state_dir))
-    except duckdb.Error as error:
-        raise _user_error(error, project_id, warehouse_path(state_dir)) from error
+        ensure_warehouse(warehouse)
+    except duckdb.Error as error:  # e.g. another process holds the file
+        raise _user_error(error, project_id, warehouse) from error
     warnings: list[str] = []
     if connection.mode == "test":
         warnings.append(test_mode_warning(project_id))

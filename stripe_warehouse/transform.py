@@ -12,6 +12,7 @@ from pathlib import Path
 
 from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_locked_message
 from stripe_warehouse.publish import publish_marts
+from stripe_warehouse.settings import WAREHOUSE_FILE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGET_PATH = REPO_ROOT / "dbt_project" / "target"
@@ -58,7 +59,7 @@ def run_dbt(args: list[str], home: Path | None = None) -> None:
     )
     if completed.returncode != 0:
         output = completed.stdout + completed.stderr
-        warehouse = state_home(home) / "warehouse.duckdb"
+        warehouse = state_home(home) / WAREHOUSE_FILE
         raise TransformError(_failure_summary(args, output, started, warehouse))
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 
 from stripe_warehouse.transform import TransformError, build, run_dbt
 from tests.dbt import raw_tables
+from tests.locks import held_by_another_process
 from tests.paths import STRIPE_FIXTURES
 
 FIXTURES = STRIPE_FIXTURES
@@ -116,16 +115,9 @@ def test_build_on_a_warehouse_held_by_another_process_names_the_fix(tmp_path):
         raw_tables.create_raw_tables(con)
     finally:
         con.close()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, duckdb; con = duckdb.connect(sys.argv[1]); "
-         "print('holding', flush=True); sys.stdin.read()", str(tmp_path / "warehouse.duckdb")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "holding"
-        with pytest.raises(TransformError) as failure:
-            build(home=tmp_path)
-    finally:
-        holder.communicate("", timeout=30)
+    with held_by_another_process(tmp_path / "warehouse.duckdb"), \
+            pytest.raises(TransformError) as failure:
+        build(home=tmp_path)
     assert str(failure.value) == (
         f"the warehouse {tmp_path / 'warehouse.duckdb'} is open in another process (a BI tool, "
         "the DuckDB CLI, dbt?): close it and run dbt build again; loaded data is kept (readers "

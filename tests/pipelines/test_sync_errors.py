@@ -1,7 +1,5 @@
 """A failed sync says in one line what went wrong and how to fix it; loaded rows are kept."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,15 +9,9 @@ from sandbox.company import Company
 from sandbox.server import SandboxServer
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.registry import ConnectionStore
+from tests.locks import held_by_another_process
 from tests.pipelines.conftest import NOW, table_ids
 from tests.pipelines.expected import expected_backfill_ids
-
-HOLD_WRITE_LOCK = """
-import sys, duckdb
-con = duckdb.connect(sys.argv[1])
-print("holding", flush=True)
-sys.stdin.read()
-"""
 
 
 def _wrapped(root: BaseException) -> BaseException:
@@ -62,14 +54,8 @@ def test_warehouse_held_by_another_process_names_the_fix_and_keeps_loaded_rows(
 ) -> None:
     sync_project(store, "acme", "backfill", api_base=sandbox.url, now=NOW)
     warehouse = store.home / "warehouse.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_WRITE_LOCK, str(warehouse)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "holding"
-        with pytest.raises(WarehouseError) as failure:
-            sync_project(store, "acme", "refresh", api_base=sandbox.url, now=NOW + 3600)
-    finally:
-        holder.communicate("", timeout=30)
+    with held_by_another_process(warehouse), pytest.raises(WarehouseError) as failure:
+        sync_project(store, "acme", "refresh", api_base=sandbox.url, now=NOW + 3600)
     message = str(failure.value)
     assert "open in another process" in message and "run the sync of acme again" in message
     assert "\n" not in message
