@@ -120,4 +120,6 @@ def build_and_publish(
     args = [*DBT_BUILD_ARGS, "--full-refresh"] if full_refresh else DBT_BUILD_ARGS
     with dbt_run_target() as target:
         yield from dbt.cli(args, context=context, target_path=target, **cli_options).stream()
-    context.log.info(f"published the marts to {publish_marts(warehouse.home_path())}")
+    # a full rebuild may change old days without a later built_as_of: publish it whole
+    published = publish_marts(warehouse.home_path(), whole=full_refresh)
+    context.log.info(f"published the marts to {published}")

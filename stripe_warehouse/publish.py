@@ -10,7 +10,9 @@ tools embedding DuckDB 1.4+ can read it.
 The new file starts as a byte copy of the previous one, so the large day-grained marts are
 not copied whole each time: a build rewrites only recent days (their rows carry a later
 `built_as_of`), and only those days are replaced. Any doubt (a new column, a project removed,
-row counts or date ranges that differ afterwards) copies that table whole instead.
+row counts or date ranges that differ afterwards) copies that table whole instead. A full
+rebuild (`--full-refresh`, e.g. after replacing the FX table) can change old days without a
+later `built_as_of`, so it is published whole.
 """
 
 from __future__ import annotations
@@ -31,14 +33,17 @@ def published_path(home: Path) -> Path:
     return home / PUBLISHED_NAME
 
 
-def publish_marts(home: Path, schema: str = "marts") -> Path:
-    """Bring a copy of the published file up to date with `schema` and swap it in atomically."""
+def publish_marts(home: Path, schema: str = "marts", whole: bool = False) -> Path:
+    """Bring a copy of the published file up to date with `schema` and swap it in atomically.
+
+    `whole`: copy every table whole (after a full rebuild), not only the rebuilt days.
+    """
     warehouse = home / "warehouse.duckdb"
     target = published_path(home)
     tmp = target.with_name(f".publishing-{os.getpid()}.duckdb")
     tmp.unlink(missing_ok=True)
     tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
-    if target.exists():
+    if target.exists() and not whole:
         # the published file is never written in place, so this copy is a consistent snapshot
         shutil.copyfile(target, tmp)
     with _open_copy(tmp) as con:

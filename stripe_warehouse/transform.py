@@ -73,7 +73,7 @@ def build(home: Path | None = None, full_refresh: bool = False, select: str | No
     if select:
         args += ["--select", select]
     run_dbt(args, home=home)
-    publish_marts(state_home(home))
+    publish_marts(state_home(home), whole=full_refresh)
 
 
 def state_home(home: Path | None = None) -> Path:

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import duckdb
 import pytest
 
+from stripe_warehouse.publish import published_path
 from stripe_warehouse.transform import TransformError, build, run_dbt
 from tests.dbt import raw_tables, scenario
 
@@ -100,6 +101,25 @@ def test_build_after_refresh_equals_full_rebuild_and_keeps_older_days(tmp_path):
     assert older_after == older_before
 
 
+def test_a_full_rebuild_republishes_days_it_rewrote_with_the_same_built_as_of(tmp_path):
+    scenario.build_scenario(tmp_path)
+    build(home=tmp_path)
+    # what a full rebuild after an FX table change looks like to the readers' copy: old days
+    # that differ while their built_as_of (the last sync) stays the same
+    with duckdb.connect(str(published_path(tmp_path))) as con:
+        con.execute("update marts.fct_subscription_mrr_daily set net_mrr_usd = -1")
+        con.execute("update marts.metrics_daily set value = -1")
+    build(home=tmp_path, full_refresh=True)
+    with duckdb.connect(str(published_path(tmp_path)), read_only=True) as con:
+        stale = con.execute(
+            "select (select count(*) from marts.fct_subscription_mrr_daily "
+            "        where net_mrr_usd = -1), "
+            "       (select count(*) from marts.metrics_daily where value = -1), "
+            "       (select count(*) from marts.fct_subscription_mrr_daily)"
+        ).fetchone()
+    assert stale[:2] == (0, 0) and stale[2] > 0
+
+
 def test_uniqueness_check_after_a_refresh_covers_every_rewritten_day(tmp_path):
     scenario.build_scenario(tmp_path)
     build(home=tmp_path)
@@ -109,14 +129,16 @@ def test_uniqueness_check_after_a_refresh_covers_every_rewritten_day(tmp_path):
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     try:
         con.execute(
-            "insert into marts.fct_subscription_mrr_daily "
+            "insert into intermediate.int_subscription_item_mrr_daily "
             "select * replace (built_as_of - interval 1 day as built_as_of) "
-            "from marts.fct_subscription_mrr_daily "
+            "from intermediate.int_subscription_item_mrr_daily "
             "where metric_date = cast('2026-11-17' as date) limit 1"
         )
     finally:
         con.close()
 
-    with pytest.raises(TransformError, match="unique_combination_fct_subscription_mrr_daily"):
-        run_dbt(["test", "--select", "fct_subscription_mrr_daily,test_name:unique_combination"],
+    with pytest.raises(TransformError,
+                       match="unique_combination_int_subscription_item_mrr_daily"):
+        run_dbt(["test", "--select",
+                 "int_subscription_item_mrr_daily,test_name:unique_combination"],
                 home=tmp_path)

@@ -113,3 +113,14 @@ def test_an_unreadable_previous_copy_is_replaced(home: Path) -> None:
     (home / "reporting.duckdb").write_bytes(b"not a database")
     publish_marts(home)
     _assert_copy_equals_warehouse(home)
+
+
+def test_a_full_rebuild_is_published_whole(home: Path) -> None:
+    # A full rebuild after replacing the FX table changes old days but keeps their built_as_of
+    # (the last sync), so the day-by-day update alone cannot see them.
+    with _warehouse(home) as con:
+        con.execute("update marts.fct_daily set mrr = mrr * 1.1")
+    publish_marts(home)
+    assert _published(home, "select max(mrr) from marts.fct_daily") == [(10.0,)]
+    publish_marts(home, whole=True)
+    _assert_copy_equals_warehouse(home)

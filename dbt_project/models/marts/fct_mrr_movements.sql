@@ -18,9 +18,7 @@ with days as (
     select * from {{ ref('int_reporting_days') }}
 ),
 
--- item MRR in the original currency (converted below, with the fx movement): read from the
--- intermediate model rather than fct_subscription_mrr_daily, so this mart does not wait for
--- that one and its tests in a build
+-- item MRR in the original currency (converted below, with the fx movement)
 all_subscription_mrr as (
     select * from {{ ref('int_subscription_item_mrr_daily') }}
 ),
@@ -115,10 +113,19 @@ customer_days as (
     group by project_id, customer_id, metric_date
 ),
 
+-- only a customer whose MRR starts from 0 is new or reactivated: the first MRR day is looked
+-- up for those alone (the item MRR table holds every subscription item's every day)
+starting_customers as (
+    select distinct project_id, customer_id
+    from customer_days
+    where opening_mrr = 0 and closing_mrr > 0
+),
+
 first_mrr_days as (
     select project_id, customer_id, min(metric_date) as first_mrr_date
-    from all_subscription_mrr
+    from {{ ref('int_subscription_item_mrr_daily') }}
     where net_mrr > 0
+        and (project_id, customer_id) in (select project_id, customer_id from starting_customers)
     group by project_id, customer_id
 ),
 

@@ -1,13 +1,13 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{{ prepare_incremental_days() }}",
-) }}
+{#-
+  The item MRR of int_subscription_item_mrr_daily priced in USD at the day's rate. A view: the
+  item-day table (millions of rows) is stored once, in the intermediate model, and this join to
+  a few hundred rates costs less to run than to write again; the readers' copy
+  (reporting.duckdb) holds it as a table.
+-#}
+{{ config(materialized='view') }}
 
 with item_mrr as (
-    select item_mrr_daily.*
-    from {{ ref('int_subscription_item_mrr_daily') }} as item_mrr_daily
-    {{ only_days_to_rebuild('item_mrr_daily') }}
+    select * from {{ ref('int_subscription_item_mrr_daily') }}
 ),
 
 fx_rates as (
@@ -40,4 +40,3 @@ final as (
 )
 
 select * from final
-{{ in_day_order_on_full_build() }}
