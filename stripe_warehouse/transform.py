@@ -67,13 +67,18 @@ def build(home: Path | None = None, full_refresh: bool = False, select: str | No
     """Builds the seeds and models and runs their data tests, optionally a selection or a full
     refresh, then publishes the marts to the readers' copy (reporting.duckdb).
     dbt unit tests (fixed inputs, no warehouse data) are left to the test suite."""
+    run_dbt(build_args(full_refresh, select), home=home)
+    publish_marts(state_home(home), whole=full_refresh)
+
+
+def build_args(full_refresh: bool = False, select: str | None = None) -> list[str]:
+    """The arguments of `dbt build` for `build`."""
     args = ["build", "--exclude-resource-type", "unit_test"]
     if full_refresh:
         args.append("--full-refresh")
     if select:
         args += ["--select", select]
-    run_dbt(args, home=home)
-    publish_marts(state_home(home), whole=full_refresh)
+    return args
 
 
 def state_home(home: Path | None = None) -> Path:
