@@ -17,6 +17,7 @@ from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.publish import publish_marts
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.settings import home_dir, warehouse_path
+from stripe_warehouse.transform import build_args
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_TARGET = Path("dbt_project") / "target"
@@ -27,8 +28,6 @@ DBT_SOURCES = ("dbt_project.yml", "profiles.yml", "dbt_project/models", "dbt_pro
 
 # Like stripe_warehouse.transform.build: unit tests run on fixed inputs in the test suite, not
 # on every warehouse build.
-DBT_BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
-
 dbt_project = DbtProject(project_dir=REPO_ROOT, profiles_dir=REPO_ROOT, target_path=DBT_TARGET)
 
 
@@ -117,9 +116,9 @@ def build_and_publish(
     """`dbt build` streamed as Dagster events, then the marts published to the readers' copy
     (reporting.duckdb), so BI tools see the new data without ever touching the write lock."""
     warehouse.export_home()
-    args = [*DBT_BUILD_ARGS, "--full-refresh"] if full_refresh else DBT_BUILD_ARGS
     with dbt_run_target() as target:
-        yield from dbt.cli(args, context=context, target_path=target, **cli_options).stream()
+        run = dbt.cli(build_args(full_refresh), context=context, target_path=target, **cli_options)
+        yield from run.stream()
     # a full rebuild may change old days without a later built_as_of: publish it whole
     published = publish_marts(warehouse.home_path(), whole=full_refresh)
     context.log.info(f"published the marts to {published}")
