@@ -14,7 +14,7 @@ from dagster import ConfigurableResource
 from dagster_dbt import DbtCliResource, DbtProject
 
 from stripe_warehouse.errors import WarehouseError
-from stripe_warehouse.publish import publish_marts
+from stripe_warehouse.publish import publication
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.settings import home_dir, warehouse_path
 from stripe_warehouse.transform import build_args
@@ -116,9 +116,11 @@ def build_and_publish(
     """`dbt build` streamed as Dagster events, then the marts published to the readers' copy
     (reporting.duckdb), so BI tools see the new data without ever touching the write lock."""
     warehouse.export_home()
-    with dbt_run_target() as target:
-        run = dbt.cli(build_args(full_refresh), context=context, target_path=target, **cli_options)
-        yield from run.stream()
     # a full rebuild may change old days without a later built_as_of: publish it whole
-    published = publish_marts(warehouse.home_path(), whole=full_refresh)
+    with publication(warehouse.home_path(), whole=full_refresh) as publish:
+        with dbt_run_target() as target:
+            run = dbt.cli(build_args(full_refresh), context=context, target_path=target,
+                          **cli_options)
+            yield from run.stream()
+        published = publish()
     context.log.info(f"published the marts to {published}")

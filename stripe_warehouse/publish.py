@@ -19,6 +19,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -38,22 +42,51 @@ def publish_marts(home: Path, schema: str = "marts", whole: bool = False) -> Pat
 
     `whole`: copy every table whole (after a full rebuild), not only the rebuilt days.
     """
-    warehouse = home / "warehouse.duckdb"
+    with publication(home, schema, whole) as publish:
+        return publish()
+
+
+@contextmanager
+def publication(
+    home: Path, schema: str = "marts", whole: bool = False
+) -> Iterator[Callable[[], Path]]:
+    """`publish_marts` in two steps, for a caller that builds the marts in between: the byte
+    copy of the published file starts at once, in the background (the build does not touch
+    that file, and the copy would otherwise wait for the build), and the yielded `publish()`
+    brings it up to date and swaps it in. Leaving without publishing discards the copy.
+    """
     target = published_path(home)
-    tmp = target.with_name(f".publishing-{os.getpid()}.duckdb")
-    tmp.unlink(missing_ok=True)
-    tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+    tmp = target.with_name(f".publishing-{os.getpid()}-{threading.get_ident()}.duckdb")
+    _remove_database(tmp)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish-copy")
+    copying: Future[str] | None = None
     if target.exists() and not whole:
         # the published file is never written in place, so this copy is a consistent snapshot
-        shutil.copyfile(target, tmp)
-    with _open_copy(tmp) as con:
-        con.execute(f"attach '{warehouse}' as warehouse (read_only)")
-        _sync_schema(con, schema)
-        con.execute("detach warehouse")
-        con.execute("checkpoint")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, target)
-    return target
+        copying = executor.submit(shutil.copyfile, target, tmp)
+
+    def publish() -> Path:
+        if copying is not None:
+            copying.result()
+        with _open_copy(tmp) as con:
+            con.execute(f"attach '{home / 'warehouse.duckdb'}' as warehouse (read_only)")
+            _sync_schema(con, schema)
+            con.execute("detach warehouse")
+            con.execute("checkpoint")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+        return target
+
+    try:
+        yield publish
+    finally:
+        executor.shutdown(wait=True)
+        _remove_database(tmp)
+
+
+def _remove_database(path: Path) -> None:
+    """Removes a DuckDB file and its write-ahead log, if present."""
+    path.unlink(missing_ok=True)
+    path.with_name(path.name + ".wal").unlink(missing_ok=True)
 
 
 def _open_copy(path: Path) -> duckdb.DuckDBPyConnection:

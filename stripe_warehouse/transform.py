@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_locked_message
-from stripe_warehouse.publish import publish_marts
+from stripe_warehouse.publish import publication
 from stripe_warehouse.settings import WAREHOUSE_FILE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -67,8 +67,9 @@ def build(home: Path | None = None, full_refresh: bool = False, select: str | No
     """Builds the seeds and models and runs their data tests, optionally a selection or a full
     refresh, then publishes the marts to the readers' copy (reporting.duckdb).
     dbt unit tests (fixed inputs, no warehouse data) are left to the test suite."""
-    run_dbt(build_args(full_refresh, select), home=home)
-    publish_marts(state_home(home), whole=full_refresh)
+    with publication(state_home(home), whole=full_refresh) as publish:
+        run_dbt(build_args(full_refresh, select), home=home)
+        publish()
 
 
 def build_args(full_refresh: bool = False, select: str | None = None) -> list[str]:

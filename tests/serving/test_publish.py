@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from stripe_warehouse.publish import publish_marts
+from stripe_warehouse.publish import publication, publish_marts
 
 BUILD_1 = dt.datetime(2026, 11, 20, 6)
 BUILD_2 = dt.datetime(2026, 11, 24, 6)
@@ -124,3 +125,37 @@ def test_a_full_rebuild_is_published_whole(home: Path) -> None:
     assert _published(home, "select max(mrr) from marts.fct_daily") == [(10.0,)]
     publish_marts(home, whole=True)
     _assert_copy_equals_warehouse(home)
+
+
+def _copies_in_progress(home: Path) -> list[Path]:
+    return sorted(home.glob(".publishing-*"))
+
+
+def test_the_copy_runs_during_the_build_and_the_build_s_changes_are_published(
+    home: Path,
+) -> None:
+    published_bytes = (home / "reporting.duckdb").read_bytes()
+    with publication(home) as publish:
+        # the byte copy of the published file starts before the build ends, not after it
+        deadline = time.monotonic() + 10
+        while not (_copies_in_progress(home) and
+                   _copies_in_progress(home)[0].read_bytes() == published_bytes):
+            assert time.monotonic() < deadline, "the copy did not start during the build"
+            time.sleep(0.01)
+        with _warehouse(home) as con:  # the build, after the copy started
+            con.executemany("insert into marts.fct_daily values (?, ?, ?, ?)",
+                            _day_rows("acme", dt.date(2026, 11, 24), 1, 12.0, BUILD_2))
+        publish()
+    _assert_copy_equals_warehouse(home)
+    assert _copies_in_progress(home) == []
+
+
+def test_a_failed_build_leaves_the_published_copy_as_it_was(home: Path) -> None:
+    before = _published(home, "select count(*), sum(mrr) from marts.fct_daily")
+    with pytest.raises(RuntimeError, match="dbt failed"):
+        with publication(home):
+            with _warehouse(home) as con:
+                con.execute("update marts.fct_daily set mrr = 0")
+            raise RuntimeError("dbt failed")
+    assert _published(home, "select count(*), sum(mrr) from marts.fct_daily") == before
+    assert _copies_in_progress(home) == []
