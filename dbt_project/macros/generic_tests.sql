@@ -43,7 +43,7 @@ having count(*) > 1
   A model's column rules in one test: `not_null` columns never null, `non_negative` columns
   never below zero. Fails with one row per broken rule (rule, column, failing_rows), so the
   failure names the column. One scan and one dbt node for the whole model: dbt build runs a
-  model's tests before its children, and one node per column and rule (55 across the marts
+  model's tests before its children, and one node per column and rule (54 across the marts
   and intermediates) held up every refresh for dbt's own cost per node, not for their SQL.
 -#}
 {% test column_checks(model, not_null=[], non_negative=[]) %}
