@@ -26,8 +26,6 @@ DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 DBT_SOURCES = ("dbt_project.yml", "profiles.yml", "dbt_project/models", "dbt_project/macros",
                "dbt_project/seeds", "dbt_project/tests")
 
-# Like stripe_warehouse.transform.build: unit tests run on fixed inputs in the test suite, not
-# on every warehouse build.
 dbt_project = DbtProject(project_dir=REPO_ROOT, profiles_dir=REPO_ROOT, target_path=DBT_TARGET)
 
 
