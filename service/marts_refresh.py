@@ -118,6 +118,7 @@ class CompiledMetrics:
 def rebuild(home: Path, models: list[CompiledModel]) -> None:
     """Recreate ``models`` from their SQL in one transaction of the warehouse."""
     con = connect_when_free(warehouse_path(home))
+    con.execute("set TimeZone = 'UTC'")  # as profiles.yml pins it for dbt: days are UTC
     try:
         con.execute("begin transaction")
         for model in models:
