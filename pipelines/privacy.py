@@ -9,6 +9,8 @@ its keys and values may hold anything.
 
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -128,6 +130,26 @@ def allowlisted_json(body: bytes) -> bytes:
     return orjson.dumps(allowlist(orjson.loads(body)))
 
 
+PARENT_CHECK_SECONDS = 0.5
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """Worker initializer: exit as soon as the syncing process is gone.
+
+    A SIGKILLed parent (OOM kill, Dagster run termination) never shuts the pool down, and the
+    workers, blocked on a queue whose write end they hold themselves, would wait forever. When
+    the parent dies the worker is re-parented, so ``getppid`` changes. (PR_SET_PDEATHSIG is no
+    substitute: it fires when the spawning *thread* exits, and pools spawn from any thread.)
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 class AllowlistingDecoder:
     """Decodes API answers with the allowlist applied, in worker processes.
 
@@ -145,6 +167,8 @@ class AllowlistingDecoder:
         self._pool = ProcessPoolExecutor(
             max_workers=processes or os.cpu_count() or 2,
             mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
         )
 
     def __call__(self, body: bytes) -> Any:

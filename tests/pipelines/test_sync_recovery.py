@@ -29,6 +29,39 @@ sync_project(ConnectionStore(sys.argv[1]), "acme", "backfill", api_base=sys.argv
 """
 
 
+def descendants(pid: int) -> set[int]:
+    """The live processes below ``pid`` (children, grandchildren...), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended while we looked
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pids: set[int], within: float) -> set[int]:
+    """Those of ``pids`` still running (not zombies) after waiting up to ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        running = set()
+        for pid in pids:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                running.add(pid)
+        if not running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.1)
+
+
 def reached_stage(home: Path, stage: str, proc: subprocess.Popen, timeout: float = 60) -> bool:
     """Wait until the sync in ``proc`` has a dlt package in ``stage``; False if it never does."""
     stage_dir = home / ".dlt" / "stripe_acme" / stage
@@ -51,9 +84,12 @@ def test_sync_killed_mid_load_completes_on_rerun_without_duplicates(
             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
         )
         reached = reached_stage(store.home, stage, proc)
+        helpers = descendants(proc.pid)  # the allowlist's worker processes, while extracting
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
         assert reached and proc.returncode == -signal.SIGKILL
+        # Workers watch their parent and exit with it (an orphan would live forever).
+        assert not alive(helpers, within=10), "processes of the killed sync survived it"
         assert store.get("acme").last_sync_at is None  # the killed run recorded nothing
         result = sync_project(store, "acme", "backfill", api_base=srv.url, now=NOW)
     expected = expected_backfill_ids(company, NOW)
