@@ -3,6 +3,7 @@
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -226,18 +227,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what systemd, Docker and `timeout` send), raised where Ctrl-C's interrupt would be.
+
+    Every command's clean-up for Ctrl-C (stopping the UI's process group, the docs server, a
+    sync's worker pool) then runs for SIGTERM too; without it the process died at once and left
+    `dagster dev` and its children running.
+    """
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors print one line to stderr and exit 2."""
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         code = args.run(args)
     except WarehouseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("error: stopped (SIGTERM): run the command again; loaded data is kept",
+              file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("error: interrupted: run the command again; loaded data is kept", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return code or 0
 
 

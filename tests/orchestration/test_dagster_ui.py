@@ -48,7 +48,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             try:
                 wait_until_ready(url, process, timeout=180)
                 wait_for_sensor_partitions(home / "dagster", {"acme", "globex", "initech"})
-                dismiss_community_modal(url)
+                assert_no_community_modal(url)
                 yield url
             finally:
                 stop_ui(process)
@@ -65,13 +65,14 @@ def wait_for_sensor_partitions(dagster_home: Path, expected: set[str]) -> None:
             time.sleep(1)
 
 
-def dismiss_community_modal(url: str) -> None:
+def assert_no_community_modal(url: str) -> None:
+    """The instance config turns off the sign-up dialog Dagster opens on a first visit."""
     request = urllib.request.Request(
-        f"{url}/graphql", data=json.dumps({"query": "mutation { setNuxSeen }"}).encode(),
+        f"{url}/graphql", data=json.dumps({"query": "{ shouldShowNux }"}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
-        assert json.load(response) == {"data": {"setNuxSeen": True}}
+        assert json.load(response) == {"data": {"shouldShowNux": False}}
 
 
 def test_asset_catalog_lists_every_raw_table_and_the_published_marts(ui: str) -> None:

@@ -48,3 +48,28 @@ def test_ctrl_c_stops_run_ui_and_every_dagster_process_it_started(tmp_path: Path
     with pytest.raises(ProcessLookupError):
         os.killpg(dagster_group, 0)
     assert (tmp_path / "dagster" / "dagster.yaml").exists()
+
+
+def test_sigterm_stops_the_ui_command_and_every_dagster_process_it_started(tmp_path: Path) -> None:
+    """What systemd, Docker and `timeout` send: before, the CLI died at once and `dagster dev`
+    with its webserver, daemon and code server stayed alive in their own process group."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = subprocess.Popen(
+        [sys.executable, "-m", "stripe_warehouse.cli", "ui", "--port", str(port)],
+        cwd=REPO_ROOT, env={**os.environ, "STRIPE_WAREHOUSE_HOME": str(tmp_path)},
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}", command, timeout=180)
+        (dagster_group,) = map(int, Path(
+            f"/proc/{command.pid}/task/{command.pid}/children").read_text().split())
+        command.send_signal(signal.SIGTERM)
+        command.communicate(timeout=90)
+    finally:
+        if command.poll() is None:
+            command.kill()
+    assert command.returncode == 0  # stopped cleanly
+    with pytest.raises(ProcessLookupError):
+        os.killpg(dagster_group, 0)
