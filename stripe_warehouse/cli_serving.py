@@ -68,8 +68,8 @@ def cmd_docs(args: argparse.Namespace) -> None:
     home = home_dir()
     generate_docs(home)
     server = start_docs_server(home, host=args.host, port=args.port)
-    print(f"dbt docs at http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
     try:
+        print(f"dbt docs at http://{args.host}:{args.port}/ (Ctrl-C to stop)", flush=True)
         _wait_for_interrupt()
     finally:
         server.terminate()

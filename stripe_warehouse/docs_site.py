@@ -28,6 +28,16 @@ def start_docs_server(
         command, cwd=REPO_ROOT, env=environment,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+    try:
+        _wait_until_serving(process, host, port)
+    except BaseException:  # Ctrl-C or SIGTERM while waiting too: never leave the server behind
+        process.terminate()
+        process.wait(timeout=10)
+        raise
+    return process
+
+
+def _wait_until_serving(process: subprocess.Popen[bytes], host: str, port: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -36,8 +46,7 @@ def start_docs_server(
             )
         try:
             with urllib.request.urlopen(f"http://{host}:{port}/", timeout=2):
-                return process
+                return
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.3)
-    process.terminate()
     raise WarehouseError(f"the docs server did not answer on {host}:{port} within 60 s")

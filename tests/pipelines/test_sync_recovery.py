@@ -16,6 +16,7 @@ from sandbox.server import SandboxServer
 from stripe_warehouse.registry import ConnectionStore
 from tests.pipelines.conftest import NOW, TEST_KEY, query, table_ids
 from tests.pipelines.expected import expected_backfill_ids
+from tests.processes import alive, descendants
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
@@ -27,39 +28,6 @@ from stripe_warehouse.registry import ConnectionStore
 sync_project(ConnectionStore(sys.argv[1]), "acme", "backfill", api_base=sys.argv[2],
              now=int(sys.argv[3]))
 """
-
-
-def descendants(pid: int) -> set[int]:
-    """The live processes below ``pid`` (children, grandchildren...), from /proc."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # the process ended while we looked
-        parents[int(stat.parent.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def alive(pids: set[int], within: float) -> set[int]:
-    """Those of ``pids`` still running (not zombies) after waiting up to ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        running = set()
-        for pid in pids:
-            try:
-                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if state != "Z":
-                running.add(pid)
-        if not running or time.monotonic() > deadline:
-            return running
-        time.sleep(0.1)
 
 
 def reached_stage(home: Path, stage: str, proc: subprocess.Popen, timeout: float = 60) -> bool:
