@@ -8,6 +8,7 @@ import sys
 import duckdb
 import pytest
 import sqlalchemy
+from sqlalchemy.pool import NullPool
 
 from pipelines.load import sync_project
 from stripe_warehouse.publish import published_path
@@ -94,3 +95,45 @@ def test_published_copy_is_readable_by_duckdb_1_4_and_sqlalchemy(built: BuiltWar
         ]
     )
     assert len({r[1] for r in rows}) == 1 and rows[0][1] >= 90
+
+
+@pytest.mark.e2e
+def test_readme_recipes_see_each_new_publish_and_mix_in_one_process(built: BuiltWarehouse) -> None:
+    """The README's Python and SQLAlchemy recipes, as written there, in one long-lived process.
+
+    DuckDB keeps one database instance per file and process while any connection to it is
+    open: a pooled SQLAlchemy connection (the default QueuePool) kept the replaced file's old
+    snapshot, and a plain `duckdb.connect` beside it failed with "different configuration"
+    (duckdb-engine adds its user agent to the config). Opening per query (`with
+    duckdb.connect(...)`) and `poolclass=NullPool` close every connection after use, so the next
+    query opens the newest published file.
+    """
+    path = published_path(built.home)
+    engine = sqlalchemy.create_engine(f"duckdb:///{path}?access_mode=read_only",
+                                      poolclass=NullPool)
+
+    def by_duckdb() -> float:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return con.execute(ACTIVE_TODAY).fetchall()[0][0]
+
+    def by_sqlalchemy() -> float:
+        with engine.connect() as connection:
+            return connection.execute(sqlalchemy.text(ACTIVE_TODAY)).scalar_one()
+
+    before = by_sqlalchemy()
+    assert by_duckdb() == before
+
+    customer = next(c for c in built.company.objects["customer"] if not c.get("deleted"))
+    price = next(
+        p for p in built.company.objects["price"]
+        if p.get("recurring") and p["recurring"]["usage_type"] == "licensed"
+        and p["billing_scheme"] == "per_unit"
+    )
+    built.company.create_subscription(customer["id"], price["id"], at=built.company.now - 60)
+    sync_project(built.store, PROJECT, "refresh", home=built.home, api_base=built.server.url)
+    build(home=built.home)
+
+    assert by_sqlalchemy() == before + 1
+    assert by_duckdb() == before + 1
+    assert by_sqlalchemy() == before + 1
+    engine.dispose()
