@@ -244,6 +244,7 @@ def complete_authorization(
     with callback_turn(store.home, request.project_id):
         consume_state(store.home, request.project_id, request.nonce, request.expires, now)
         ensure_not_active(store, request.project_id)  # before the code creates a grant
+        store.check_key()  # likewise: the token could not be stored under this key
         grant = exchange_code(code, settings)
         try:
             return store.connect_oauth(
