@@ -5,7 +5,8 @@ the operator's explicit way out. It deletes the project's rows from every table 
 ``warehouse.duckdb`` that has a ``project_id`` column (raw tables and dlt's merge staging,
 dbt's staging, intermediate and mart tables), the dlt child tables hanging off them, its dlt
 pipeline state (in the warehouse and under ``.dlt``), republishes ``reporting.duckdb``, deletes
-its webhook inbox rows, and last removes its registry entry, binding included. A purge that
+its webhook inbox rows and its default HTML report, and last removes its registry entry,
+binding included. A purge that
 fails half-way keeps the binding, so running it again finishes the job.
 """
 
@@ -23,6 +24,7 @@ from stripe_warehouse.settings import warehouse_path
 
 INBOX_FILE = "inbox.sqlite"  # service/inbox.py: table inbox_events, keyed by project_id
 DLT_DIR = ".dlt"
+REPORTS_DIR = "reports"  # where `stripe-warehouse report` writes without --out
 DLT_STATE_TABLE = "_dlt_pipeline_state"
 
 
@@ -38,6 +40,7 @@ class PurgeResult:
     project_id: str
     deleted: dict[str, int] = field(default_factory=dict)
     forgotten: bool = False  # whether a registry entry was removed
+    removed_files: tuple[str, ...] = ()  # state-directory files that held the project's data
 
     @property
     def total(self) -> int:
@@ -49,8 +52,9 @@ class PurgeResult:
         places = sum(1 for n in self.deleted.values() if n)
         binding = ("; its registry entry and account binding are removed: it can be connected "
                    "to any Stripe account" if self.forgotten else "; it was not in the registry")
+        files = f" and {', '.join(self.removed_files)}" if self.removed_files else ""
         return (f"purged {self.project_id}: deleted {self.total:,} rows from {places} tables"
-                f"{binding}")
+                f"{files}{binding}")
 
 
 def purge_project(store: ConnectionStore, project_id: str) -> PurgeResult:
@@ -66,8 +70,11 @@ def purge_project(store: ConnectionStore, project_id: str) -> PurgeResult:
     deleted = purge_warehouse(home, project_id)
     deleted["inbox"] = _purge_inbox(home / INBOX_FILE, project_id)
     shutil.rmtree(home / DLT_DIR / pipeline_name(project_id), ignore_errors=True)
+    report = Path(REPORTS_DIR) / f"{project_id}.html"
+    removed = (str(report),) if (home / report).exists() else ()
+    (home / report).unlink(missing_ok=True)
     forgotten = store.forget(project_id)  # last: until here a rerun still knows the binding
-    return PurgeResult(project_id, deleted, forgotten)
+    return PurgeResult(project_id, deleted, forgotten, removed)
 
 
 def purge_warehouse(home: Path, project_id: str) -> dict[str, int]:

@@ -141,6 +141,7 @@ def test_purge_deletes_one_projects_rows_everywhere_and_frees_its_id(
     assert main(["sync", "shop", "--backfill", "--no-transform"]) == 0
     assert main(["sync", "other", "--backfill", "--no-transform"]) == 0
     assert main(["transform"]) == 0
+    assert main(["report", "shop"]) == 0 and main(["report", "other"]) == 0
     add_child_table(home)
     store_event(home, "shop", "evt_shop_1")
     store_event(home, "other", "evt_other_1")
@@ -163,7 +164,10 @@ def test_purge_deletes_one_projects_rows_everywhere_and_frees_its_id(
     assert main(["purge", "shop"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"purged shop: deleted {sum(shop_before.values()):,} rows from ")
-    assert "it can be connected to any Stripe account" in out
+    assert " and reports/shop.html; its registry entry and account binding are removed: it " \
+           "can be connected to any Stripe account\n" in out
+    assert not (home / "reports" / "shop.html").exists()
+    assert (home / "reports" / "other.html").exists()
     assert set(project_rows(home, "shop").values()) == {0}
     assert project_rows(home, "other") == other_before
     assert not (home / ".dlt" / "stripe_shop").exists()
