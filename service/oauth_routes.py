@@ -1,7 +1,9 @@
 """``GET /oauth/authorize/{project_id}`` (redirect to Stripe) and ``GET /oauth/callback``.
 
-The callback stores nothing unless ``state`` is genuine and fresh and Stripe exchanges the
-code; every refusal is JSON ``{"error": "<one line: what went wrong and the fix>"}``.
+The callback stores nothing unless ``state`` is genuine, fresh and unused, the project is not
+connected (or bound to another Stripe account), and Stripe exchanges the code; every refusal is
+JSON ``{"error": "<one line: what went wrong and the fix>"}``: 409 when the project's state
+forbids it, 502 when Stripe Connect failed, 400 otherwise.
 """
 
 from starlette.concurrency import run_in_threadpool
@@ -12,12 +14,31 @@ from starlette.routing import Route
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.oauth import (
     OAuthSettings,
+    StripeConnectFailed,
     authorize_url,
     complete_authorization,
     ensure_not_active,
     verify_state,
 )
-from stripe_warehouse.registry import ConnectionStore
+from stripe_warehouse.registry import (
+    AccountMismatch,
+    AlreadyConnected,
+    ConnectionStore,
+    KeyMismatch,
+)
+
+# Refusals caused by what the project already is, not by the request itself.
+_CONFLICTS = (AlreadyConnected, AccountMismatch, KeyMismatch)
+
+
+def _refusal(error: WarehouseError) -> JSONResponse:
+    if isinstance(error, _CONFLICTS):
+        status = 409
+    elif isinstance(error, StripeConnectFailed):
+        status = 502
+    else:
+        status = 400
+    return JSONResponse({"error": str(error)}, status_code=status)
 
 
 def oauth_routes(store: ConnectionStore) -> list[Route]:
@@ -32,8 +53,7 @@ def oauth_routes(store: ConnectionStore) -> list[Route]:
                 tier = (await run_in_threadpool(store.get, project_id)).tier
             url = authorize_url(project_id, tier, OAuthSettings.from_env(need_platform_key=False))
         except WarehouseError as error:
-            status = 409 if "already connected" in str(error) else 400
-            return JSONResponse({"error": str(error)}, status_code=status)
+            return _refusal(error)
         return RedirectResponse(url, status_code=302)
 
     async def callback(request: Request) -> Response:
@@ -49,16 +69,9 @@ def oauth_routes(store: ConnectionStore) -> list[Route]:
             if not code:
                 raise WarehouseError("the callback has no authorization code: nothing was "
                                      "stored; start again from the authorize link")
-        except WarehouseError as error:
-            return JSONResponse({"error": str(error)}, status_code=400)
-        try:
-            await run_in_threadpool(ensure_not_active, store, verify_state(state).project_id)
-        except WarehouseError as error:
-            return JSONResponse({"error": str(error)}, status_code=409)
-        try:
             connection = await run_in_threadpool(complete_authorization, store, state, code)
         except WarehouseError as error:
-            return JSONResponse({"error": str(error)}, status_code=502)
+            return _refusal(error)
         return JSONResponse({
             "connected": connection.project_id,
             "stripe_user_id": connection.stripe_user_id,

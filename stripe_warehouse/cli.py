@@ -30,6 +30,7 @@ def cmd_connect(args: argparse.Namespace) -> None:
     """Check the key against Stripe, then store the connection encrypted; or start OAuth."""
     validate_project_id(args.project)
     load_key()  # a missing encryption key fails before any network call
+    ConnectionStore().check_key()  # so does a key that cannot open the stored secrets
     if args.oauth:
         _connect_oauth(args)
         return
@@ -41,10 +42,14 @@ def cmd_connect(args: argparse.Namespace) -> None:
         if args.webhook_secret_env else None
     )
     with StripeReader(api_key, project_id=args.project) as reader:
-        account = reader.account()
+        account_id = reader.account().get("id")
+    if not account_id:  # the project is bound to this id for life: never store without it
+        raise WarehouseError("Stripe's answer to GET /v1/account has no account id: nothing "
+                             "was stored; check STRIPE_API_BASE points at the Stripe API")
     store = ConnectionStore()
-    connection = store.connect(args.project, args.tier, api_key, webhook_secret)
-    print(f"connected {args.project} (Stripe account {account.get('id', '?')}, "
+    connection = store.connect(args.project, args.tier, api_key, webhook_secret,
+                               account_id=account_id)
+    print(f"connected {args.project} (Stripe account {account_id}, "
           f"{connection.mode} mode, tier {connection.tier})")
     if api_key.startswith("sk_"):
         print("warning: this is a full-access secret key; a read-only restricted key "
@@ -74,6 +79,14 @@ def cmd_disconnect(args: argparse.Namespace) -> None:
     done = "; access deauthorized on Stripe" if args.deauthorize else ""
     print(f"disconnected {connection.project_id}: syncs stopped, credentials deleted{done}; "
           f"loaded data is kept (tier {connection.tier} retention applies)")
+
+
+def cmd_purge(args: argparse.Namespace) -> None:
+    """Delete a disconnected project's rows everywhere and release its account binding."""
+    from stripe_warehouse.purge import purge_project
+
+    result = purge_project(ConnectionStore(), args.project)
+    print(result.summary())
 
 
 def cmd_rotate_key(args: argparse.Namespace) -> None:
@@ -211,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     disconnect.add_argument("--deauthorize", action="store_true",
                             help="also revoke the OAuth app's access on Stripe")
     disconnect.set_defaults(run=cmd_disconnect)
+
+    purge = commands.add_parser(
+        "purge", help="delete a disconnected project's data everywhere and its account binding")
+    purge.add_argument("project")
+    purge.set_defaults(run=cmd_purge)
 
     doctor = commands.add_parser("doctor", help="check a project's connection, data and webhooks")
     doctor.add_argument("project")

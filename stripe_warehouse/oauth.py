@@ -1,9 +1,10 @@
 """Stripe Connect OAuth (scope ``read_only``): authorize URL, signed ``state``, code exchange.
 
 ``state`` names the project and tier and is signed (HMAC-SHA256, key derived from
-``STRIPE_WAREHOUSE_SECRET_KEY``) and expiring, so a callback cannot be forged or replayed
-later to attach someone else's account to a project. The access token is stored encrypted
-like an API key; the platform's own secret key is only read from the environment.
+``STRIPE_WAREHOUSE_SECRET_KEY``), expiring and single-use (see ``oauth_states``), so a
+callback cannot be forged or replayed to attach someone else's account to a project. The
+access token is stored encrypted like an API key; the platform's own secret key is only read
+from the environment.
 """
 
 import base64
@@ -23,10 +24,13 @@ from stripe.oauth_error import OAuthError
 
 from stripe_warehouse.crypto import load_key
 from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.oauth_states import callback_turn, consume_state
 from stripe_warehouse.redaction import redact_stripe_sdk_logs
 from stripe_warehouse.registry import (
+    AccountMismatch,
     Connection,
     ConnectionStore,
+    already_connected,
     validate_project_id,
     validate_tier,
 )
@@ -84,12 +88,22 @@ class OAuthSettings:
         )
 
 
+class InvalidState(WarehouseError):
+    """The callback's ``state`` is forged, altered, signed with another key or expired."""
+
+
+class StripeConnectFailed(WarehouseError):
+    """Stripe Connect could not be reached or refused a call (a code exchange, a deauthorize)."""
+
+
 @dataclass(frozen=True)
 class AuthorizationRequest:
-    """What a verified ``state`` says: which project and tier the user is connecting."""
+    """What a verified ``state`` says: which project and tier, its nonce and expiry."""
 
     project_id: str
     tier: str
+    nonce: str
+    expires: int
 
 
 @dataclass(frozen=True)
@@ -128,7 +142,7 @@ def sign_state(project_id: str, tier: str, now: float | None = None) -> str:
 
 def verify_state(state: str, now: float | None = None) -> AuthorizationRequest:
     """The request a ``state`` from :func:`sign_state` names; a one-line error if forged/expired."""
-    forged = WarehouseError(
+    forged = InvalidState(
         "the OAuth state is missing, altered or signed with another key: nothing was stored; "
         "start again with `stripe-warehouse connect PROJECT --oauth`"
     )
@@ -142,12 +156,13 @@ def verify_state(state: str, now: float | None = None) -> AuthorizationRequest:
         raise forged
     fields = json.loads(payload)
     if (time.time() if now is None else now) > fields["exp"]:
-        raise WarehouseError(
+        raise InvalidState(
             f"the OAuth link for project {fields['p']} expired (links last "
             f"{STATE_TTL_SECONDS // 60} minutes): nothing was stored; start again with "
             f"`stripe-warehouse connect {fields['p']} --oauth`"
         )
-    return AuthorizationRequest(project_id=fields["p"], tier=fields["t"])
+    return AuthorizationRequest(project_id=fields["p"], tier=fields["t"], nonce=fields["n"],
+                                expires=fields["exp"])
 
 
 def authorize_url(
@@ -167,24 +182,24 @@ def authorize_url(
 
 def _connect_error(
     error: stripe.StripeError, settings: OAuthSettings, action: str
-) -> WarehouseError:
+) -> StripeConnectFailed:
     """One line for a failed Connect call; never the SDK's message, which may quote a key."""
     if isinstance(error, stripe.APIConnectionError):
-        return WarehouseError(
+        return StripeConnectFailed(
             f"cannot reach Stripe Connect at {settings.connect_base} to {action}: "
             f"check {CONNECT_BASE_ENV} and the network, then try again"
         )
     if isinstance(error, OAuthError):
-        return WarehouseError(
+        return StripeConnectFailed(
             f"Stripe refused to {action} ({error.code}): start again with "
             "`stripe-warehouse connect PROJECT --oauth`"
         )
     if error.http_status == 401:
-        return WarehouseError(
+        return StripeConnectFailed(
             f"Stripe rejected the platform key in {PLATFORM_KEY_ENV} (401) when asked to "
             f"{action}: export the secret key of the platform that owns {settings.client_id}"
         )
-    return WarehouseError(
+    return StripeConnectFailed(
         f"Stripe Connect failed to {action} ({error.http_status}): try again later"
     )
 
@@ -212,26 +227,47 @@ def ensure_not_active(store: ConnectionStore, project_id: str) -> None:
     replace a project's Stripe account with their own.
     """
     if any(c.project_id == project_id and c.status == "active" for c in store.list()):
-        raise WarehouseError(
-            f"project {project_id} is already connected: nothing was stored; to connect "
-            f"another account, first run `stripe-warehouse disconnect {project_id}`"
-        )
+        raise already_connected(project_id)
 
 
 def complete_authorization(
     store: ConnectionStore, state: str, code: str, settings: OAuthSettings | None = None,
     now: float | None = None,
 ) -> Connection:
-    """Check ``state``, exchange ``code`` and store the token encrypted; nothing stored on error."""
+    """Check ``state``, exchange ``code`` and store the token encrypted; nothing stored on error.
+
+    One callback per project at a time, each ``state`` once: of two callbacks racing for one
+    project, the second finds it connected and is refused before exchanging its code.
+    """
     request = verify_state(state, now)
-    ensure_not_active(store, request.project_id)  # before the code creates a grant on Stripe
     settings = settings or OAuthSettings.from_env()
-    grant = exchange_code(code, settings)
-    return store.connect_oauth(
-        request.project_id, request.tier, grant.access_token,
-        stripe_user_id=grant.stripe_user_id, scope=grant.scope, livemode=grant.livemode,
-        refresh_token=grant.refresh_token,
-    )
+    with callback_turn(store.home, request.project_id):
+        consume_state(store.home, request.project_id, request.nonce, request.expires, now)
+        ensure_not_active(store, request.project_id)  # before the code creates a grant
+        store.check_key()  # likewise: the token could not be stored under this key
+        grant = exchange_code(code, settings)
+        try:
+            return store.connect_oauth(
+                request.project_id, request.tier, grant.access_token,
+                stripe_user_id=grant.stripe_user_id, scope=grant.scope,
+                livemode=grant.livemode, refresh_token=grant.refresh_token,
+            )
+        except AccountMismatch:
+            _release_refused_grant(store, grant.stripe_user_id, settings)
+            raise
+
+
+def _release_refused_grant(
+    store: ConnectionStore, stripe_user_id: str, settings: OAuthSettings
+) -> None:
+    # The refused account just authorised this platform; unless another project uses that
+    # account, revoke the grant so no unused token stays valid on Stripe.
+    if any(c.bound_account == stripe_user_id for c in store.list()):
+        return
+    try:
+        deauthorize(stripe_user_id, settings)
+    except StripeConnectFailed:
+        pass  # the refusal is what the caller must see; the token was never stored
 
 
 def deauthorize(stripe_user_id: str, settings: OAuthSettings | None = None) -> None:

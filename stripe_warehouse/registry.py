@@ -8,12 +8,19 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.settings import key_mode
-from stripe_warehouse.crypto import decrypt_secret, encrypt_secret, load_key, load_keyring
+from stripe_warehouse.crypto import (
+    SECRET_KEY_ENV,
+    decrypt_secret,
+    encrypt_secret,
+    key_id,
+    load_key,
+    load_keyring,
+)
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.settings import home_dir
 
@@ -25,12 +32,53 @@ SECRET_FIELDS = ("api_key", "webhook_secret", "refresh_token")
 PROJECT_ID_PATTERN = re.compile(r"[a-z0-9_]{1,40}")
 
 
+class AlreadyConnected(WarehouseError):
+    """The project is connected now: another account cannot be attached to it."""
+
+
+class AccountMismatch(WarehouseError):
+    """The project was bound to another Stripe account; only `purge` releases the binding."""
+
+
+class KeyMismatch(WarehouseError):
+    """The encryption key in use cannot open the secrets already stored."""
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created 0600) for the duration of the block."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def write_private_json(path: Path, payload: object) -> None:
+    """Replace ``path`` atomically with ``payload`` as JSON, mode 0600, fsynced."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=2, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 @dataclass
 class Connection:
     """One connected Stripe account; secrets are kept encrypted (``{"kid","nonce","ct"}``).
 
     ``api_key`` is the API key or OAuth access token; it is deleted (None) when the project is
     disconnected or revoked. ``stripe_user_id``/``scope``/``livemode`` come from OAuth.
+    ``account_id`` is the Stripe account the project is bound to for life (``GET /v1/account``
+    for a key, ``stripe_user_id`` for OAuth); it survives disconnecting, only `purge` ends it.
     """
 
     project_id: str
@@ -48,6 +96,13 @@ class Connection:
     livemode: bool | None = None
     refresh_token: dict[str, str] | None = None
     status_reason: str | None = None
+    account_id: str | None = None
+
+    @property
+    def bound_account(self) -> str | None:
+        """The Stripe account this project may hold data of (OAuth entries from before
+        ``account_id`` existed are bound through ``stripe_user_id``)."""
+        return self.account_id or self.stripe_user_id
 
 
 def validate_project_id(project_id: str) -> None:
@@ -71,6 +126,44 @@ def _end_access(connection: Connection, status: str, reason: str) -> None:
     connection.refresh_token = None
 
 
+def already_connected(project_id: str) -> AlreadyConnected:
+    """The refusal to attach an account to a project that is connected now."""
+    return AlreadyConnected(
+        f"project {project_id} is already connected: nothing was stored; to connect "
+        f"another account, first run `stripe-warehouse disconnect {project_id}`"
+    )
+
+
+def _refuse_other_account(previous: Connection, account_id: str | None) -> None:
+    # One Stripe account per project for life: otherwise a reconnect merges two accounts'
+    # rows (same project_id) in the raw tables and the marts.
+    bound = previous.bound_account
+    if bound is not None and account_id is not None and account_id != bound:
+        project_id = previous.project_id
+        raise AccountMismatch(
+            f"project {project_id} holds data of Stripe account {bound}, not {account_id}: "
+            f"nothing was stored; connect {account_id} under a new project id, or delete "
+            f"{project_id}'s data first with `stripe-warehouse purge {project_id}`"
+        )
+
+
+def _refuse_foreign_key(connections: dict[str, Connection], current_kid: str) -> None:
+    # Writing under another key would split the registry: no single key could open it all.
+    stored = sorted({
+        blob.get("kid", "?")
+        for connection in connections.values()
+        for name in SECRET_FIELDS
+        if (blob := getattr(connection, name)) is not None and blob.get("kid") != current_kid
+    })
+    if stored:
+        kids = ", ".join(stored)
+        raise KeyMismatch(
+            f"the stored secrets are encrypted with key id {kids}, but {SECRET_KEY_ENV} has "
+            f"key id {current_kid}: nothing was stored; export the key with id {kids} as "
+            f"{SECRET_KEY_ENV} (to change keys, run `stripe-warehouse rotate-key` with it)"
+        )
+
+
 class ConnectionStore:
     """Connections in ``<home>/connections.json`` (0600), updated atomically under a file lock."""
 
@@ -79,16 +172,9 @@ class ConnectionStore:
         self.path = self.home / REGISTRY_FILE
         self._lock_path = self.home / (REGISTRY_FILE + ".lock")
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> AbstractContextManager[None]:
         # An exclusive lock around read-modify-write so concurrent writers never lose updates.
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        return file_lock(self._lock_path)
 
     def _read(self) -> dict[str, Connection]:
         if not self.path.exists():
@@ -104,17 +190,7 @@ class ConnectionStore:
 
     def _write(self, connections: dict[str, Connection]) -> None:
         payload = {"connections": {pid: dataclasses.asdict(c) for pid, c in connections.items()}}
-        fd, tmp = tempfile.mkstemp(dir=self.home, prefix=".connections.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(payload, f, indent=2, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_private_json(self.path, payload)
 
     def _update(self, project_id: str, change: Callable[[Connection], None]) -> Connection:
         with self._locked():
@@ -134,28 +210,38 @@ class ConnectionStore:
         return connections[project_id]
 
     def connect(
-        self, project_id: str, tier: str, api_key: str, webhook_secret: str | None = None
+        self, project_id: str, tier: str, api_key: str, webhook_secret: str | None = None,
+        *, account_id: str | None = None,
     ) -> Connection:
-        """Add or replace a connection, encrypting its secrets with the configured key."""
-        return self._store_new(project_id, tier, api_key, webhook_secret=webhook_secret)
+        """Add or replace a connection, encrypting its secrets with the configured key.
+
+        ``account_id`` is the Stripe account the key belongs to: a project already bound to
+        another account is refused (:class:`AccountMismatch`).
+        """
+        return self._store_new(
+            project_id, tier, api_key, webhook_secret=webhook_secret, account_id=account_id)
 
     def connect_oauth(
         self, project_id: str, tier: str, access_token: str, *, stripe_user_id: str,
         scope: str, livemode: bool, refresh_token: str | None = None,
     ) -> Connection:
-        """Add or replace a connection made with Stripe Connect OAuth; tokens are encrypted.
+        """Store a connection made with Stripe Connect OAuth; tokens are encrypted.
 
-        A webhook secret stored by an earlier connection of the project is kept.
+        Refused while the project is active (:class:`AlreadyConnected`; the check and the
+        write are under one lock) or when it is bound to another account. A webhook secret
+        stored by an earlier connection of the project is kept.
         """
         return self._store_new(
-            project_id, tier, access_token, stripe_user_id=stripe_user_id, scope=scope,
-            livemode=livemode, refresh_token=refresh_token,
+            project_id, tier, access_token, account_id=stripe_user_id,
+            stripe_user_id=stripe_user_id, scope=scope, livemode=livemode,
+            refresh_token=refresh_token, replace_active=False,
         )
 
     def _store_new(
         self, project_id: str, tier: str, api_key: str, *, webhook_secret: str | None = None,
-        stripe_user_id: str | None = None, scope: str | None = None,
-        livemode: bool | None = None, refresh_token: str | None = None,
+        account_id: str | None = None, stripe_user_id: str | None = None,
+        scope: str | None = None, livemode: bool | None = None,
+        refresh_token: str | None = None, replace_active: bool = True,
     ) -> Connection:
         validate_project_id(project_id)
         validate_tier(tier)
@@ -176,12 +262,19 @@ class ConnectionStore:
             refresh_token=(
                 encrypt_secret(refresh_token, project_id, key) if refresh_token else None
             ),
+            account_id=account_id,
         )
         with self._locked():
             connections = self._read()
+            _refuse_foreign_key(connections, key_id(key))
             previous = connections.get(project_id)
             if previous is not None:
-                # Reconnecting keeps the sync history so refreshes continue where they stopped.
+                if not replace_active and previous.status == "active":
+                    raise already_connected(project_id)
+                _refuse_other_account(previous, account_id)
+                # Reconnecting keeps the sync history so refreshes continue where they stopped
+                # (safe: it is the same Stripe account).
+                connection.account_id = account_id or previous.bound_account
                 connection.created_at = previous.created_at
                 connection.last_sync_at = previous.last_sync_at
                 connection.last_sync_kind = previous.last_sync_kind
@@ -191,6 +284,19 @@ class ConnectionStore:
             connections[project_id] = connection
             self._write(connections)
         return connection
+
+    def check_key(self) -> None:
+        """Refuse early when the configured key cannot open the secrets already stored."""
+        _refuse_foreign_key(self._read(), key_id(load_key()))
+
+    def forget(self, project_id: str) -> bool:
+        """Remove ``project_id`` and its account binding from the registry (``purge``)."""
+        with self._locked():
+            connections = self._read()
+            if connections.pop(project_id, None) is None:
+                return False
+            self._write(connections)
+        return True
 
     def get(self, project_id: str) -> Connection:
         """The connection of ``project_id``; a one-line error naming the fix if unknown."""

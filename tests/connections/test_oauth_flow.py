@@ -29,6 +29,14 @@ def authorize_through_sandbox(service: str, project: str, tier: str) -> str:
     return redirect_of(redirect_of(f"{service}/oauth/authorize/{project}?tier={tier}"))
 
 
+def connect_then_disconnect(service: str, home: Path) -> str:
+    """Connect ``shop`` through OAuth, then disconnect it; the callback URL that connected it."""
+    callback = authorize_through_sandbox(service, "shop", "pro")
+    assert requests.get(callback, timeout=30).status_code == 200
+    ConnectionStore(home).disconnect("shop")
+    return callback
+
+
 def test_authorize_link_asks_for_read_only_access_with_a_signed_state(service: str) -> None:
     link = redirect_of(f"{service}/oauth/authorize/shop?tier=pro")
     parts = urlsplit(link)
@@ -145,10 +153,11 @@ def test_oauth_cannot_replace_the_account_of_a_connected_project(
 def test_reused_code_is_refused_by_stripe_with_a_one_line_error(
     service: str, home: Path, oauth_env: SandboxServer
 ) -> None:
-    callback = authorize_through_sandbox(service, "shop", "pro")
-    assert requests.get(callback, timeout=30).status_code == 200
-    ConnectionStore(home).disconnect("shop")
-    again = requests.get(callback, timeout=30)
+    callback = connect_then_disconnect(service, home)
+    # A fresh state (the used one is refused before Stripe is asked) with the used code.
+    used_code = parse_qs(urlsplit(callback).query)["code"][0]
+    again = requests.get(f"{service}/oauth/callback", timeout=30,
+                         params={"state": sign_state("shop", "pro"), "code": used_code})
     assert again.status_code == 502
     assert again.json() == {"error": "Stripe refused to exchange the authorization code "
                                      "(invalid_grant): start again with "
