@@ -141,6 +141,16 @@ def _utc(seconds: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
+def _reraise_interrupt(error: BaseException) -> None:
+    """Ctrl-C (or SIGTERM) that dlt wrapped in its own exception stops the sync as an interrupt,
+    not as "sync failed (KeyboardInterrupt)"."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            raise seen.with_traceback(None) from None
+        seen = seen.__cause__ or seen.__context__
+
+
 def _user_error(error: BaseException, project_id: str, warehouse: Path) -> WarehouseError:
     """The one-line error inside whatever dlt wrapped around it.
 
@@ -261,6 +271,7 @@ def sync_project(
     except WarehouseError:
         raise
     except Exception as error:
+        _reraise_interrupt(error)
         raise _user_error(error, project_id, warehouse) from error
     store.record_sync(project_id, kind, finished.timestamp(), last_event_created)
     return run

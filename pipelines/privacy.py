@@ -9,6 +9,7 @@ its keys and values may hold anything.
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -150,6 +151,26 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
+def _start_workers_deaf_to_ctrl_c(pool: ProcessPoolExecutor, workers: int) -> None:
+    """Start the pool's workers now, with SIGINT blocked (they inherit the mask through exec).
+
+    Ctrl-C reaches the terminal's whole foreground process group: each worker printed its own
+    KeyboardInterrupt traceback (or died mid-start) under the CLI's one line. The syncing
+    process alone handles the interrupt and shuts the pool down. Python handles signals in the
+    main thread only; from another thread the workers start on demand as before.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    # Blocked, not ignored: an interrupt arriving meanwhile stays pending for this process
+    # and is raised here once unblocked, while the workers keep the blocked mask for life.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        for _ in range(workers):  # each submit starts a worker while none is idle yet
+            pool.submit(os.getpid)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class AllowlistingDecoder:
     """Decodes API answers with the allowlist applied, in worker processes.
 
@@ -163,13 +184,15 @@ class AllowlistingDecoder:
     allowlists = True
 
     def __init__(self, processes: int | None = None) -> None:
+        workers = processes or os.cpu_count() or 2
         # spawn, not fork: the syncing process runs threads, which fork does not copy safely.
         self._pool = ProcessPoolExecutor(
-            max_workers=processes or os.cpu_count() or 2,
+            max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_exit_with_parent,
             initargs=(os.getpid(),),
         )
+        _start_workers_deaf_to_ctrl_c(self._pool, workers)
 
     def __call__(self, body: bytes) -> Any:
         """The allowlisted, parsed answer."""

@@ -69,3 +69,32 @@ def test_sync_killed_mid_load_completes_on_rerun_without_duplicates(
     assert query(store.home, "select count(*) from stripe_raw.sync_runs")[0][0] == 1
     assert result.objects_loaded == sum(len(ids) for ids in expected.values())
     assert store.get("acme").last_sync_kind == "backfill"
+
+
+def test_ctrl_c_stops_a_sync_with_one_line_and_no_worker_left(
+    company: Company, store: ConnectionStore, secret_key: str
+) -> None:
+    """Ctrl-C in a terminal interrupts the whole foreground process group, the allowlist's
+    workers included: each of them printed a KeyboardInterrupt traceback under the CLI's line."""
+    with SandboxServer(accounts={TEST_KEY: company}, latency_ms=20) as srv:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stripe_warehouse.cli", "sync", "acme", "--backfill",
+             "--no-transform"],
+            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO),
+                           "STRIPE_WAREHOUSE_HOME": str(store.home),
+                           "STRIPE_WAREHOUSE_SECRET_KEY": secret_key,
+                           "STRIPE_API_BASE": srv.url},
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,  # its own group, as a terminal's foreground job is
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        deadline = time.monotonic() + 60
+        while len(helpers := descendants(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # wait for the allowlist's workers
+        os.killpg(proc.pid, signal.SIGINT)
+        _, errors = proc.communicate(timeout=60)
+    assert len(helpers) >= 2
+    assert proc.returncode == 130, errors
+    assert errors.strip().splitlines() == [
+        "error: interrupted: run the command again; loaded data is kept"], errors
+    assert not alive(helpers, within=10)
