@@ -171,7 +171,8 @@ def test_report_rendered_in_chromium_shows_the_figures_of_the_marts(
             con.execute(
                 "with last as (select max(metric_date) as day from marts.metrics_daily "
                 "where project_id = $1) "
-                "select metric, round(sum(value), 2) from marts.metrics_daily, last "
+                "select metric, cast(round(sum(value), 2) as double) "
+                "from marts.metrics_daily, last "
                 "where project_id = $1 and ("
                 "  (metric in ('stripe_revenue', 'stripe_failed_payments') "
                 "   and metric_date between day - 30 and day - 1) "
