@@ -11,8 +11,14 @@ import html
 import math
 from collections.abc import Sequence
 
+# The charts' own coordinate system (the SVG viewBox); the page scales them to its width.
 WIDTH, HEIGHT = 720, 260
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 72, 32, 20, 40
+# Generous text metrics in viewBox units, for the largest label size the page uses (16 on a
+# phone): layout computed with them cannot make labels collide at any screen width.
+CHAR_WIDTH, LINE_HEIGHT = 10.0, 18.0
+SWATCH = 10.0
+MIN_X_LABEL_GAP = 80.0
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5, whole: bool = False) -> list[float]:
@@ -51,13 +57,10 @@ def format_value(value: float, unit: str) -> str:
     return f"{sign}${value:,.0f}"
 
 
-def _plot_box() -> tuple[float, float, float, float]:
-    return (
-        MARGIN_LEFT,
-        MARGIN_TOP,
-        WIDTH - MARGIN_LEFT - MARGIN_RIGHT,
-        HEIGHT - MARGIN_TOP - MARGIN_BOTTOM,
-    )
+def _plot_box(extra_top: float = 0.0) -> tuple[float, float, float, float]:
+    """x, y, width, height of the plotting area; `extra_top` leaves room for a legend."""
+    top = MARGIN_TOP + extra_top
+    return MARGIN_LEFT, top, WIDTH - MARGIN_LEFT - MARGIN_RIGHT, HEIGHT - top - MARGIN_BOTTOM
 
 
 def _date_ticks(days: Sequence[dt.date], max_ticks: int = 7) -> list[int]:
@@ -68,10 +71,15 @@ def _date_ticks(days: Sequence[dt.date], max_ticks: int = 7) -> list[int]:
 
 
 def _axes(
-    title: str, y_ticks: list[float], y_of, unit: str, x_labels: list[tuple[float, str]]
+    box: tuple[float, float, float, float],
+    title: str,
+    y_ticks: list[float],
+    y_of,
+    unit: str,
+    x_labels: list[tuple[float, str]],
 ) -> list[str]:
-    x0, y0, w, h = _plot_box()
-    parts = [f'<text class="axis-title" x="{x0}" y="{y0 - 4}">{html.escape(title)}</text>']
+    x0, y0, w, h = box
+    parts = [f'<text class="axis-title" x="{x0}" y="{MARGIN_TOP - 4}">{html.escape(title)}</text>']
     for tick in y_ticks:
         y = y_of(tick)
         parts.append(f'<line class="grid" x1="{x0}" x2="{x0 + w}" y1="{y:.1f}" y2="{y:.1f}"/>')
@@ -94,7 +102,8 @@ def _axes(
 
 def line_chart(title: str, days: Sequence[dt.date], values: Sequence[float], unit: str) -> str:
     """A daily line chart with a y axis in `unit` and dated x ticks."""
-    x0, y0, w, h = _plot_box()
+    box = _plot_box()
+    x0, y0, w, h = box
     ticks = nice_ticks(
         min(0.0, min(values, default=0.0)), max(values, default=1.0), whole=unit == "count"
     )
@@ -107,7 +116,7 @@ def line_chart(title: str, days: Sequence[dt.date], values: Sequence[float], uni
         return y0 + h - (v - lo) / (hi - lo) * h
 
     x_labels = [(x_of(i), days[i].strftime("%b %d")) for i in _date_ticks(days)]
-    parts = _axes(title, ticks, y_of, unit, x_labels)
+    parts = _axes(box, title, ticks, y_of, unit, x_labels)
     points = " ".join(f"{x_of(i):.1f},{y_of(v):.1f}" for i, v in enumerate(values))
     parts.append(f'<polyline class="series" points="{points}"/>')
     for i, (day, v) in enumerate(zip(days, values, strict=True)):
@@ -121,8 +130,13 @@ def line_chart(title: str, days: Sequence[dt.date], values: Sequence[float], uni
 def stacked_bar_chart(
     title: str, labels: Sequence[str], series: dict[str, Sequence[float]], unit: str
 ) -> str:
-    """Bars per label; positive series stack up from zero, negative ones stack down."""
-    x0, y0, w, h = _plot_box()
+    """Bars per label; positive series stack up from zero, negative ones stack down.
+
+    The legend sits in its own rows between the title and the plot, never over a bar.
+    """
+    legend, legend_height = _legend(list(series), MARGIN_TOP + 4)
+    box = _plot_box(extra_top=legend_height)
+    x0, y0, w, h = box
     ups = [sum(max(s[i], 0) for s in series.values()) for i in range(len(labels))]
     downs = [sum(min(s[i], 0) for s in series.values()) for i in range(len(labels))]
     ticks = nice_ticks(min(downs, default=0.0), max(ups, default=1.0), whole=unit == "count")
@@ -133,8 +147,12 @@ def stacked_bar_chart(
 
     slot = w / max(len(labels), 1)
     bar = slot * 0.6
-    x_labels = [(x0 + slot * (i + 0.5), label) for i, label in enumerate(labels)]
-    parts = _axes(title, ticks, y_of, unit, x_labels)
+    # Month labels are wider than a month's slot once there are many: label every n-th month.
+    every = max(1, math.ceil(MIN_X_LABEL_GAP / slot))
+    x_labels = [
+        (x0 + slot * (i + 0.5), label) for i, label in enumerate(labels) if i % every == 0
+    ]
+    parts = _axes(box, title, ticks, y_of, unit, x_labels)
     for i, label in enumerate(labels):
         up, down = 0.0, 0.0
         for name, values in series.items():
@@ -152,22 +170,37 @@ def stacked_bar_chart(
                 up = top
             else:
                 down = top
-    legend_x = x0 + 8
-    for name in series:
+    return _svg(title, parts + legend)
+
+
+def _legend(names: list[str], top: float) -> tuple[list[str], float]:
+    """Swatch-and-name items in rows from `top`, wrapped to the chart's width.
+
+    Returns the SVG parts and the height the rows take (plus a gap before the plot).
+    """
+    parts: list[str] = []
+    x, row = float(MARGIN_LEFT), 0
+    for name in names:
+        item_width = SWATCH + 4 + CHAR_WIDTH * len(name)
+        if x > MARGIN_LEFT and x + item_width > WIDTH - MARGIN_RIGHT:
+            x, row = float(MARGIN_LEFT), row + 1
+        y = top + row * LINE_HEIGHT
         parts.append(
-            f'<rect class="bar {html.escape(name)}" x="{legend_x}" y="{y0 + 4}" '
-            'width="10" height="10"/>'
+            f'<rect class="bar legend-swatch {html.escape(name)}" x="{x:.1f}" '
+            f'y="{y + (LINE_HEIGHT - SWATCH) / 2:.1f}" width="{SWATCH}" height="{SWATCH}"/>'
         )
         parts.append(
-            f'<text class="legend" x="{legend_x + 14}" y="{y0 + 13}">{html.escape(name)}</text>'
+            f'<text class="legend" x="{x + SWATCH + 4:.1f}" y="{y + LINE_HEIGHT / 2:.1f}" '
+            f'dominant-baseline="central">{html.escape(name)}</text>'
         )
-        legend_x += 16 + 8 * len(name) + 12
-    return _svg(title, parts)
+        x += item_width + 16
+    return parts, (row + 1) * LINE_HEIGHT + 8
 
 
 def _svg(title: str, parts: list[str]) -> str:
     body = "\n".join(parts)
     return (
         f'<svg class="chart" role="img" aria-label="{html.escape(title)}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}">\n{body}\n</svg>'
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" preserveAspectRatio="xMidYMid meet">'
+        f"\n{body}\n</svg>"
     )

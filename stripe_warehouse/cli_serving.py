@@ -37,7 +37,7 @@ def _reader_db(home: Path) -> Path:
 
 
 def cmd_metrics(args: argparse.Namespace) -> None:
-    """The six published metrics of a day, with the change against a month earlier."""
+    """The six published metrics of a day, each with its like-with-like change."""
     from stripe_warehouse.metrics import format_metrics, load_metrics, metrics_json
 
     day, values = load_metrics(_reader_db(home_dir()), args.project, _parse_day(args.date))
@@ -103,7 +103,8 @@ def add_serving_commands(commands: argparse._SubParsersAction) -> None:
     metrics.add_argument("project")
     metrics.add_argument("--date", help="YYYY-MM-DD (default: the latest reported day)")
     metrics.add_argument("--compare", choices=["previous-month"], default="previous-month",
-                         help="comparison period (the same day one month earlier)")
+                         help="stocks: the same day a month earlier; flows: the last 30 "
+                         "complete days against the 30 before")
     metrics.add_argument("--json", action="store_true", help="machine-readable output")
     metrics.set_defaults(run=cmd_metrics)
 

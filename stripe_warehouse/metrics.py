@@ -1,14 +1,24 @@
-"""Read the six published metrics of a project from `marts.metrics_daily`."""
+"""Read the six published metrics of a project from `marts.metrics_daily`, with their change.
+
+The change follows the rule of `stripe_warehouse.comparison` (complete periods for flows,
+end-of-day values for stocks), the same as the overview report's.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from stripe_warehouse.comparison import (
+    COMPARISON_RULE,
+    FLOW_PERIOD_DAYS,
+    Comparison,
+    compare,
+)
 from stripe_warehouse.errors import WarehouseError
 
 METRIC_ORDER = (
@@ -23,81 +33,90 @@ METRIC_ORDER = (
 
 @dataclass(frozen=True)
 class MetricValue:
+    """A metric's published value on the chosen day and its like-with-like comparison."""
+
     metric: str
     unit: str
     value: float
-    previous: float | None
-
-    @property
-    def change(self) -> float | None:
-        return None if self.previous is None else self.value - self.previous
-
-
-def previous_month_day(day: dt.date) -> dt.date:
-    """The same day one month earlier, clamped to the month's last day (Mar 31 -> Feb 28)."""
-    year, month = (day.year, day.month - 1) if day.month > 1 else (day.year - 1, 12)
-    for candidate in (day.day, 30, 29, 28):
-        try:
-            return dt.date(year, month, candidate)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
+    comparison: Comparison
 
 
 def load_metrics(
     warehouse: Path, project_id: str, day: dt.date | None = None
 ) -> tuple[dt.date, list[MetricValue]]:
-    """The metrics of `day` (default: the latest reported day) and of one month earlier."""
+    """The metrics of `day` (default: the latest reported day), each with its comparison."""
     if not warehouse.exists():
         raise WarehouseError(
             f"no warehouse at {warehouse}: "
             f"run `stripe-warehouse sync {project_id} --backfill` first"
         )
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        if day is None:
-            row = con.execute(
-                "select max(metric_date) from marts.metrics_daily where project_id = ?",
-                [project_id],
-            ).fetchone()
-            if row is None or row[0] is None:
-                raise WarehouseError(
-                    f"no metrics for project {project_id}: check the name with "
-                    "`stripe-warehouse status`, then run "
-                    f"`stripe-warehouse sync {project_id} --backfill`"
-                )
-            day = row[0]
+        row = con.execute(
+            "select max(metric_date) from marts.metrics_daily where project_id = ?",
+            [project_id],
+        ).fetchone()
+        if row is None or row[0] is None:
+            raise WarehouseError(
+                f"no metrics for project {project_id}: check the name with "
+                "`stripe-warehouse status`, then run "
+                f"`stripe-warehouse sync {project_id} --backfill`"
+            )
+        last_reported_day: dt.date = row[0]
+        day = day or last_reported_day
+        # Two flow periods, or a month of stock history, end at `day` at the latest.
         rows = con.execute(
             "select metric_date, metric, unit, value from marts.metrics_daily "
-            "where project_id = ? and metric_date in (?, ?)",
-            [project_id, day, previous_month_day(day)],
+            "where project_id = ? and metric_date between ? and ?",
+            [project_id, day - dt.timedelta(days=2 * FLOW_PERIOD_DAYS + 1), day],
         ).fetchall()
-    current = {m: (u, v) for d, m, u, v in rows if d == day}
-    previous = {m: v for d, m, _u, v in rows if d != day}
-    if not current:
+    daily: dict[str, dict[dt.date, float]] = {}
+    units: dict[str, str] = {}
+    for d, m, u, v in rows:
+        daily.setdefault(m, {})[d] = float(v)
+        units[m] = u
+    if not any(day in values for values in daily.values()):
         raise WarehouseError(
             f"no metrics for project {project_id} on {day}: pick a day inside the synced window"
         )
     values = [
-        MetricValue(m, current[m][0], float(current[m][1]), previous.get(m))
+        MetricValue(
+            m, units[m], daily[m][day], compare(m, units[m], daily[m], day, last_reported_day)
+        )
         for m in METRIC_ORDER
-        if m in current
+        if day in daily.get(m, {})
     ]
     return day, values
 
 
+def format_amount(value: float, unit: str, signed: bool = False) -> str:
+    """Exact amounts for tables and cards: $1,234.56, 1,234; `signed` always shows + or -."""
+    sign = ("+" if value >= 0 else "-") if signed else ("-" if value < 0 else "")
+    return f"{sign}${abs(value):,.2f}" if unit == "USD" else f"{sign}{abs(value):,.0f}"
+
+
+def describe_change(c: Comparison) -> str:
+    """The change, then what was compared with what (n/a outside the synced window)."""
+    if c.is_flow:
+        compared = (f"{c.current_period.label()} ({format_amount(c.current, c.unit)}) vs "
+                    f"{c.previous_period.label()}")
+        if c.previous is not None:
+            compared += f" ({format_amount(c.previous, c.unit)})"
+    else:
+        compared = f"vs end of {c.previous_period.label()}"
+    if c.change is None:
+        return f"{'n/a':>14} {'':>7}  {compared}: outside the synced window"
+    rate = f"{c.growth_rate:+.1%}" if c.growth_rate is not None else ""
+    return f"{format_amount(c.change, c.unit, signed=True):>14} {rate:>7}  {compared}"
+
+
 def format_metrics(project_id: str, day: dt.date, values: list[MetricValue]) -> str:
-    """A small terminal table: metric, value, change against the previous month."""
-    lines = [f"{project_id} on {day} (change vs. one month earlier)"]
-    for v in values:
-        shown = f"${v.value:,.2f}" if v.unit == "USD" else f"{v.value:,.0f}"
-        if v.change is None:
-            delta = "n/a"
-        else:
-            sign = "+" if v.change >= 0 else "-"
-            delta = (
-                f"{sign}${abs(v.change):,.2f}" if v.unit == "USD" else f"{sign}{abs(v.change):,.0f}"
-            )
-        lines.append(f"  {v.metric:<30} {shown:>16}  {delta:>14}")
+    """A small terminal table: metric, the day's value, its change; then the rule."""
+    lines = [f"{project_id} on {day}: the day's value, then the change and what it compares"]
+    lines += [
+        f"  {v.metric:<28} {format_amount(v.value, v.unit):>14} {describe_change(v.comparison)}"
+        for v in values
+    ]
+    lines.append(f"Compared: {COMPARISON_RULE}")
     return "\n".join(lines)
 
 
@@ -106,7 +125,12 @@ def metrics_json(project_id: str, day: dt.date, values: list[MetricValue]) -> st
         {
             "project_id": project_id,
             "date": day.isoformat(),
-            "metrics": [asdict(v) | {"change": v.change} for v in values],
+            "comparison_rule": COMPARISON_RULE,
+            "metrics": [
+                {"metric": v.metric, "unit": v.unit, "value": v.value,
+                 "comparison": v.comparison.as_dict()}
+                for v in values
+            ],
         },
         indent=2,
     )

@@ -1,22 +1,26 @@
 """The overview report: one self-contained HTML page, readable offline.
 
-It mirrors the product's overview: the MRR card with its change, revenue over the loaded
-window, active subscriptions, customers, failed payments, MRR movements by month and the
-month-over-month comparison. Every figure comes from the marts; nothing is recomputed here.
+It mirrors the product's overview: a card per metric with its change, a chart per metric over
+the loaded window, MRR movements by month and the comparison with the previous period (the
+rule of `stripe_warehouse.comparison`: complete days for flows, end-of-day values for stocks).
+Every figure comes from the marts. The page is `templates/report.html.j2`; the charts are
+inline SVG that scale to the page's width.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
-from stripe_warehouse.charts import format_value, line_chart, stacked_bar_chart
+from stripe_warehouse.charts import line_chart, stacked_bar_chart
+from stripe_warehouse.comparison import COMPARISON_RULE, FLOW_PERIOD_DAYS, Comparison, compare
 from stripe_warehouse.errors import WarehouseError
-from stripe_warehouse.metrics import METRIC_ORDER, previous_month_day
+from stripe_warehouse.metrics import METRIC_ORDER, format_amount
 
 MOVEMENT_KINDS = ("new", "expansion", "reactivation", "contraction", "churn", "fx")
 LABELS = {
@@ -76,134 +80,113 @@ def load_report_data(db: Path, project_id: str) -> ReportData:
     return ReportData(project_id, days, series, units, [r[0] for r in movement_rows], movements)
 
 
-def _card(data: ReportData, metric: str) -> str:
-    values, unit = data.series[metric], data.units.get(metric, "count")
+@dataclass(frozen=True)
+class Card:
+    metric: str
+    label: str
+    value: float
+    value_text: str
+    change_text: str
+    period_text: str
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    label: str
+    periods: str
+    current: str
+    previous: str
+    growth: str
+
+
+def comparisons(data: ReportData) -> list[Comparison]:
+    """Each metric's comparison as of the last reported day (the rule in `comparison`)."""
     last_day = data.days[-1]
-    current = values[-1]
-    previous_day = previous_month_day(last_day)
-    shown = f"${current:,.2f}" if unit == "USD" else format_value(current, unit)
-    change = ""
-    if previous_day in data.days:
-        before = values[data.days.index(previous_day)]
-        delta = current - before
-        pct = f" ({delta / before:+.1%})" if before else ""
-        sign = "+" if delta >= 0 else "-"
-        change = f"{sign}{format_value(abs(delta), unit)}{pct} vs {previous_day.isoformat()}"
-    return (
-        f'<div class="card" data-metric="{metric}" data-value="{current:.2f}">'
-        f'<div class="card-label">{LABELS[metric]}</div>'
-        f'<div class="card-value">{shown}</div>'
-        f'<div class="card-change">{html.escape(change)}</div></div>'
-    )
-
-
-# Flows (money collected, failed attempts) compare sums over 30 days;
-# stocks (MRR, counts) compare end-of-day values.
-FLOW_METRICS = {"stripe_revenue", "stripe_failed_payments"}
-COMPARISON_DAYS = 30
-
-
-def _exact(value: float, unit: str) -> str:
-    return f"${value:,.2f}" if unit == "USD" else f"{value:,.0f}"
-
-
-def _comparison_table(data: ReportData) -> str:
-    """This period against the previous one: the last 30 days vs the 30 before (flows), and
-    the last day vs the same day a month earlier (stocks)."""
-    last_day = data.days[-1]
-    previous_day = previous_month_day(last_day)
-    rows = []
-    for metric in METRIC_ORDER:
-        unit = data.units.get(metric, "count")
-        values = data.series[metric]
-        if metric in FLOW_METRICS:
-            period = f"last {COMPARISON_DAYS} days vs the {COMPARISON_DAYS} before"
-            current = sum(values[-COMPARISON_DAYS:])
-            earlier = values[-2 * COMPARISON_DAYS : -COMPARISON_DAYS]
-            before = sum(earlier) if len(earlier) == COMPARISON_DAYS else None
-        else:
-            period = f"{last_day} vs {previous_day}"
-            current = values[-1]
-            before = (
-                values[data.days.index(previous_day)] if previous_day in data.days else None
-            )
-        if before is None:
-            before_text, growth = "outside the window", "n/a"
-        else:
-            before_text = _exact(before, unit)
-            growth = f"{(current - before) / before:+.1%}" if before else "n/a"
-        rows.append(
-            f"<tr><td>{LABELS[metric]}</td><td>{period}</td><td>{_exact(current, unit)}</td>"
-            f"<td>{before_text}</td><td>{growth}</td></tr>"
+    return [
+        compare(
+            metric,
+            data.units.get(metric, "count"),
+            dict(zip(data.days, data.series[metric], strict=True)),
+            last_day,
+            last_day,
         )
-    return (
-        "<table class='comparison'><thead><tr><th>metric</th><th>periods</th>"
-        "<th>this period</th><th>previous period</th><th>change</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        for metric in METRIC_ORDER
+    ]
+
+
+def _card(c: Comparison) -> Card:
+    if c.is_flow:
+        label = f"{LABELS[c.metric]}, last {FLOW_PERIOD_DAYS} complete days"
+        period = c.current_period.label()
+        versus = c.previous_period.label()
+    else:
+        label = LABELS[c.metric]
+        period = f"at the last sync ({c.current_period.last.isoformat()})"
+        versus = f"end of {c.previous_period.label()}"
+    if c.change is None:
+        change = f"no comparison: {versus} is outside the synced window"
+    else:
+        rate = f" ({c.growth_rate:+.1%})" if c.growth_rate is not None else ""
+        change = f"{format_amount(c.change, c.unit, signed=True)}{rate} vs {versus}"
+    return Card(c.metric, label, c.current, format_amount(c.current, c.unit), change, period)
+
+
+def _row(c: Comparison) -> ComparisonRow:
+    if c.is_flow:
+        periods = f"{c.current_period.label()} vs {c.previous_period.label()}"
+    else:
+        periods = f"end of {c.current_period.label()} vs end of {c.previous_period.label()}"
+    return ComparisonRow(
+        LABELS[c.metric],
+        periods,
+        format_amount(c.current, c.unit),
+        "outside the window" if c.previous is None else format_amount(c.previous, c.unit),
+        "n/a" if c.growth_rate is None else f"{c.growth_rate:+.1%}",
     )
 
 
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;
-  margin:24px;color:#1a1f36;background:#f6f8fa}
-h1{font-size:22px;margin:0 0 4px} .sub{color:#697386;margin-bottom:16px}
-.cards{display:flex;gap:12px;flex-wrap:wrap;margin-bottom:16px}
-.card{background:#fff;border-radius:8px;padding:12px 16px;min-width:150px;
-  box-shadow:0 1px 3px #0002}
-.card-label{color:#697386;font-size:13px} .card-value{font-size:22px;font-weight:600}
-.card-change{font-size:12px;color:#3c4257}
-section{background:#fff;border-radius:8px;padding:12px 16px;margin-bottom:16px;
-  box-shadow:0 1px 3px #0002}
-.chart text{font-size:11px;fill:#3c4257} .axis-title{font-weight:600}
-.grid{stroke:#e3e8ee} .axis{stroke:#8792a2} .series{fill:none;stroke:#635bff;stroke-width:2}
-.point{fill:#635bff}
-.bar.new{fill:#2e9e6b}
-.bar.expansion{fill:#74c69d}
-.bar.reactivation{fill:#4dabf7}
-.bar.contraction{fill:#f59f00} .bar.churn{fill:#e03131} .bar.fx{fill:#adb5bd}
-table{border-collapse:collapse}
-td,th{padding:4px 12px;border-bottom:1px solid #e3e8ee;text-align:right}
-td:first-child,th:first-child{text-align:left}
-"""
+def _charts(data: ReportData) -> list[Markup]:
+    days, series = data.days, data.series
+    return [
+        Markup(line_chart(title, days, series[metric], unit))
+        for title, metric, unit in (
+            ("Revenue per day (USD)", "stripe_revenue", "USD"),
+            ("MRR (USD)", "stripe_mrr", "USD"),
+            ("Active subscriptions", "stripe_active_subscriptions", "count"),
+            ("Customers", "stripe_customers", "count"),
+            ("Failed payments per day", "stripe_failed_payments", "count"),
+        )
+    ]
+
+
+_TEMPLATES = Environment(
+    loader=PackageLoader("stripe_warehouse", "templates"),
+    autoescape=select_autoescape(["j2"], default=True),
+    undefined=StrictUndefined,
+)
 
 
 def render_report(data: ReportData, generated_at: dt.datetime) -> str:
     """The report page as one HTML string with inline CSS and SVG (no external resources)."""
-    cards = "".join(_card(data, m) for m in METRIC_ORDER)
-    charts = [
-        line_chart("Revenue per day (USD)", data.days, data.series["stripe_revenue"], "USD"),
-        line_chart("MRR (USD)", data.days, data.series["stripe_mrr"], "USD"),
-        line_chart(
-            "Active subscriptions", data.days, data.series["stripe_active_subscriptions"], "count"
-        ),
-        line_chart("Customers", data.days, data.series["stripe_customers"], "count"),
-        line_chart(
-            "Failed payments per day", data.days, data.series["stripe_failed_payments"], "count"
-        ),
-    ]
+    compared = comparisons(data)
     movements = (
-        stacked_bar_chart(
+        Markup(stacked_bar_chart(
             "MRR movements by month (USD)", data.movement_months, data.movements, "USD"
-        )
+        ))
         if data.movement_months
-        else "<p>No MRR movements in the window.</p>"
+        else None
     )
-    sections = "".join(f"<section>{c}</section>" for c in charts)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Revenue overview: {html.escape(data.project_id)}</title>
-<style>{STYLE}</style></head>
-<body>
-<h1>Revenue overview: {html.escape(data.project_id)}</h1>
-<div class="sub">{data.days[0]} to {data.days[-1]} (UTC days; the last day as of the last sync)
- &middot; generated {generated_at:%Y-%m-%d %H:%M} UTC from marts.metrics_daily</div>
-<div class="cards">{cards}</div>
-{sections}
-<section>{movements}</section>
-<section><h2 style="font-size:15px">Time-range comparison (month over month)</h2>
-{_comparison_table(data)}</section>
-</body></html>
-"""
+    return _TEMPLATES.get_template("report.html.j2").render(
+        project_id=data.project_id,
+        first_day=data.days[0],
+        last_day=data.days[-1],
+        generated_at=f"{generated_at:%Y-%m-%d %H:%M}",
+        cards=[_card(c) for c in compared],
+        charts=_charts(data),
+        movements=movements,
+        rows=[_row(c) for c in compared],
+        rule=COMPARISON_RULE,
+    )
 
 
 def write_report(db: Path, project_id: str, out: Path) -> Path:

@@ -4,41 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from stripe_warehouse.charts import format_value, line_chart, nice_ticks
+from stripe_warehouse.comparison import previous_month_day
 from stripe_warehouse.errors import WarehouseError
-from stripe_warehouse.metrics import (
-    format_metrics,
-    load_metrics,
-    metrics_json,
-    previous_month_day,
-)
+from stripe_warehouse.metrics import format_metrics, load_metrics, metrics_json
+
+from .conftest import PROJECT, write_metrics_daily
 
 
 @pytest.fixture
 def marts(tmp_path: Path) -> Path:
     """A warehouse holding only marts.metrics_daily: 40 days of one project, MRR +10 a day."""
     path = tmp_path / "reporting.duckdb"
-    with duckdb.connect(str(path)) as con:
-        con.execute(
-            "create schema marts; create table marts.metrics_daily (project_id varchar, "
-            "metric_date date, metric varchar, value double, unit varchar)"
-        )
-        start = dt.date(2026, 2, 20)
-        for i in range(40):
-            day = start + dt.timedelta(days=i)
-            for metric, unit, value in (
-                ("stripe_mrr", "USD", 1000 + 10 * i),
-                ("stripe_active_subscriptions", "count", 5 + i),
-            ):
-                con.execute(
-                    "insert into marts.metrics_daily values ('acme', ?, ?, ?, ?)",
-                    [day, metric, value, unit],
-                )
+    start = dt.date(2026, 2, 20)
+    rows = []
+    for i in range(40):
+        day = start + dt.timedelta(days=i)
+        rows += [
+            ("acme", day, "stripe_mrr", 1000.0 + 10 * i, "USD"),
+            ("acme", day, "stripe_active_subscriptions", 5.0 + i, "count"),
+        ]
+    write_metrics_daily(path, rows)
     return path
 
 
@@ -56,21 +47,60 @@ def test_metrics_default_to_the_latest_day_with_change_against_a_month_earlier(
     by_metric = {v.metric: v for v in values}
     assert by_metric["stripe_mrr"].value == 1390
     # Feb 28 is day 8 of the series: 1000 + 80
-    assert by_metric["stripe_mrr"].previous == 1080
-    assert by_metric["stripe_mrr"].change == 310
-    assert by_metric["stripe_active_subscriptions"].change == 31
+    assert by_metric["stripe_mrr"].comparison.previous == 1080
+    assert by_metric["stripe_mrr"].comparison.change == 310
+    assert by_metric["stripe_active_subscriptions"].comparison.change == 31
     text = format_metrics("acme", day, values)
-    assert "$1,390.00" in text and "+$310.00" in text and "+31" in text
+    assert re.search(r"stripe_mrr +\$1,390\.00 +\+\$310\.00 +\+28\.7%  vs end of 2026-02-28", text)
     payload = json.loads(metrics_json("acme", day, values))
     assert payload["date"] == "2026-03-31"
     assert payload["metrics"][0] == {
-        "metric": "stripe_mrr", "unit": "USD", "value": 1390.0, "previous": 1080.0, "change": 310.0
+        "metric": "stripe_mrr", "unit": "USD", "value": 1390.0,
+        "comparison": {
+            "current_period": ["2026-03-31", "2026-03-31"], "current": 1390.0,
+            "previous_period": ["2026-02-28", "2026-02-28"], "previous": 1080.0,
+            "change": 310.0, "growth_rate": pytest.approx(310 / 1080),
+        },
     }
+
+
+def test_metrics_compare_flows_over_complete_days_and_stocks_at_the_end_of_the_day(
+    hand_marts: Path,
+) -> None:
+    day, values = load_metrics(hand_marts, PROJECT)
+    by_metric = {v.metric: v for v in values}
+    revenue = by_metric["stripe_revenue"]
+    # The day's published value stays the partial day's $7; its change compares whole days.
+    assert day == dt.date(2026, 12, 6) and revenue.value == 7.0
+    assert (revenue.comparison.current, revenue.comparison.previous) == (3300.0, 3000.0)
+    text = format_metrics(PROJECT, day, values)
+    assert re.search(
+        r"stripe_revenue +\$7\.00 +\+\$300\.00 +\+10\.0%  "
+        r"2026-11-06 to 2026-12-05 \(\$3,300\.00\) vs 2026-10-07 to 2026-11-05 \(\$3,000\.00\)",
+        text,
+    )
+    assert re.search(r"stripe_mrr +\$1,660\.00 +\+\$300\.00 +\+22\.1%  vs end of 2026-11-06", text)
+    assert "the day of the last sync is incomplete and left out" in text
+    failed = json.loads(metrics_json(PROJECT, day, values))["metrics"][5]
+    assert failed["metric"] == "stripe_failed_payments"
+    assert failed["comparison"] == {
+        "current_period": ["2026-11-06", "2026-12-05"], "current": 30.0,
+        "previous_period": ["2026-10-07", "2026-11-05"], "previous": 60.0,
+        "change": -30.0, "growth_rate": -0.5,
+    }
+    # A complete day chosen with --date ends its own period: Nov 2 to Dec 1 vs Oct 3 to Nov 1.
+    _, earlier = load_metrics(hand_marts, PROJECT, dt.date(2026, 12, 1))
+    comparison = {v.metric: v for v in earlier}["stripe_revenue"].comparison
+    assert (comparison.current, comparison.previous) == (4 * 100 + 26 * 110, 3000.0)
+    # Thirty days back from Nov 20 reaches before the window: nothing to compare with.
+    _, short = load_metrics(hand_marts, PROJECT, dt.date(2026, 11, 20))
+    comparison = {v.metric: v for v in short}["stripe_revenue"].comparison
+    assert comparison.current == 15 * 100 + 15 * 110 and comparison.previous is None
 
 
 def test_a_day_before_the_window_has_no_comparison(marts: Path) -> None:
     _, values = load_metrics(marts, "acme", dt.date(2026, 2, 25))
-    assert all(v.previous is None and v.change is None for v in values)
+    assert all(v.comparison.previous is None and v.comparison.change is None for v in values)
 
 
 def test_unknown_project_and_day_without_data_are_one_line_errors_naming_the_fix(
