@@ -29,7 +29,7 @@ from pipelines.settings import (
 )
 from pipelines.source import version_hash
 from service.inbox import Inbox, InboxEvent
-from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_locked_message
+from stripe_warehouse.errors import WarehouseError, warehouse_locked
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.settings import RAW_DATASET, home_dir, warehouse_path
 from stripe_warehouse.writer_lock import warehouse_writer
@@ -266,8 +266,10 @@ def connect_when_free(warehouse: Path) -> duckdb.DuckDBPyConnection:
     except duckdb.IOException as error:
         if not warehouse_locked(str(error)):
             raise
-        raise WarehouseError(warehouse_locked_message(
-            warehouse, "let the webhook events (kept in the inbox) be applied")) from None
+        raise WarehouseError(
+            f"the warehouse {warehouse} is open in another process (a BI tool, the DuckDB "
+            "CLI?): webhook events stay in the inbox and are applied once it is closed "
+            "(readers should open reporting.duckdb, which is never locked)") from None
 
 
 class _Writer:
