@@ -6,8 +6,11 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
+from dagster import DagsterInstance
 
+from orchestration.definitions import defs
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from sandbox.webhook_sender import WebhookSender
@@ -42,6 +45,31 @@ def test_cli_transform_during_a_dagster_run_waits_for_it_then_succeeds(tmp_path:
             "(python -c") in result.stderr
     assert "Dagster run 1a2b3c4d: dbt build) for " in result.stderr
     assert waited > 10  # it did wait for the run rather than fail on DuckDB's lock
+
+
+@pytest.mark.e2e
+def test_a_dagster_transform_run_during_a_cli_writer_waits_for_it_then_succeeds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
+    load_backfill(home, "shop", generate_company(CompanyConfig(customers=15, seed=4)))
+    # longer than the run takes to reach dbt: on its own, dbt would meet DuckDB's lock
+    cli_writer = start_writer(home, "loading the sync of shop", "for", "20")
+    try:
+        started = time.monotonic()
+        with DagsterInstance.ephemeral() as instance:
+            result = defs.resolve_job_def("transform").execute_in_process(
+                instance=instance, raise_on_error=False)
+        waited = time.monotonic() - started
+        assert cli_writer.wait(timeout=30) == 0
+    finally:
+        cli_writer.kill()
+    assert result.success  # Dagster's pool knew nothing of the CLI: the writer lock did
+    assert waited > 18
+    with duckdb.connect(str(home / "reporting.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from marts.metrics_daily "
+                           "where project_id = 'shop'").fetchone()[0] > 0
 
 
 def _applied_between(home: Path, start: float, end: float) -> int:
