@@ -102,7 +102,10 @@ def this_command() -> str:
     """This process's command line, short enough for one line (the program's name, no path)."""
     argv = sys.argv or ["python"]
     program = "python -c" if argv[0] == "-c" else Path(argv[0]).name or "python"
-    words = [program, *argv[1:]]
+    # A serialised blob (a Dagster step's arguments) says nothing to a reader and may carry
+    # configuration: it is left out.
+    words = [program, *("..." if arg.lstrip().startswith(("{", "[")) else arg
+                        for arg in argv[1:])]
     text = " ".join(" ".join(words).split())
     return text if len(text) <= COMMAND_CHARS else text[: COMMAND_CHARS - 3] + "..."
 
