@@ -1,5 +1,6 @@
 """Our own writers at the same time, as real processes: each waits its turn, none fails."""
 
+import datetime as dt
 import os
 import sqlite3
 import threading
@@ -11,6 +12,7 @@ import pytest
 from dagster import DagsterInstance
 
 from orchestration.definitions import defs
+from pipelines.retention import apply_retention
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from sandbox.webhook_sender import WebhookSender
@@ -70,6 +72,25 @@ def test_a_dagster_transform_run_during_a_cli_writer_waits_for_it_then_succeeds(
     with duckdb.connect(str(home / "reporting.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from marts.metrics_daily "
                            "where project_id = 'shop'").fetchone()[0] > 0
+
+
+def test_retention_waits_for_the_writer_holding_the_warehouse_then_deletes(
+        tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    company = generate_company(CompanyConfig(customers=10, seed=4))
+    load_backfill(home, "shop", company)
+    sync = start_writer(home, "loading the sync of shop", "for", "4")
+    try:
+        started = time.monotonic()
+        result = apply_retention("shop", "starter", home=home,
+                                 now=dt.datetime.fromtimestamp(company.now, dt.UTC))
+        waited = time.monotonic() - started
+        assert sync.wait(timeout=30) == 0
+    finally:
+        sync.kill()
+    assert waited > 3
+    assert sum(result.deleted.values()) > 0
 
 
 def _applied_between(home: Path, start: float, end: float) -> int:
