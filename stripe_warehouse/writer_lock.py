@@ -19,7 +19,7 @@ the turnstile while it waits for the lock, so the holder, once it releases, cann
 before the waiter has had its turn. Writers alternate instead of the quickest one winning.
 
 Re-entrant per thread: a build holds the lock and calls dbt and the publish, which take it
-again; nested use in the same thread only counts. Other threads of the process wait like
+again; a nested block in the same thread just runs. Other threads of the process wait like
 other processes do (flock would not stop them: it is per open file).
 """
 
@@ -111,12 +111,11 @@ def this_command() -> str:
 
 
 class _ThreadOwnership:
-    """Which thread of this process holds a home's lock, and how many times over."""
+    """Which thread of this process holds a home's lock (others wait on ``lock``)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.owner: int | None = None
-        self.depth = 0
 
 
 _ownerships: dict[Path, _ThreadOwnership] = {}
@@ -225,12 +224,8 @@ def warehouse_writer(
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     ownership = _ownership(home)
     me = threading.get_ident()
-    if ownership.owner == me:  # nested in this thread: it already holds the lock
-        ownership.depth += 1
-        try:
-            yield
-        finally:
-            ownership.depth -= 1
+    if ownership.owner == me:  # nested in this thread: the outer block releases the lock
+        yield
         return
     waiting = _Wait(home, purpose, default_wait_seconds() if wait is None else wait,
                     progress or _print_progress)
@@ -240,11 +235,11 @@ def warehouse_writer(
         fd = _acquire_across_processes(home, waiting)
         try:
             _record_holder(fd, purpose)
-            ownership.owner, ownership.depth = me, 1
+            ownership.owner = me
             try:
                 yield
             finally:
-                ownership.owner, ownership.depth = None, 0
+                ownership.owner = None
                 os.ftruncate(fd, 0)  # nobody holds it: waiters read no stale holder
         finally:
             os.close(fd)  # closing releases the flock
