@@ -29,6 +29,7 @@ from orchestration.translators import (
 from pipelines.source import stripe_source
 from stripe_warehouse.revocation import sync_or_revoke
 from stripe_warehouse.settings import RAW_DATASET
+from stripe_warehouse.writer_lock import warehouse_writer
 
 DUCKDB_POOL = "duckdb"  # DuckDB allows one writing process: the instance limits this pool to 1
 SYNC_KIND_TAG = "stripe_warehouse/sync_kind"
@@ -102,7 +103,9 @@ def stripe_raw_tables(
 
 def project_row_counts(warehouse_file: Path, project_id: str, tables: list[str]) -> dict[str, int]:
     """Rows each raw table holds for one project (0 for a table not created yet)."""
-    with duckdb.connect(str(warehouse_file), read_only=True) as con:
+    # a read-only connection conflicts with a writer's as well: take a turn like one
+    with (warehouse_writer(warehouse_file.parent, f"counting the rows of {project_id}"),
+          duckdb.connect(str(warehouse_file), read_only=True) as con):
         present = {
             name
             for (name,) in con.execute(

@@ -18,6 +18,7 @@ from stripe_warehouse.publish import publication
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.settings import home_dir, warehouse_path
 from stripe_warehouse.transform import build_args
+from stripe_warehouse.writer_lock import warehouse_writer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_TARGET = Path("dbt_project") / "target"
@@ -114,8 +115,12 @@ def build_and_publish(
     """`dbt build` streamed as Dagster events, then the marts published to the readers' copy
     (reporting.duckdb), so BI tools see the new data without ever touching the write lock."""
     warehouse.export_home()
+    # Dagster's pool queues only Dagster's own runs: the writer lock, held here around the dbt
+    # subprocess, also makes a CLI sync or the real-time applier wait for this build (and
+    # this build wait for them) instead of failing.
+    writer = warehouse_writer(warehouse.home_path(), f"Dagster run {context.run_id[:8]}: dbt build")
     # a full rebuild may change old days without a later built_as_of: publish it whole
-    with publication(warehouse.home_path(), whole=full_refresh) as publish:
+    with writer, publication(warehouse.home_path(), whole=full_refresh) as publish:
         with dbt_run_target() as target:
             run = dbt.cli(build_args(full_refresh), context=context, target_path=target,
                           **cli_options)

@@ -27,6 +27,7 @@ from stripe_warehouse.settings import (
     home_dir,
     warehouse_path,
 )
+from stripe_warehouse.writer_lock import warehouse_writer
 
 if TYPE_CHECKING:  # the registry imports pipelines; only type checkers need it here
     from stripe_warehouse.registry import ConnectionStore
@@ -212,10 +213,6 @@ def sync_project(
     api_key = store.api_key(project_id)
     state_dir = home_dir(home if home is not None else store.home)
     warehouse = warehouse_path(state_dir)
-    try:
-        ensure_warehouse(warehouse)
-    except duckdb.Error as error:  # e.g. another process holds the file
-        raise _user_error(error, project_id, warehouse) from error
     warnings: list[str] = []
     if connection.mode == "test":
         warnings.append(test_mode_warning(project_id))
@@ -231,14 +228,20 @@ def sync_project(
         dataset_name=RAW_DATASET,
     )
     try:
-        if pipeline.has_pending_data:
-            # An interrupted sync left packages behind. Every sync reads its whole window
-            # again and merges are idempotent, so a fresh run replaces them safely (finishing
-            # them instead would make dlt skip this run's data).
-            log.warning("project %s: discarding the packages of an interrupted sync", project_id)
-            pipeline.abort_packages()
-            if pipeline.has_pending_data:  # the package being loaded completes as aborted
-                pipeline.load()
+        # The writer lock is held only while DuckDB is written: reading Stripe (most of a
+        # sync) happens between the two turns, so webhooks and builds go on meanwhile.
+        with warehouse_writer(state_dir, f"preparing the sync of {project_id}"):
+            ensure_warehouse(warehouse)
+            if pipeline.has_pending_data:
+                # An interrupted sync left packages behind. Every sync reads its whole window
+                # again and merges are idempotent, so a fresh run replaces them safely
+                # (finishing them instead would make dlt skip this run's data).
+                log.warning("project %s: discarding the packages of an interrupted sync",
+                            project_id)
+                pipeline.abort_packages()
+                if pipeline.has_pending_data:  # the package being loaded completes as aborted
+                    pipeline.load()
+            pipeline.sync_destination()  # what `run` does first; it reads the warehouse
         with (
             fewer_gc_passes(),
             AllowlistingDecoder() as decode,
@@ -250,24 +253,26 @@ def sync_project(
                 project_id, reader, kind, now=now,
                 since_event_created=connection.last_event_created,
             )
-            pipeline.run(source, loader_file_format="jsonl")
-        rows = pipeline.last_trace.last_normalize_info.row_counts
+            pipeline.extract(source, loader_file_format="jsonl")
+        rows = pipeline.normalize().row_counts
         rows_per_table = {t: rows.get(t, 0) for t in RAW_TABLES}
-        last_event_created, test_data = _warehouse_facts(warehouse, project_id)
-        if test_data and connection.mode != "test":
-            warnings.append(test_mode_warning(project_id))
-            log.warning(warnings[-1])
-        finished = dt.datetime.now(dt.UTC)
-        run = SyncResult(
-            project_id=project_id, kind=kind, run_id=uuid.uuid4().hex, started_at=started,
-            finished_at=finished, window_start=_utc(window.activity_start),
-            window_end=_utc(window.end - 1), rows_per_table=rows_per_table,
-            requests=reader.requests, retries=reader.retries,
-            requests_by_endpoint=dict(reader.answered),
-            test_mode=connection.mode == "test" or test_data,
-            last_event_created=last_event_created, warnings=warnings,
-        )
-        pipeline.run(_sync_run_rows(run), loader_file_format="jsonl")
+        with warehouse_writer(state_dir, f"loading the sync of {project_id}"):
+            pipeline.load()
+            last_event_created, test_data = _warehouse_facts(warehouse, project_id)
+            if test_data and connection.mode != "test":
+                warnings.append(test_mode_warning(project_id))
+                log.warning(warnings[-1])
+            finished = dt.datetime.now(dt.UTC)
+            run = SyncResult(
+                project_id=project_id, kind=kind, run_id=uuid.uuid4().hex, started_at=started,
+                finished_at=finished, window_start=_utc(window.activity_start),
+                window_end=_utc(window.end - 1), rows_per_table=rows_per_table,
+                requests=reader.requests, retries=reader.retries,
+                requests_by_endpoint=dict(reader.answered),
+                test_mode=connection.mode == "test" or test_data,
+                last_event_created=last_event_created, warnings=warnings,
+            )
+            pipeline.run(_sync_run_rows(run), loader_file_format="jsonl")
     except WarehouseError:
         raise
     except Exception as error:

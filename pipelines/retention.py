@@ -16,6 +16,7 @@ import duckdb
 
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.settings import RAW_DATASET, warehouse_path
+from stripe_warehouse.writer_lock import warehouse_writer
 
 # Days of history each tier keeps (None: unlimited).
 RETENTION_DAYS: dict[str, int | None] = {"starter": 3, "basic": 30, "pro": None, "scale": None}
@@ -106,6 +107,13 @@ def apply_retention(
         "cutoff": int(cutoff.timestamp()),
         "cutoff_ts": cutoff.replace(tzinfo=None),  # raw timestamps are naive UTC
     }
+    with warehouse_writer(path.parent, f"retention of {project_id}"):
+        return _delete_in_one_transaction(path, project_id, tier, cutoff, params)
+
+
+def _delete_in_one_transaction(
+    path: Path, project_id: str, tier: str, cutoff: dt.datetime, params: dict[str, object]
+) -> RetentionResult:
     con = duckdb.connect(str(path))
     try:
         # Raw timestamps are UTC; compare them in UTC whatever the machine's zone.

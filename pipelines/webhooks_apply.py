@@ -29,9 +29,10 @@ from pipelines.settings import (
 )
 from pipelines.source import version_hash
 from service.inbox import Inbox, InboxEvent
-from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.errors import WarehouseError, warehouse_locked
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.settings import RAW_DATASET, home_dir, warehouse_path
+from stripe_warehouse.writer_lock import warehouse_writer
 
 # Event types whose object is merged into the raw tables.
 APPLIED_TYPES = frozenset({
@@ -49,7 +50,9 @@ CHILD_TABLES = {  # the tables an object's rows go to
     "subscriptions": ("subscriptions", "subscription_versions", "subscription_items"),
     "invoices": ("invoices", "invoice_lines"),
 }
-LOCK_WAIT_SECONDS = 30.0  # a sync or dbt build holds the warehouse for seconds at a time
+# How long one round waits for the writer lock; the events stay in the inbox meanwhile and
+# the applier tries again, so it need not wait as long as a batch writer.
+LOCK_WAIT_SECONDS = 30.0
 
 Row = dict[str, Any]
 
@@ -138,7 +141,9 @@ def _apply_project(
     finally:
         if reader is not None:
             reader.close()
-    merged = _merge(warehouse, project_id, targets, events, connection.mode == "test")
+    with warehouse_writer(state, f"applying webhook events of {project_id}",
+                          wait=LOCK_WAIT_SECONDS):
+        merged = _merge(warehouse, project_id, targets, events, connection.mode == "test")
     if merged is None:
         result.waiting[project_id] = "raw tables missing: run the first sync (backfill)"
         return []
@@ -251,18 +256,20 @@ def _event_row(project_id: str, event: InboxEvent) -> Row:
 
 
 def connect_when_free(warehouse: Path) -> duckdb.DuckDBPyConnection:
-    """A read-write connection, waiting up to ``LOCK_WAIT_SECONDS`` while another holds it."""
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    while True:
-        try:
-            return duckdb.connect(str(warehouse))
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                raise WarehouseError(
-                    f"the warehouse {warehouse} stayed locked for {LOCK_WAIT_SECONDS:.0f} s: "
-                    "webhook events stay in the inbox; apply them again when the sync ends"
-                ) from None
-            time.sleep(0.1)
+    """A read-write connection; call it holding the writer lock (stripe_warehouse.writer_lock).
+
+    Every writer of ours waits for that lock instead, so a DuckDB lock error here means a
+    process outside it (a BI tool, the DuckDB CLI) holds the file.
+    """
+    try:
+        return duckdb.connect(str(warehouse))
+    except duckdb.IOException as error:
+        if not warehouse_locked(str(error)):
+            raise
+        raise WarehouseError(
+            f"the warehouse {warehouse} is open in another process (a BI tool, the DuckDB "
+            "CLI?): webhook events stay in the inbox and are applied once it is closed "
+            "(readers should open reporting.duckdb, which is never locked)") from None
 
 
 class _Writer:

@@ -85,7 +85,7 @@ class InboxApplier:
         run_dbt(["run", "--quiet", "--select", *marts_selection(tables)], home=self.home)
 
     def _loop(self) -> None:
-        with contextlib.suppress(TransformError):  # warm-up only: the first round retries
+        with contextlib.suppress(WarehouseError):  # warm-up only: the first round retries
             self._compiled = CompiledMetrics.compile(self.home)
         while not self._stop.is_set():
             self._wake.wait(self.poll_seconds)
@@ -122,7 +122,7 @@ class InboxApplier:
         # Readers (BI tools, `stripe-warehouse metrics`) read the published copy, not the warehouse.
         try:
             publish_marts(self.home)
-        except duckdb.Error as error:
+        except (WarehouseError, duckdb.Error) as error:  # e.g. the writer lock's wait ran out
             log.error("marts refreshed but not published (%s): the next round or build "
                       "publishes them", " ".join(str(error).split()))
         return True

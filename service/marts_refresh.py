@@ -16,9 +16,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.webhooks_apply import connect_when_free
+from pipelines.webhooks_apply import LOCK_WAIT_SECONDS, connect_when_free
 from stripe_warehouse.settings import warehouse_path
 from stripe_warehouse.transform import REPO_ROOT, run_dbt
+from stripe_warehouse.writer_lock import warehouse_writer
 
 METRICS_MODEL = "metrics_daily"  # the published contract whose freshness is the target
 SOURCE_PREFIX = "source.stripe_warehouse.stripe."  # dbt unique id of a raw table, minus its name
@@ -117,12 +118,14 @@ class CompiledMetrics:
 
 def rebuild(home: Path, models: list[CompiledModel]) -> None:
     """Recreate ``models`` from their SQL in one transaction of the warehouse."""
-    con = connect_when_free(warehouse_path(home))
-    con.execute("set TimeZone = 'UTC'")  # as profiles.yml pins it for dbt: days are UTC
-    try:
-        con.execute("begin transaction")
-        for model in models:
-            con.execute(f"create or replace table {model.relation} as (\n{model.sql}\n)")
-        con.execute("commit")
-    finally:
-        con.close()  # closing rolls back a transaction left open by an error
+    with warehouse_writer(home, "refreshing metrics_daily after webhooks",
+                          wait=LOCK_WAIT_SECONDS):
+        con = connect_when_free(warehouse_path(home))
+        con.execute("set TimeZone = 'UTC'")  # as profiles.yml pins it for dbt: days are UTC
+        try:
+            con.execute("begin transaction")
+            for model in models:
+                con.execute(f"create or replace table {model.relation} as (\n{model.sql}\n)")
+            con.execute("commit")
+        finally:
+            con.close()  # closing rolls back a transaction left open by an error

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import duckdb
 
+from stripe_warehouse.writer_lock import warehouse_writer
+
 PUBLISHED_NAME = "reporting.duckdb"
 STORAGE_COMPATIBILITY = "v1.4.0"
 # a table with these columns is rewritten by day (see dbt_project/macros/incremental_days.sql)
@@ -67,7 +69,8 @@ def publication(
     def publish() -> Path:
         if copying is not None:
             copying.result()
-        with _open_copy(tmp) as con:
+        # even a read-only attach conflicts with a writer: it waits its turn like one
+        with warehouse_writer(home, "publishing the marts"), _open_copy(tmp) as con:
             con.execute(f"attach '{home / 'warehouse.duckdb'}' as warehouse (read_only)")
             _sync_schema(con, schema)
             con.execute("detach warehouse")

@@ -13,6 +13,7 @@ from pathlib import Path
 from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_locked_message
 from stripe_warehouse.publish import publication
 from stripe_warehouse.settings import WAREHOUSE_FILE
+from stripe_warehouse.writer_lock import warehouse_writer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGET_PATH = REPO_ROOT / "dbt_project" / "target"
@@ -50,13 +51,14 @@ def run_dbt(args: list[str], home: Path | None = None) -> None:
     """Runs `dbt <args>`, raising TransformError (one line) on failure.
 
     dbt runs in its own process so that its DuckDB connection (and the file lock that comes
-    with it) ends with the command.
+    with it) ends with the command; this process holds the writer lock around it.
     """
     command, environment = dbt_invocation(args, home)
     started = time.time()
-    completed = subprocess.run(
-        command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, check=False
-    )
+    with warehouse_writer(state_home(home), f"dbt {args[0] if args else ''}".strip()):
+        completed = subprocess.run(
+            command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, check=False
+        )
     if completed.returncode != 0:
         output = completed.stdout + completed.stderr
         warehouse = state_home(home) / WAREHOUSE_FILE
@@ -67,7 +69,9 @@ def build(home: Path | None = None, full_refresh: bool = False, select: str | No
     """Builds the seeds and models and runs their data tests, optionally a selection or a full
     refresh, then publishes the marts to the readers' copy (reporting.duckdb).
     dbt unit tests (fixed inputs, no warehouse data) are left to the test suite."""
-    with publication(state_home(home), whole=full_refresh) as publish:
+    # one turn of the writer lock for both: no other writer gets between build and publish
+    with (warehouse_writer(state_home(home), "dbt build and publish"),
+          publication(state_home(home), whole=full_refresh) as publish):
         run_dbt(build_args(full_refresh, select), home=home)
         publish()
 
