@@ -21,6 +21,7 @@ from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_
 from stripe_warehouse.publish import publish_marts, published_path
 from stripe_warehouse.registry import ConnectionStore, validate_project_id
 from stripe_warehouse.settings import warehouse_path
+from stripe_warehouse.writer_lock import warehouse_writer
 
 INBOX_FILE = "inbox.sqlite"  # service/inbox.py: table inbox_events, keyed by project_id
 DLT_DIR = ".dlt"
@@ -81,11 +82,16 @@ def purge_warehouse(home: Path, project_id: str) -> dict[str, int]:
     """Delete ``project_id``'s rows from ``warehouse.duckdb`` in one transaction, then
     republish ``reporting.duckdb`` without them; rows deleted per table.
 
-    Every write to the warehouse in a purge happens here (one writer at a time).
+    Every write to the warehouse in a purge happens here, under the shared writer lock.
     """
     path = warehouse_path(home)
     if not path.exists():
         return {}
+    with warehouse_writer(home, f"purge of {project_id}"):
+        return _purge_warehouse_file(home, path, project_id)
+
+
+def _purge_warehouse_file(home: Path, path: Path, project_id: str) -> dict[str, int]:
     try:
         con = duckdb.connect(str(path))
     except duckdb.IOException as error:
