@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from stripe_warehouse.cli_serving import add_serving_commands
-from stripe_warehouse.crypto import NEW_KEY_ENV, generate_key, key_id, load_key
+from stripe_warehouse.crypto import NEW_KEY_ENV, SECRET_KEY_ENV, generate_key, key_id, load_key
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.registry import TIERS, ConnectionStore, validate_project_id
 from stripe_warehouse.settings import configured_home, existing_home
@@ -41,6 +41,7 @@ def cmd_connect(args: argparse.Namespace) -> None:
     from pipelines.client import StripeReader
 
     api_key = _read_env_secret(args.api_key_env, "Stripe API key")
+    _refuse_live_key_under_demo_key(api_key)
     webhook_secret = (
         _read_env_secret(args.webhook_secret_env, "webhook signing secret")
         if args.webhook_secret_env else None
@@ -62,6 +63,18 @@ def cmd_connect(args: argparse.Namespace) -> None:
         from pipelines.load import test_mode_warning
 
         print(f"warning: {test_mode_warning(args.project)}", file=sys.stderr)
+
+
+def _refuse_live_key_under_demo_key(api_key: str) -> None:
+    # Without the variable, load_key fell back to the demo's key file, stored beside the data
+    # it protects: good enough for sandbox keys, never for a live account's credentials.
+    from pipelines.settings import key_mode
+
+    if SECRET_KEY_ENV not in os.environ and key_mode(api_key) == "live":
+        raise WarehouseError(
+            f"{SECRET_KEY_ENV} is not set: a live key is not stored under the demo's key file; "
+            f"nothing was stored; export {SECRET_KEY_ENV} (from `stripe-warehouse keygen`) "
+            "and use a state directory of your own (STRIPE_WAREHOUSE_HOME)")
 
 
 def _connect_oauth(args: argparse.Namespace) -> None:

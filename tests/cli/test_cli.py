@@ -178,6 +178,16 @@ def test_the_demos_key_file_is_used_only_while_the_variable_is_unset_and_said(
     checked = cli(unset, "doctor", "shop")
     assert "OK   credentials decrypt" in checked.stdout
     assert checked.stderr.splitlines() == [note]
+    # A live account's key is never stored under a key file beside the data.
+    live = cli(dict(unset, LIVE_KEY="rk_live_real_account"), "connect", "acme", "--tier", "pro",
+               "--api-key-env", "LIVE_KEY")
+    assert live.returncode == 2 and live.stderr.splitlines()[0] == note
+    assert live.stderr.splitlines()[1:] == [
+        "error: STRIPE_WAREHOUSE_SECRET_KEY is not set: a live key is not stored under the "
+        "demo's key file; nothing was stored; export STRIPE_WAREHOUSE_SECRET_KEY (from "
+        "`stripe-warehouse keygen`) and use a state directory of your own "
+        "(STRIPE_WAREHOUSE_HOME)"]
+    assert "acme" not in (home / "connections.json").read_text()
     # A key in the variable always wins, and the file is not mentioned.
     other = cli(env, "doctor", "shop")
     assert "FAIL credentials decrypt" in other.stdout and "cannot decrypt" in other.stdout
