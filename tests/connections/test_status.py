@@ -164,3 +164,16 @@ def test_status_sees_a_running_dagster_daemon_and_its_end(
         os.killpg(daemon.pid, signal.SIGTERM)
         daemon.wait(timeout=60)
         assert not alive(children, within=30)
+
+
+def test_status_does_not_guess_for_an_instance_with_its_own_run_storage(
+    store: ConnectionStore, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = dagster_home(home) / "dagster.yaml"
+    config.write_text("storage:\n  postgres:\n    postgres_url: postgresql://db/dagster\n")
+    assert scheduler_state(home).running is None
+    assert main(["status"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"scheduler: unknown ({home.resolve() / 'dagster'}/dagster.yaml keeps the run storage "
+        f"elsewhere): check it with `DAGSTER_HOME={home.resolve() / 'dagster'} dagster-daemon "
+        "liveness-check`")
