@@ -11,6 +11,8 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
+import yaml
+
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.settings import home_dir
 
@@ -19,12 +21,53 @@ INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 
 
+# The one instance setting the project needs, whatever else a user's dagster.yaml says:
+# DuckDB takes one writer at a time, so every writing asset and op is in a pool of one.
+REQUIRED_SETTINGS = {("concurrency", "pools", "default_limit"): 1}
+
+
 def dagster_home(home: Path | str | None) -> Path:
     """``<state dir>/dagster`` holding the instance config (pool limit) and run history."""
     path = home_dir(home).resolve() / "dagster"
     path.mkdir(mode=0o700, exist_ok=True)
-    shutil.copyfile(INSTANCE_CONFIG, path / "dagster.yaml")
+    ensure_instance_config(path / "dagster.yaml")
     return path
+
+
+def ensure_instance_config(config: Path) -> None:
+    """Write the project's ``dagster.yaml`` only when absent; a user's own file is kept.
+
+    An existing file only gets the required settings it lacks (said on stderr); a value the
+    user set differently is left as it is, with a warning.
+    """
+    if not config.exists():
+        shutil.copyfile(INSTANCE_CONFIG, config)
+        return
+    settings = yaml.safe_load(config.read_text()) or {}
+    if not isinstance(settings, dict):
+        raise WarehouseError(f"{config} is not a YAML mapping: fix it, or delete it to get the "
+                             "project's default instance settings")
+    added = []
+    for keys, value in REQUIRED_SETTINGS.items():
+        node = settings
+        for key in keys[:-1]:
+            if node.get(key) is None:
+                node[key] = {}
+            node = node[key]
+            if not isinstance(node, dict):
+                raise WarehouseError(f"{config}: {key} is not a mapping: fix it, or delete "
+                                     "the file to get the project's default instance settings")
+        name = ".".join(keys)
+        if keys[-1] not in node:
+            node[keys[-1]] = value
+            added.append(f"{name}: {value}")
+        elif node[keys[-1]] != value:
+            print(f"warning: {config} sets {name}: {node[keys[-1]]}; the project expects "
+                  f"{value} (DuckDB takes one writer at a time)", file=sys.stderr)
+    if added:
+        config.write_text(yaml.safe_dump(settings, sort_keys=False))
+        print(f"added {', '.join(added)} to {config} (DuckDB takes one writer at a time); "
+              "the rest of the file is yours and kept", file=sys.stderr)
 
 
 def _restore_sigint() -> None:

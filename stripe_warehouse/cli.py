@@ -1,17 +1,21 @@
 """`stripe-warehouse`: connect Stripe accounts, sync them, check them, manage the key."""
 
 import argparse
+import importlib.metadata
 import logging
 import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from stripe_warehouse.cli_serving import add_serving_commands
-from stripe_warehouse.crypto import NEW_KEY_ENV, generate_key, key_id, load_key
+from stripe_warehouse.crypto import NEW_KEY_ENV, SECRET_KEY_ENV, generate_key, key_id, load_key
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.registry import TIERS, ConnectionStore, validate_project_id
+from stripe_warehouse.settings import configured_home, existing_home
+
+PROJECT_HELP = "the project's id (see `stripe-warehouse status`)"
+JSON_HELP = "machine-readable output (JSON)"
 
 
 def _read_env_secret(var: str, what: str) -> str:
@@ -37,6 +41,7 @@ def cmd_connect(args: argparse.Namespace) -> None:
     from pipelines.client import StripeReader
 
     api_key = _read_env_secret(args.api_key_env, "Stripe API key")
+    _refuse_live_key_under_demo_key(api_key)
     webhook_secret = (
         _read_env_secret(args.webhook_secret_env, "webhook signing secret")
         if args.webhook_secret_env else None
@@ -58,6 +63,18 @@ def cmd_connect(args: argparse.Namespace) -> None:
         from pipelines.load import test_mode_warning
 
         print(f"warning: {test_mode_warning(args.project)}", file=sys.stderr)
+
+
+def _refuse_live_key_under_demo_key(api_key: str) -> None:
+    # Without the variable, load_key fell back to the demo's key file, stored beside the data
+    # it protects: good enough for sandbox keys, never for a live account's credentials.
+    from pipelines.settings import key_mode
+
+    if SECRET_KEY_ENV not in os.environ and key_mode(api_key) == "live":
+        raise WarehouseError(
+            f"{SECRET_KEY_ENV} is not set: a live key is not stored under the demo's key file; "
+            f"nothing was stored; export {SECRET_KEY_ENV} (from `stripe-warehouse keygen`) "
+            "and use a state directory of your own (STRIPE_WAREHOUSE_HOME)")
 
 
 def _connect_oauth(args: argparse.Namespace) -> None:
@@ -118,10 +135,10 @@ def cmd_rotate_key(args: argparse.Namespace) -> None:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check one project end to end; exit 1 if a check fails."""
-    from stripe_warehouse.doctor import any_failed, format_checks, run_doctor
+    from stripe_warehouse.doctor import any_failed, checks_json, format_checks, run_doctor
 
-    checks = run_doctor(args.project)
-    print(format_checks(checks))
+    checks = run_doctor(args.project, existing_home())
+    print(checks_json(args.project, checks) if args.json else format_checks(checks))
     return 1 if any_failed(checks) else 0
 
 
@@ -163,21 +180,28 @@ def cmd_keygen(args: argparse.Namespace) -> None:
 
 def cmd_status(args: argparse.Namespace) -> None:
     """Print every project: tier, mode, state, last sync and window, next sync, webhooks."""
-    from stripe_warehouse.status import format_statuses, project_statuses
+    from stripe_warehouse.scheduler_status import format_scheduler, scheduler_state
+    from stripe_warehouse.status import format_statuses, project_statuses, statuses_json
 
-    statuses = project_statuses()
+    home = existing_home()  # read-only: never creates ./data wherever it runs
+    statuses = project_statuses(home)
+    scheduler = scheduler_state(home)
+    if args.json:
+        print(statuses_json(home, statuses, scheduler))
+        return
     if not statuses:
         print("no projects connected: run `stripe-warehouse connect PROJECT --tier TIER "
               "--api-key-env VAR` (or `--oauth`)")
         return
     print(format_statuses(statuses))
+    print(format_scheduler(scheduler))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
     """Hook for the demo (stripe_warehouse/demo.py, owned by the lead)."""
     from stripe_warehouse.demo import run_demo
 
-    home = Path(os.environ.get("STRIPE_WAREHOUSE_HOME", "./data"))
+    home = configured_home()
     if args.customers is None:
         run_demo(home)
     else:
@@ -190,23 +214,29 @@ def build_parser() -> argparse.ArgumentParser:
         prog="stripe-warehouse", description="Revenue analytics warehouse for Stripe accounts.",
         allow_abbrev=False,  # `--api-key` must not silently mean `--api-key-env`
     )
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {importlib.metadata.version('stripe-warehouse')}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     connect = commands.add_parser(
         "connect", help="connect a Stripe account as a project", allow_abbrev=False)
-    connect.add_argument("project")
-    connect.add_argument("--tier", required=True, choices=TIERS)
+    connect.add_argument("project", help="a new project id: 1-40 of a-z, 0-9 and _")
+    connect.add_argument("--tier", required=True, choices=TIERS,
+                         help="starter: on demand, 3 days kept; basic: on demand, 30 days; "
+                              "pro: every 3 h; scale: every 30 min")
     credentials = connect.add_mutually_exclusive_group(required=True)
     credentials.add_argument("--api-key-env", metavar="VAR",
                              help="environment variable holding the Stripe key (never on argv)")
     credentials.add_argument("--oauth", action="store_true",
                              help="print the Stripe Connect link that grants read-only access")
-    connect.add_argument("--webhook-secret-env", metavar="VAR")
+    connect.add_argument("--webhook-secret-env", metavar="VAR",
+                         help="environment variable holding the endpoint's webhook signing "
+                              "secret (whsec_...), to receive changes between syncs")
     connect.set_defaults(run=cmd_connect)
 
     sync = commands.add_parser(
         "sync", help="read a project's Stripe data into the warehouse", allow_abbrev=False)
-    sync.add_argument("project")
+    sync.add_argument("project", help=PROJECT_HELP)
     kind = sync.add_mutually_exclusive_group(required=True)
     kind.add_argument("--backfill", action="store_true", help="90 days and all live objects")
     kind.add_argument("--refresh", action="store_true", help="7 days plus changes since last")
@@ -216,22 +246,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("keygen", help="print a new STRIPE_WAREHOUSE_SECRET_KEY").set_defaults(
         run=cmd_keygen)
-    commands.add_parser("status", help="list connected projects").set_defaults(run=cmd_status)
+    status = commands.add_parser(
+        "status", help="list connected projects and whether the scheduler runs")
+    status.add_argument("--json", action="store_true", help=JSON_HELP)
+    status.set_defaults(run=cmd_status)
 
     disconnect = commands.add_parser(
         "disconnect", help="stop syncing a project and delete its credentials")
-    disconnect.add_argument("project")
+    disconnect.add_argument("project", help=PROJECT_HELP)
     disconnect.add_argument("--deauthorize", action="store_true",
                             help="also revoke the OAuth app's access on Stripe")
     disconnect.set_defaults(run=cmd_disconnect)
 
     purge = commands.add_parser(
         "purge", help="delete a disconnected project's data everywhere and its account binding")
-    purge.add_argument("project")
+    purge.add_argument("project", help=PROJECT_HELP)
     purge.set_defaults(run=cmd_purge)
 
     doctor = commands.add_parser("doctor", help="check a project's connection, data and webhooks")
-    doctor.add_argument("project")
+    doctor.add_argument("project", help=PROJECT_HELP)
+    doctor.add_argument("--json", action="store_true", help=JSON_HELP)
     doctor.set_defaults(run=cmd_doctor)
 
     commands.add_parser(
@@ -239,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(run=cmd_rotate_key)
 
     demo = commands.add_parser("demo", help="run the demo on a sandbox company")
-    demo.add_argument("--customers", type=int)
+    demo.add_argument("--customers", type=int, metavar="N",
+                      help="size of the sandbox company (default 2000)")
     demo.set_defaults(run=cmd_demo)
     add_serving_commands(commands)
     return parser

@@ -8,7 +8,9 @@ import signal
 from pathlib import Path
 
 from stripe_warehouse.errors import WarehouseError
-from stripe_warehouse.settings import home_dir
+from stripe_warehouse.settings import existing_home, home_dir
+
+PROJECT_HELP = "the project's id (see `stripe-warehouse status`)"
 
 
 def cmd_transform(args: argparse.Namespace) -> None:
@@ -40,7 +42,9 @@ def cmd_metrics(args: argparse.Namespace) -> None:
     """The six published metrics of a day, each with its like-with-like change."""
     from stripe_warehouse.metrics import format_metrics, load_metrics, metrics_json
 
-    day, values = load_metrics(_reader_db(home_dir()), args.project, _parse_day(args.date))
+    # read-only: never creates ./data wherever it runs
+    day, values = load_metrics(_reader_db(existing_home()), args.project,
+                               _parse_day(args.date))
     print(metrics_json(args.project, day, values) if args.json
           else format_metrics(args.project, day, values))
 
@@ -100,7 +104,7 @@ def add_serving_commands(commands: argparse._SubParsersAction) -> None:
     transform.set_defaults(run=cmd_transform)
 
     metrics = commands.add_parser("metrics", help="print the six published metrics of a day")
-    metrics.add_argument("project")
+    metrics.add_argument("project", help=PROJECT_HELP)
     metrics.add_argument("--date", help="YYYY-MM-DD (default: the latest reported day)")
     metrics.add_argument("--compare", choices=["previous-month"], default="previous-month",
                          help="stocks: the same day a month earlier; flows: the last 30 "
@@ -109,7 +113,7 @@ def add_serving_commands(commands: argparse._SubParsersAction) -> None:
     metrics.set_defaults(run=cmd_metrics)
 
     report = commands.add_parser("report", help="write the HTML overview report")
-    report.add_argument("project")
+    report.add_argument("project", help=PROJECT_HELP)
     report.add_argument("--out", help="file to write (default: $STRIPE_WAREHOUSE_HOME/reports/)")
     report.set_defaults(run=cmd_report)
 
@@ -119,8 +123,10 @@ def add_serving_commands(commands: argparse._SubParsersAction) -> None:
         ("serve", 8787, cmd_serve, "run the webhook (and OAuth callback) web service"),
     ):
         command = commands.add_parser(name, help=text)
-        command.add_argument("--host", default="127.0.0.1")
-        command.add_argument("--port", type=int, default=port)
+        command.add_argument("--host", default="127.0.0.1",
+                             help="address to listen on (default 127.0.0.1: this machine only)")
+        command.add_argument("--port", type=int, default=port,
+                             help=f"port to listen on (default {port})")
         if name == "serve":
             command.add_argument("--realtime", action="store_true",
                                  help="apply events and refresh the marts within seconds")

@@ -8,16 +8,19 @@ import base64
 import binascii
 import hashlib
 import os
+import sys
 from collections.abc import Mapping
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.settings import configured_home
 
 SECRET_KEY_ENV = "STRIPE_WAREHOUSE_SECRET_KEY"
 OLD_KEYS_ENV = "STRIPE_WAREHOUSE_OLD_SECRET_KEYS"  # comma-separated, readable during a rotation
 NEW_KEY_ENV = "STRIPE_WAREHOUSE_NEW_SECRET_KEY"  # the key `rotate-key` re-encrypts under
+DEMO_KEY_FILE = "secret.key"  # written by `stripe-warehouse demo` into the state directory
 NONCE_BYTES = 12  # 96-bit nonces, the size GCM is specified for
 _MISSING_KEY = (
     f"{SECRET_KEY_ENV} is not set: export a base64-encoded 32-byte key, "
@@ -34,9 +37,36 @@ def generate_key() -> str:
     return base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()
 
 
+_announced_key_files: set[str] = set()
+
+
+def _demo_key_file() -> str | None:
+    """The demo's key file, when the state directory holds one; said once per process.
+
+    Only read while STRIPE_WAREHOUSE_SECRET_KEY is absent from the environment: a key stored
+    beside the data it protects is a convenience for the demo, never for production.
+    """
+    path = configured_home() / DEMO_KEY_FILE
+    if not path.is_file():
+        return None
+    if str(path) not in _announced_key_files:
+        _announced_key_files.add(str(path))
+        print(f"note: {SECRET_KEY_ENV} is unset: using the demo's key file {path} (a key "
+              f"beside the data it protects is for demos only: export {SECRET_KEY_ENV} in "
+              "production)", file=sys.stderr, flush=True)
+    return path.read_text()
+
+
 def load_key(encoded: str | None = None, variable: str = SECRET_KEY_ENV) -> bytes:
-    """The 32-byte key from ``encoded`` or ``variable``; a one-line error if absent or bad."""
-    value = encoded if encoded is not None else os.environ.get(variable, "")
+    """The 32-byte key from ``encoded`` or ``variable``; a one-line error if absent or bad.
+
+    With ``variable`` absent from the environment, the key file the demo wrote into the state
+    directory is used (and a line on stderr says so).
+    """
+    value = encoded if encoded is not None else os.environ.get(variable)
+    if value is None and variable == SECRET_KEY_ENV:
+        value = _demo_key_file()
+    value = value or ""
     if not value.strip():
         raise WarehouseError(_MISSING_KEY.replace(SECRET_KEY_ENV, variable))
     try:

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from stripe_warehouse.demo_project import mark_demo
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.registry import ConnectionStore
 
@@ -33,7 +34,8 @@ def ensure_secret_key(home: Path) -> None:
         with os.fdopen(fd, "w") as f:
             f.write(base64.b64encode(secrets.token_bytes(32)).decode())
         print(
-            f"demo: generated an encryption key in {key_file} (0600); "
+            f"demo: generated an encryption key in {key_file} (0600); the other commands "
+            "use it while STRIPE_WAREHOUSE_SECRET_KEY is unset (and say so); "
             "in production export STRIPE_WAREHOUSE_SECRET_KEY instead"
         )
     os.environ["STRIPE_WAREHOUSE_SECRET_KEY"] = key_file.read_text().strip()
@@ -124,7 +126,7 @@ def run_demo(home: Path, customers: int = DEMO_CUSTOMERS) -> None:
     print(f"demo: starting the Stripe sandbox with a {customers:,}-customer company ...")
     with SandboxProcess(customers) as sandbox:
         print(f"demo: sandbox at {sandbox.url}")
-        store.connect(DEMO_PROJECT, "pro", DEMO_API_KEY)
+        mark_demo(home, store.connect(DEMO_PROJECT, "pro", DEMO_API_KEY), sandbox.url)
         t0 = time.monotonic()
         result = sync_project(store, DEMO_PROJECT, "backfill", home=home, api_base=sandbox.url)
         print(
@@ -144,4 +146,8 @@ def run_demo(home: Path, customers: int = DEMO_CUSTOMERS) -> None:
     print(
         f"demo: done in {time.monotonic() - started:.1f} s; "
         f"warehouse at {home / 'warehouse.duckdb'}"
+    )
+    print(
+        f"demo: the sandbox has stopped; project {DEMO_PROJECT} is marked as the demo's "
+        "(status and doctor say so; syncing it again means running the demo again)"
     )

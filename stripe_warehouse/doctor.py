@@ -4,12 +4,15 @@ Every Stripe call is a single GET (``limit=1``); nothing here writes to Stripe o
 warehouse. WARN lines inform (test mode, a full-access key) and leave the exit code at 0.
 """
 
+import dataclasses
 import datetime as dt
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.settings import LIST_ENDPOINTS, key_mode
+from stripe_warehouse.demo_project import DemoProject, demo_advice, demo_project
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.probe import probe
 from stripe_warehouse.registry import Connection, ConnectionStore
@@ -147,6 +150,16 @@ def run_doctor(
     store = ConnectionStore(home)
     connection = store.get(project_id)
     now = now or dt.datetime.now(dt.UTC)
+    demo = demo_project(store.home, connection)
+    if demo is not None:
+        return _as_demo(_checks(store, connection, demo.sandbox_url, now), demo)
+    return _checks(store, connection, api_base, now)
+
+
+def _checks(
+    store: ConnectionStore, connection: Connection, api_base: str | None, now: dt.datetime
+) -> list[Check]:
+    project_id = connection.project_id
     checks: list[Check] = []
     if connection.status != "active":
         checks.append(Check("connection", FAIL, connection.status_reason or (
@@ -172,6 +185,32 @@ def run_doctor(
         checks.extend(_stripe_checks(connection, api_key, api_base))
     checks.extend(_offline_checks(connection, now, store.home))
     return checks
+
+
+# What is expected of the demo's project once its sandbox has stopped: said, not failed.
+_DEMO_EXPECTED = {"stripe reachable", "freshness"}
+
+
+def _as_demo(checks: list[Check], demo: DemoProject) -> list[Check]:
+    """The demo project's checks: its stopped sandbox and ageing data are WARN with the fix."""
+    adjusted = []
+    for check in checks:
+        if check.name == "connection" and check.outcome == OK:
+            check = Check("connection", WARN, f"{check.detail}; {demo_advice(demo)}")
+        elif check.name in _DEMO_EXPECTED and check.outcome == FAIL:
+            check = Check(check.name, WARN, f"the demo's sandbox ({demo.sandbox_url}) ran only "
+                          "during the demo: run `stripe-warehouse demo` again for fresh data")
+        adjusted.append(check)
+    return adjusted
+
+
+def checks_json(project_id: str, checks: list[Check]) -> str:
+    """``doctor --json``: every check, and whether any failed."""
+    return json.dumps({
+        "project": project_id,
+        "ok": not any_failed(checks),
+        "checks": [dataclasses.asdict(c) for c in checks],
+    }, indent=2)
 
 
 def format_checks(checks: list[Check]) -> str:

@@ -7,6 +7,7 @@ stored token, and keep the loaded data (the tier's retention policy still applie
 from typing import Any, Literal
 
 from pipelines.load import SyncResult, sync_project
+from stripe_warehouse.demo_project import refuse_demo_sync
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.oauth import OAuthSettings, deauthorize
 from stripe_warehouse.probe import probe
@@ -53,6 +54,7 @@ def sync_or_revoke(
 
     A revoked project is never retried: schedules skip it and the error says how to reconnect.
     """
+    refuse_demo_sync(store, project_id)  # its sandbox is gone: not the real Stripe API either
     try:
         return sync_project(store, project_id, kind, **options)
     except WarehouseError:

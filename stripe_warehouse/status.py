@@ -6,14 +6,17 @@ the registry and the webhook inbox (SQLite in WAL mode, where readers never bloc
 """
 
 import datetime as dt
+import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
 
+from stripe_warehouse.demo_project import demo_advice, demo_project
 from stripe_warehouse.publish import published_path
-from stripe_warehouse.registry import ConnectionStore
+from stripe_warehouse.registry import Connection, ConnectionStore
+from stripe_warehouse.scheduler_status import SchedulerState
 from stripe_warehouse.settings import home_dir
 from stripe_warehouse.tiers import next_scheduled_sync
 
@@ -34,6 +37,7 @@ class ProjectStatus:
     window: tuple[dt.date, dt.date] | None
     next_sync: dt.datetime | None
     webhook_last_received: dt.datetime | None
+    note: str | None = None  # what to do with the project (the demo's, say)
 
 
 def _utc(seconds: float | None) -> dt.datetime | None:
@@ -91,11 +95,23 @@ def project_statuses(
             last_sync_at=_utc(c.last_sync_at),
             last_sync_kind=c.last_sync_kind,
             window=windows.get(c.project_id),
-            next_sync=next_scheduled_sync(c.tier, now) if c.status == "active" else None,
+            next_sync=_next_sync(state, c, now),
             webhook_last_received=webhooks.get(c.project_id),
+            note=_note(state, c),
         )
         for c in ConnectionStore(state).list()
     ]
+
+
+def _next_sync(home: Path, connection: Connection, now: dt.datetime) -> dt.datetime | None:
+    if connection.status != "active" or demo_project(home, connection) is not None:
+        return None  # the demo's project is synced by running the demo, never by a schedule
+    return next_scheduled_sync(connection.tier, now)
+
+
+def _note(home: Path, connection: Connection) -> str | None:
+    demo = demo_project(home, connection)
+    return None if demo is None else demo_advice(demo)
 
 
 def _when(moment: dt.datetime | None, empty: str = "never") -> str:
@@ -124,4 +140,27 @@ def format_statuses(statuses: list[ProjectStatus]) -> str:
             lines.append(f"{s.project_id}: test mode: its numbers are test data, not revenue")
         if s.state != "active" and s.reason:
             lines.append(f"{s.project_id}: {s.reason}")
+        if s.note:
+            lines.append(f"{s.project_id}: {s.note}")
     return "\n".join(lines)
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def statuses_json(
+    home: Path, statuses: list[ProjectStatus], scheduler: SchedulerState
+) -> str:
+    """``status --json``: every project's fields, and whether a scheduler runs."""
+    return json.dumps({
+        "state_directory": str(home.resolve()),
+        "scheduler": {k: _json_value(v) for k, v in asdict(scheduler).items()},
+        "projects": [{k: _json_value(v) for k, v in asdict(s).items()} for s in statuses],
+    }, indent=2)

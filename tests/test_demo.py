@@ -25,11 +25,28 @@ def _demo(home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A command as the newcomer runs it next: same state dir, no key exported."""
+    env = {k: v for k, v in os.environ.items() if k != "STRIPE_WAREHOUSE_SECRET_KEY"}
+    env["STRIPE_WAREHOUSE_HOME"] = str(home)
+    env.pop("STRIPE_API_BASE", None)
+    return subprocess.run([sys.executable, "-m", "stripe_warehouse.cli", *args],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def first_demo(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    home = tmp_path_factory.mktemp("demo")
+    return home, _demo(home)
+
+
 @pytest.mark.e2e
 def test_demo_prints_the_six_metrics_writes_the_report_and_runs_again_the_same(
-    tmp_path: Path,
+    first_demo: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
-    first = _demo(tmp_path)
+    tmp_path, first = first_demo
     assert first.returncode == 0, first.stderr[-2000:]
     metrics = dict(METRIC_LINE.findall(first.stdout))
     assert set(metrics) == {
@@ -61,3 +78,33 @@ def test_demo_refuses_a_state_directory_holding_other_projects(
     assert "holds other projects (acme)" in result.stderr
     assert result.stderr.count("\n") == 1
     assert (tmp_path / "warehouse.duckdb").read_bytes() == b"a real user's warehouse"
+
+
+@pytest.mark.e2e
+def test_after_the_demo_every_command_finds_its_key_and_says_what_to_do_with_it(
+    first_demo: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    home, first = first_demo
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "project demo is marked as the demo's" in first.stdout
+    note = (f"note: STRIPE_WAREHOUSE_SECRET_KEY is unset: using the demo's key file "
+            f"{home / 'secret.key'}")
+
+    doctor = _cli(home, "doctor", "demo")
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    outcomes = {line.split()[0] for line in doctor.stdout.splitlines()}
+    assert outcomes <= {"OK", "WARN"}, doctor.stdout
+    assert "OK   credentials decrypt" in doctor.stdout
+    assert "run `stripe-warehouse demo` again" in doctor.stdout
+    assert doctor.stderr.startswith(note)
+
+    sync = _cli(home, "sync", "demo", "--refresh")
+    assert sync.returncode == 2
+    assert sync.stderr.splitlines()[-1].startswith(
+        "error: project demo is the demo's sandbox company")
+
+    status = _cli(home, "status")
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.splitlines()[1].split()[:3] == ["demo", "pro", "active"]
+    assert "demo: the demo's sandbox company" in status.stdout
+    assert "scheduler: NOT running" in status.stdout

@@ -1,6 +1,8 @@
 """`stripe-warehouse doctor`: a healthy, a test-mode, a never-synced, a revoked, a 403 project."""
 
 import datetime as dt
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +13,10 @@ from sandbox.server import SandboxServer
 from service.inbox import Inbox
 from stripe_warehouse.cli import main
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+from stripe_warehouse.demo_project import DemoProjectNotSyncable, mark_demo
 from stripe_warehouse.doctor import FAIL, OK, WARN, Check, run_doctor
 from stripe_warehouse.registry import ConnectionStore
+from stripe_warehouse.revocation import sync_or_revoke
 from tests.connections.conftest import small_company
 
 pytestmark = pytest.mark.e2e
@@ -122,3 +126,65 @@ def test_unreachable_stripe_fails_reachability_in_one_line(home: Path) -> None:
     assert outcomes(checks)["stripe reachable"] == FAIL
     assert detail(checks, "stripe reachable") == (
         "no answer from http://127.0.0.1:9: check STRIPE_API_BASE and the network")
+
+
+def test_doctor_json_lists_every_check_and_whether_any_failed(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["doctor", "fresh", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["project"], report["ok"]) == ("fresh", False)
+    assert {"name": "initial sync", "outcome": FAIL,
+            "detail": detail(run_doctor("fresh"), "initial sync")} in report["checks"]
+    assert main(["doctor", "healthy", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+
+
+@pytest.fixture
+def demo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ConnectionStore:
+    """A state dir as `stripe-warehouse demo` leaves it: `demo` synced, marked, sandbox gone."""
+    monkeypatch.setenv(SECRET_KEY_ENV, generate_key())
+    monkeypatch.setenv("STRIPE_WAREHOUSE_HOME", str(tmp_path))
+    monkeypatch.delenv("STRIPE_API_BASE", raising=False)  # the real Stripe API's address
+    store = ConnectionStore(tmp_path)
+    mark_demo(tmp_path, store.connect("demo", "pro", "sk_test_demo"), "http://127.0.0.1:9")
+    store.record_sync("demo", "backfill", time.time(), None)
+    return store
+
+
+def test_demo_project_after_the_demo_is_all_ok_or_warn_and_says_what_to_do(
+    demo_home: ConnectionStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checks = run_doctor("demo")
+    assert outcomes(checks) == {
+        "connection": WARN, "credentials decrypt": OK, "stripe reachable": WARN,
+        "initial sync": OK, "freshness": OK, "webhooks": WARN}
+    assert "the demo's sandbox company" in detail(checks, "connection")
+    assert detail(checks, "stripe reachable") == (
+        "the demo's sandbox (http://127.0.0.1:9) ran only during the demo: run "
+        "`stripe-warehouse demo` again for fresh data")
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    assert outcomes(run_doctor("demo", now=later))["freshness"] == WARN
+    assert main(["doctor", "demo"]) == 0
+
+
+def test_demo_project_is_never_synced_against_the_real_stripe_api(
+    demo_home: ConnectionStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(DemoProjectNotSyncable, match="run `stripe-warehouse demo` again"):
+        sync_or_revoke(demo_home, "demo", "refresh")
+    assert main(["sync", "demo", "--refresh"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        "error: project demo is the demo's sandbox company")
+    assert demo_home.get("demo").status == "active"  # not revoked by a 401 from Stripe
+
+
+def test_demo_project_is_checked_at_its_sandbox_while_the_demo_runs(
+    demo_home: ConnectionStore,
+) -> None:
+    with SandboxServer(accounts={"sk_test_demo": small_company(seed=7)}) as sandbox:
+        mark_demo(demo_home.home, demo_home.get("demo"), sandbox.url)
+        checks = run_doctor("demo")
+    assert detail(checks, "stripe reachable") == sandbox.url
+    assert outcomes(checks)["mode"] == WARN and FAIL not in outcomes(checks).values()

@@ -1,6 +1,7 @@
 """AES-256-GCM credential encryption."""
 
 import base64
+from pathlib import Path
 
 import pytest
 
@@ -65,8 +66,12 @@ def test_key_id_is_first_8_hex_of_sha256(key: bytes) -> None:
     assert encrypt_secret("x", "acme", key)["kid"] == key_id(key)
 
 
-def test_missing_key_explains_how_to_make_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_key_explains_how_to_make_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("STRIPE_WAREHOUSE_SECRET_KEY", raising=False)
+    # A state directory without the demo's key file (./data may hold one after `make demo`).
+    monkeypatch.setenv("STRIPE_WAREHOUSE_HOME", str(tmp_path))
     with pytest.raises(WarehouseError) as error:
         load_key()
     assert str(error.value) == (
