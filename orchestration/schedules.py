@@ -16,6 +16,7 @@ from orchestration.assets import SYNC_KIND_TAG
 from orchestration.jobs import freshness_job, refresh_job, retention_job
 from orchestration.partitions import project_partitions
 from orchestration.resources import WarehouseResource
+from stripe_warehouse.demo_project import demo_project
 from stripe_warehouse.tiers import REFRESH_CRON_BY_TIER
 
 
@@ -24,10 +25,13 @@ def tier_refresh_requests(
 ) -> list[RunRequest] | SkipReason:
     """One refresh per active project of ``tier`` that Dagster knows as a partition."""
     known = set(context.instance.get_dynamic_partitions(project_partitions.name))
+    store = warehouse.store()
     projects = [
         c.project_id
-        for c in warehouse.store().list()
+        for c in store.list()
         if c.tier == tier and c.status == "active" and c.project_id in known
+        # the demo's project syncs from a sandbox that stopped with the demo
+        and demo_project(store.home, c) is None
     ]
     if not projects:
         return SkipReason(f"no active {tier} project")

@@ -11,6 +11,7 @@ from orchestration.definitions import defs
 from orchestration.partitions import project_partitions
 from orchestration.resources import WarehouseResource
 from orchestration.schedules import pro_refresh_schedule, scale_refresh_schedule
+from stripe_warehouse.demo_project import mark_demo
 from stripe_warehouse.registry import ConnectionStore
 
 MIDNIGHT = dt.datetime(2026, 6, 15, tzinfo=dt.UTC)
@@ -112,3 +113,12 @@ def test_tick_without_projects_of_the_tier_is_skipped(
         data = pro_refresh_schedule.evaluate_tick(context)
     assert not data.run_requests
     assert data.skip_message == "no active pro project"
+
+
+def test_the_demos_project_is_never_scheduled(
+    projects: ConnectionStore, instance: DagsterInstance, warehouse: WarehouseResource
+) -> None:
+    """Its sandbox stopped with the demo: every 3-hourly run for it failed."""
+    mark_demo(projects.home, projects.get("pro_1"), "http://127.0.0.1:9")
+    runs = requested(pro_refresh_schedule, instance, warehouse, MIDNIGHT + dt.timedelta(hours=3))
+    assert set(runs) == {"pro_2"}
