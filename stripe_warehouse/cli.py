@@ -11,6 +11,8 @@ from stripe_warehouse.cli_serving import add_serving_commands
 from stripe_warehouse.crypto import NEW_KEY_ENV, generate_key, key_id, load_key
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.registry import TIERS, ConnectionStore, validate_project_id
+from stripe_warehouse.settings import use_private_file_modes
+from stripe_warehouse.storage import storage_error
 
 
 def _read_env_secret(var: str, what: str) -> str:
@@ -229,11 +231,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors print one line to stderr and exit 2."""
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
+    # dlt logs every failure with its traceback; the CLI reports it in one line instead.
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
+    use_private_file_modes()
     args = build_parser().parse_args(argv)
     try:
         code = args.run(args)
     except WarehouseError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        disk = storage_error([error], f"`stripe-warehouse {args.command}`")
+        if disk is None:
+            raise
+        print(f"error: {disk}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted: run the command again; loaded data is kept", file=sys.stderr)

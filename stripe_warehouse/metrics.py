@@ -7,9 +7,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import duckdb
-
 from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.storage import reading
 
 METRIC_ORDER = (
     "stripe_mrr",
@@ -53,7 +52,7 @@ def load_metrics(
             f"no warehouse at {warehouse}: "
             f"run `stripe-warehouse sync {project_id} --backfill` first"
         )
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with reading(warehouse) as con:
         if day is None:
             row = con.execute(
                 "select max(metric_date) from marts.metrics_daily where project_id = ?",

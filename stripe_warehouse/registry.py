@@ -16,6 +16,7 @@ from pipelines.settings import key_mode
 from stripe_warehouse.crypto import decrypt_secret, encrypt_secret, load_key, load_keyring
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.settings import home_dir
+from stripe_warehouse.storage import storage_error
 
 REGISTRY_FILE = "connections.json"
 TIERS = ("starter", "basic", "pro", "scale")
@@ -50,6 +51,70 @@ class Connection:
     status_reason: str | None = None
 
 
+class InvalidRegistry(WarehouseError):
+    """``connections.json`` cannot be read as a registry; the message names the file and fix."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"the connection registry {path} is damaged ({problem}): restore it "
+                         "from a backup, or move it aside and connect the projects again")
+
+
+# The JSON types each field of a stored connection may have (None: the field may be null).
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "project_id": (str,), "tier": (str,), "status": (str,), "mode": (str,),
+    "created_at": (int, float), "api_key": (dict, type(None)),
+    "webhook_secret": (dict, type(None)), "last_sync_at": (int, float, type(None)),
+    "last_sync_kind": (str, type(None)), "last_event_created": (int, type(None)),
+    "stripe_user_id": (str, type(None)), "scope": (str, type(None)),
+    "livemode": (bool, type(None)), "refresh_token": (dict, type(None)),
+    "status_reason": (str, type(None)),
+}
+_KNOWN_FIELDS = {f.name for f in dataclasses.fields(Connection)}
+_REQUIRED_FIELDS = {f.name for f in dataclasses.fields(Connection)
+                    if f.default is dataclasses.MISSING}
+_SECRET_KEYS = {"kid", "nonce", "ct"}
+
+
+def _connection_problem(pid: object, fields: object) -> str | None:
+    """What is wrong with one stored connection, or None."""
+    if not isinstance(pid, str) or not PROJECT_ID_PATTERN.fullmatch(pid):
+        return f"project id {pid!r} is not valid"
+    if not isinstance(fields, dict):
+        return f"project {pid} is not an object"
+    unknown = sorted(set(fields) - _KNOWN_FIELDS)
+    missing = sorted(_REQUIRED_FIELDS - set(fields))
+    if unknown or missing:
+        return f"project {pid}: " + "; ".join(
+            [f"unknown field {', '.join(unknown)}"] * bool(unknown)
+            + [f"missing field {', '.join(missing)}"] * bool(missing))
+    for name, value in fields.items():
+        types = _FIELD_TYPES.get(name, (object,))
+        # bool is an int in Python: a flag where a number belongs is still the wrong type
+        wrong_bool = isinstance(value, bool) and bool not in types
+        if wrong_bool or not isinstance(value, types):
+            return f"project {pid}: field {name} is {type(value).__name__}"
+        if name in SECRET_FIELDS and value is not None and (
+                set(value) != _SECRET_KEYS or not all(isinstance(v, str) for v in value.values())):
+            return f"project {pid}: field {name} is not an encrypted secret"
+    if fields["project_id"] != pid:
+        return f"project {pid} is stored under the id {fields['project_id']!r}"
+    if fields["tier"] not in TIERS or fields["status"] not in STATUSES:
+        return f"project {pid}: unknown tier or status"
+    return None
+
+
+def _parse_registry(path: Path, raw: object) -> dict[str, Connection]:
+    """The connections of a registry file's JSON; InvalidRegistry if it has the wrong shape."""
+    if not isinstance(raw, dict) or set(raw) != {"connections"} or not isinstance(
+            raw["connections"], dict):
+        raise InvalidRegistry(path, 'expected an object {"connections": {...}}')
+    for pid, fields in raw["connections"].items():
+        problem = _connection_problem(pid, fields)
+        if problem is not None:
+            raise InvalidRegistry(path, problem)
+    return {pid: Connection(**fields) for pid, fields in raw["connections"].items()}
+
+
 def validate_project_id(project_id: str) -> None:
     """Refuse ids that are not 1-40 of ``[a-z0-9_]`` (they name pipelines and files)."""
     if not PROJECT_ID_PATTERN.fullmatch(project_id):
@@ -82,7 +147,10 @@ class ConnectionStore:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         # An exclusive lock around read-modify-write so concurrent writers never lose updates.
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as error:
+            raise storage_error([error], f"changing {self.path}") or error from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -95,25 +163,27 @@ class ConnectionStore:
             return {}
         try:
             raw = json.loads(self.path.read_text())
-        except json.JSONDecodeError:
-            raise WarehouseError(
-                f"{self.path} is not valid JSON: "
-                "restore it from a backup, or remove it and reconnect"
-            ) from None
-        return {pid: Connection(**fields) for pid, fields in raw.get("connections", {}).items()}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise InvalidRegistry(self.path, "it is not valid JSON") from None
+        return _parse_registry(self.path, raw)
 
     def _write(self, connections: dict[str, Connection]) -> None:
         payload = {"connections": {pid: dataclasses.asdict(c) for pid, c in connections.items()}}
-        fd, tmp = tempfile.mkstemp(dir=self.home, prefix=".connections.", suffix=".tmp")
+        tmp: str | None = None
         try:
+            fd, tmp = tempfile.mkstemp(dir=self.home, prefix=".connections.", suffix=".tmp")
             with os.fdopen(fd, "w") as f:
                 json.dump(payload, f, indent=2, sort_keys=True)
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o600)
             os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+        except BaseException as error:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+            disk = storage_error([error], f"saving {self.path}")
+            if disk is not None:  # a full or read-only disk: the previous file is untouched
+                raise disk from None
             raise
 
     def _update(self, project_id: str, change: Callable[[Connection], None]) -> Connection:

@@ -12,11 +12,10 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
 from stripe_warehouse.charts import format_value, line_chart, stacked_bar_chart
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.metrics import METRIC_ORDER, previous_month_day
+from stripe_warehouse.storage import reading
 
 MOVEMENT_KINDS = ("new", "expansion", "reactivation", "contraction", "churn", "fx")
 LABELS = {
@@ -45,7 +44,7 @@ def load_report_data(db: Path, project_id: str) -> ReportData:
         raise WarehouseError(
             f"no warehouse at {db}: run `stripe-warehouse sync {project_id} --backfill` first"
         )
-    with duckdb.connect(str(db), read_only=True) as con:
+    with reading(db) as con:
         rows = con.execute(
             "select metric_date, metric, unit, value from marts.metrics_daily "
             "where project_id = ? order by metric_date",
