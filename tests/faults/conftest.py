@@ -60,15 +60,20 @@ def copy_home(built: Built, target: Path) -> Path:
     return target
 
 
-def cli(home: Path, built: Built, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run `stripe-warehouse ARGS` in its own process, as a user would."""
-    environment = {
+def cli_env(home: Path, built: Built, **env: str) -> dict[str, str]:
+    """The environment of a user's shell for ``home``; no dbt path overrides."""
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DBT_", "RUNTIME__"))},
         "STRIPE_WAREHOUSE_HOME": str(home), SECRET_KEY_ENV: built.secret_key,
         "STRIPE_API_BASE": built.api_base, **env,
     }
+
+
+def cli(home: Path, built: Built, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `stripe-warehouse ARGS` in its own process, as a user would."""
     return subprocess.run([sys.executable, "-m", "stripe_warehouse.cli", *args],
-                          env=environment, capture_output=True, text=True, timeout=300)
+                          env=cli_env(home, built, **env), capture_output=True, text=True,
+                          timeout=300)
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
