@@ -149,16 +149,21 @@ def cmd_keygen(args: argparse.Namespace) -> None:
     print(generate_key())
 
 
-def cmd_status(args: argparse.Namespace) -> None:
+def cmd_status(args: argparse.Namespace) -> int:
     """Print every project: tier, mode, state, last sync and window, next sync, webhooks."""
-    from stripe_warehouse.status import format_statuses, project_statuses
+    from stripe_warehouse.settings import home_dir
+    from stripe_warehouse.status import damaged_files, format_statuses, project_statuses
 
     statuses = project_statuses()
     if not statuses:
         print("no projects connected: run `stripe-warehouse connect PROJECT --tier TIER "
               "--api-key-env VAR` (or `--oauth`)")
-        return
+        return 0
     print(format_statuses(statuses))
+    problems = damaged_files(home_dir())
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

@@ -110,3 +110,24 @@ def test_metrics_and_report_on_a_damaged_published_copy_print_one_line(
     line = one_line_error(cli(home, built, *command))
     assert f"{home / 'reporting.duckdb'} is damaged" in line
     assert "run `stripe-warehouse transform`" in line
+
+
+@pytest.mark.parametrize(("name", "damage"), [
+    ("warehouse.duckdb", "overwritten"), ("reporting.duckdb", "truncated"),
+    ("reporting.duckdb", "block overwritten"),
+])
+def test_status_names_a_damaged_file_and_exits_1(
+    built: Built, tmp_path: Path, name: str, damage: str
+) -> None:
+    home = copy_home(built, tmp_path / "home")
+    DAMAGE[damage](home / name)
+    result = cli(home, built, "status")
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[1].startswith(PROJECT)
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: {home / name} is damaged")
+
+
+def test_status_of_a_healthy_home_reports_no_damage(built: Built, tmp_path: Path) -> None:
+    result = cli(copy_home(built, tmp_path / "home"), built, "status")
+    assert result.returncode == 0 and result.stderr == ""
