@@ -19,6 +19,7 @@ from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.settings import (
     PRIVATE_UMASK,
     home_dir,
+    make_private_dirs,
     use_private_file_modes,
     warehouse_path,
 )
@@ -79,7 +80,7 @@ def ensure_dbt_manifest() -> Path:
     manifest = dbt_project.manifest_path
     if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime():
         return manifest
-    manifest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dirs(manifest.parent)
     # Parse aside, then swap the file in: run processes may be reading the manifest meanwhile.
     with tempfile.TemporaryDirectory(dir=manifest.parent, prefix=".parse-") as target:
         result = subprocess.run(

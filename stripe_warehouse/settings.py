@@ -57,6 +57,14 @@ def make_private(path: Path) -> None:
         os.chmod(path, wanted)
 
 
+def make_private_dirs(path: Path) -> Path:
+    """Create ``path`` and its missing parents, each 0700 (``mkdir -p`` gives parents 0755)."""
+    for directory in reversed([path, *path.parents]):
+        if not directory.exists():
+            directory.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
 def warehouse_path(home: Path | str | None = None) -> Path:
     """The DuckDB warehouse file inside the home directory."""
     return home_dir(home) / WAREHOUSE_FILE

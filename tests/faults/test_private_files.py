@@ -107,3 +107,23 @@ def test_two_homes_building_at_once_each_keep_their_own_run_results(
         assert result["results"] and {r["status"] for r in result["results"]} <= {
             "success", "pass", "warn"}
     assert written_since(started) == []
+
+
+def test_dagster_parses_its_dbt_manifest_into_the_state_dir_not_the_repo(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    started = time.time()
+    loaded = subprocess.run(
+        [sys.executable, "-c", "from orchestration.definitions import defs; "
+         "from orchestration.resources import dbt_project; print(dbt_project.manifest_path)"],
+        env={**cli_env(home, Built(home, "http://127.0.0.1:9", generate_key()))},
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    manifest = Path(loaded.stdout.strip())
+    assert manifest == home / "dbt" / "dagster-target" / "manifest.json"
+    assert "model.stripe_warehouse.metrics_daily" in json.loads(manifest.read_text())["nodes"]
+    assert (manifest.parent / "partial_parse.msgpack").exists()
+    loose = {name: oct(mode) for name, mode in modes(home).items()
+             if mode != (0o700 if (home / name).is_dir() else 0o600)}
+    assert loose == {}
+    assert written_since(started) == []
