@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from sandbox.company import CompanyConfig, generate_company  # noqa: E402
 from stripe_warehouse.publish import publication  # noqa: E402
-from stripe_warehouse.transform import build_args, run_dbt  # noqa: E402
+from stripe_warehouse.transform import build_args, dbt_target_path, run_dbt  # noqa: E402
 
 DAY = 86_400
 # TRANSFORM_BENCH_RESULTS: write elsewhere (e.g. a trial run that must not replace the record)
@@ -130,10 +130,9 @@ def add_sync_run(con, kind: str, window_start: datetime, finished: datetime) -> 
     )
 
 
-def slowest_nodes(count: int = 6) -> str:
+def slowest_nodes(home: Path, count: int = 6) -> str:
     """The dbt nodes that took longest in the last invocation (its run_results.json)."""
-    target = Path(os.environ.get("DBT_TARGET_PATH", REPO_ROOT / "dbt_project" / "target"))
-    results = json.loads((target / "run_results.json").read_text())["results"]
+    results = json.loads((dbt_target_path(home) / "run_results.json").read_text())["results"]
     slowest = sorted(results, key=lambda r: r["execution_time"], reverse=True)[:count]
     return ", ".join(f"{r['unique_id'].split('.')[-1]}={r['execution_time']:.1f}s"
                      for r in slowest)
@@ -170,7 +169,7 @@ def bench_one(customers: int) -> str:
                      backfill_at)
         con.close()
         full_s, _, _ = timed_build(home, full_refresh=True)
-        full_profile = slowest_nodes()
+        full_profile = slowest_nodes(home)
 
         recent = {table: [o for o in rows_ if (o.get("created") or 0) >= company.now - 7 * DAY]
                   for table, rows_ in objects.items()}
@@ -182,7 +181,7 @@ def bench_one(customers: int) -> str:
         add_sync_run(con, "refresh", backfill_at, refresh_at)
         con.close()
         refresh_s, refresh_dbt_s, refresh_publish_s = timed_build(home, full_refresh=False)
-        refresh_profile = slowest_nodes()
+        refresh_profile = slowest_nodes(home)
     # the machine may be shared: the 1-minute load average says how much the figures are worth
     return (f"customers={customers:>7,}  raw_rows={rows:>9,}  generate={generate_s:6.1f}s  "
             f"full_build={full_s:6.1f}s  build_after_7day_refresh={refresh_s:6.1f}s "

@@ -10,18 +10,28 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 from dagster_dbt import DbtCliResource, DbtProject
 
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.publish import publication
 from stripe_warehouse.registry import ConnectionStore
-from stripe_warehouse.settings import home_dir, warehouse_path
-from stripe_warehouse.transform import build_args
+from stripe_warehouse.settings import (
+    PRIVATE_UMASK,
+    home_dir,
+    make_private_dirs,
+    use_private_file_modes,
+    warehouse_path,
+)
+from stripe_warehouse.transform import DBT_STATE_DIR, build_args, state_home
 from stripe_warehouse.writer_lock import warehouse_writer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DBT_TARGET = Path("dbt_project") / "target"
+# The manifest Dagster loads its dbt assets from (and the parse cache runs start with) lives in
+# the state directory of the code location (STRIPE_WAREHOUSE_HOME, as `stripe-warehouse ui`
+# exports it), never in the installed project; apart from the CLI's target so neither
+# reads a file the other is writing.
+DBT_TARGET = state_home() / DBT_STATE_DIR / "dagster-target"
 # Run processes may not have the virtualenv on PATH: call its dbt by path.
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 DBT_SOURCES = ("dbt_project.yml", "profiles.yml", "dbt_project/models", "dbt_project/macros",
@@ -35,6 +45,10 @@ class WarehouseResource(ConfigurableResource):
 
     home: str | None = None
     api_base: str | None = None
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Runs write the warehouse, dlt's packages and (through dbt) dbt's target: owner-only."""
+        use_private_file_modes()
 
     def home_path(self) -> Path:
         """The state directory: ``home`` if set, else ``STRIPE_WAREHOUSE_HOME``, else ``./data``."""
@@ -67,14 +81,15 @@ def ensure_dbt_manifest() -> Path:
     manifest = dbt_project.manifest_path
     if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime():
         return manifest
-    manifest.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(manifest.parent)
     # Parse aside, then swap the file in: run processes may be reading the manifest meanwhile.
     with tempfile.TemporaryDirectory(dir=manifest.parent, prefix=".parse-") as target:
         result = subprocess.run(
             [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(REPO_ROOT),
              "--profiles-dir", str(REPO_ROOT), "--target-path", target],
-            cwd=REPO_ROOT, capture_output=True, text=True,
-            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+            cwd=REPO_ROOT, capture_output=True, text=True, umask=PRIVATE_UMASK,
+            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+                 "DBT_LOG_PATH": target},
         )
         if result.returncode != 0:
             detail = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["no output"]

@@ -6,7 +6,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -25,7 +25,14 @@ from stripe_warehouse.settings import (
     DUCKDB_STORAGE_VERSION,
     RAW_DATASET,
     home_dir,
+    make_private,
     warehouse_path,
+)
+from stripe_warehouse.storage import (
+    check_not_truncated,
+    corrupt_database,
+    is_corruption,
+    storage_error,
 )
 from stripe_warehouse.writer_lock import warehouse_writer
 
@@ -131,10 +138,12 @@ def ensure_warehouse(path: Path) -> Path:
     """
     config = {"storage_compatibility_version": DUCKDB_STORAGE_VERSION}
     with duckdb.connect(str(path), config=config) as con:
+        check_not_truncated(con, path)
         con.execute(f"create schema if not exists {RAW_DATASET}")
         for table in RAW_TABLES:
             con.execute(_create_table_sql(table, table_columns(table)))
         con.execute(_create_table_sql("sync_runs", SYNC_RUN_COLUMNS))
+    make_private(path)
     return path
 
 
@@ -167,6 +176,12 @@ def _user_error(error: BaseException, project_id: str, warehouse: Path) -> Wareh
         seen = seen.__cause__ or seen.__context__
     if any(warehouse_locked(str(e)) for e in chain):
         return WarehouseError(warehouse_locked_message(warehouse, f"run the sync of {project_id}"))
+    damaged = next((e for e in chain if is_corruption(str(e))), None)
+    if damaged is not None:  # running again cannot help: say how to restore the file
+        return corrupt_database(warehouse, damaged)
+    disk = storage_error(chain, f"the sync of {project_id}")
+    if disk is not None:
+        return disk
     root = chain[-1]
     lines = [line.strip() for line in str(root).splitlines() if line.strip()]
     reason = f"{type(root).__name__}: {lines[0][:200]}" if lines else type(root).__name__
@@ -213,6 +228,11 @@ def sync_project(
     api_key = store.api_key(project_id)
     state_dir = home_dir(home if home is not None else store.home)
     warehouse = warehouse_path(state_dir)
+    try:
+        (state_dir / ".dlt").mkdir(mode=0o700, exist_ok=True)
+        make_private(state_dir / ".dlt")  # dlt's packages hold the rows being loaded
+    except OSError as error:  # a read-only or full disk
+        raise _user_error(error, project_id, warehouse) from error
     warnings: list[str] = []
     if connection.mode == "test":
         warnings.append(test_mode_warning(project_id))
@@ -273,13 +293,26 @@ def sync_project(
                 last_event_created=last_event_created, warnings=warnings,
             )
             pipeline.run(_sync_run_rows(run), loader_file_format="jsonl")
-    except WarehouseError:
-        raise
     except Exception as error:
+        _discard_packages(pipeline)
+        if isinstance(error, WarehouseError):
+            raise
         _reraise_interrupt(error)
         raise _user_error(error, project_id, warehouse) from error
     store.record_sync(project_id, kind, finished.timestamp(), last_event_created)
     return run
+
+
+def _discard_packages(pipeline: dlt.Pipeline) -> None:
+    """Delete a failed sync's working files (load packages, local state and schemas).
+
+    The next sync reads its whole window again (see above), so the packages are never needed,
+    and on a full disk they hold the space that is missing; dlt restores the state and schemas
+    from the warehouse (``_dlt_pipeline_state``, ``_dlt_version``) on the next run.
+    """
+    # Best effort: the sync's own error is the one to report, not a failed clean-up.
+    with suppress(Exception):
+        pipeline.drop()
 
 
 @contextmanager

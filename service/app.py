@@ -16,7 +16,7 @@ from service.inbox import Inbox
 from service.oauth_routes import oauth_routes
 from service.webhooks import webhook_routes
 from stripe_warehouse.registry import ConnectionStore
-from stripe_warehouse.settings import home_dir
+from stripe_warehouse.settings import home_dir, use_private_file_modes
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -59,5 +59,6 @@ def run(
     realtime: bool = False, api_base: str | None = None,
 ) -> None:
     """Serve until interrupted (``stripe-warehouse serve [--realtime]``)."""
+    use_private_file_modes()  # the applier writes the warehouse and its .wal
     uvicorn.run(create_app(home, realtime, api_base), host=host, port=port, access_log=False,
                 log_level="warning")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.webhooks_apply import LOCK_WAIT_SECONDS, connect_when_free
-from stripe_warehouse.settings import warehouse_path
+from stripe_warehouse.settings import make_private, warehouse_path
 from stripe_warehouse.transform import REPO_ROOT, run_dbt
 from stripe_warehouse.writer_lock import warehouse_writer
 
@@ -84,6 +84,7 @@ class CompiledMetrics:
         # --full-refresh: incremental models compile to their whole-table SQL.
         run_dbt(["compile", "--quiet", "--full-refresh", "--select", f"+{METRICS_MODEL}",
                  "--target-path", str(target)], home=home)
+        make_private(target)  # dbt creates it owner-only; one made by an older version is not
         return cls(json.loads((target / "manifest.json").read_text()), version)
 
     def needs_dbt(self, tables: Iterable[str]) -> bool:

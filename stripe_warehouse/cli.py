@@ -12,7 +12,8 @@ from stripe_warehouse.cli_serving import add_serving_commands
 from stripe_warehouse.crypto import NEW_KEY_ENV, SECRET_KEY_ENV, generate_key, key_id, load_key
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.registry import TIERS, ConnectionStore, validate_project_id
-from stripe_warehouse.settings import configured_home, existing_home
+from stripe_warehouse.settings import configured_home, existing_home, use_private_file_modes
+from stripe_warehouse.storage import storage_error
 
 PROJECT_HELP = "the project's id (see `stripe-warehouse status`)"
 JSON_HELP = "machine-readable output (JSON)"
@@ -178,23 +179,31 @@ def cmd_keygen(args: argparse.Namespace) -> None:
     print(generate_key())
 
 
-def cmd_status(args: argparse.Namespace) -> None:
+def cmd_status(args: argparse.Namespace) -> int:
     """Print every project: tier, mode, state, last sync and window, next sync, webhooks."""
     from stripe_warehouse.scheduler_status import format_scheduler, scheduler_state
-    from stripe_warehouse.status import format_statuses, project_statuses, statuses_json
+    from stripe_warehouse.status import (
+        damaged_files,
+        format_statuses,
+        project_statuses,
+        statuses_json,
+    )
 
     home = existing_home()  # read-only: never creates ./data wherever it runs
     statuses = project_statuses(home)
     scheduler = scheduler_state(home)
+    problems = damaged_files(home)
     if args.json:
         print(statuses_json(home, statuses, scheduler))
-        return
-    if not statuses:
+    elif not statuses:
         print("no projects connected: run `stripe-warehouse connect PROJECT --tier TIER "
               "--api-key-env VAR` (or `--oauth`)")
-        return
-    print(format_statuses(statuses))
-    print(format_scheduler(scheduler))
+    else:
+        print(format_statuses(statuses))
+        print(format_scheduler(scheduler))
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
@@ -296,6 +305,9 @@ def _raise_terminated(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors print one line to stderr and exit 2."""
     logging.basicConfig(level=logging.ERROR, format="%(message)s")
+    # dlt logs every failure with its traceback; the CLI reports it in one line instead.
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
+    use_private_file_modes()
     args = build_parser().parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
@@ -307,6 +319,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: stopped (SIGTERM): run the command again; loaded data is kept",
               file=sys.stderr)
         return 128 + signal.SIGTERM
+    except OSError as error:
+        disk = storage_error([error], f"`stripe-warehouse {args.command}`")
+        if disk is None:
+            raise
+        print(f"error: {disk}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("error: interrupted: run the command again; loaded data is kept", file=sys.stderr)
         return 130

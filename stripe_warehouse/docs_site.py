@@ -9,11 +9,13 @@ import urllib.request
 from pathlib import Path
 
 from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.settings import PRIVATE_UMASK
 from stripe_warehouse.transform import REPO_ROOT, dbt_invocation, run_dbt
 
 
 def generate_docs(home: Path | None = None) -> None:
-    """`dbt docs generate` (offline: the catalog is read from warehouse.duckdb)."""
+    """`dbt docs generate` (offline: the catalog is read from warehouse.duckdb) into the state
+    directory's dbt target, which `start_docs_server` then serves."""
     run_dbt(["docs", "generate"], home=home)
 
 
@@ -26,7 +28,7 @@ def start_docs_server(
     )
     process = subprocess.Popen(
         command, cwd=REPO_ROOT, env=environment,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, umask=PRIVATE_UMASK,
     )
     try:
         _wait_until_serving(process, host, port)

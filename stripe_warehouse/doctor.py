@@ -1,7 +1,8 @@
 """``stripe-warehouse doctor PROJECT``: one line per check, OK / WARN / FAIL with the fix.
 
-Every Stripe call is a single GET (``limit=1``); nothing here writes to Stripe or opens the
-warehouse. WARN lines inform (test mode, a full-access key) and leave the exit code at 0.
+Every Stripe call is a single GET (``limit=1``); nothing here writes to Stripe. The DuckDB files
+are opened read-only: a damaged one FAILs with the fix, one a writer holds is a WARN ("in use").
+WARN lines inform (test mode, a full-access key) and leave the exit code at 0.
 """
 
 import dataclasses
@@ -15,9 +16,12 @@ from pipelines.settings import LIST_ENDPOINTS, key_mode
 from stripe_warehouse.demo_project import DemoProject, demo_advice, demo_project
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.probe import probe
+from stripe_warehouse.publish import published_path
 from stripe_warehouse.registry import Connection, ConnectionStore
+from stripe_warehouse.settings import WAREHOUSE_FILE
 from stripe_warehouse.settings import api_base as configured_api_base
 from stripe_warehouse.status import webhooks_last_received
+from stripe_warehouse.storage import inspect_database
 from stripe_warehouse.tiers import FRESHNESS_BY_TIER
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -69,6 +73,21 @@ def _offline_checks(connection: Connection, now: dt.datetime, home: Path) -> Ite
     else:
         yield Check("webhooks", OK, "secret configured; last verified event received "
                     f"{received:%Y-%m-%d %H:%M} UTC")
+
+
+def _file_checks(connection: Connection, home: Path) -> Iterator[Check]:
+    """The warehouse and its published copy, opened read-only: damaged files FAIL."""
+    pid = connection.project_id
+    for name, path in (("warehouse file", home / WAREHOUSE_FILE),
+                       ("published copy", published_path(home))):
+        health = inspect_database(path)
+        if health.state == "missing":
+            if name == "warehouse file" and connection.last_sync_at is not None:
+                yield Check(name, FAIL, f"{path} is missing though {pid} was synced: restore "
+                            f"it, or rebuild it with `stripe-warehouse sync {pid} --backfill`")
+            continue  # not built yet: the initial sync check says what to do
+        outcome = {"ok": OK, "busy": WARN}.get(health.state, FAIL)
+        yield Check(name, outcome, health.detail)
 
 
 def _key_kind(connection: Connection, api_key: str) -> Check:
@@ -183,6 +202,7 @@ def _checks(
         return checks  # syncs, freshness and webhooks only matter once reconnected
     if api_key is not None:
         checks.extend(_stripe_checks(connection, api_key, api_base))
+    checks.extend(_file_checks(connection, store.home))
     checks.extend(_offline_checks(connection, now, store.home))
     return checks
 

@@ -11,8 +11,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
 from stripe_warehouse.comparison import (
     COMPARISON_RULE,
     FLOW_PERIOD_DAYS,
@@ -20,6 +18,7 @@ from stripe_warehouse.comparison import (
     compare,
 )
 from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.storage import reading
 
 METRIC_ORDER = (
     "stripe_mrr",
@@ -50,7 +49,7 @@ def load_metrics(
             f"no warehouse at {warehouse}: "
             f"run `stripe-warehouse sync {project_id} --backfill` first"
         )
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with reading(warehouse) as con:
         row = con.execute(
             "select max(metric_date) from marts.metrics_daily where project_id = ?",
             [project_id],

@@ -75,7 +75,7 @@ def publication(
             _sync_schema(con, schema)
             con.execute("detach warehouse")
             con.execute("checkpoint")
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o600)  # the marts name customers: owner-only, like the warehouse
         os.replace(tmp, target)
         return target
 

@@ -23,6 +23,7 @@ from stripe_warehouse.crypto import (
 )
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.settings import home_dir
+from stripe_warehouse.storage import storage_error
 
 REGISTRY_FILE = "connections.json"
 TIERS = ("starter", "basic", "pro", "scale")
@@ -45,9 +46,15 @@ class KeyMismatch(WarehouseError):
 
 
 @contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path`` (created 0600) for the duration of the block."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+def file_lock(path: Path, what: str | None = None) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created 0600) for the duration of the block.
+
+    A read-only or full disk is a one-line error naming ``what`` was being done.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        raise storage_error([error], what or f"changing {path}") or error from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -57,17 +64,25 @@ def file_lock(path: Path) -> Iterator[None]:
 
 
 def write_private_json(path: Path, payload: object) -> None:
-    """Replace ``path`` atomically with ``payload`` as JSON, mode 0600, fsynced."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    """Replace ``path`` atomically with ``payload`` as JSON, mode 0600, fsynced.
+
+    On a full or read-only disk the previous file is untouched and the error is one line.
+    """
+    tmp: str | None = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump(payload, f, indent=2, sort_keys=True)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as error:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        disk = storage_error([error], f"saving {path}")
+        if disk is not None:
+            raise disk from None
         raise
 
 
@@ -103,6 +118,70 @@ class Connection:
         """The Stripe account this project may hold data of (OAuth entries from before
         ``account_id`` existed are bound through ``stripe_user_id``)."""
         return self.account_id or self.stripe_user_id
+
+
+class InvalidRegistry(WarehouseError):
+    """``connections.json`` cannot be read as a registry; the message names the file and fix."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"the connection registry {path} is damaged ({problem}): restore it "
+                         "from a backup, or move it aside and connect the projects again")
+
+
+# The JSON types each field of a stored connection may have (None: the field may be null).
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "project_id": (str,), "tier": (str,), "status": (str,), "mode": (str,),
+    "created_at": (int, float), "api_key": (dict, type(None)),
+    "webhook_secret": (dict, type(None)), "last_sync_at": (int, float, type(None)),
+    "last_sync_kind": (str, type(None)), "last_event_created": (int, type(None)),
+    "stripe_user_id": (str, type(None)), "scope": (str, type(None)),
+    "livemode": (bool, type(None)), "refresh_token": (dict, type(None)),
+    "status_reason": (str, type(None)),
+}
+_KNOWN_FIELDS = {f.name for f in dataclasses.fields(Connection)}
+_REQUIRED_FIELDS = {f.name for f in dataclasses.fields(Connection)
+                    if f.default is dataclasses.MISSING}
+_SECRET_KEYS = {"kid", "nonce", "ct"}
+
+
+def _connection_problem(pid: object, fields: object) -> str | None:
+    """What is wrong with one stored connection, or None."""
+    if not isinstance(pid, str) or not PROJECT_ID_PATTERN.fullmatch(pid):
+        return f"project id {pid!r} is not valid"
+    if not isinstance(fields, dict):
+        return f"project {pid} is not an object"
+    unknown = sorted(set(fields) - _KNOWN_FIELDS)
+    missing = sorted(_REQUIRED_FIELDS - set(fields))
+    if unknown or missing:
+        return f"project {pid}: " + "; ".join(
+            [f"unknown field {', '.join(unknown)}"] * bool(unknown)
+            + [f"missing field {', '.join(missing)}"] * bool(missing))
+    for name, value in fields.items():
+        types = _FIELD_TYPES.get(name, (object,))
+        # bool is an int in Python: a flag where a number belongs is still the wrong type
+        wrong_bool = isinstance(value, bool) and bool not in types
+        if wrong_bool or not isinstance(value, types):
+            return f"project {pid}: field {name} is {type(value).__name__}"
+        if name in SECRET_FIELDS and value is not None and (
+                set(value) != _SECRET_KEYS or not all(isinstance(v, str) for v in value.values())):
+            return f"project {pid}: field {name} is not an encrypted secret"
+    if fields["project_id"] != pid:
+        return f"project {pid} is stored under the id {fields['project_id']!r}"
+    if fields["tier"] not in TIERS or fields["status"] not in STATUSES:
+        return f"project {pid}: unknown tier or status"
+    return None
+
+
+def _parse_registry(path: Path, raw: object) -> dict[str, Connection]:
+    """The connections of a registry file's JSON; InvalidRegistry if it has the wrong shape."""
+    if not isinstance(raw, dict) or set(raw) != {"connections"} or not isinstance(
+            raw["connections"], dict):
+        raise InvalidRegistry(path, 'expected an object {"connections": {...}}')
+    for pid, fields in raw["connections"].items():
+        problem = _connection_problem(pid, fields)
+        if problem is not None:
+            raise InvalidRegistry(path, problem)
+    return {pid: Connection(**fields) for pid, fields in raw["connections"].items()}
 
 
 def validate_project_id(project_id: str) -> None:
@@ -174,19 +253,16 @@ class ConnectionStore:
 
     def _locked(self) -> AbstractContextManager[None]:
         # An exclusive lock around read-modify-write so concurrent writers never lose updates.
-        return file_lock(self._lock_path)
+        return file_lock(self._lock_path, f"changing {self.path}")
 
     def _read(self) -> dict[str, Connection]:
         if not self.path.exists():
             return {}
         try:
             raw = json.loads(self.path.read_text())
-        except json.JSONDecodeError:
-            raise WarehouseError(
-                f"{self.path} is not valid JSON: "
-                "restore it from a backup, or remove it and reconnect"
-            ) from None
-        return {pid: Connection(**fields) for pid, fields in raw.get("connections", {}).items()}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise InvalidRegistry(self.path, "it is not valid JSON") from None
+        return _parse_registry(self.path, raw)
 
     def _write(self, connections: dict[str, Connection]) -> None:
         payload = {"connections": {pid: dataclasses.asdict(c) for pid, c in connections.items()}}

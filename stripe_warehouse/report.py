@@ -13,7 +13,6 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
@@ -21,6 +20,7 @@ from stripe_warehouse.charts import line_chart, stacked_bar_chart
 from stripe_warehouse.comparison import COMPARISON_RULE, FLOW_PERIOD_DAYS, Comparison, compare
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.metrics import METRIC_ORDER, format_amount
+from stripe_warehouse.storage import reading
 
 MOVEMENT_KINDS = ("new", "expansion", "reactivation", "contraction", "churn", "fx")
 LABELS = {
@@ -49,7 +49,7 @@ def load_report_data(db: Path, project_id: str) -> ReportData:
         raise WarehouseError(
             f"no warehouse at {db}: run `stripe-warehouse sync {project_id} --backfill` first"
         )
-    with duckdb.connect(str(db), read_only=True) as con:
+    with reading(db) as con:
         rows = con.execute(
             "select metric_date, metric, unit, value from marts.metrics_daily "
             "where project_id = ? order by metric_date",

@@ -17,10 +17,19 @@ from stripe_warehouse.demo_project import demo_advice, demo_project
 from stripe_warehouse.publish import published_path
 from stripe_warehouse.registry import Connection, ConnectionStore
 from stripe_warehouse.scheduler_status import SchedulerState
-from stripe_warehouse.settings import home_dir
+from stripe_warehouse.settings import WAREHOUSE_FILE, home_dir
+from stripe_warehouse.storage import (
+    CorruptDatabase,
+    check_not_truncated,
+    corrupt_database,
+    is_corruption,
+)
 from stripe_warehouse.tiers import next_scheduled_sync
 
 INBOX_FILE = "inbox.sqlite"  # service.inbox.INBOX_FILE; the service is not imported here
+# A DuckDB file has "DUCK" at bytes 8-12 of its first header.
+DUCKDB_MAGIC = b"DUCK"
+_DUCKDB_MAGIC_START, _DUCKDB_MAGIC_END = 8, 12
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,33 @@ def reporting_windows(home: Path) -> dict[str, tuple[dt.date, dt.date]]:
     except duckdb.Error:  # published before the marts existed, or mid-swap
         return {}
     return {project: (first, last) for project, first, last in rows}
+
+
+def damaged_files(home: Path) -> list[str]:
+    """One line per damaged DuckDB file, found without taking or waiting for any lock.
+
+    ``warehouse.duckdb`` is not opened (a reader would lock out a sync): only its header is
+    read, which catches a file overwritten or cut short before its first block. The published
+    copy is never written in place, so it is opened read-only and its length checked.
+    """
+    problems = []
+    warehouse = home / WAREHOUSE_FILE
+    if warehouse.exists():
+        with open(warehouse, "rb") as f:
+            header = f.read(_DUCKDB_MAGIC_END)
+        if header[_DUCKDB_MAGIC_START:_DUCKDB_MAGIC_END] != DUCKDB_MAGIC:
+            problems.append(str(corrupt_database(warehouse, "not a DuckDB file")))
+    published = published_path(home)
+    if published.exists():
+        try:
+            with duckdb.connect(str(published), read_only=True) as con:
+                check_not_truncated(con, published)
+        except CorruptDatabase as error:
+            problems.append(str(error))
+        except duckdb.Error as error:
+            if is_corruption(str(error)):
+                problems.append(str(corrupt_database(published, error)))
+    return problems
 
 
 def webhooks_last_received(home: Path) -> dict[str, dt.datetime]:

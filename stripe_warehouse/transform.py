@@ -12,12 +12,14 @@ from pathlib import Path
 
 from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_locked_message
 from stripe_warehouse.publish import publication
-from stripe_warehouse.settings import WAREHOUSE_FILE
+from stripe_warehouse.settings import PRIVATE_UMASK, WAREHOUSE_FILE
 from stripe_warehouse.writer_lock import warehouse_writer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TARGET_PATH = REPO_ROOT / "dbt_project" / "target"
-LOG_PATH = REPO_ROOT / "dbt_project" / "logs"
+# dbt's artifacts (compiled SQL, run_results.json, the partial-parse cache, docs) and logs live
+# in the state directory: they hold its data, two state directories must not share them, and
+# the installed project may be read-only.
+DBT_STATE_DIR = "dbt"
 # dbt colours its messages; a one-line error for users carries none
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 FAILED_STATUSES = {"error", "fail", "runtime error"}
@@ -38,7 +40,8 @@ def dbt_invocation(args: list[str], home: Path | None = None) -> tuple[list[str]
         "STRIPE_WAREHOUSE_HOME": str(state_home(home)),
         # otherwise the docs site loads a tracking script from the internet
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_LOG_PATH": os.environ.get("DBT_LOG_PATH", str(LOG_PATH)),
+        "DBT_TARGET_PATH": str(dbt_target_path(home)),
+        "DBT_LOG_PATH": str(dbt_log_path(home)),
     }
     command = [
         *_dbt_executable(), *args,
@@ -57,12 +60,13 @@ def run_dbt(args: list[str], home: Path | None = None) -> None:
     started = time.time()
     with warehouse_writer(state_home(home), f"dbt {args[0] if args else ''}".strip()):
         completed = subprocess.run(
-            command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, check=False
+            command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, check=False,
+            umask=PRIVATE_UMASK,
         )
     if completed.returncode != 0:
         output = completed.stdout + completed.stderr
         warehouse = state_home(home) / WAREHOUSE_FILE
-        raise TransformError(_failure_summary(args, output, started, warehouse))
+        raise TransformError(_failure_summary(args, output, started, warehouse, home))
 
 
 def build(home: Path | None = None, full_refresh: bool = False, select: str | None = None) -> None:
@@ -91,6 +95,18 @@ def state_home(home: Path | None = None) -> Path:
     return Path(home or os.environ.get("STRIPE_WAREHOUSE_HOME", "data")).resolve()
 
 
+def dbt_target_path(home: Path | None = None) -> Path:
+    """dbt's target directory: ``<state dir>/dbt/target``, unless DBT_TARGET_PATH is set."""
+    configured = os.environ.get("DBT_TARGET_PATH")
+    return Path(configured) if configured else state_home(home) / DBT_STATE_DIR / "target"
+
+
+def dbt_log_path(home: Path | None = None) -> Path:
+    """dbt's log directory: ``<state dir>/dbt/logs``, unless DBT_LOG_PATH is set."""
+    configured = os.environ.get("DBT_LOG_PATH")
+    return Path(configured) if configured else state_home(home) / DBT_STATE_DIR / "logs"
+
+
 def _dbt_executable() -> list[str]:
     """The `dbt` of this interpreter's environment (works without an activated venv)."""
     beside_python = Path(sys.executable).parent / "dbt"
@@ -99,10 +115,12 @@ def _dbt_executable() -> list[str]:
     return [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
 
 
-def _failure_summary(args: list[str], output: str, started: float, warehouse: Path) -> str:
+def _failure_summary(
+    args: list[str], output: str, started: float, warehouse: Path, home: Path | None
+) -> str:
     """One line: the first failed node and its message, else dbt's last error line."""
     command = f"dbt {args[0]}" if args else "dbt"
-    run_results = Path(os.environ.get("DBT_TARGET_PATH", TARGET_PATH)) / "run_results.json"
+    run_results = dbt_target_path(home) / "run_results.json"
     if run_results.exists() and run_results.stat().st_mtime >= started:
         for result in json.loads(run_results.read_text()).get("results", []):
             if str(result.get("status", "")).lower() in FAILED_STATUSES:
@@ -112,5 +130,5 @@ def _failure_summary(args: list[str], output: str, started: float, warehouse: Pa
         return warehouse_locked_message(warehouse, f"run {command}")
     lines = [ANSI_ESCAPE.sub("", line).strip() for line in output.splitlines()]
     errors = [line for line in lines if "error" in line.lower()]
-    detail = errors[-1] if errors else "see dbt_project/logs/dbt.log"
+    detail = errors[-1] if errors else f"see {dbt_log_path(home) / 'dbt.log'}"
     return f"{command} failed: {detail}"

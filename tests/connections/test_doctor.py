@@ -71,11 +71,12 @@ def test_healthy_live_project_passes_every_check_and_exits_0(
     assert outcomes(checks) == {
         "connection": OK, "credentials decrypt": OK, "stripe reachable": OK,
         "credentials valid": OK, "key": OK, "read permission": OK, "mode": OK,
-        "active subscriptions": OK, "initial sync": OK, "freshness": OK, "webhooks": OK,
+        "active subscriptions": OK, "warehouse file": OK, "initial sync": OK, "freshness": OK,
+        "webhooks": OK,
     }
     assert main(["doctor", "healthy"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 11 and all(line.startswith("OK ") for line in lines)
+    assert len(lines) == 12 and all(line.startswith("OK ") for line in lines)
 
 
 def test_test_mode_project_is_flagged_and_full_access_key_warned(home: Path) -> None:

@@ -1,0 +1,129 @@
+"""Files holding customer data are owner-only; dbt's target/ and logs/ live in the state dir."""
+
+import json
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox.company import CompanyConfig, generate_company
+from sandbox.server import SandboxServer
+from stripe_warehouse.crypto import generate_key
+from tests.faults.conftest import NOW, Built, cli, cli_env
+from tests.paths import REPO_ROOT
+
+pytestmark = pytest.mark.e2e
+
+KEYS = ("rk_live_modes_0001", "rk_live_modes_0002")
+REPO_DBT_OUTPUT = (REPO_ROOT / "dbt_project" / "target", REPO_ROOT / "dbt_project" / "logs",
+                   REPO_ROOT / "logs", REPO_ROOT / "target")
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    accounts = {key: generate_company(CompanyConfig(customers=30, years=1, seed=20 + i, now=NOW,
+                                                    livemode=True))
+                for i, key in enumerate(KEYS)}
+    with SandboxServer(accounts=accounts) as server:
+        yield server
+
+
+def connected_home(sandbox: SandboxServer, home: Path, key: str) -> Built:
+    built = Built(home, sandbox.url, generate_key())
+    result = cli(home, built, "connect", "shop", "--tier", "pro", "--api-key-env", "K", K=key)
+    assert result.returncode == 0, result.stderr
+    return built
+
+
+def modes(home: Path) -> dict[str, int]:
+    """Every path under ``home`` (itself included) and its permission bits."""
+    return {str(p.relative_to(home)): stat.S_IMODE(p.stat().st_mode)
+            for p in [home, *home.rglob("*")]}
+
+
+def written_since(started: float) -> list[Path]:
+    return [p for root in REPO_DBT_OUTPUT if root.exists() for p in root.rglob("*")
+            if p.stat().st_mtime >= started]
+
+
+def test_sync_and_build_leave_only_owner_only_files_and_nothing_in_the_repo(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    built = connected_home(sandbox, home, KEYS[0])
+    started = time.time()
+    synced = cli(home, built, "sync", "shop", "--backfill")  # loads, builds, publishes
+    assert synced.returncode == 0, synced.stderr
+    assert "marts built and published" in synced.stdout
+    found = modes(home)
+    for name in ("warehouse.duckdb", "reporting.duckdb", "dbt/target/run_results.json",
+                 "dbt/logs/dbt.log", ".dlt"):
+        assert name in found, sorted(found)
+    loose = {name: oct(mode) for name, mode in found.items()
+             if mode != (0o700 if (home / name).is_dir() else 0o600)}
+    assert loose == {}
+    assert written_since(started) == []
+
+
+def test_partial_parse_cache_is_kept_in_the_state_dir_and_reused(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    built = connected_home(sandbox, home, KEYS[0])
+    assert cli(home, built, "sync", "shop", "--backfill").returncode == 0
+    cache = home / "dbt" / "target" / "partial_parse.msgpack"
+    assert cache.exists()
+    log = home / "dbt" / "logs" / "dbt.log"
+    log.unlink()
+    assert cli(home, built, "transform").returncode == 0
+    text = log.read_text()
+    assert "Unable to do partial parsing" not in text
+    assert "Partial parsing enabled" in text, text[:2000]
+
+
+def test_two_homes_building_at_once_each_keep_their_own_run_results(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    homes = [tmp_path / "one", tmp_path / "two"]
+    builts = [connected_home(sandbox, home, key) for home, key in zip(homes, KEYS, strict=True)]
+    for home, built in zip(homes, builts, strict=True):
+        synced = cli(home, built, "sync", "shop", "--backfill", "--no-transform")
+        assert synced.returncode == 0, synced.stderr
+    started = time.time()
+    builds = [subprocess.Popen(
+        [sys.executable, "-m", "stripe_warehouse.cli", "transform"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for env in (cli_env(home, built) for home, built in zip(homes, builts, strict=True))]
+    outcomes = [build.communicate(timeout=300) for build in builds]
+    assert [build.returncode for build in builds] == [0, 0], outcomes
+    results = [json.loads((home / "dbt" / "target" / "run_results.json").read_text())
+               for home in homes]
+    assert results[0]["metadata"]["invocation_id"] != results[1]["metadata"]["invocation_id"]
+    for result in results:
+        assert result["results"] and {r["status"] for r in result["results"]} <= {
+            "success", "pass", "warn"}
+    assert written_since(started) == []
+
+
+def test_dagster_parses_its_dbt_manifest_into_the_state_dir_not_the_repo(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    started = time.time()
+    loaded = subprocess.run(
+        [sys.executable, "-c", "from orchestration.definitions import defs; "
+         "from orchestration.resources import dbt_project; print(dbt_project.manifest_path)"],
+        env={**cli_env(home, Built(home, "http://127.0.0.1:9", generate_key()))},
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    manifest = Path(loaded.stdout.strip())
+    assert manifest == home / "dbt" / "dagster-target" / "manifest.json"
+    assert "model.stripe_warehouse.metrics_daily" in json.loads(manifest.read_text())["nodes"]
+    assert (manifest.parent / "partial_parse.msgpack").exists()
+    loose = {name: oct(mode) for name, mode in modes(home).items()
+             if mode != (0o700 if (home / name).is_dir() else 0o600)}
+    assert loose == {}
+    assert written_since(started) == []
