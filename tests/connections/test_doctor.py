@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.load import sync_project
+from pipelines.load import ensure_warehouse, sync_project
 from sandbox.server import SandboxServer
 from service.inbox import Inbox
 from stripe_warehouse.cli import main
@@ -149,6 +149,7 @@ def demo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ConnectionStor
     monkeypatch.delenv("STRIPE_API_BASE", raising=False)  # the real Stripe API's address
     store = ConnectionStore(tmp_path)
     mark_demo(tmp_path, store.connect("demo", "pro", "sk_test_demo"), "http://127.0.0.1:9")
+    ensure_warehouse(tmp_path / "warehouse.duckdb")  # the demo's sync wrote it
     store.record_sync("demo", "backfill", time.time(), None)
     return store
 
@@ -159,7 +160,7 @@ def test_demo_project_after_the_demo_is_all_ok_or_warn_and_says_what_to_do(
     checks = run_doctor("demo")
     assert outcomes(checks) == {
         "connection": WARN, "credentials decrypt": OK, "stripe reachable": WARN,
-        "initial sync": OK, "freshness": OK, "webhooks": WARN}
+        "initial sync": OK, "freshness": OK, "webhooks": WARN, "warehouse file": OK}
     assert "the demo's sandbox company" in detail(checks, "connection")
     assert detail(checks, "stripe reachable") == (
         "the demo's sandbox (http://127.0.0.1:9) ran only during the demo: run "
