@@ -14,7 +14,7 @@ from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.probe import probe
 from stripe_warehouse.registry import Connection, ConnectionStore
 from stripe_warehouse.settings import api_base as configured_api_base
-from stripe_warehouse.status import webhooks_last_received
+from stripe_warehouse.status import failed_webhooks_line, webhooks_failed, webhooks_last_received
 from stripe_warehouse.tiers import FRESHNESS_BY_TIER
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -66,6 +66,13 @@ def _offline_checks(connection: Connection, now: dt.datetime, home: Path) -> Ite
     else:
         yield Check("webhooks", OK, "secret configured; last verified event received "
                     f"{received:%Y-%m-%d %H:%M} UTC")
+
+
+def _failed_webhooks_check(project_id: str, home: Path) -> Iterator[Check]:
+    """WARN when the applier quarantined some of the project's webhook events."""
+    failed = webhooks_failed(home).get(project_id)
+    if failed:
+        yield Check("webhook events", WARN, failed_webhooks_line(project_id, *failed))
 
 
 def _key_kind(connection: Connection, api_key: str) -> Check:
@@ -171,6 +178,7 @@ def run_doctor(
     if api_key is not None:
         checks.extend(_stripe_checks(connection, api_key, api_base))
     checks.extend(_offline_checks(connection, now, store.home))
+    checks.extend(_failed_webhooks_check(project_id, store.home))
     return checks
 
 

@@ -34,6 +34,7 @@ class ProjectStatus:
     window: tuple[dt.date, dt.date] | None
     next_sync: dt.datetime | None
     webhook_last_received: dt.datetime | None
+    webhooks_failed: tuple[int, str] | None = None  # quarantined events: how many, newest why
 
 
 def _utc(seconds: float | None) -> dt.datetime | None:
@@ -56,21 +57,35 @@ def reporting_windows(home: Path) -> dict[str, tuple[dt.date, dt.date]]:
     return {project: (first, last) for project, first, last in rows}
 
 
-def webhooks_last_received(home: Path) -> dict[str, dt.datetime]:
-    """When each project's newest webhook arrived, from the inbox (absent: none received)."""
+def _inbox_rows(home: Path, sql: str) -> list[tuple]:
+    """Rows of ``sql`` on the inbox; none if there is no inbox (or it predates ``sql``)."""
     path = home / INBOX_FILE
     if not path.exists():
-        return {}
+        return []
     con = sqlite3.connect(path, timeout=5)
     try:
-        rows = con.execute(
-            "select project_id, max(received_at) from inbox_events group by project_id"
-        ).fetchall()
+        return con.execute(sql).fetchall()
     except sqlite3.Error:
-        return {}
+        return []
     finally:
         con.close()
+
+
+def webhooks_last_received(home: Path) -> dict[str, dt.datetime]:
+    """When each project's newest webhook arrived, from the inbox (absent: none received)."""
+    rows = _inbox_rows(
+        home, "select project_id, max(received_at) from inbox_events group by project_id")
     return {project: _utc(received) for project, received in rows}
+
+
+def webhooks_failed(home: Path) -> dict[str, tuple[int, str]]:
+    """Per project, events the applier quarantined: how many, and the newest one's reason."""
+    rows = _inbox_rows(
+        home, "select project_id, count(*), "
+        "(select reason from inbox_events newest where newest.project_id = e.project_id "
+        " and newest.outcome = 'failed' order by applied_at desc, rowid desc limit 1) "
+        "from inbox_events e where outcome = 'failed' group by project_id")
+    return {project: (count, reason or "") for project, count, reason in rows}
 
 
 def project_statuses(
@@ -81,6 +96,7 @@ def project_statuses(
     now = now or dt.datetime.now(dt.UTC)
     windows = reporting_windows(state)
     webhooks = webhooks_last_received(state)
+    failed = webhooks_failed(state)
     return [
         ProjectStatus(
             project_id=c.project_id,
@@ -93,6 +109,7 @@ def project_statuses(
             window=windows.get(c.project_id),
             next_sync=next_scheduled_sync(c.tier, now) if c.status == "active" else None,
             webhook_last_received=webhooks.get(c.project_id),
+            webhooks_failed=failed.get(c.project_id),
         )
         for c in ConnectionStore(state).list()
     ]
@@ -124,4 +141,13 @@ def format_statuses(statuses: list[ProjectStatus]) -> str:
             lines.append(f"{s.project_id}: test mode: its numbers are test data, not revenue")
         if s.state != "active" and s.reason:
             lines.append(f"{s.project_id}: {s.reason}")
+        if s.webhooks_failed:
+            lines.append(failed_webhooks_line(s.project_id, *s.webhooks_failed))
     return "\n".join(lines)
+
+
+def failed_webhooks_line(project_id: str, count: int, newest_reason: str) -> str:
+    """One line on a project's quarantined webhook events (``status`` and ``doctor``)."""
+    return (f"{project_id}: {count} webhook event{'s' if count != 1 else ''} could not be "
+            f"applied and {'were' if count != 1 else 'was'} quarantined in the inbox (newest: "
+            f"{newest_reason}); the next refresh sync reads their objects from Stripe")
