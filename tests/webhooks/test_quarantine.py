@@ -48,9 +48,12 @@ def event_with(event_id: str, **fields) -> dict:
     (json.dumps(event_with(["evt_list"])).encode(), "the event id is not a Stripe id"),
     (json.dumps(event_with("evt_type", type={"a": 1})).encode(), "the event type is not"),
     (json.dumps(event_with("evt_obj", data={"object": [1]})).encode(), "data.object is missing"),
-    (json.dumps(event_with("evt_oid", data={"object": {"id": {"x": 1}}})).encode(),
-     "data.object.id is not"),
-    (json.dumps(event_with("evt_amount", data={"object": {"amount": 10**30}})).encode(),
+    (json.dumps(event_with("evt_kind", data={"object": {"id": "sub_1"}})).encode(),
+     "data.object has no Stripe object type"),
+    (json.dumps(event_with("evt_oid", data={"object": {"object": "subscription", "id": 7}})
+                ).encode(), "data.object.id is not"),
+    (json.dumps(event_with("evt_amount", data={"object": {"object": "charge",
+                                                          "amount": 10**30}})).encode(),
      "beyond 64 bits"),
     (b'{"id": "evt_nan", "object": "event", "created": NaN}', "not valid JSON"),
 ])
