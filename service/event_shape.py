@@ -65,11 +65,8 @@ def event_problem(event: Any, now: float | None = None) -> str | None:
     obj = data.get("object") if isinstance(data, dict) else None
     if not isinstance(obj, dict):
         return "data.object is missing or not an object"
-    kind = obj.get("object")
-    if not (isinstance(kind, str) and OBJECT_FIELD.fullmatch(kind)):
-        return "data.object has no Stripe object type ('object')"
-    object_id = obj.get("id")  # optional: a balance, say, has none
-    if "id" in obj and not (isinstance(object_id, str) and OBJECT_FIELD.fullmatch(object_id)):
-        return "data.object.id is not a Stripe id"
+    for name in ("id", "object"):  # either may be absent (a balance has no id): then ignored
+        if name in obj and not (isinstance(obj[name], str) and OBJECT_FIELD.fullmatch(obj[name])):
+            return f"data.object.{name} is not a Stripe {'id' if name == 'id' else 'type'}"
     problem = _value_problem(event)
     return f"the event {problem}" if problem else None

@@ -23,8 +23,8 @@ from .test_receiving import stored_event_ids
 
 SEED = 20
 LOG_LINE = re.compile(r"^\S+ \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+: .*$")
-WRONG_VALUES = [None, True, False, 0, -1, 1.5, 10**30, "", " ", "x" * 300, "évt", [], {},
-                ["evt_1"], {"id": "evt_1"}, "\u0000", "evt 1", 1e308]
+WRONG_VALUES = [None, True, False, 0, -1, 1.5, 10**30, "", " ", "x" * 300, "évt", [],
+                {"id": "evt_1"}, ["evt_1"], "\u0000", "evt 1", 1e308]
 
 
 @dataclass
@@ -74,9 +74,11 @@ def corpus(rng: random.Random) -> Iterator[Case]:
         for value in WRONG_VALUES:
             yield signed(json.dumps(dict(base, **{name: value})).encode())
     for value in WRONG_VALUES:
-        obj = dict(base["data"]["object"], id=value)
-        yield signed(json.dumps(dict(base, data={"object": obj})).encode())
-        yield signed(json.dumps(dict(base, data={"object": value})).encode())
+        for name in ("id", "object"):
+            obj = dict(base["data"]["object"], **{name: value})
+            yield signed(json.dumps(dict(base, data={"object": obj})).encode())
+        if not isinstance(value, dict):
+            yield signed(json.dumps(dict(base, data={"object": value})).encode())
     valid = json.dumps(base).encode()
     for _ in range(30):  # bytes that are not UTF-8, signed and unsigned
         # 0xff never occurs in UTF-8: the noise cannot happen to decode

@@ -48,8 +48,8 @@ def event_with(event_id: str, **fields) -> dict:
     (json.dumps(event_with(["evt_list"])).encode(), "the event id is not a Stripe id"),
     (json.dumps(event_with("evt_type", type={"a": 1})).encode(), "the event type is not"),
     (json.dumps(event_with("evt_obj", data={"object": [1]})).encode(), "data.object is missing"),
-    (json.dumps(event_with("evt_kind", data={"object": {"id": "sub_1"}})).encode(),
-     "data.object has no Stripe object type"),
+    (json.dumps(event_with("evt_kind", data={"object": {"object": ["subscription"]}})
+                ).encode(), "data.object.object is not a Stripe type"),
     (json.dumps(event_with("evt_oid", data={"object": {"object": "subscription", "id": 7}})
                 ).encode(), "data.object.id is not"),
     (json.dumps(event_with("evt_amount", data={"object": {"object": "charge",
