@@ -78,9 +78,16 @@ class Inbox:
         self._con.execute("pragma synchronous=full")
         self._con.execute(f"pragma busy_timeout={BUSY_TIMEOUT_MS}")
         self._con.executescript(_SCHEMA)
-        columns = {row[1] for row in self._con.execute("pragma table_info(inbox_events)")}
-        if "reason" not in columns:  # an inbox written before quarantine existed
-            self._con.execute("alter table inbox_events add column reason text")
+        if not self._has_reason_column():  # an inbox written before quarantine existed
+            try:
+                self._con.execute("alter table inbox_events add column reason text")
+            except sqlite3.OperationalError:
+                if not self._has_reason_column():  # else another process added it first
+                    raise
+
+    def _has_reason_column(self) -> bool:
+        columns = self._con.execute("pragma table_info(inbox_events)").fetchall()
+        return "reason" in {row[1] for row in columns}
 
     def close(self) -> None:
         """Close the connection."""

@@ -1,6 +1,7 @@
 """One bad event never stops the others: refused at the door, or quarantined by the applier."""
 
 import json
+import sqlite3
 import threading
 import time
 import urllib.error
@@ -16,7 +17,7 @@ from sandbox.server import SandboxServer
 from service import applier as applier_module
 from service.app import create_app
 from service.applier import InboxApplier
-from service.inbox import Inbox
+from service.inbox import Inbox, inbox_path
 from stripe_warehouse.cli import main
 from stripe_warehouse.doctor import WARN, run_doctor
 from stripe_warehouse.transform import TransformError, build
@@ -193,3 +194,17 @@ def test_realtime_applier_goes_on_after_a_bad_stored_event(home):
         status, report = healthz(service.url)
     assert (status, report["applier"], report["failed"]) == (200, "running", 1)
     assert report["backlog"]["events"] == 0
+
+
+def test_inbox_written_before_quarantine_existed_gains_the_reason_column(home):
+    home.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(inbox_path(home)) as con:  # the schema before quarantine
+        con.execute("create table inbox_events (project_id text not null, event_id text not "
+                    "null, type text not null, created integer not null, payload text not "
+                    "null, received_at real not null, applied_at real, outcome text, "
+                    "visible_at real, primary key (project_id, event_id))")
+    store_behind_the_door(home, event_with("evt_old_inbox", created=YEAR_33658))
+    apply_inbox(home, refetch=False)
+    with Inbox(home) as inbox:
+        [(_, event_id, reason)] = inbox.failed()
+    assert event_id == "evt_old_inbox" and "not a plausible Unix time" in reason
