@@ -269,12 +269,12 @@ def _target(
     fetched_at = _utc(time.time())
     try:
         current = reader.retrieve(f"{LIST_ENDPOINTS[table]}/{object_id}", retrieve_params(table))
+        if current is not None and not current.get("deleted"):
+            return _Target(table, _complete_lists(table, current, reader), fetched_at, events)
     except WarehouseError as error:
         warnings.append(f"{object_id}: not applied, it could not be re-fetched ({error}); "
                         "its events wait for the next round")
         return _Target(table, {}, fetched_at, events)
-    if current is not None and not current.get("deleted"):
-        return _Target(table, _complete_lists(table, current, reader), fetched_at, events)
     if current is not None and table == "customers":
         # Stripe confirms the deletion and keeps only a stub: keep what we knew, flagged.
         return _Target(table, dict(payload, deleted=True), fetched_at, events)
