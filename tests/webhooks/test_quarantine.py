@@ -2,7 +2,6 @@
 
 import json
 import sqlite3
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -160,7 +159,6 @@ def test_healthz_fails_when_the_applier_thread_is_dead(home, monkeypatch):
         raise SystemExit  # ends the thread, as a crash would
 
     monkeypatch.setattr(applier_module.CompiledMetrics, "compile", die)
-    monkeypatch.setattr(threading, "excepthook", lambda args: None)
     with running_service(home, realtime=True) as service:
         deadline = time.monotonic() + 10
         while healthz(service.url)[0] == 200 and time.monotonic() < deadline:
