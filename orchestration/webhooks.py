@@ -2,7 +2,8 @@
 
 A Dagster run takes seconds to launch, so this path keeps the marts fresh within about a
 minute; the ``--realtime`` service (:mod:`service.applier`) is the one that meets the
-seconds budget.
+seconds budget. An event that cannot be applied is quarantined by ``apply_inbox``, so one bad
+event never fails every run.
 """
 
 from dagster import (
@@ -34,6 +35,9 @@ def apply_webhook_events(context: OpExecutionContext, warehouse: WarehouseResour
         f"webhooks: {result.applied} applied, {result.stale} stale, {result.ignored} recorded "
         f"only, rows {result.rows_written}, waiting {result.waiting}"
     )
+    if result.failed:  # quarantined in the inbox: the run goes on, `status` shows why
+        context.log.warning(f"webhooks: {result.failed} events could not be applied and were "
+                            "quarantined (`stripe-warehouse status` shows why)")
     if result.rows_written:
         run_dbt(["run", "--quiet", "--select",
                  *marts_selection({*result.rows_written, "sync_runs"})], home=home)

@@ -1,11 +1,21 @@
 """Apply webhook events from the inbox to the raw tables, in one short DuckDB transaction.
 
-For each object the events name, the newest state wins: re-fetched from Stripe (GET only)
-when ``refetch`` is on, else the payload of the newest event. A row is only replaced when the
-new state is at least as recent as the stored one (``_synced_at``: when the copy was read, or
-for a payload the event's ``created``), so late or reordered deliveries never put an older
-state on top of a newer one. The rows follow the sync's contract (docs/architecture.md) and
-every applied batch appends a ``sync_runs`` row of kind ``webhook`` so marts report "today".
+For each object the events name, the newest state wins: re-fetched from Stripe (GET only).
+An object that cannot be re-fetched is never written from the event's payload: its events
+wait in the inbox for the next round (a key that lost access is found by the next sync,
+which marks the project ``revoked``). Only an explicit ``refetch=False`` (tests, offline
+replays) writes payloads, and only for ``active`` projects, whose events were verified with
+the project's signing secret at the door. Events of a disconnected or revoked project are
+never applied: they are quarantined (below). A row is only replaced when the new state is at
+least as recent as the stored one (``_synced_at``: when the copy was read, or for a payload
+the event's ``created``), so late or reordered deliveries never put an older state on top of
+a newer one. The rows follow the sync's contract (docs/architecture.md) and every applied
+batch appends a ``sync_runs`` row of kind ``webhook`` so marts report "today".
+
+One bad event never stops the rest: an event that is not a storable Stripe event
+(:func:`service.event_shape.event_problem`), or whose batch fails on its data and that fails
+again alone, is quarantined in the inbox (outcome ``failed`` with the reason, shown by
+``status`` and ``doctor``) and the others are applied.
 """
 
 import datetime as dt
@@ -28,9 +38,10 @@ from pipelines.settings import (
     retrieve_params,
 )
 from pipelines.source import version_hash
+from service.event_shape import event_problem
 from service.inbox import Inbox, InboxEvent
 from stripe_warehouse.errors import WarehouseError, warehouse_locked
-from stripe_warehouse.registry import ConnectionStore
+from stripe_warehouse.registry import Connection, ConnectionStore
 from stripe_warehouse.settings import RAW_DATASET, home_dir, warehouse_path
 from stripe_warehouse.writer_lock import warehouse_writer
 
@@ -53,8 +64,14 @@ CHILD_TABLES = {  # the tables an object's rows go to
 # How long one round waits for the writer lock; the events stay in the inbox meanwhile and
 # the applier tries again, so it need not wait as long as a batch writer.
 LOCK_WAIT_SECONDS = 30.0
+# Errors an event's content can cause (a value no column takes, a field of the wrong type);
+# anything else (a locked or full disk, a WarehouseError) leaves the events for the next round.
+DATA_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
+               RecursionError, duckdb.DataError, duckdb.InvalidInputException,
+               duckdb.InvalidTypeException)
 
 Row = dict[str, Any]
+Outcome = tuple[str, str, str]  # (project_id, event_id, outcome or reason)
 
 
 @dataclass
@@ -64,6 +81,7 @@ class ApplyResult:
     applied: int = 0  # events whose object was merged (or found already newer)
     ignored: int = 0  # accepted types we record but do not apply
     stale: int = 0  # events older than the stored state of their object
+    failed: int = 0  # events quarantined in the inbox: never applied, reason kept
     rows_written: dict[str, int] = field(default_factory=dict)
     revoked: list[str] = field(default_factory=list)
     waiting: dict[str, str] = field(default_factory=dict)  # project -> why its events wait
@@ -72,7 +90,7 @@ class ApplyResult:
 
     @property
     def events(self) -> int:
-        """Events marked done by this call."""
+        """Events applied (or recorded) by this call; quarantined ones are in ``failed``."""
         return self.applied + self.ignored + self.stale
 
 
@@ -101,7 +119,18 @@ def apply_inbox(
         pending = inbox.unapplied(project_id)
         for pid in sorted({event.project_id for event in pending}):
             events = [event for event in pending if event.project_id == pid]
-            outcomes = _apply_project(state, store, pid, events, api_base, refetch, result)
+            failures = [(pid, event.event_id, f"not a storable Stripe event: {problem}")
+                        for event in events if (problem := event_problem(event.event))]
+            bad = {event_id for _, event_id, _ in failures}
+            outcomes, more = _apply_isolating(
+                state, store, pid, [e for e in events if e.event_id not in bad], api_base,
+                refetch, result)
+            failures += more
+            if failures:
+                inbox.mark_failed(failures)
+                result.failed += len(failures)
+                result.warnings.extend(f"{pid} {eid}: quarantined, {why}"
+                                       for _, eid, why in failures)
             if outcomes:
                 inbox.mark_applied(outcomes)
         inbox.prune_applied()
@@ -109,21 +138,58 @@ def apply_inbox(
     return result
 
 
+def _data_error(error: Exception) -> str:
+    return f"the applier failed on it ({type(error).__name__}: {' '.join(str(error).split())})"
+
+
+def _apply_isolating(
+    state: Path, store: ConnectionStore, project_id: str, events: list[InboxEvent],
+    api_base: str | None, refetch: bool, result: ApplyResult,
+) -> tuple[list[Outcome], list[Outcome]]:
+    """Apply the batch; if its data breaks it, each event alone, quarantining those that fail.
+
+    Each attempt is its own transaction, so a failed one leaves nothing behind.
+    """
+    if not events:
+        return [], []
+    try:
+        return _apply_project(state, store, project_id, events, api_base, refetch, result)
+    except DATA_ERRORS as error:
+        if len(events) == 1:
+            return [], [(project_id, events[0].event_id, _data_error(error))]
+    outcomes: list[Outcome] = []
+    failures: list[Outcome] = []
+    for event in events:
+        try:
+            done, failed = _apply_project(state, store, project_id, [event], api_base, refetch,
+                                          result)
+        except DATA_ERRORS as error:
+            done, failed = [], [(project_id, event.event_id, _data_error(error))]
+        outcomes += done
+        failures += failed
+    return outcomes, failures
+
+
 def _apply_project(
     state: Path, store: ConnectionStore, project_id: str, events: list[InboxEvent],
     api_base: str | None, refetch: bool, result: ApplyResult,
-) -> list[tuple[str, str, str]]:
-    """Merge one project's events; the ``(project, event, outcome)`` to mark in the inbox."""
-    warehouse = warehouse_path(state)
-    if not warehouse.exists():
-        result.waiting[project_id] = "no warehouse yet: run the first sync"
-        return []
+) -> tuple[list[Outcome], list[Outcome]]:
+    """Merge one project's events: the ``(project, event, outcome)`` to mark, and failures."""
     try:
         connection = store.get(project_id)
     except WarehouseError as error:  # removed from the registry: its events wait, unapplied
         result.waiting[project_id] = str(error)
-        return []
-    can_fetch = refetch and connection.status == "active"
+        return [], []
+    if connection.status == "active" and any(e.type == DEAUTHORIZED for e in events):
+        _mark_revoked(store, project_id)
+        result.revoked.append(project_id)
+        connection = store.get(project_id)
+    if connection.status != "active":
+        return _refuse_inactive(connection, events, result)
+    warehouse = warehouse_path(state)
+    if not warehouse.exists():
+        result.waiting[project_id] = "no warehouse yet: run the first sync"
+        return [], []
     named: dict[tuple[str, str], list[InboxEvent]] = {}
     unnamed: list[tuple[InboxEvent, str]] = []  # events settled without merging an object
     for event in events:
@@ -132,21 +198,30 @@ def _apply_project(
         if event.type in APPLIED_TYPES and table and obj.get("id"):
             named.setdefault((table, obj["id"]), []).append(event)
         else:
-            unnamed.append((event, "applied" if event.type == DEAUTHORIZED else "ignored"))
+            unnamed.append((event, "ignored"))
     reader = StripeReader(store.api_key(project_id), api_base, project_id=project_id,
-                          workers=2) if can_fetch and named else None
+                          workers=2) if refetch and named else None
+    targets: list[_Target] = []
     try:
-        targets = [_target(table, oid, evs, reader, result.warnings)
-                   for (table, oid), evs in named.items()]
+        for (table, oid), evs in named.items():
+            target = _target(table, oid, evs, reader, result.warnings)
+            if target is None:  # Stripe no longer has it: recorded, nothing to write
+                unnamed.extend((event, "ignored") for event in evs)
+            elif target.obj:
+                targets.append(target)
+            # else: not re-fetched this time; its events wait for the next round
     finally:
         if reader is not None:
             reader.close()
+    settling = [event for event, _ in unnamed] + [e for t in targets for e in t.events]
+    if not settling:
+        return [], []
     with warehouse_writer(state, f"applying webhook events of {project_id}",
                           wait=LOCK_WAIT_SECONDS):
-        merged = _merge(warehouse, project_id, targets, events, connection.mode == "test")
+        merged = _merge(warehouse, project_id, targets, settling, connection.mode == "test")
     if merged is None:
         result.waiting[project_id] = "raw tables missing: run the first sync (backfill)"
-        return []
+        return [], []
     rows_written, fresh = merged
     for table, count in rows_written.items():
         result.rows_written[table] = result.rows_written.get(table, 0) + count
@@ -155,11 +230,20 @@ def _apply_project(
                          for event in target.events]
     for _, outcome in settled:
         setattr(result, outcome, getattr(result, outcome) + 1)
-    outcomes = [(project_id, event.event_id, outcome) for event, outcome in settled]
-    if any(event.type == DEAUTHORIZED for event in events) and connection.status != "revoked":
-        _mark_revoked(store, project_id)
-        result.revoked.append(project_id)
-    return outcomes
+    return [(project_id, event.event_id, outcome) for event, outcome in settled], []
+
+
+def _refuse_inactive(
+    connection: Connection, events: list[InboxEvent], result: ApplyResult
+) -> tuple[list[Outcome], list[Outcome]]:
+    """A disconnected or revoked project: nothing can be re-fetched, nothing is applied."""
+    pid = connection.project_id
+    outcomes = [(pid, e.event_id, "applied") for e in events if e.type == DEAUTHORIZED]
+    result.applied += len(outcomes)
+    reason = (f"project {pid} is {connection.status}: its events are not applied; reconnect "
+              f"with `stripe-warehouse connect {pid}` and run `stripe-warehouse sync {pid} "
+              "--refresh` to catch up")
+    return outcomes, [(pid, e.event_id, reason) for e in events if e.type != DEAUTHORIZED]
 
 
 def _mark_revoked(store: ConnectionStore, project_id: str) -> None:
@@ -175,27 +259,32 @@ def _utc(seconds: float) -> dt.datetime:
 def _target(
     table: str, object_id: str, events: list[InboxEvent], reader: StripeReader | None,
     warnings: list[str],
-) -> _Target:
-    """The newest known state of one object: re-fetched if possible, else the newest payload."""
+) -> _Target | None:
+    """The newest state of one object: re-fetched (``reader``), else the newest payload.
+
+    None if Stripe no longer has the object; a target with an empty ``obj`` if the re-fetch
+    failed (the events wait: a payload is never written in its place).
+    """
     newest = max(events, key=lambda e: (e.created, e.seq))
     payload = newest.event["data"]["object"]
-    if reader is not None:
-        fetched_at = _utc(time.time())
-        try:
-            path = f"{LIST_ENDPOINTS[table]}/{object_id}"
-            current = reader.retrieve(path, retrieve_params(table))
-            if current is not None and not current.get("deleted"):
-                return _Target(table, _complete_lists(table, current, reader), fetched_at, events)
-        except WarehouseError as error:
-            # A key revoked or restricted since: the payload is the best state we can get.
-            warnings.append(f"{object_id}: applied from the event payload ({error})")
-        else:
-            if table == "customers":
-                # Stripe keeps only a stub of a deleted customer: keep what we knew, flagged.
-                return _Target(table, dict(payload, deleted=True), fetched_at, events)
-    if table == "customers" and newest.type == "customer.deleted":
-        payload = dict(payload, deleted=True)
-    return _Target(table, payload, _utc(newest.created), events)
+    if reader is None:  # refetch=False: verified payloads of an active project
+        if table == "customers" and newest.type == "customer.deleted":
+            payload = dict(payload, deleted=True)
+        return _Target(table, payload, _utc(newest.created), events)
+    fetched_at = _utc(time.time())
+    try:
+        current = reader.retrieve(f"{LIST_ENDPOINTS[table]}/{object_id}", retrieve_params(table))
+        if current is not None and not current.get("deleted"):
+            return _Target(table, _complete_lists(table, current, reader), fetched_at, events)
+    except WarehouseError as error:
+        warnings.append(f"{object_id}: not applied, it could not be re-fetched ({error}); "
+                        "its events wait for the next round")
+        return _Target(table, {}, fetched_at, events)
+    if current is not None and table == "customers":
+        # Stripe confirms the deletion and keeps only a stub: keep what we knew, flagged.
+        return _Target(table, dict(payload, deleted=True), fetched_at, events)
+    warnings.append(f"{object_id}: Stripe no longer has it; its events are recorded only")
+    return None
 
 
 def _complete_lists(table: str, obj: Row, reader: StripeReader) -> Row:

@@ -3,6 +3,7 @@
 import argparse
 
 from service.app import run
+from service.server import MAX_CONNECTIONS, READ_SECONDS, ServerLimits
 
 
 def main() -> None:
@@ -14,8 +15,13 @@ def main() -> None:
     parser.add_argument("--realtime", action="store_true",
                         help="apply events and refresh the marts as they arrive")
     parser.add_argument("--api-base", default=None, help="Stripe API address (STRIPE_API_BASE)")
+    parser.add_argument("--read-timeout", type=float, default=READ_SECONDS,
+                        help="seconds a request may take to arrive in full")
+    parser.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS,
+                        help="connections open at once; more are closed on arrival")
     args = parser.parse_args()
-    run(args.home, args.host, args.port, args.realtime, args.api_base)
+    run(args.home, args.host, args.port, args.realtime, args.api_base,
+        ServerLimits(args.read_timeout, args.max_connections))
 
 
 if __name__ == "__main__":

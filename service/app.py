@@ -1,5 +1,7 @@
 """The web service: routes composed from small modules (webhooks, Stripe Connect OAuth)."""
 
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -8,20 +10,52 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from service.applier import InboxApplier
 from service.inbox import Inbox
 from service.oauth_routes import oauth_routes
+from service.server import (
+    KEEP_ALIVE_SECONDS,
+    MAX_HEADER_BYTES,
+    ServerLimits,
+    bounded_protocol,
+    logging_config,
+)
 from service.webhooks import webhook_routes
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.settings import home_dir, use_private_file_modes
 
+log = logging.getLogger(__name__)
 
-async def healthz(request: Request) -> JSONResponse:
-    """Liveness: the process answers."""
-    return JSONResponse({"ok": True})
+
+def health(inbox: Inbox, applier: InboxApplier | None) -> tuple[bool, dict]:
+    """Whether the service is healthy, and what ``/healthz`` reports.
+
+    ``applier``: ``off`` (Dagster's sensor applies the inbox), ``running`` or ``dead`` (the
+    real-time applier's thread ended: unhealthy). ``backlog``: events waiting to be applied
+    and the age of the oldest; ``failed``: events quarantined because they cannot be applied.
+    """
+    waiting, oldest = inbox.backlog()
+    state = "off" if applier is None else ("running" if applier.alive else "dead")
+    report = {
+        "ok": state != "dead",
+        "applier": state,
+        "backlog": {"events": waiting,
+                    "oldest_seconds": None if oldest is None else round(time.time() - oldest, 1)},
+        "failed": len(inbox.failed()),
+    }
+    if applier is not None and applier.last_round_at is not None:
+        report["applier_last_round_seconds"] = round(time.time() - applier.last_round_at, 1)
+    return report["ok"], report
+
+
+async def _unexpected(request: Request, error: Exception) -> Response:
+    # Backstop for any route: one line, no path, and 503 (a client may retry) instead of 500.
+    log.error("request to %s failed (%s)", request.url.path, type(error).__name__)
+    return JSONResponse({"error": "the service could not handle this request (logged): "
+                                  "retry later"}, status_code=503)
 
 
 def create_app(
@@ -36,6 +70,12 @@ def create_app(
     inbox = Inbox(state)
     applier = InboxApplier(state, api_base) if realtime else None
     store = ConnectionStore(state)
+
+    async def healthz(request: Request) -> JSONResponse:
+        """Liveness: the process answers and, in real-time mode, the applier runs."""
+        ok, report = await run_in_threadpool(health, inbox, applier)
+        return JSONResponse(report, status_code=200 if ok else 503)
+
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         *webhook_routes(store, inbox, applier.notify if applier else None),
@@ -51,14 +91,27 @@ def create_app(
             await run_in_threadpool(applier.stop)
         inbox.close()
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan,
+                     exception_handlers={Exception: _unexpected})
+
+
+def server_config(
+    app: Starlette, host: str = "127.0.0.1", port: int = 8787,
+    limits: ServerLimits | None = None,
+) -> uvicorn.Config:
+    """uvicorn's settings for the service: bounded reads, a connection cap, one-line logs."""
+    return uvicorn.Config(
+        app, host=host, port=port, http=bounded_protocol(limits or ServerLimits()),
+        timeout_keep_alive=KEEP_ALIVE_SECONDS, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        access_log=False, log_level="warning", log_config=logging_config(),
+    )
 
 
 def run(
     home: Path | str | None = None, host: str = "127.0.0.1", port: int = 8787,
-    realtime: bool = False, api_base: str | None = None,
+    realtime: bool = False, api_base: str | None = None, limits: ServerLimits | None = None,
 ) -> None:
     """Serve until interrupted (``stripe-warehouse serve [--realtime]``)."""
     use_private_file_modes()  # the applier writes the warehouse and its .wal
-    uvicorn.run(create_app(home, realtime, api_base), host=host, port=port, access_log=False,
-                log_level="warning")
+    uvicorn.Server(server_config(create_app(home, realtime, api_base), host, port,
+                                 limits)).run()

@@ -7,7 +7,9 @@ the raw tables it changed (always including ``sync_runs``, which moves "today") 
 selection when a model cannot be replayed or the replay fails). The other marts and
 the dbt tests wait for the scheduled build.
 A failure (the warehouse locked by a sync, dbt down) leaves the work for the next round:
-events stay in the inbox, marts stay marked stale.
+events stay in the inbox, marts stay marked stale. An event the applier cannot process is
+quarantined by :func:`apply_inbox`; anything unforeseen in a round is logged on one line and
+retried, so the thread only ends when the service stops (``/healthz`` fails if it does not).
 """
 
 import contextlib
@@ -53,6 +55,12 @@ class InboxApplier:
         self._stale_tables: set[str] = set()
         self._compiled: CompiledMetrics | None = None
         self._thread = threading.Thread(target=self._loop, name="inbox-applier", daemon=True)
+        self.last_round_at: float | None = None  # when the thread last finished a round
+
+    @property
+    def alive(self) -> bool:
+        """Whether the thread runs (it was started and has not ended)."""
+        return self._thread.is_alive()
 
     def start(self) -> "InboxApplier":
         """Start the thread."""
@@ -92,7 +100,15 @@ class InboxApplier:
             self._wake.clear()
             if self._stop.is_set():
                 return
-            if not self.run_once():
+            try:
+                done = self.run_once()
+            except Exception as error:  # one bad round must not end the thread
+                log.error("webhook round failed (%s: %s): retrying in %.0f s",
+                          type(error).__name__, " ".join(str(error).split())[:300],
+                          RETRY_SECONDS)
+                done = False
+            self.last_round_at = time.time()
+            if not done:
                 self._stop.wait(RETRY_SECONDS)
 
     def run_once(self) -> bool:
@@ -103,6 +119,9 @@ class InboxApplier:
             log.error("%s", error)
             return False
         applied_through = time.time()
+        if result.failed:
+            log.error("%d webhook events could not be applied and were quarantined: "
+                      "`stripe-warehouse status` shows why", result.failed)
         if result.rows_written:
             # sync_runs always changes: it moves "today" to the newest applied batch.
             self._stale_tables.update({*result.rows_written, "sync_runs"})

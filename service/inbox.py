@@ -3,6 +3,10 @@
 DuckDB locks its whole file while a sync or dbt build writes; the inbox is a separate SQLite
 file in WAL mode with ``synchronous=FULL``, so an acknowledged event survives a crash or a
 power cut. ``(project_id, event_id)`` is the primary key: a redelivered event is stored once.
+
+An event is settled once: ``applied_at`` is set with its ``outcome``. An event the applier
+cannot process is quarantined as outcome ``failed`` with a one-line ``reason``, so it never
+holds up the events behind it; it stays in the file (pruned like applied ones) for inspection.
 """
 
 import json
@@ -31,12 +35,14 @@ create table if not exists inbox_events (
     payload     text    not null,  -- the event after the privacy allowlist
     received_at real    not null,
     applied_at  real,
-    outcome     text,              -- 'applied', 'ignored' or 'stale' once applied
+    outcome     text,              -- 'applied', 'ignored', 'stale' or 'failed' once settled
     visible_at  real,              -- when the marts were refreshed after applying it
+    reason      text,              -- why a 'failed' event could not be applied
     primary key (project_id, event_id)
 );
 create index if not exists inbox_unapplied on inbox_events (applied_at, created);
 """
+FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,16 @@ class Inbox:
         self._con.execute("pragma synchronous=full")
         self._con.execute(f"pragma busy_timeout={BUSY_TIMEOUT_MS}")
         self._con.executescript(_SCHEMA)
+        if not self._has_reason_column():  # an inbox written before quarantine existed
+            try:
+                self._con.execute("alter table inbox_events add column reason text")
+            except sqlite3.OperationalError:
+                if not self._has_reason_column():  # else another process added it first
+                    raise
+
+    def _has_reason_column(self) -> bool:
+        columns = self._con.execute("pragma table_info(inbox_events)").fetchall()
+        return "reason" in {row[1] for row in columns}
 
     def close(self) -> None:
         """Close the connection."""
@@ -128,12 +144,40 @@ class Inbox:
                 self._con.execute("rollback")
                 raise
 
+    def mark_failed(self, failures: Iterable[tuple[str, str, str]]) -> None:
+        """Quarantine ``(project_id, event_id, reason)``: settled as ``failed``, never retried."""
+        now = time.time()
+        with self._lock:
+            self._con.executemany(
+                "update inbox_events set applied_at = ?, outcome = ?, reason = ? "
+                "where project_id = ? and event_id = ? and applied_at is null",
+                [(now, FAILED, " ".join(reason.split())[:500], pid, eid)
+                 for pid, eid, reason in failures],
+            )
+
+    def failed(self, project_id: str | None = None) -> list[tuple[str, str, str]]:
+        """Quarantined events ``(project_id, event_id, reason)``, newest first."""
+        where, params = ("and project_id = ?", (project_id,)) if project_id else ("", ())
+        with self._lock:
+            return self._con.execute(
+                "select project_id, event_id, reason from inbox_events "
+                f"where outcome = '{FAILED}' {where} order by applied_at desc, rowid desc",
+                params).fetchall()
+
+    def backlog(self) -> tuple[int, float | None]:
+        """How many events wait to be applied, and when the oldest of them arrived."""
+        with self._lock:
+            count, oldest = self._con.execute(
+                "select count(*), min(received_at) from inbox_events where applied_at is null"
+            ).fetchone()
+        return count, oldest
+
     def mark_visible(self, applied_before: float) -> int:
         """Stamp events applied before ``applied_before`` as visible in the marts now."""
         with self._lock:
             cursor = self._con.execute(
-                "update inbox_events set visible_at = ? "
-                "where visible_at is null and applied_at <= ?", (time.time(), applied_before)
+                "update inbox_events set visible_at = ? where visible_at is null "
+                f"and applied_at <= ? and outcome != '{FAILED}'", (time.time(), applied_before)
             )
         return cursor.rowcount
 

@@ -6,10 +6,12 @@ secret roll it sends one ``v1`` per active secret, so any matching ``v1`` is eno
 
 import hashlib
 import hmac
+import re
 import time
 
 TOLERANCE_SECONDS = 300  # Stripe's default; applied to future timestamps too (clock skew)
 SCHEME = "v1"
+TIMESTAMP = re.compile(r"[0-9]{1,12}")  # Unix seconds; more digits are no time we could check
 
 
 class SignatureError(ValueError):
@@ -36,10 +38,9 @@ def _parse_header(header: str) -> tuple[int, list[str]]:
         if not sep:
             continue
         if key == "t":
-            try:
-                timestamp = int(value)
-            except ValueError:
-                raise SignatureError("Stripe-Signature has a non-numeric t=") from None
+            if not TIMESTAMP.fullmatch(value):
+                raise SignatureError("Stripe-Signature has a t= that is not a Unix time")
+            timestamp = int(value)
         elif key == SCHEME:
             signatures.append(value)
     if timestamp is None:
@@ -67,7 +68,8 @@ def verify_signature(
     # No early exit: the time taken does not depend on which candidate matched.
     matched = False
     for candidate in signatures:
-        matched |= hmac.compare_digest(expected, candidate)
+        # Bytes: compare_digest refuses str with non-ASCII characters (headers are latin-1).
+        matched |= hmac.compare_digest(expected.encode(), candidate.encode("utf-8", "replace"))
     if not matched:
         raise SignatureError(
             "no Stripe-Signature v1 matches this project's signing secret: "

@@ -20,7 +20,7 @@ from stripe_warehouse.publish import published_path
 from stripe_warehouse.registry import Connection, ConnectionStore
 from stripe_warehouse.settings import WAREHOUSE_FILE
 from stripe_warehouse.settings import api_base as configured_api_base
-from stripe_warehouse.status import webhooks_last_received
+from stripe_warehouse.status import failed_webhooks_line, webhooks_failed, webhooks_last_received
 from stripe_warehouse.storage import inspect_database
 from stripe_warehouse.tiers import FRESHNESS_BY_TIER
 
@@ -88,6 +88,13 @@ def _file_checks(connection: Connection, home: Path) -> Iterator[Check]:
             continue  # not built yet: the initial sync check says what to do
         outcome = {"ok": OK, "busy": WARN}.get(health.state, FAIL)
         yield Check(name, outcome, health.detail)
+
+
+def _failed_webhooks_check(project_id: str, home: Path) -> Iterator[Check]:
+    """WARN when the applier quarantined some of the project's webhook events."""
+    failed = webhooks_failed(home).get(project_id)
+    if failed:
+        yield Check("webhook events", WARN, failed_webhooks_line(project_id, *failed))
 
 
 def _key_kind(connection: Connection, api_key: str) -> Check:
@@ -204,6 +211,7 @@ def _checks(
         checks.extend(_stripe_checks(connection, api_key, api_base))
     checks.extend(_file_checks(connection, store.home))
     checks.extend(_offline_checks(connection, now, store.home))
+    checks.extend(_failed_webhooks_check(project_id, store.home))
     return checks
 
 

@@ -203,6 +203,8 @@ def _end_access(connection: Connection, status: str, reason: str) -> None:
     connection.status_reason = reason
     connection.api_key = None
     connection.refresh_token = None
+    # Without its secret no webhook of the project verifies: nothing more is stored or applied.
+    connection.webhook_secret = None
 
 
 def already_connected(project_id: str) -> AlreadyConnected:

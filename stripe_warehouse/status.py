@@ -47,6 +47,7 @@ class ProjectStatus:
     next_sync: dt.datetime | None
     webhook_last_received: dt.datetime | None
     note: str | None = None  # what to do with the project (the demo's, say)
+    webhooks_failed: tuple[int, str] | None = None  # quarantined events: how many, newest why
 
 
 def _utc(seconds: float | None) -> dt.datetime | None:
@@ -96,21 +97,35 @@ def damaged_files(home: Path) -> list[str]:
     return problems
 
 
-def webhooks_last_received(home: Path) -> dict[str, dt.datetime]:
-    """When each project's newest webhook arrived, from the inbox (absent: none received)."""
+def _inbox_rows(home: Path, sql: str) -> list[tuple]:
+    """Rows of ``sql`` on the inbox; none if there is no inbox (or it predates ``sql``)."""
     path = home / INBOX_FILE
     if not path.exists():
-        return {}
+        return []
     con = sqlite3.connect(path, timeout=5)
     try:
-        rows = con.execute(
-            "select project_id, max(received_at) from inbox_events group by project_id"
-        ).fetchall()
+        return con.execute(sql).fetchall()
     except sqlite3.Error:
-        return {}
+        return []
     finally:
         con.close()
+
+
+def webhooks_last_received(home: Path) -> dict[str, dt.datetime]:
+    """When each project's newest webhook arrived, from the inbox (absent: none received)."""
+    rows = _inbox_rows(
+        home, "select project_id, max(received_at) from inbox_events group by project_id")
     return {project: _utc(received) for project, received in rows}
+
+
+def webhooks_failed(home: Path) -> dict[str, tuple[int, str]]:
+    """Per project, events the applier quarantined: how many, and the newest one's reason."""
+    rows = _inbox_rows(
+        home, "select project_id, count(*), "
+        "(select reason from inbox_events newest where newest.project_id = e.project_id "
+        " and newest.outcome = 'failed' order by applied_at desc, rowid desc limit 1) "
+        "from inbox_events e where outcome = 'failed' group by project_id")
+    return {project: (count, reason or "") for project, count, reason in rows}
 
 
 def project_statuses(
@@ -121,6 +136,7 @@ def project_statuses(
     now = now or dt.datetime.now(dt.UTC)
     windows = reporting_windows(state)
     webhooks = webhooks_last_received(state)
+    failed = webhooks_failed(state)
     return [
         ProjectStatus(
             project_id=c.project_id,
@@ -134,6 +150,7 @@ def project_statuses(
             next_sync=_next_sync(state, c, now),
             webhook_last_received=webhooks.get(c.project_id),
             note=_note(state, c),
+            webhooks_failed=failed.get(c.project_id),
         )
         for c in ConnectionStore(state).list()
     ]
@@ -178,6 +195,8 @@ def format_statuses(statuses: list[ProjectStatus]) -> str:
             lines.append(f"{s.project_id}: {s.reason}")
         if s.note:
             lines.append(f"{s.project_id}: {s.note}")
+        if s.webhooks_failed:
+            lines.append(failed_webhooks_line(s.project_id, *s.webhooks_failed))
     return "\n".join(lines)
 
 
@@ -200,3 +219,10 @@ def statuses_json(
         "scheduler": {k: _json_value(v) for k, v in asdict(scheduler).items()},
         "projects": [{k: _json_value(v) for k, v in asdict(s).items()} for s in statuses],
     }, indent=2)
+
+
+def failed_webhooks_line(project_id: str, count: int, newest_reason: str) -> str:
+    """One line on a project's quarantined webhook events (``status`` and ``doctor``)."""
+    return (f"{project_id}: {count} webhook event{'s' if count != 1 else ''} could not be "
+            f"applied and {'were' if count != 1 else 'was'} quarantined in the inbox (newest: "
+            f"{newest_reason}); the next refresh sync reads their objects from Stripe")

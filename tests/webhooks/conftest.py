@@ -1,5 +1,6 @@
 """Fixtures: a state directory with a connected project, and the web service on a free port."""
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -7,11 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.company import CompanyConfig, generate_company
+from sandbox.server import SandboxServer
 from sandbox.webhook_sender import WebhookSender
 from service.app import create_app
 from stripe_warehouse.crypto import generate_key
 from stripe_warehouse.registry import ConnectionStore
 from tests.web_service import serve_app
+
+from .warehouse import load_backfill
 
 PROJECT = "acme"
 SECRET = "whsec_test_acme_0123456789"
@@ -56,3 +61,23 @@ def service(home: Path) -> Iterator[RunningService]:
     """The web service of the ``home`` fixture."""
     with running_service(home) as running:
         yield running
+
+
+@pytest.fixture
+def company():
+    """A small sandbox company whose present is now (signatures need real time)."""
+    return generate_company(CompanyConfig(customers=20, seed=3, now=int(time.time()) - 60))
+
+
+@pytest.fixture
+def stripe_api(company):
+    """The sandbox Stripe API serving ``company`` under the project's key."""
+    with SandboxServer({API_KEY: company}) as server:
+        yield server
+
+
+@pytest.fixture
+def backfilled(home, company):
+    """``home`` with the company backfilled into the warehouse."""
+    load_backfill(home, PROJECT, company)
+    return home

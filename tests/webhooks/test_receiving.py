@@ -24,10 +24,12 @@ def signed_headers(body: bytes, secret: str = SECRET, timestamp: int | None = No
     return {"Content-Type": "application/json", "Stripe-Signature": sign(body, secret, timestamp)}
 
 
-def test_healthz_answers_ok(service):
+def test_healthz_answers_ok_with_an_empty_backlog(service):
     with urllib.request.urlopen(f"{service.url}/healthz", timeout=5) as response:
         assert response.status == 200
-        assert json.load(response) == {"ok": True}
+        assert json.load(response) == {
+            "ok": True, "applier": "off", "backlog": {"events": 0, "oldest_seconds": None},
+            "failed": 0}
 
 
 def test_signed_event_is_acknowledged_and_stored_in_the_inbox(service):
@@ -75,8 +77,8 @@ def assert_refused(service, status: int, message: str, body: bytes, headers: dic
 
 def test_unknown_project_is_refused_with_404(service):
     body = json.dumps(subscription_event()).encode()
-    assert_refused(service, 404, "unknown project 'nobody'", body, signed_headers(body),
-                   project_id="nobody")
+    assert_refused(service, 404, "no webhook endpoint for this project", body,
+                   signed_headers(body), project_id="nobody")
 
 
 def test_wrong_secret_is_refused_with_400(service):

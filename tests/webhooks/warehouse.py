@@ -57,3 +57,20 @@ def copy_home(source: Path, target: Path) -> Path:
     """A copy of a state directory's warehouse and registry (not its inbox)."""
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("inbox.sqlite*"))
     return target
+
+
+def active_subscription(company: Any) -> dict:
+    """The company's first active subscription."""
+    return next(s for s in company.objects["subscription"] if s["status"] == "active")
+
+
+def query(home: Path, sql: str, *params: Any) -> list[tuple]:
+    """Rows of ``sql`` on ``home``'s warehouse, read-only."""
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def deliver(service: Any, events: list[dict], **options: Any) -> None:
+    """Send ``events`` signed to the service; every one must be acknowledged (200)."""
+    deliveries = service.sender(**options).send(events)
+    assert {d.status for d in deliveries} == {200}
