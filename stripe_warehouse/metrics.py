@@ -72,7 +72,8 @@ def load_metrics(
             [project_id, day, previous_month_day(day)],
         ).fetchall()
     current = {m: (u, v) for d, m, u, v in rows if d == day}
-    previous = {m: v for d, m, _u, v in rows if d != day}
+    # value is DECIMAL (exact money); the terminal table and JSON show it as a float
+    previous = {m: float(v) for d, m, _u, v in rows if d != day}
     if not current:
         raise WarehouseError(
             f"no metrics for project {project_id} on {day}: pick a day inside the synced window"

@@ -31,7 +31,8 @@ def test_report_rendered_in_chromium_shows_the_latest_metrics_of_the_marts(
     with duckdb.connect(str(published_path(built.home)), read_only=True) as con:
         expected = dict(
             con.execute(
-                "select metric, round(value, 2) from marts.metrics_daily where project_id = ? "
+                "select metric, cast(round(value, 2) as double) from marts.metrics_daily "
+                "where project_id = ? "
                 "and metric_date = (select max(metric_date) from marts.metrics_daily "
                 "where project_id = ?)",
                 [PROJECT, PROJECT],
