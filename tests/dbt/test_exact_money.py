@@ -3,6 +3,7 @@ exactly (issue 20, point 11: MRR once differed in its last digits between identi
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,7 @@ MONEY_COLUMNS = {
                           "current_mrr_usd"],
     "metrics_period_comparison": ["value", "previous_value", "change"],
 }
+DAILY_MRR = "select metric_date, mrr from marts.fct_mrr_daily order by metric_date"
 MOVEMENTS = "new_mrr + expansion_mrr + reactivation_mrr - contraction_mrr - churn_mrr + fx_mrr"
 
 
@@ -118,3 +120,27 @@ def test_movement_identities_hold_exactly(rounding_homes):
             ).fetchone()
         assert (per_customer[0], per_month[0], per_day[0]) == (0, 0, 0)
         assert per_customer[1] > 10_000 and per_month[1] == 4 and per_day[1] > 85
+
+
+def test_a_warehouse_built_when_money_was_double_is_rewritten_exact_by_the_next_build(
+    scenario_home: Path, tmp_path: Path
+) -> None:
+    shutil.copy(scenario_home / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        exact = con.execute(DAILY_MRR).fetchall()
+        # what an older release left: DOUBLE columns, and figures with a float residue
+        for model in ("marts.fct_mrr_daily", "marts.fct_mrr_movements",
+                      "intermediate.int_subscription_item_mrr_daily"):
+            money = "mrr" if model.endswith("fct_mrr_daily") else (
+                "closing_mrr" if "movements" in model else "net_mrr")
+            con.execute(f"alter table {model} alter column {money} type double")
+            con.execute(f"update {model} set {money} = {money} + 0.1 + 0.2 - 0.3 + 0.25")
+
+    build(home=tmp_path)  # an ordinary build: no new sync, no --full-refresh
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        types = column_types(con)
+        rebuilt = con.execute(DAILY_MRR).fetchall()
+    assert types[("fct_mrr_daily", "mrr")] == MONEY
+    assert types[("fct_mrr_movements", "closing_mrr")] == MONEY
+    assert rebuilt == exact

@@ -15,10 +15,12 @@
   the net amount never goes below zero. Money (macros/time_and_money.sql): the percentage,
   the spread and each item's share are rounded to a millionth, half away from zero.
 -#}
+{#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     pre_hook="{{ prepare_incremental_days() }}",
+    on_schema_change='sync_all_columns',
 ) }}
 
 with days as (

@@ -1,7 +1,9 @@
+{#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     pre_hook="{{ prepare_incremental_days() }}",
+    on_schema_change='sync_all_columns',
 ) }}
 
 with days as (

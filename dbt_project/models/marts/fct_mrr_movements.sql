@@ -10,10 +10,12 @@
   Identity: opening + new + expansion + reactivation - contraction - churn + fx = closing,
   exactly (DECIMAL money), per customer and, summed, against fct_mrr_daily.
 -#}
+{#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     pre_hook="{{ prepare_incremental_days() }}",
+    on_schema_change='sync_all_columns',
 ) }}
 
 with days as (
