@@ -7,12 +7,22 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Months in one billing interval of `interval` x `interval_count` (week and day: 52/12, 365/12). -#}
-{% macro interval_months(interval, interval_count) -%}
+{#-
+  The length of one billing interval of `interval` x `interval_count`, in units of 1/4745 month
+  (4745 = 13 x 365): a month is 4745 units, a year 56940, a week (12/52 month) 1095 and a day
+  (12/365 month) 156, all whole, so normalising to a month is one exact division (`per_month`)
+  instead of a product of repeating fractions.
+-#}
+{% macro interval_units(interval, interval_count) -%}
     (case {{ interval }}
-        when 'month' then 1.0
-        when 'year' then 12.0
-        when 'week' then 12.0 / 52.0
-        when 'day' then 12.0 / 365.0
+        when 'month' then 4745
+        when 'year' then 56940
+        when 'week' then 1095
+        when 'day' then 156
     end * coalesce({{ interval_count }}, 1))
+{%- endmacro %}
+
+{#- An amount per billing interval of `units` (`interval_units`) as money per month. -#}
+{% macro per_month(amount, units) -%}
+    {{ divide_money('(' ~ amount ~ ') * 4745', units) }}
 {%- endmacro %}

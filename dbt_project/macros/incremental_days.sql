@@ -7,6 +7,9 @@
 
   The window is fixed once, before anything is deleted, in a temporary table named after the
   model: rows keep `built_as_of` (the last sync they reflect) to find the runs not seen yet.
+  A table built when money was DOUBLE (before DECIMAL money, docs/metrics-spec.md "Money") is
+  rewritten whole, once: its columns become DECIMAL (on_schema_change) and every day is
+  recomputed exactly, so no float residue stays in older days.
 -#}
 {% macro rebuild_window_table() -%}
     {{ this.identifier }}__rebuild_window
@@ -14,6 +17,8 @@
 
 {% macro prepare_incremental_days() -%}
     {%- if is_incremental() -%}
+    {%- set float_columns = adapter.get_columns_in_relation(this) | map(attribute='dtype')
+        | map('upper') | select('in', ['DOUBLE', 'FLOAT', 'REAL']) | list -%}
     create or replace temp table {{ rebuild_window_table() }} as
     select
         runs.project_id,
@@ -25,7 +30,9 @@
     ) as built
         on runs.project_id = built.project_id
     where runs.status = 'succeeded'
+        {%- if not float_columns %}
         and (built.built_as_of is null or runs.finished_at > built.built_as_of)
+        {%- endif %}
     group by runs.project_id;
 
     delete from {{ this }}

@@ -8,11 +8,76 @@
 {%- endmacro %}
 
 {#-
+  Money is exact (docs/metrics-spec.md "Money"): DECIMAL(38, 6) from staging on, never a float.
+  A floating-point sum depends on the order its rows are added in, which a parallel or an
+  incremental build does not fix: the same account gave MRR 1520.9683326 in one run and
+  1520.9683326000002 in the next. A sum of DECIMALs is exact, so any order gives the same digits.
+  Six decimals hold every minor unit Stripe uses (at most 3) and a millionth of a unit for what
+  is computed: a normalised monthly amount, a discount share, a USD conversion. Each of those is
+  rounded to six decimals, half away from zero, once, on the row where it is computed
+  (`divide_money`, `to_usd`); every figure above that row is a sum or an exact difference.
+  Decimal(38, 6), cast(... as decimal(38, 6)) and the rounding rule read the same on PostgreSQL.
+-#}
+{% macro money_type() -%}
+    decimal(38, 6)
+{%- endmacro %}
+
+{% macro as_money(expression) -%}
+    cast({{ expression }} as {{ money_type() }})
+{%- endmacro %}
+
+{#-
+  USD per unit of a currency, to 12 decimals: six significant digits even for currencies worth
+  a hundred-thousandth of a dollar (VND, IDR). A money amount times a rate is exact at 18
+  decimals before `to_usd` rounds it.
+-#}
+{% macro rate_type() -%}
+    decimal(38, 12)
+{%- endmacro %}
+
+{#- An amount in USD at `rate`: the exact product, rounded to six decimals half away from zero. -#}
+{% macro to_usd(amount, rate) -%}
+    {{ as_money(amount ~ ' * ' ~ rate) }}
+{%- endmacro %}
+
+{#-
   Stripe amounts are integers in the currency's minor unit; `exponent` comes from the
-  `currency_exponents` seed (2 when the currency is not listed there).
+  `currency_exponents` seed (2 when the currency is not listed there). The amount times
+  10^-exponent is exact in decimal (a division would give a DOUBLE in DuckDB).
 -#}
 {% macro minor_to_major(amount, exponent) -%}
-    cast({{ amount }} as double) / power(10, coalesce({{ exponent }}, 2))
+    {{ as_money('cast(' ~ amount ~ ' as decimal(38, 0)) * cast(power(10, -coalesce('
+        ~ exponent ~ ', 2)) as ' ~ money_type() ~ ')') }}
+{%- endmacro %}
+
+{#-
+  numerator / denominator as money, rounded to six decimals half away from zero: the one
+  rounding rule of every division of money (normalising an interval to a month, a discount's
+  share). The numerator is exact to 12 decimals (e.g. a product of two money amounts), the
+  denominator to 6 and positive.
+-#}
+{% macro divide_money(numerator, denominator) -%}
+    {{ return(adapter.dispatch('divide_money', 'stripe_warehouse')(numerator, denominator)) }}
+{%- endmacro %}
+
+{#- PostgreSQL and the like: numeric division keeps enough digits; the cast rounds half away from zero. -#}
+{% macro default__divide_money(numerator, denominator) -%}
+    {{ as_money('cast(' ~ numerator ~ ' as decimal(38, 12)) / cast(' ~ denominator
+        ~ ' as decimal(38, 6))') }}
+{%- endmacro %}
+
+{#-
+  DuckDB divides decimals in DOUBLE, so the division is done on the integers behind the
+  decimals: n = numerator x 10^12 and d = denominator x 10^6 make n / d the quotient in
+  millionths; (2|n| + d) // 2d rounds it half away from zero (`//` truncates). Exact while the
+  numerator stays below 10^14 (units of the currency), beyond which DuckDB stops with an
+  overflow error rather than a wrong figure.
+-#}
+{% macro duckdb__divide_money(numerator, denominator) -%}
+    {%- set n = 'cast(cast(' ~ numerator ~ ' as decimal(38, 12)) * 1000000000000 as hugeint)' -%}
+    {%- set d = 'cast(cast(' ~ denominator ~ ' as ' ~ money_type() ~ ') * 1000000 as hugeint)' -%}
+    {{ as_money('cast(sign(' ~ n ~ ') * ((abs(' ~ n ~ ') * 2 + ' ~ d ~ ') // (2 * ' ~ d ~ '))'
+        ~ ' as decimal(38, 0)) * cast(0.000001 as ' ~ money_type() ~ ')') }}
 {%- endmacro %}
 
 {#- Stops the build with `message` (a SQL string expression) when evaluated. -#}

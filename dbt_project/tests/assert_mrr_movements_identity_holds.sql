@@ -1,6 +1,6 @@
 {#-
   For every project and day after the first: opening MRR + new + expansion + reactivation
-  - contraction - churn + fx = closing MRR, with opening and closing from fct_mrr_daily.
+  - contraction - churn + fx = closing MRR, with opening and closing from fct_mrr_daily, exactly.
 -#}
 with mrr_daily as (
     select * from {{ ref('fct_mrr_daily') }}
@@ -21,7 +21,7 @@ checked as (
         today.project_id,
         today.metric_date,
         yesterday.mrr as opening_mrr,
-        coalesce(movements.net_movement, 0.0) as net_movement,
+        coalesce(movements.net_movement, 0) as net_movement,
         today.mrr as closing_mrr
     from mrr_daily as today
     inner join mrr_daily as yesterday
@@ -34,4 +34,5 @@ checked as (
 
 select *
 from checked
-where abs(opening_mrr + net_movement - closing_mrr) > 0.01
+-- exact: money is DECIMAL, so no tolerance
+where opening_mrr + net_movement <> closing_mrr

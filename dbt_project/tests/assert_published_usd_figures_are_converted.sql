@@ -1,6 +1,7 @@
 {#-
   Currencies are never summed unconverted: published USD MRR equals the sum of each item's
-  original-currency amount times its day's rate, and revenue likewise per currency.
+  original-currency amount times its day's rate, and revenue likewise per currency, exactly
+  (each product rounded to a millionth of a dollar by `to_usd`, as the marts do).
 -#}
 with published as (
     select project_id, metric_date, metric, value
@@ -13,7 +14,7 @@ recomputed_mrr as (
         items.project_id,
         items.metric_date,
         'stripe_mrr' as metric,
-        sum(items.net_mrr * rates.usd_per_unit) as value
+        sum({{ to_usd('items.net_mrr', 'rates.usd_per_unit') }}) as value
     from {{ ref('int_subscription_item_mrr_daily') }} as items
     inner join {{ ref('int_fx_rates_daily') }} as rates
         on items.currency = rates.currency
@@ -26,7 +27,7 @@ recomputed_revenue as (
         revenue.project_id,
         revenue.metric_date,
         'stripe_revenue' as metric,
-        sum(revenue.revenue * rates.usd_per_unit) as value
+        sum({{ to_usd('revenue.revenue', 'rates.usd_per_unit') }}) as value
     from {{ ref('fct_revenue_daily') }} as revenue
     inner join {{ ref('int_fx_rates_daily') }} as rates
         on revenue.currency = rates.currency
@@ -46,4 +47,4 @@ left join recomputed
     on published.project_id = recomputed.project_id
     and published.metric_date = recomputed.metric_date
     and published.metric = recomputed.metric
-where abs(published.value - coalesce(recomputed.value, 0.0)) > 0.01
+where published.value <> coalesce(recomputed.value, 0)

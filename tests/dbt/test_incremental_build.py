@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from decimal import Decimal
 
 import duckdb
 import pytest
@@ -87,12 +88,13 @@ def test_build_after_refresh_equals_full_rebuild_and_keeps_older_days(tmp_path):
     mrr = {str(day): value for _, day, metric, value in incremental["metrics"]
            if metric == "stripe_mrr"}
     # canceled on Nov 24 at 22:00: Nov 24, now a whole day, ends without it
-    assert mrr["2026-11-25"] == pytest.approx(scenario.EXPECTED_MRR_TODAY - 100.0)
-    assert mrr["2026-11-24"] == pytest.approx(scenario.EXPECTED_MRR_TODAY - 100.0)
-    assert mrr["2026-11-23"] == pytest.approx(scenario.EXPECTED_MRR_TODAY)
+    expected_mrr = Decimal(repr(scenario.EXPECTED_MRR_TODAY))
+    assert mrr["2026-11-25"] == expected_mrr - 100
+    assert mrr["2026-11-24"] == expected_mrr - 100
+    assert mrr["2026-11-23"] == expected_mrr
     revenue = {str(day): value for _, day, metric, value in incremental["metrics"]
                if metric == "stripe_revenue"}
-    assert revenue["2026-11-25"] == pytest.approx(42.0)
+    assert revenue["2026-11-25"] == 42
     churned = [row for row in incremental["movements"]
                if row[0] == "cus_monthly" and str(row[1]) == "2026-11-24"]
     assert churned == [("cus_monthly", date(2026, 11, 24), 0.0, 100.0, 0.0)]

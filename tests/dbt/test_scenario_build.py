@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import duckdb
-import pytest
 
 from stripe_warehouse.transform import run_dbt
 from tests.dbt import scenario
 
 
-def metric(con: duckdb.DuckDBPyConnection, name: str, day: str) -> float:
+def exactly(figure: float) -> Decimal:
+    """A hand-computed figure (at most six decimals) as the exact DECIMAL the marts hold."""
+    return Decimal(repr(figure))
+
+
+def metric(con: duckdb.DuckDBPyConnection, name: str, day: str) -> Decimal:
     """One published value of metrics_daily."""
     rows = con.execute(
         "select value from marts.metrics_daily "
@@ -21,11 +27,11 @@ def metric(con: duckdb.DuckDBPyConnection, name: str, day: str) -> float:
 
 
 def test_mrr_today_matches_hand_computed_figure(scenario_db):
-    assert metric(scenario_db, "stripe_mrr", scenario.LAST_DAY) == pytest.approx(
-        scenario.EXPECTED_MRR_TODAY, abs=1e-6
+    assert metric(scenario_db, "stripe_mrr", scenario.LAST_DAY) == exactly(
+        scenario.EXPECTED_MRR_TODAY
     )
-    assert metric(scenario_db, "stripe_arr", scenario.LAST_DAY) == pytest.approx(
-        12 * scenario.EXPECTED_MRR_TODAY, abs=1e-6
+    assert metric(scenario_db, "stripe_arr", scenario.LAST_DAY) == 12 * exactly(
+        scenario.EXPECTED_MRR_TODAY
     )
 
 
@@ -33,7 +39,7 @@ def test_past_day_shows_old_price_before_upgrade_and_canceled_subscription_befor
     scenario_db,
 ):
     for day, expected in scenario.EXPECTED_MRR_ON.items():
-        assert metric(scenario_db, "stripe_mrr", day) == pytest.approx(expected, abs=1e-6)
+        assert metric(scenario_db, "stripe_mrr", day) == exactly(expected)
 
 
 def test_active_subscriptions_customers_and_mrr_at_risk_today(scenario_db):
@@ -47,16 +53,16 @@ def test_active_subscriptions_customers_and_mrr_at_risk_today(scenario_db):
         "select mrr_at_risk from marts.fct_mrr_daily where metric_date = cast(? as date)",
         [scenario.LAST_DAY],
     ).fetchone()[0]
-    assert at_risk == pytest.approx(scenario.EXPECTED_MRR_AT_RISK_TODAY)
+    assert at_risk == exactly(scenario.EXPECTED_MRR_AT_RISK_TODAY)
 
 
 def test_revenue_counts_invoice_and_standalone_charge_once_minus_refund(scenario_db):
     for day, expected in scenario.EXPECTED_REVENUE.items():
-        assert metric(scenario_db, "stripe_revenue", day) == pytest.approx(expected)
+        assert metric(scenario_db, "stripe_revenue", day) == exactly(expected)
     total = scenario_db.execute(
         "select sum(value) from marts.metrics_daily where metric = 'stripe_revenue'"
     ).fetchone()[0]
-    assert total == pytest.approx(sum(scenario.EXPECTED_REVENUE.values()))
+    assert total == sum(map(exactly, scenario.EXPECTED_REVENUE.values()))
 
 
 def test_failed_payment_counted_once_on_its_day(scenario_db):
@@ -99,7 +105,7 @@ def test_mrr_movements_explain_the_upgrade_and_the_cancellation(scenario_db):
             "where metric_date = cast('2026-11-10' as date) and customer_id = 'cus_cancel_at_end'"
         ).fetchall()
     )
-    assert rows == {"cus_upgrade": pytest.approx(40.0), "cus_cancel_at_end": pytest.approx(40.0)}
+    assert rows == {"cus_upgrade": exactly(40.0), "cus_cancel_at_end": exactly(40.0)}
 
 
 def test_every_rule_unit_test_passes(scenario_home):

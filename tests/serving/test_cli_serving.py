@@ -27,7 +27,8 @@ def _cli(built: BuiltWarehouse, *args: str) -> subprocess.CompletedProcess[str]:
 def test_metrics_json_equals_metrics_daily_for_the_chosen_day(built: BuiltWarehouse) -> None:
     with duckdb.connect(str(published_path(built.home)), read_only=True) as con:
         day, expected = con.execute(
-            "select metric_date, map(list(metric), list(value)) from marts.metrics_daily "
+            "select metric_date, map(list(metric), list(cast(value as double))) "
+            "from marts.metrics_daily "
             "where project_id = ? group by metric_date order by metric_date desc limit 1 offset 10",
             [PROJECT],
         ).fetchone()

@@ -7,7 +7,7 @@ with rates as (
     select
         upper(currency) as currency,
         cast(rate_date as date) as rate_date,
-        cast(usd_per_unit as double) as usd_per_unit
+        cast(usd_per_unit as {{ rate_type() }}) as usd_per_unit
     from {{ fx_rates_relation() }}
 ),
 

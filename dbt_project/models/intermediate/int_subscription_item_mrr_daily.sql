@@ -12,12 +12,15 @@
   - collection is not paused (`pause_collection`).
   Discounts (METRICS-SPEC): forever and repeating coupons while they last, percent_off on the
   amount, amount_off spread over the billing interval in months, allocated to items pro rata;
-  the net amount never goes below zero.
+  the net amount never goes below zero. Money (macros/time_and_money.sql): the percentage,
+  the spread and each item's share are rounded to a millionth, half away from zero.
 -#}
+{#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     pre_hook="{{ prepare_incremental_days() }}",
+    on_schema_change='sync_all_columns',
 ) }}
 
 with days as (
@@ -89,7 +92,7 @@ item_days as (
         item_prices.price_id,
         item_prices.quantity,
         coalesce(item_prices.currency, counted_days.subscription_currency) as currency,
-        item_prices.interval_months,
+        item_prices.interval_units,
         item_prices.monthly_amount as gross_mrr
     from counted_days
     inner join item_prices
@@ -113,7 +116,7 @@ subscription_totals as (
         metric_date,
         max(day_ends_at) as day_ends_at,
         sum(gross_mrr) as subscription_gross_mrr,
-        max(interval_months) as interval_months
+        max(interval_units) as interval_units
     from item_days
     group by project_id, subscription_id, metric_date
 ),
@@ -123,11 +126,12 @@ subscription_discounts as (
         subscription_totals.project_id,
         subscription_totals.subscription_id,
         subscription_totals.metric_date,
-        least(
+        cast(least(
             subscription_totals.subscription_gross_mrr,
-            subscription_totals.subscription_gross_mrr * least(sum(discounts.percent_off), 100) / 100
-            + sum(discounts.amount_off) / max(subscription_totals.interval_months)
-        ) as subscription_discount_mrr
+            {{ as_money('subscription_totals.subscription_gross_mrr'
+                ~ ' * least(sum(discounts.percent_off), 100) * 0.01') }}
+            + {{ per_month('sum(discounts.amount_off)', 'max(subscription_totals.interval_units)') }}
+        ) as {{ money_type() }}) as subscription_discount_mrr
     from subscription_totals
     inner join discounts
         on subscription_totals.project_id = discounts.project_id
@@ -141,34 +145,16 @@ subscription_discounts as (
         subscription_totals.subscription_gross_mrr
 ),
 
-final as (
+-- the subscription's discount shared by its items in proportion to their gross amounts
+allocated as (
     select
-        item_days.project_id,
-        item_days.metric_date,
-        item_days.subscription_item_id,
-        item_days.subscription_id,
-        item_days.customer_id,
-        item_days.status,
-        item_days.price_id,
-        item_days.quantity,
-        item_days.currency,
-        item_days.gross_mrr,
-        case
-            when subscription_totals.subscription_gross_mrr > 0
-                then coalesce(subscription_discounts.subscription_discount_mrr, 0)
-                    * item_days.gross_mrr / subscription_totals.subscription_gross_mrr
-            else 0.0
-        end as discount_mrr,
-        greatest(
-            item_days.gross_mrr - case
-                when subscription_totals.subscription_gross_mrr > 0
-                    then coalesce(subscription_discounts.subscription_discount_mrr, 0)
-                        * item_days.gross_mrr / subscription_totals.subscription_gross_mrr
-                else 0.0
-            end,
-            0.0
-        ) as net_mrr,
-        item_days.as_of as built_as_of
+        item_days.*,
+        cast(case
+            when subscription_totals.subscription_gross_mrr > 0 then {{ divide_money(
+                'coalesce(subscription_discounts.subscription_discount_mrr, 0) * item_days.gross_mrr',
+                'subscription_totals.subscription_gross_mrr') }}
+            else 0
+        end as {{ money_type() }}) as discount_mrr
     from item_days
     inner join subscription_totals
         on item_days.project_id = subscription_totals.project_id
@@ -178,6 +164,24 @@ final as (
         on item_days.project_id = subscription_discounts.project_id
         and item_days.subscription_id = subscription_discounts.subscription_id
         and item_days.metric_date = subscription_discounts.metric_date
+),
+
+final as (
+    select
+        project_id,
+        metric_date,
+        subscription_item_id,
+        subscription_id,
+        customer_id,
+        status,
+        price_id,
+        quantity,
+        currency,
+        gross_mrr,
+        discount_mrr,
+        {{ as_money('greatest(gross_mrr - discount_mrr, 0)') }} as net_mrr,
+        as_of as built_as_of
+    from allocated
 )
 
 select * from final

@@ -14,7 +14,8 @@
   metered and proration amounts never enter MRR); per-unit: unit_amount x quantity; tiered,
   custom and tax-inclusive prices: the item's subscription invoice line amount excluding
   tax; normalised to a month by the interval: month / n, year / 12n, week x 52 / 12 / n,
-  day x 365 / 12 / n.
+  day x 365 / 12 / n, as one exact division rounded to a millionth of the currency unit, half
+  away from zero (`per_month`).
 -#}
 with lines as (
     select * from {{ ref('stg_stripe__invoice_lines') }}
@@ -117,7 +118,7 @@ listed_item_segments as (
         cast(null as timestamp) as valid_to,
         'listed_item_at_sync' as segment_source,
         4 as priority,
-        cast(null as double) as own_line_amount
+        cast(null as {{ money_type() }}) as own_line_amount
     from items
 ),
 
@@ -144,7 +145,7 @@ removed_item_segments as (
         cast(null as timestamp) as valid_to,
         'removed_item' as segment_source,
         4 as priority,
-        cast(null as double) as own_line_amount
+        cast(null as {{ money_type() }}) as own_line_amount
     from unlisted_items
     inner join subscriptions
         on unlisted_items.project_id = subscriptions.project_id
@@ -199,23 +200,22 @@ final as (
         currency,
         billing_interval,
         billing_interval_count,
-        {{ interval_months('billing_interval', 'billing_interval_count') }} as interval_months,
+        {%- set units = interval_units('billing_interval', 'billing_interval_count') %}
+        {{ units }} as interval_units,
         coalesce(price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed', false)
             as is_recurring_licensed,
-        -- rounded to a millionth of a unit so that normalising (e.g. week x 52 / 12) is exact
-        round(case
+        -- money: normalised by one exact division, rounded to a millionth (macros/fx.sql)
+        cast(case
             when not coalesce(
                 price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed', false
-            ) then 0.0
-            when segment_source in ('proration_credit', 'removed_item') then 0.0
+            ) then 0
+            when segment_source in ('proration_credit', 'removed_item') then 0
             when billing_scheme = 'per_unit'
                 and coalesce(tax_behavior, '') <> 'inclusive'
                 and unit_amount is not null
-                then unit_amount * quantity
-                    / {{ interval_months('billing_interval', 'billing_interval_count') }}
-            else coalesce(line_amount, 0.0)
-                / {{ interval_months('billing_interval', 'billing_interval_count') }}
-        end, 6) as monthly_amount
+                then {{ per_month('unit_amount * quantity', units) }}
+            else {{ per_month('coalesce(line_amount, 0)', units) }}
+        end as {{ money_type() }}) as monthly_amount
     from priced
 )
 

@@ -53,7 +53,7 @@ final as (
         customers.created_at,
         lifespans.deleted_at,
         first_paid.first_paid_date,
-        coalesce(current_mrr.current_mrr, 0.0) as current_mrr,
+        {{ as_money('coalesce(current_mrr.current_mrr, 0)') }} as current_mrr,
         case
             when customers.is_deleted then 'deleted'
             when current_mrr.has_past_due_subscription then 'past_due'

@@ -42,10 +42,10 @@ final as (
         subscriptions.ended_at,
         subscriptions.pause_collection_behavior,
         current_mrr.subscription_id is not null as is_counted,
-        coalesce(current_mrr.gross_mrr, 0.0) as current_gross_mrr,
-        coalesce(current_mrr.discount_mrr, 0.0) as current_discount_mrr,
-        coalesce(current_mrr.net_mrr, 0.0) as current_net_mrr,
-        coalesce(current_mrr.net_mrr_usd, 0.0) as current_mrr_usd
+        {{ as_money('coalesce(current_mrr.gross_mrr, 0)') }} as current_gross_mrr,
+        {{ as_money('coalesce(current_mrr.discount_mrr, 0)') }} as current_discount_mrr,
+        {{ as_money('coalesce(current_mrr.net_mrr, 0)') }} as current_net_mrr,
+        {{ as_money('coalesce(current_mrr.net_mrr_usd, 0)') }} as current_mrr_usd
     from subscriptions
     left join current_mrr
         on subscriptions.project_id = current_mrr.project_id

@@ -54,8 +54,9 @@ final as (
         keys.metric_date,
         keys.currency,
         coalesce(attempts.failed_attempts, 0) as failed_attempts,
-        coalesce(attempts.failed_amount, 0.0) as failed_amount,
-        coalesce(attempts.failed_amount, 0.0) * fx_rates.usd_per_unit as failed_amount_usd,
+        {{ as_money('coalesce(attempts.failed_amount, 0)') }} as failed_amount,
+        {{ to_usd('coalesce(attempts.failed_amount, 0)', 'fx_rates.usd_per_unit') }}
+            as failed_amount_usd,
         coalesce(in_dunning.invoices_in_dunning, 0) as invoices_in_dunning
     from keys
     left join attempts

@@ -1,7 +1,9 @@
+{#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     pre_hook="{{ prepare_incremental_days() }}",
+    on_schema_change='sync_all_columns',
 ) }}
 
 with days as (
@@ -63,12 +65,12 @@ final as (
     select
         days.project_id,
         days.metric_date,
-        coalesce(mrr_totals.mrr, 0.0) as mrr,
-        12 * coalesce(mrr_totals.mrr, 0.0) as arr,
+        {{ as_money('coalesce(mrr_totals.mrr, 0)') }} as mrr,
+        {{ as_money('12 * coalesce(mrr_totals.mrr, 0)') }} as arr,
         coalesce(mrr_totals.active_subscriptions, 0) as active_subscriptions,
         coalesce(paying_customers.paying_customers, 0) as paying_customers,
         coalesce(customers_existing.total_customers, 0) as total_customers,
-        coalesce(mrr_totals.mrr_at_risk, 0.0) as mrr_at_risk,
+        {{ as_money('coalesce(mrr_totals.mrr_at_risk, 0)') }} as mrr_at_risk,
         days.as_of as built_as_of
     from days
     left join mrr_totals

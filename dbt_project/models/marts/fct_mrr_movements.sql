@@ -1,17 +1,21 @@
 {#-
   MRR movements per customer and day (METRICS-SPEC "Movements"), from the window's second day
   on (the first day has no opening). Rows only where the customer had MRR on the day or the day
-  before. USD amounts; `fx` is the change of the opening MRR due only to the day's rate
-  (opening in original currency x (rate today - rate yesterday)), so it is never counted as
-  expansion or contraction. The rest of the change, at today's rate, is:
+  before. USD amounts, each item priced as in fct_subscription_mrr_daily; `fx` is the change of
+  the opening MRR due only to the day's rate (yesterday's items at today's rate - at yesterday's
+  rate), so it is never counted as expansion or contraction. The rest of the change, at today's
+  rate, is:
   `new` (first MRR > 0), `reactivation` (MRR > 0 after 0, with earlier MRR or an earlier ended
   subscription), `expansion`/`contraction` (MRR stays > 0), `churn` (MRR goes to 0).
-  Identity: opening + new + expansion + reactivation - contraction - churn + fx = closing.
+  Identity: opening + new + expansion + reactivation - contraction - churn + fx = closing,
+  exactly (DECIMAL money), per customer and, summed, against fct_mrr_daily.
 -#}
+{#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     pre_hook="{{ prepare_incremental_days() }}",
+    on_schema_change='sync_all_columns',
 ) }}
 
 with days as (
@@ -43,74 +47,82 @@ subscriptions as (
     select * from {{ ref('stg_stripe__subscriptions') }}
 ),
 
-customer_currency_mrr as (
-    select project_id, customer_id, currency, metric_date, sum(net_mrr) as mrr
+-- each item priced as fct_subscription_mrr_daily prices it (the day's rate, rounded per item),
+-- so that customers' MRR sums to fct_mrr_daily's exactly; and at the next day's rate: what the
+-- same MRR is worth tomorrow before any change, from which tomorrow's fx movement follows
+item_usd as (
+    select
+        subscription_mrr.project_id,
+        subscription_mrr.customer_id,
+        subscription_mrr.metric_date,
+        {{ to_usd('subscription_mrr.net_mrr', 'rates.usd_per_unit') }} as mrr,
+        {{ to_usd('subscription_mrr.net_mrr', 'next_rates.usd_per_unit') }} as mrr_at_next_rate
     from subscription_mrr
-    group by project_id, customer_id, currency, metric_date
-),
-
--- each day a customer's MRR can move: a day with MRR, or the day after one (yesterday's MRR
--- shifted a day forward meets today's)
-currency_days as (
-    select
-        coalesce(today.project_id, yesterday.project_id) as project_id,
-        coalesce(today.customer_id, yesterday.customer_id) as customer_id,
-        coalesce(today.currency, yesterday.currency) as currency,
-        coalesce(today.metric_date, yesterday.next_date) as metric_date,
-        coalesce(today.mrr, 0.0) as today_mrr,
-        coalesce(yesterday.mrr, 0.0) as yesterday_mrr
-    from customer_currency_mrr as today
-    full outer join (
-        select
-            *,
-            cast({{ dbt.dateadd('day', 1, 'metric_date') }} as date) as next_date
-        from customer_currency_mrr
-    ) as yesterday
-        on today.project_id = yesterday.project_id
-        and today.customer_id = yesterday.customer_id
-        and today.currency = yesterday.currency
-        and today.metric_date = yesterday.next_date
-),
-
-currency_movements as (
-    select
-        currency_days.project_id,
-        currency_days.customer_id,
-        currency_days.metric_date,
-        currency_days.yesterday_mrr * previous_rates.usd_per_unit as opening_mrr,
-        currency_days.today_mrr * rates.usd_per_unit as closing_mrr,
-        days.as_of,
-        currency_days.yesterday_mrr * (rates.usd_per_unit - previous_rates.usd_per_unit) as fx
-    from currency_days
-    inner join days
-        on currency_days.project_id = days.project_id
-        and currency_days.metric_date = days.metric_date
-    {{ only_days_to_rebuild('currency_days') }}
-    inner join days as previous_days
-        on currency_days.project_id = previous_days.project_id
-        and previous_days.metric_date
-            = cast({{ dbt.dateadd('day', -1, 'currency_days.metric_date') }} as date)
     inner join fx_rates as rates
-        on currency_days.currency = rates.currency
-        and currency_days.metric_date = rates.metric_date
-    inner join fx_rates as previous_rates
-        on currency_days.currency = previous_rates.currency
-        and previous_days.metric_date = previous_rates.metric_date
+        on subscription_mrr.currency = rates.currency
+        and subscription_mrr.metric_date = rates.metric_date
+    left join fx_rates as next_rates
+        on subscription_mrr.currency = next_rates.currency
+        and next_rates.metric_date
+            = cast({{ dbt.dateadd('day', 1, 'subscription_mrr.metric_date') }} as date)
 ),
 
-customer_days as (
+customer_mrr as (
     select
         project_id,
         customer_id,
         metric_date,
-        -- rounded to a millionth of a dollar: a rate move alone must not leave a float residue
-        -- that would read as expansion or contraction
-        round(sum(opening_mrr), 6) as opening_mrr,
-        round(sum(closing_mrr), 6) as closing_mrr,
-        round(sum(fx), 6) as fx,
-        max(as_of) as as_of
-    from currency_movements
+        sum(mrr) as mrr,
+        sum(mrr_at_next_rate) as mrr_at_next_rate
+    from item_usd
     group by project_id, customer_id, metric_date
+),
+
+-- each day a customer's MRR can move: a day with MRR, or the day after one (yesterday's MRR
+-- shifted a day forward meets today's)
+movement_days as (
+    select
+        coalesce(today.project_id, yesterday.project_id) as project_id,
+        coalesce(today.customer_id, yesterday.customer_id) as customer_id,
+        coalesce(today.metric_date, yesterday.next_date) as metric_date,
+        coalesce(yesterday.mrr, 0) as opening_mrr,
+        coalesce(today.mrr, 0) as closing_mrr,
+        -- the opening MRR revalued at today's rate; a customer opening at 0 has no fx movement
+        case
+            when coalesce(yesterday.mrr, 0) = 0 then 0
+            else yesterday.mrr_at_next_rate - yesterday.mrr
+        end as fx
+    from customer_mrr as today
+    full outer join (
+        select
+            *,
+            cast({{ dbt.dateadd('day', 1, 'metric_date') }} as date) as next_date
+        from customer_mrr
+    ) as yesterday
+        on today.project_id = yesterday.project_id
+        and today.customer_id = yesterday.customer_id
+        and today.metric_date = yesterday.next_date
+),
+
+-- exact money (macros/time_and_money.sql): no residue can read as expansion or contraction
+customer_days as (
+    select
+        movement_days.project_id,
+        movement_days.customer_id,
+        movement_days.metric_date,
+        movement_days.opening_mrr,
+        movement_days.closing_mrr,
+        movement_days.fx,
+        days.as_of
+    from movement_days
+    inner join days
+        on movement_days.project_id = days.project_id
+        and movement_days.metric_date = days.metric_date
+    {{ only_days_to_rebuild('movement_days') }}
+    inner join days as previous_days
+        on movement_days.project_id = previous_days.project_id
+        and previous_days.metric_date
+            = cast({{ dbt.dateadd('day', -1, 'movement_days.metric_date') }} as date)
 ),
 
 -- only a customer whose MRR starts from 0 is new or reactivated: the first MRR day is looked
@@ -139,8 +151,7 @@ earliest_ended_subscriptions as (
 classified as (
     select
         customer_days.*,
-        round(customer_days.closing_mrr - customer_days.opening_mrr - customer_days.fx, 6)
-            as change,
+        customer_days.closing_mrr - customer_days.opening_mrr - customer_days.fx as change,
         (first_mrr_days.first_mrr_date < customer_days.metric_date
             or earliest_ended_subscriptions.first_ended_at
                 < cast(customer_days.metric_date as timestamp)) as has_earlier_history
@@ -158,25 +169,25 @@ final as (
         project_id,
         customer_id,
         metric_date,
-        opening_mrr,
-        case
+        {{ as_money('opening_mrr') }} as opening_mrr,
+        cast(case
             when opening_mrr = 0 and closing_mrr > 0 and not coalesce(has_earlier_history, false)
                 then closing_mrr
-            else 0.0
-        end as new_mrr,
-        case when opening_mrr > 0 and closing_mrr > 0 and change > 0 then change else 0.0 end
+            else 0
+        end as {{ money_type() }}) as new_mrr,
+        {{ as_money('case when opening_mrr > 0 and closing_mrr > 0 and change > 0 then change else 0 end') }}
             as expansion_mrr,
-        case
+        cast(case
             when opening_mrr = 0 and closing_mrr > 0 and coalesce(has_earlier_history, false)
                 then closing_mrr
-            else 0.0
-        end as reactivation_mrr,
-        case when opening_mrr > 0 and closing_mrr > 0 and change < 0 then -change else 0.0 end
+            else 0
+        end as {{ money_type() }}) as reactivation_mrr,
+        {{ as_money('case when opening_mrr > 0 and closing_mrr > 0 and change < 0 then -change else 0 end') }}
             as contraction_mrr,
-        case when opening_mrr > 0 and closing_mrr = 0 then opening_mrr + fx else 0.0 end
+        {{ as_money('case when opening_mrr > 0 and closing_mrr = 0 then opening_mrr + fx else 0 end') }}
             as churn_mrr,
-        fx as fx_mrr,
-        closing_mrr,
+        {{ as_money('fx') }} as fx_mrr,
+        {{ as_money('closing_mrr') }} as closing_mrr,
         as_of as built_as_of
     from classified
     where opening_mrr <> 0 or closing_mrr <> 0

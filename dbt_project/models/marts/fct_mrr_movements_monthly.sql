@@ -46,14 +46,15 @@ final as (
         monthly_mrr.project_id,
         monthly_mrr.metric_month,
         -- the MRR the month opened with: its first day's close minus that day's movements
-        first_day_mrr.mrr - coalesce(first_day_movements.net_movement, 0.0) as opening_mrr,
-        coalesce(monthly_movements.new_mrr, 0.0) as new_mrr,
-        coalesce(monthly_movements.expansion_mrr, 0.0) as expansion_mrr,
-        coalesce(monthly_movements.reactivation_mrr, 0.0) as reactivation_mrr,
-        coalesce(monthly_movements.contraction_mrr, 0.0) as contraction_mrr,
-        coalesce(monthly_movements.churn_mrr, 0.0) as churn_mrr,
-        coalesce(monthly_movements.fx_mrr, 0.0) as fx_mrr,
-        last_day_mrr.mrr as closing_mrr
+        {{ as_money('first_day_mrr.mrr - coalesce(first_day_movements.net_movement, 0)') }}
+            as opening_mrr,
+        {{ as_money('coalesce(monthly_movements.new_mrr, 0)') }} as new_mrr,
+        {{ as_money('coalesce(monthly_movements.expansion_mrr, 0)') }} as expansion_mrr,
+        {{ as_money('coalesce(monthly_movements.reactivation_mrr, 0)') }} as reactivation_mrr,
+        {{ as_money('coalesce(monthly_movements.contraction_mrr, 0)') }} as contraction_mrr,
+        {{ as_money('coalesce(monthly_movements.churn_mrr, 0)') }} as churn_mrr,
+        {{ as_money('coalesce(monthly_movements.fx_mrr, 0)') }} as fx_mrr,
+        {{ as_money('last_day_mrr.mrr') }} as closing_mrr
     from monthly_mrr
     left join monthly_movements
         on monthly_mrr.project_id = monthly_movements.project_id

@@ -15,12 +15,13 @@ daily as (
         transactions.project_id,
         cast(transactions.occurred_at as date) as metric_date,
         transactions.currency,
-        sum(case when transaction_type = 'invoice_payment' then amount else 0 end)
+        {{ as_money("sum(case when transaction_type = 'invoice_payment' then amount else 0 end)") }}
             as invoice_payments,
-        sum(case when transaction_type = 'standalone_charge' then amount else 0 end)
+        {{ as_money("sum(case when transaction_type = 'standalone_charge' then amount else 0 end)") }}
             as standalone_charges,
-        sum(case when transaction_type = 'refund' then -amount else 0 end) as refunds,
-        sum(amount) as revenue
+        {{ as_money("sum(case when transaction_type = 'refund' then -amount else 0 end)") }}
+            as refunds,
+        {{ as_money('sum(amount)') }} as revenue
     from transactions
     inner join days
         on transactions.project_id = days.project_id
@@ -38,7 +39,7 @@ final as (
         daily.refunds,
         daily.revenue,
         fx_rates.usd_per_unit,
-        daily.revenue * fx_rates.usd_per_unit as revenue_usd
+        {{ to_usd('daily.revenue', 'fx_rates.usd_per_unit') }} as revenue_usd
     from daily
     inner join fx_rates
         on daily.metric_date = fx_rates.metric_date

@@ -29,9 +29,10 @@ final as (
         item_mrr.discount_mrr,
         item_mrr.net_mrr,
         fx_rates.usd_per_unit,
-        item_mrr.gross_mrr * fx_rates.usd_per_unit as gross_mrr_usd,
-        item_mrr.discount_mrr * fx_rates.usd_per_unit as discount_mrr_usd,
-        item_mrr.net_mrr * fx_rates.usd_per_unit as net_mrr_usd,
+        -- each rounded to a millionth of a dollar here, so every sum above is exact
+        {{ to_usd('item_mrr.gross_mrr', 'fx_rates.usd_per_unit') }} as gross_mrr_usd,
+        {{ to_usd('item_mrr.discount_mrr', 'fx_rates.usd_per_unit') }} as discount_mrr_usd,
+        {{ to_usd('item_mrr.net_mrr', 'fx_rates.usd_per_unit') }} as net_mrr_usd,
         item_mrr.built_as_of
     from item_mrr
     inner join fx_rates

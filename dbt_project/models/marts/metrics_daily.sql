@@ -23,9 +23,9 @@ daily as (
     select
         days.project_id,
         days.metric_date,
-        coalesce(mrr_daily.mrr, 0.0) as mrr,
-        coalesce(mrr_daily.arr, 0.0) as arr,
-        coalesce(revenue_daily.revenue, 0.0) as revenue,
+        coalesce(mrr_daily.mrr, 0) as mrr,
+        coalesce(mrr_daily.arr, 0) as arr,
+        coalesce(revenue_daily.revenue, 0) as revenue,
         coalesce(mrr_daily.active_subscriptions, 0) as active_subscriptions,
         coalesce(mrr_daily.total_customers, 0) as customers,
         coalesce(failed_payments_daily.failed_attempts, 0) as failed_payments
@@ -55,7 +55,8 @@ final as (
         project_id,
         metric_date,
         '{{ metric }}' as metric,
-        cast({{ column }} as double) as value,
+        -- exact for money and counts alike (docs/metrics-spec.md "Money")
+        {{ as_money(column) }} as value,
         '{{ unit }}' as unit
     from daily
     {%- if not loop.last %}

@@ -50,9 +50,11 @@ final as (
         period_start,
         period_last_day,
         reported_days,
-        value,
-        lag(value) over (partition by project_id, metric order by period_start) as previous_value,
-        value - lag(value) over (partition by project_id, metric order by period_start) as change,
+        {{ as_money('value') }} as value,
+        {{ as_money('lag(value) over (partition by project_id, metric order by period_start)') }}
+            as previous_value,
+        {{ as_money('value - lag(value) over (partition by project_id, metric order by period_start)') }}
+            as change,
         case
             when lag(value) over (partition by project_id, metric order by period_start) <> 0
                 then (value - lag(value) over (partition by project_id, metric order by period_start))

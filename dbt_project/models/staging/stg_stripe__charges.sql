@@ -3,10 +3,12 @@
     'status', 'captured', 'currency', 'amount', 'amount_captured', 'failure_code',
 ] -%}
 
+{#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns -#}
 {{ config(
     materialized='incremental',
     unique_key=['project_id', 'charge_id'],
     incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
 ) }}
 
 with source as (

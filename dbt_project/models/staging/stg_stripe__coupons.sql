@@ -12,7 +12,7 @@ coupons as (
         id as coupon_id,
         {{ json_text('data', 'duration') }} as duration,
         {{ json_value('data', 'duration_in_months', 'integer') }} as duration_in_months,
-        {{ json_value('data', 'percent_off', 'double') }} as percent_off,
+        {{ json_value('data', 'percent_off', money_type()) }} as percent_off,
         {{ json_value('data', 'amount_off', 'bigint') }} as amount_off_minor,
         upper({{ json_text('data', 'currency') }}) as currency,
         {{ from_unix_seconds('created') }} as created_at

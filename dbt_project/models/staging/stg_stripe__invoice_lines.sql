@@ -12,10 +12,12 @@
     'amount', 'amount_excluding_tax', 'period.start', 'period.end',
 ] -%}
 
+{#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns -#}
 {{ config(
     materialized='incremental',
     unique_key=['project_id', 'invoice_line_id'],
     incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
 ) }}
 
 with source as (

@@ -9,11 +9,12 @@
     'next_payment_attempt', 'discounts', 'discount',
 ] -%}
 
+{#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns -#}
 {{ config(
     materialized='incremental',
     unique_key=['project_id', 'invoice_id'],
     incremental_strategy='delete+insert',
-    on_schema_change='append_new_columns',
+    on_schema_change='sync_all_columns',
 ) }}
 
 with source as (
