@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
-from sandbox import objects
+from sandbox import objects, trials
 from sandbox.billing import Attempt, Collection, Line, create_invoice, refund_charge
 from sandbox.catalog import (
     ADD_ONS,
@@ -131,6 +131,8 @@ class HistorySimulator:
             if trial_end > now:
                 return None
             if rng.random() < 0.3:  # the trial lapses: no payment method, Stripe cancels
+                if trials.chosen(sub["id"], "paused-trial", trials.PAUSED_TRIAL_SHARE):
+                    return trials.pause_at_trial_end(co, sub)  # ... or pauses it
                 return self._end(sub, trial_end, trial_end, "cancellation_requested")
             sub["status"] = "active"
             co.emit("customer.subscription.updated", trial_end, sub,
@@ -170,6 +172,7 @@ class HistorySimulator:
                     sub["pause_collection"] = {"behavior": "void", "resumes_at": None}
                     co.emit("customer.subscription.updated", paused_at, sub,
                             {"pause_collection": None})
+                trials.maybe_add_trial(co, sub, period_start)
                 return None
             change = self._quantity_change(sub, items, period_start, pend)
             if change:

@@ -61,6 +61,12 @@ def test_subscription_invoices_cover_billed_periods_without_gaps(company: Compan
         sub = company.get("subscription", sub_id)
         assert lines[0]["period"]["start"] == sub["start_date"]
         for before, after in zip(lines, lines[1:], strict=False):
+            if after["description"] == "Trial period" and sub["trial_start"] == after["period"][
+                    "start"] > sub["start_date"]:
+                # a trial added mid-period (sandbox/trials.py): it starts a new period at once
+                assert before["period"]["start"] < after["period"]["start"] < before["period"][
+                    "end"], sub_id
+                continue
             assert before["period"]["end"] == after["period"]["start"], sub_id
         last = lines[-1]["period"]
         item = sub["items"]["data"][0]

@@ -58,7 +58,9 @@ lifecycle_days as (
     inner join days
         on subscriptions.project_id = days.project_id
         and coalesce(subscriptions.started_at, subscriptions.created_at) <= days.day_ends_at
-    where (subscriptions.trial_ended_at is null or subscriptions.trial_ended_at <= days.day_ends_at)
+    -- not in a trial on the day: a trial added to a paying subscription keeps the days before it
+    where (subscriptions.trial_ended_at is null or subscriptions.trial_ended_at <= days.day_ends_at
+        or subscriptions.trial_started_at > days.day_ends_at)
         and (subscriptions.ended_at is null or subscriptions.ended_at > days.day_ends_at)
         {% if var('churn_at_cancellation_request') -%}
         and (subscriptions.canceled_at is null or subscriptions.canceled_at > days.day_ends_at)

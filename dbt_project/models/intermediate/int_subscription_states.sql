@@ -10,7 +10,8 @@
   3. before the event window, the state at the window start is traced back with invoices
      (rules in the YAML: `incomplete` until the first invoice was paid, `unpaid` and
      `past_due` from the dunning invoice, a pause from the end of the last paid period,
-     `incomplete*` since the start, otherwise `active`).
+     status `paused` from the trial end and `trialing` from the trial start, `incomplete*`
+     since the start, otherwise `active`).
 -#}
 with subscriptions as (
     select * from {{ ref('stg_stripe__subscriptions') }}
@@ -170,6 +171,8 @@ pre_window_evidence as (
         subscriptions.project_id,
         subscriptions.subscription_id,
         coalesce(subscriptions.started_at, subscriptions.created_at) as started_at,
+        subscriptions.trial_started_at,
+        subscriptions.trial_ended_at,
         earliest_observations.first_observed_at,
         earliest_observations.first_status,
         earliest_observations.is_first_paused,
@@ -223,14 +226,28 @@ pre_window_changes as (
         )) end as unpaid_from,
         case when is_first_paused then greatest(started_at, least(
             coalesce(paid_through, started_at), window_starts_at
-        )) end as paused_from
+        )) end as paused_from,
+        -- a trial added to a subscription that was already paying: `trialing` from its
+        -- start, the paid days before it keep their state
+        case when first_status in ('trialing', 'paused') then greatest(started_at, least(
+            trial_started_at, window_starts_at
+        )) end as trialing_from,
+        -- status `paused` only comes from a trial that ended without a payment method
+        -- (`trial_settings.end_behavior.missing_payment_method = pause`): paused from the
+        -- trial end, never paid after it
+        case when first_status = 'paused' then greatest(started_at, least(
+            coalesce(trial_ended_at, started_at), window_starts_at
+        )) end as paused_status_from
     from pre_window_evidence
 ),
 
 change_instants as (
     select pre_window_changes.*, changed_at
     from pre_window_changes,
-        unnest([started_at, activated_at, past_due_from, unpaid_from, paused_from])
+        unnest([
+            started_at, activated_at, past_due_from, unpaid_from, paused_from, trialing_from,
+            paused_status_from
+        ])
             as instants(changed_at)
     where changed_at is not null
 ),
@@ -243,6 +260,8 @@ inferred_observations as (
         case
             when first_status in ('incomplete', 'incomplete_expired') then first_status
             when changed_at < activated_at then 'incomplete'
+            when changed_at >= paused_status_from then 'paused'
+            when changed_at >= trialing_from then 'trialing'
             when first_status = 'unpaid' and changed_at >= unpaid_from then 'unpaid'
             when first_status in ('unpaid', 'past_due') and changed_at >= past_due_from
                 then 'past_due'
