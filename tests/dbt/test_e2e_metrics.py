@@ -229,7 +229,10 @@ def expected_counted_on(company, day: date) -> tuple[dict[str, float], set[str]]
     counted: dict[str, float] = {}
     undated: set[str] = set()
     for sub in company.objects["subscription"]:
-        if sub["start_date"] > at or (sub.get("trial_end") or 0) > at:
+        # in a trial when the day ends in [trial_start, trial_end): an added trial keeps the
+        # paid days before it; status `paused` is a trial that ended with no card, never paid
+        in_trial = (sub.get("trial_start") or sub["start_date"]) <= at < (sub.get("trial_end") or 0)
+        if sub["start_date"] > at or in_trial or sub["status"] == "paused":
             continue
         if any(sub.get(key) and sub[key] <= at for key in ("canceled_at", "ended_at")):
             continue

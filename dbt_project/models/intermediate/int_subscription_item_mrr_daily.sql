@@ -3,7 +3,8 @@
   (gross, recurring discount, net) in the original currency, read at the end of the day.
   A subscription is counted (METRICS-SPEC "Which subscriptions count on a day") when:
   - it has started, and its trial is over (trials are excluded until converted: it counts
-    from the day the trial ends into a paid period; a trial canceled before it ends never counts);
+    from the day the trial ends into a paid period; a trial canceled before it ends never counts;
+    the days before a trial added to a paying subscription, before `trial_start`, still count);
   - no cancellation was requested yet: canceled subscriptions are removed immediately at
     `canceled_at`, even when `cancel_at_period_end` keeps them running (var
     `churn_at_cancellation_request`; false counts them until `ended_at`), and it has not ended;
