@@ -6,7 +6,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from stripe_warehouse.cli_serving import add_serving_commands
 from stripe_warehouse.crypto import NEW_KEY_ENV, SECRET_KEY_ENV, generate_key, key_id, load_key
@@ -143,34 +143,30 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if any_failed(checks) else 0
 
 
-def _progress_printer() -> Callable[[dict[str, int]], None]:
-    last_total = [0]
-
-    def show(counts: dict[str, int]) -> None:
-        total = sum(counts.values())
-        if total - last_total[0] >= 1000:  # one line per thousand objects, not per page
-            last_total[0] = total
-            parts = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
-            print(f"  read {total:,} objects ({parts})", file=sys.stderr, flush=True)
-
-    return show
-
-
 def cmd_sync(args: argparse.Namespace) -> None:
-    """Run a backfill or a refresh of one project."""
+    """Run a backfill or a refresh of one project, showing its phases as they go."""
+    from stripe_warehouse.progress import progress_for
     from stripe_warehouse.revocation import sync_or_revoke
 
     kind = "backfill" if args.backfill else "refresh"
     store = ConnectionStore()
     store.get(args.project)  # unknown project: fail before any work
-    result = sync_or_revoke(store, args.project, kind, progress=_progress_printer())
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    print(result.summary())
-    if not args.no_transform:
-        from stripe_warehouse.transform import build
+    result = None
+    try:
+        # the display owns the terminal until it closes: the summary is printed after it
+        with progress_for(sys.stderr, sys.stdout) as progress:
+            result = sync_or_revoke(store, args.project, kind, progress=progress.objects,
+                                    phase=progress.phase)
+            if not args.no_transform:
+                from stripe_warehouse.transform import build
 
-        build(home=store.home)
+                build(home=store.home, progress=progress)
+    finally:
+        if result is not None:  # loaded even if the build failed: say what was loaded
+            for warning in result.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+            print(result.summary())
+    if not args.no_transform:
         print("marts built and published")
 
 
