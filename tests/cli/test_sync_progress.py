@@ -7,6 +7,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -146,3 +147,30 @@ def test_plain_progress_lines_for_build_steps_and_phases() -> None:
         "build done in 8.0 s",
         "finished in 0:00:12",
     ]
+
+
+def test_ctrl_c_on_a_terminal_stops_the_bar_with_one_error_line(env: dict[str, str]) -> None:
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stripe_warehouse.cli", "sync", "shop", "--backfill"],
+        env=env, cwd=REPO, stdin=terminal, stdout=subprocess.DEVNULL, stderr=terminal,
+        start_new_session=True,  # its own group, as a terminal's foreground job is
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    os.close(terminal)
+    try:
+        screen = b""
+        deadline = time.monotonic() + 120
+        while b"objects/s" not in screen and time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.5)[0]:
+                screen += os.read(controller, 65536)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does
+        screen += read_all(controller, proc, timeout=60)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        proc.kill()
+        os.close(controller)
+    text = ANSI.sub("", screen.decode("utf-8", "replace"))
+    assert "objects/s" in text and "Traceback" not in text
+    lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    assert lines[-1] == "error: interrupted: run the command again; loaded data is kept"
+    assert sum("error" in line for line in lines) == 1
