@@ -18,7 +18,7 @@ from orchestration.schedules import (
     retention_schedule,
     scale_refresh_schedule,
 )
-from orchestration.sensors import connections_sensor
+from orchestration.sensors import connections_sensor, own_cron_sensor
 from orchestration.webhooks import webhook_inbox_sensor, webhooks_job
 
 defs = Definitions(
@@ -31,6 +31,6 @@ defs = Definitions(
         retention_schedule,
         freshness_schedule,
     ],
-    sensors=[connections_sensor, webhook_inbox_sensor],
+    sensors=[connections_sensor, own_cron_sensor, webhook_inbox_sensor],
     resources={"warehouse": WarehouseResource(), "dbt": dbt_resource()},
 )

@@ -1,9 +1,11 @@
 """Schedules: Pro refreshes every 3 hours, Scale every 30 minutes, retention once a day.
 
 Each tick reads the registry, so a tier change or a disconnect applies from the next tick.
+A project with its own cron is refreshed by ``own_cron_sensor`` instead of its tier's schedule.
 """
 
 from dagster import (
+    DagsterInstance,
     DefaultScheduleStatus,
     RunRequest,
     ScheduleDefinition,
@@ -17,21 +19,30 @@ from orchestration.jobs import freshness_job, refresh_job, retention_job
 from orchestration.partitions import project_partitions
 from orchestration.resources import WarehouseResource
 from stripe_warehouse.demo_project import demo_project
+from stripe_warehouse.registry import Connection, ConnectionStore
 from stripe_warehouse.tiers import REFRESH_CRON_BY_TIER
+
+
+def schedulable_projects(instance: DagsterInstance, store: ConnectionStore) -> list[Connection]:
+    """The active projects Dagster knows as partitions, but the demo's."""
+    known = set(instance.get_dynamic_partitions(project_partitions.name))
+    return [
+        c for c in store.list()
+        if c.status == "active" and c.project_id in known
+        # the demo's project syncs from a sandbox that stopped with the demo
+        and demo_project(store.home, c) is None
+    ]
 
 
 def tier_refresh_requests(
     context: ScheduleEvaluationContext, warehouse: WarehouseResource, tier: str
 ) -> list[RunRequest] | SkipReason:
-    """One refresh per active project of ``tier`` that Dagster knows as a partition."""
-    known = set(context.instance.get_dynamic_partitions(project_partitions.name))
-    store = warehouse.store()
+    """One refresh per active project of ``tier`` that Dagster knows as a partition, unless
+    the project has a cron of its own."""
     projects = [
         c.project_id
-        for c in store.list()
-        if c.tier == tier and c.status == "active" and c.project_id in known
-        # the demo's project syncs from a sandbox that stopped with the demo
-        and demo_project(store.home, c) is None
+        for c in schedulable_projects(context.instance, warehouse.store())
+        if c.tier == tier and c.cron is None
     ]
     if not projects:
         return SkipReason(f"no active {tier} project")

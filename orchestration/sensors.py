@@ -1,5 +1,7 @@
-"""The registry sensor: projects become partitions when they connect, and get one backfill."""
+"""Sensors: projects become partitions when they connect and get one backfill; projects with
+a cron of their own are refreshed at its ticks."""
 
+import datetime as dt
 import json
 
 from dagster import (
@@ -7,13 +9,17 @@ from dagster import (
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
+    SkipReason,
     sensor,
 )
 
 from orchestration.assets import SYNC_KIND_TAG
-from orchestration.jobs import backfill_job
+from orchestration.jobs import backfill_job, refresh_job
 from orchestration.partitions import project_partitions
 from orchestration.resources import WarehouseResource
+from orchestration.schedules import schedulable_projects
+from stripe_warehouse.registry import Connection
+from stripe_warehouse.tiers import last_cron_tick
 
 
 @sensor(
@@ -49,3 +55,42 @@ def connections_sensor(
         ],
         cursor=json.dumps(sorted(seen | active)),
     )
+
+
+def own_cron_requests(
+    connections: list[Connection], since: dt.datetime, now: dt.datetime
+) -> list[RunRequest]:
+    """One refresh per project whose own cron ticked in ``(since, now]``; the run key names
+    the tick, so a tick runs once however often the sensor looks. Ticks missed while nothing
+    evaluated (the daemon was down) are caught up by one run, at the latest of them."""
+    requests = []
+    for connection in connections:
+        if connection.cron is None:
+            continue
+        tick = last_cron_tick(connection.cron, now)
+        if tick > since:
+            requests.append(RunRequest(
+                run_key=f"cron:{connection.project_id}:{tick.isoformat()}",
+                partition_key=connection.project_id, tags={SYNC_KIND_TAG: "refresh"}))
+    return requests
+
+
+@sensor(
+    job=refresh_job,
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Refreshes each active project that has a cron of its own "
+    "(`stripe-warehouse schedule`) at that cron's ticks (UTC).",
+)
+def own_cron_sensor(
+    context: SensorEvaluationContext, warehouse: WarehouseResource
+) -> SensorResult | SkipReason:
+    """Ticks since the last evaluation (the cursor; the first one starts from now)."""
+    now = dt.datetime.now(dt.UTC)
+    since = dt.datetime.fromisoformat(context.cursor) if context.cursor else now
+    requests = own_cron_requests(
+        schedulable_projects(context.instance, warehouse.store()), since, now)
+    if not requests:
+        context.update_cursor(now.isoformat())
+        return SkipReason("no project's own cron ticked since the last evaluation")
+    return SensorResult(run_requests=requests, cursor=now.isoformat())

@@ -5,7 +5,7 @@ import gc
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,12 +213,15 @@ def sync_project(
     api_base: str | None = None,
     now: int | None = None,
     progress: Progress | None = None,
+    phase: Callable[[str], None] | None = None,
 ) -> SyncResult:
     """Read one project's Stripe account into ``stripe_raw`` and append a ``sync_runs`` row.
 
     ``store`` is a :class:`stripe_warehouse.registry.ConnectionStore`; the registry is only
-    updated when the load succeeded.
+    updated when the load succeeded. ``progress`` gets the objects read so far, ``phase`` the
+    name of each phase as it starts (``extract``, ``normalize``, ``load``).
     """
+    phase = phase or (lambda name: None)
     connection = store.get(project_id)
     if connection.status != "active":
         raise WarehouseError(
@@ -262,6 +265,7 @@ def sync_project(
                 if pipeline.has_pending_data:  # the package being loaded completes as aborted
                     pipeline.load()
             pipeline.sync_destination()  # what `run` does first; it reads the warehouse
+        phase("extract")
         with (
             fewer_gc_passes(),
             AllowlistingDecoder() as decode,
@@ -274,8 +278,10 @@ def sync_project(
                 since_event_created=connection.last_event_created,
             )
             pipeline.extract(source, loader_file_format="jsonl")
+        phase("normalize")
         rows = pipeline.normalize().row_counts
         rows_per_table = {t: rows.get(t, 0) for t in RAW_TABLES}
+        phase("load")
         with warehouse_writer(state_dir, f"loading the sync of {project_id}"):
             pipeline.load()
             last_event_created, test_data = _warehouse_facts(warehouse, project_id)

@@ -1,12 +1,13 @@
 """`stripe-warehouse`: connect Stripe accounts, sync them, check them, manage the key."""
 
 import argparse
+import datetime as dt
 import importlib.metadata
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from stripe_warehouse.cli_serving import add_serving_commands
 from stripe_warehouse.crypto import NEW_KEY_ENV, SECRET_KEY_ENV, generate_key, key_id, load_key
@@ -14,9 +15,12 @@ from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.registry import TIERS, ConnectionStore, validate_project_id
 from stripe_warehouse.settings import configured_home, existing_home, use_private_file_modes
 from stripe_warehouse.storage import storage_error
+from stripe_warehouse.tiers import validate_cron
 
 PROJECT_HELP = "the project's id (see `stripe-warehouse status`)"
 JSON_HELP = "machine-readable output (JSON)"
+CRON_HELP = ('refresh on this five-field cron (UTC) instead of the tier\'s schedule, '
+             'e.g. "*/15 * * * *"')
 
 
 def _read_env_secret(var: str, what: str) -> str:
@@ -34,6 +38,11 @@ def _read_env_secret(var: str, what: str) -> str:
 def cmd_connect(args: argparse.Namespace) -> None:
     """Check the key against Stripe, then store the connection encrypted; or start OAuth."""
     validate_project_id(args.project)
+    cron = validate_cron(args.cron) if args.cron is not None else None
+    if cron and args.oauth:
+        raise WarehouseError("--cron cannot be given with --oauth (the web service completes "
+                             "the connection): run `stripe-warehouse schedule "
+                             f"{args.project} --cron ...` once it is connected")
     load_key()  # a missing encryption key fails before any network call
     ConnectionStore().check_key()  # so does a key that cannot open the stored secrets
     if args.oauth:
@@ -54,7 +63,7 @@ def cmd_connect(args: argparse.Namespace) -> None:
                              "was stored; check STRIPE_API_BASE points at the Stripe API")
     store = ConnectionStore()
     connection = store.connect(args.project, args.tier, api_key, webhook_secret,
-                               account_id=account_id)
+                               account_id=account_id, cron=cron)
     print(f"connected {args.project} (Stripe account {account_id}, "
           f"{connection.mode} mode, tier {connection.tier})")
     if api_key.startswith("sk_"):
@@ -87,6 +96,24 @@ def _connect_oauth(args: argparse.Namespace) -> None:
     print(f"open this link (valid 10 minutes) as the Stripe account owner; the web service "
           f"(`stripe-warehouse serve`) completes the connection at {settings.redirect_uri}",
           file=sys.stderr)
+
+
+def cmd_schedule(args: argparse.Namespace) -> None:
+    """Give a project its own refresh cron, or send it back to its tier's schedule."""
+    from stripe_warehouse.tiers import REFRESH_CRON_BY_TIER, next_scheduled_sync
+
+    cron = None if args.tier_schedule else validate_cron(args.cron)
+    connection = ConnectionStore().set_cron(args.project, cron)
+    upcoming = next_scheduled_sync(connection.tier, dt.datetime.now(dt.UTC), connection.cron)
+    if cron is not None:
+        where = f"on its own cron {cron!r} (UTC)"
+    elif connection.tier in REFRESH_CRON_BY_TIER:
+        where = f"on the {connection.tier} tier's schedule"
+    else:
+        where = f"on demand (tier {connection.tier})"
+    then = f"; next sync {upcoming:%Y-%m-%d %H:%M} UTC" if upcoming else ""
+    print(f"{connection.project_id} refreshes {where}{then}; schedules run while the Dagster "
+          "daemon runs (see `stripe-warehouse status`)")
 
 
 def cmd_disconnect(args: argparse.Namespace) -> None:
@@ -143,34 +170,30 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if any_failed(checks) else 0
 
 
-def _progress_printer() -> Callable[[dict[str, int]], None]:
-    last_total = [0]
-
-    def show(counts: dict[str, int]) -> None:
-        total = sum(counts.values())
-        if total - last_total[0] >= 1000:  # one line per thousand objects, not per page
-            last_total[0] = total
-            parts = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
-            print(f"  read {total:,} objects ({parts})", file=sys.stderr, flush=True)
-
-    return show
-
-
 def cmd_sync(args: argparse.Namespace) -> None:
-    """Run a backfill or a refresh of one project."""
+    """Run a backfill or a refresh of one project, showing its phases as they go."""
+    from stripe_warehouse.progress import progress_for
     from stripe_warehouse.revocation import sync_or_revoke
 
     kind = "backfill" if args.backfill else "refresh"
     store = ConnectionStore()
     store.get(args.project)  # unknown project: fail before any work
-    result = sync_or_revoke(store, args.project, kind, progress=_progress_printer())
-    for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    print(result.summary())
-    if not args.no_transform:
-        from stripe_warehouse.transform import build
+    result = None
+    try:
+        # the display owns the terminal until it closes: the summary is printed after it
+        with progress_for(sys.stderr, sys.stdout) as progress:
+            result = sync_or_revoke(store, args.project, kind, progress=progress.objects,
+                                    phase=progress.phase)
+            if not args.no_transform:
+                from stripe_warehouse.transform import build
 
-        build(home=store.home)
+                build(home=store.home, progress=progress)
+    finally:
+        if result is not None:  # loaded even if the build failed: say what was loaded
+            for warning in result.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+            print(result.summary())
+    if not args.no_transform:
         print("marts built and published")
 
 
@@ -241,7 +264,17 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--webhook-secret-env", metavar="VAR",
                          help="environment variable holding the endpoint's webhook signing "
                               "secret (whsec_...), to receive changes between syncs")
+    connect.add_argument("--cron", metavar="EXPR", help=CRON_HELP)
     connect.set_defaults(run=cmd_connect)
+
+    schedule = commands.add_parser(
+        "schedule", help="give a project its own refresh cron instead of its tier's schedule")
+    schedule.add_argument("project", help=PROJECT_HELP)
+    cadence = schedule.add_mutually_exclusive_group(required=True)
+    cadence.add_argument("--cron", metavar="EXPR", help=CRON_HELP)
+    cadence.add_argument("--tier-schedule", action="store_true",
+                         help="drop the project's own cron: refresh on its tier's schedule")
+    schedule.set_defaults(run=cmd_schedule)
 
     sync = commands.add_parser(
         "sync", help="read a project's Stripe data into the warehouse", allow_abbrev=False)

@@ -22,7 +22,7 @@ from stripe_warehouse.settings import WAREHOUSE_FILE
 from stripe_warehouse.settings import api_base as configured_api_base
 from stripe_warehouse.status import failed_webhooks_line, webhooks_failed, webhooks_last_received
 from stripe_warehouse.storage import inspect_database
-from stripe_warehouse.tiers import FRESHNESS_BY_TIER
+from stripe_warehouse.tiers import freshness_allowed
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
@@ -49,17 +49,19 @@ def _offline_checks(connection: Connection, now: dt.datetime, home: Path) -> Ite
         last = dt.datetime.fromtimestamp(connection.last_sync_at, dt.UTC)
         yield Check("initial sync", OK, f"finished; last sync {last:%Y-%m-%d %H:%M} UTC "
                     f"({connection.last_sync_kind})")
-        allowed = FRESHNESS_BY_TIER.get(connection.tier)
+        allowed = freshness_allowed(connection.tier, now, connection.cron)
+        promise = (f"its own cron {connection.cron!r}" if connection.cron
+                   else f"tier {connection.tier}")
         age = now - last
         if allowed is None:
             yield Check("freshness", OK, f"{_hours(age)} old; tier {connection.tier} syncs on "
                         "demand")
         elif age > allowed:
-            yield Check("freshness", FAIL, f"last sync {_hours(age)} ago, tier "
-                        f"{connection.tier} promises {_hours(allowed)}: check that the Dagster "
+            yield Check("freshness", FAIL, f"last sync {_hours(age)} ago, "
+                        f"{promise} promises {_hours(allowed)}: check that the Dagster "
                         f"schedules run, or run `stripe-warehouse sync {pid} --refresh`")
         else:
-            yield Check("freshness", OK, f"{_hours(age)} old; tier {connection.tier} allows "
+            yield Check("freshness", OK, f"{_hours(age)} old; {promise} allows "
                         f"{_hours(allowed)}")
     if connection.webhook_secret is None:
         yield Check("webhooks", WARN, "no webhook signing secret stored: changes arrive only "

@@ -24,6 +24,7 @@ from stripe_warehouse.crypto import (
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.settings import home_dir
 from stripe_warehouse.storage import storage_error
+from stripe_warehouse.tiers import InvalidCron, validate_cron
 
 REGISTRY_FILE = "connections.json"
 TIERS = ("starter", "basic", "pro", "scale")
@@ -94,6 +95,7 @@ class Connection:
     disconnected or revoked. ``stripe_user_id``/``scope``/``livemode`` come from OAuth.
     ``account_id`` is the Stripe account the project is bound to for life (``GET /v1/account``
     for a key, ``stripe_user_id`` for OAuth); it survives disconnecting, only `purge` ends it.
+    ``cron`` (five fields, UTC) replaces the tier's refresh schedule for this project.
     """
 
     project_id: str
@@ -112,6 +114,7 @@ class Connection:
     refresh_token: dict[str, str] | None = None
     status_reason: str | None = None
     account_id: str | None = None
+    cron: str | None = None  # the project's own refresh cadence (UTC), instead of its tier's
 
     @property
     def bound_account(self) -> str | None:
@@ -136,7 +139,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "last_sync_kind": (str, type(None)), "last_event_created": (int, type(None)),
     "stripe_user_id": (str, type(None)), "scope": (str, type(None)),
     "livemode": (bool, type(None)), "refresh_token": (dict, type(None)),
-    "status_reason": (str, type(None)),
+    "status_reason": (str, type(None)), "cron": (str, type(None)),
 }
 _KNOWN_FIELDS = {f.name for f in dataclasses.fields(Connection)}
 _REQUIRED_FIELDS = {f.name for f in dataclasses.fields(Connection)
@@ -169,6 +172,11 @@ def _connection_problem(pid: object, fields: object) -> str | None:
         return f"project {pid} is stored under the id {fields['project_id']!r}"
     if fields["tier"] not in TIERS or fields["status"] not in STATUSES:
         return f"project {pid}: unknown tier or status"
+    if fields.get("cron") is not None:
+        try:
+            validate_cron(fields["cron"])
+        except InvalidCron:
+            return f"project {pid}: field cron is not a five-field cron"
     return None
 
 
@@ -289,15 +297,17 @@ class ConnectionStore:
 
     def connect(
         self, project_id: str, tier: str, api_key: str, webhook_secret: str | None = None,
-        *, account_id: str | None = None,
+        *, account_id: str | None = None, cron: str | None = None,
     ) -> Connection:
         """Add or replace a connection, encrypting its secrets with the configured key.
 
         ``account_id`` is the Stripe account the key belongs to: a project already bound to
-        another account is refused (:class:`AccountMismatch`).
+        another account is refused (:class:`AccountMismatch`). ``cron`` is the project's own
+        refresh cadence; without it a reconnected project keeps the one it had.
         """
         return self._store_new(
-            project_id, tier, api_key, webhook_secret=webhook_secret, account_id=account_id)
+            project_id, tier, api_key, webhook_secret=webhook_secret, account_id=account_id,
+            cron=cron)
 
     def connect_oauth(
         self, project_id: str, tier: str, access_token: str, *, stripe_user_id: str,
@@ -319,10 +329,11 @@ class ConnectionStore:
         self, project_id: str, tier: str, api_key: str, *, webhook_secret: str | None = None,
         account_id: str | None = None, stripe_user_id: str | None = None,
         scope: str | None = None, livemode: bool | None = None,
-        refresh_token: str | None = None, replace_active: bool = True,
+        refresh_token: str | None = None, replace_active: bool = True, cron: str | None = None,
     ) -> Connection:
         validate_project_id(project_id)
         validate_tier(tier)
+        cron = None if cron is None else validate_cron(cron)
         key = load_key()
         connection = Connection(
             project_id=project_id,
@@ -341,6 +352,7 @@ class ConnectionStore:
                 encrypt_secret(refresh_token, project_id, key) if refresh_token else None
             ),
             account_id=account_id,
+            cron=cron,
         )
         with self._locked():
             connections = self._read()
@@ -357,6 +369,7 @@ class ConnectionStore:
                 connection.last_sync_at = previous.last_sync_at
                 connection.last_sync_kind = previous.last_sync_kind
                 connection.last_event_created = previous.last_event_created
+                connection.cron = cron or previous.cron
                 if stripe_user_id is not None and connection.webhook_secret is None:
                     connection.webhook_secret = previous.webhook_secret
             connections[project_id] = connection
@@ -388,6 +401,11 @@ class ConnectionStore:
         """Change a project's tier."""
         validate_tier(tier)
         return self._update(project_id, lambda c: setattr(c, "tier", tier))
+
+    def set_cron(self, project_id: str, cron: str | None) -> Connection:
+        """Give a project its own refresh cron (UTC), or None to go back to its tier's."""
+        cron = None if cron is None else validate_cron(cron)
+        return self._update(project_id, lambda c: setattr(c, "cron", cron))
 
     def disconnect(self, project_id: str) -> Connection:
         """Stop syncing ``project_id`` and delete its token; its data stays."""

@@ -48,6 +48,7 @@ class ProjectStatus:
     webhook_last_received: dt.datetime | None
     note: str | None = None  # what to do with the project (the demo's, say)
     webhooks_failed: tuple[int, str] | None = None  # quarantined events: how many, newest why
+    cron: str | None = None  # the project's own refresh cron, if it has one
 
 
 def _utc(seconds: float | None) -> dt.datetime | None:
@@ -151,6 +152,7 @@ def project_statuses(
             webhook_last_received=webhooks.get(c.project_id),
             note=_note(state, c),
             webhooks_failed=failed.get(c.project_id),
+            cron=c.cron,
         )
         for c in ConnectionStore(state).list()
     ]
@@ -159,7 +161,7 @@ def project_statuses(
 def _next_sync(home: Path, connection: Connection, now: dt.datetime) -> dt.datetime | None:
     if connection.status != "active" or demo_project(home, connection) is not None:
         return None  # the demo's project is synced by running the demo, never by a schedule
-    return next_scheduled_sync(connection.tier, now)
+    return next_scheduled_sync(connection.tier, now, connection.cron)
 
 
 def _note(home: Path, connection: Connection) -> str | None:
@@ -195,6 +197,9 @@ def format_statuses(statuses: list[ProjectStatus]) -> str:
             lines.append(f"{s.project_id}: {s.reason}")
         if s.note:
             lines.append(f"{s.project_id}: {s.note}")
+        if s.cron and s.state == "active":
+            lines.append(f"{s.project_id}: refreshes on its own cron {s.cron!r} (UTC), "
+                         f"not its tier's schedule")
         if s.webhooks_failed:
             lines.append(failed_webhooks_line(s.project_id, *s.webhooks_failed))
     return "\n".join(lines)

@@ -8,9 +8,11 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_locked_message
+from stripe_warehouse.progress import SyncProgress
 from stripe_warehouse.publish import publication
 from stripe_warehouse.settings import PRIVATE_UMASK, WAREHOUSE_FILE
 from stripe_warehouse.writer_lock import warehouse_writer
@@ -23,6 +25,10 @@ DBT_STATE_DIR = "dbt"
 # dbt colours its messages; a one-line error for users carries none
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 FAILED_STATUSES = {"error", "fail", "runtime error"}
+# dbt's line for a finished node: "12:00:01  3 of 45 OK created sql view model main.x ..."
+NODE_FINISHED = re.compile(r"\b(\d+) of (\d+) (?:OK|PASS|WARN|ERROR|FAIL|SKIP)\b")
+
+StepCallback = Callable[[int, int], None]
 
 
 class TransformError(WarehouseError):
@@ -50,33 +56,62 @@ def dbt_invocation(args: list[str], home: Path | None = None) -> tuple[list[str]
     return command, environment
 
 
-def run_dbt(args: list[str], home: Path | None = None) -> None:
+def run_dbt(
+    args: list[str], home: Path | None = None, on_step: StepCallback | None = None
+) -> None:
     """Runs `dbt <args>`, raising TransformError (one line) on failure.
 
     dbt runs in its own process so that its DuckDB connection (and the file lock that comes
-    with it) ends with the command; this process holds the writer lock around it.
+    with it) ends with the command; this process holds the writer lock around it. Its output
+    is read as it comes: ``on_step(done, total)`` follows dbt's "3 of 45 OK" lines.
     """
     command, environment = dbt_invocation(args, home)
     started = time.time()
     with warehouse_writer(state_home(home), f"dbt {args[0] if args else ''}".strip()):
-        completed = subprocess.run(
-            command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, check=False,
-            umask=PRIVATE_UMASK,
-        )
-    if completed.returncode != 0:
-        output = completed.stdout + completed.stderr
+        returncode, output = _run_streaming(command, environment, on_step)
+    if returncode != 0:
         warehouse = state_home(home) / WAREHOUSE_FILE
         raise TransformError(_failure_summary(args, output, started, warehouse, home))
 
 
-def build(home: Path | None = None, full_refresh: bool = False, select: str | None = None) -> None:
+def _run_streaming(
+    command: list[str], environment: dict[str, str], on_step: StepCallback | None
+) -> tuple[int, str]:
+    """Run ``command``; its exit code and output (stdout and stderr), reporting nodes done."""
+    lines: list[str] = []
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, env=environment, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, umask=PRIVATE_UMASK,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            finished = NODE_FINISHED.search(ANSI_ESCAPE.sub("", line))
+            if finished and on_step is not None:
+                on_step(int(finished[1]), int(finished[2]))
+        return process.wait(), "".join(lines)
+    except BaseException:  # Ctrl-C, SIGTERM: dbt must not go on writing without the lock
+        process.kill()
+        process.wait()
+        raise
+
+
+def build(
+    home: Path | None = None, full_refresh: bool = False, select: str | None = None,
+    progress: SyncProgress | None = None,
+) -> None:
     """Builds the seeds and models and runs their data tests, optionally a selection or a full
     refresh, then publishes the marts to the readers' copy (reporting.duckdb).
-    dbt unit tests (fixed inputs, no warehouse data) are left to the test suite."""
+    dbt unit tests (fixed inputs, no warehouse data) are left to the test suite.
+    ``progress`` is told of the ``build`` and ``publish`` phases and of each dbt node."""
+    progress = progress or SyncProgress()
+    progress.phase("build")
     # one turn of the writer lock for both: no other writer gets between build and publish
     with (warehouse_writer(state_home(home), "dbt build and publish"),
           publication(state_home(home), whole=full_refresh) as publish):
-        run_dbt(build_args(full_refresh, select), home=home)
+        run_dbt(build_args(full_refresh, select), home=home, on_step=progress.steps)
+        progress.phase("publish")
         publish()
 
 

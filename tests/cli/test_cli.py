@@ -66,7 +66,8 @@ def test_connect_sync_and_status(env: dict[str, str]) -> None:
     assert "test data does not reflect real revenue" in connected.stderr
     synced = cli(env, "sync", "shop", "--backfill")
     assert synced.returncode == 0, synced.stderr
-    assert synced.stdout.startswith("shop: backfill loaded ") and " rows in " in synced.stdout
+    summary = synced.stdout.splitlines()[-2]  # after the phase lines, before the marts' line
+    assert summary.startswith("shop: backfill loaded ") and " rows in " in summary
     status = cli(env, "status").stdout.splitlines()
     assert status[0].split()[:7] == ["project", "tier", "status", "mode", "last", "sync", "kind"]
     assert status[1].split()[:4] == ["shop", "pro", "active", "test"]

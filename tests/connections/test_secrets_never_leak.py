@@ -13,7 +13,7 @@ from orchestration.definitions import defs
 from orchestration.partitions import project_partitions
 from orchestration.ui import dagster_home
 from sandbox.server import SandboxServer
-from service.signature import signature_header
+from sandbox.webhook_sender import sign as signature_header
 from stripe_warehouse.cli import main
 from stripe_warehouse.crypto import NEW_KEY_ENV, decrypt_secret, generate_key, load_key
 from stripe_warehouse.errors import WarehouseError

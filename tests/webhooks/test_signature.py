@@ -1,4 +1,4 @@
-"""The Stripe-Signature verifier, checked against the stripe SDK's own."""
+"""The Stripe-Signature verifier: the stripe SDK's, with one-line refusals and stricter input."""
 
 import json
 import time
@@ -6,7 +6,8 @@ import time
 import pytest
 import stripe
 
-from service.signature import SignatureError, compute_signature, signature_header, verify_signature
+from sandbox.webhook_sender import sign as signature_header
+from service.signature import SignatureError, verify_signature
 
 from .events import subscription_event
 
@@ -65,8 +66,8 @@ def test_timestamp_within_tolerance_either_side_is_accepted():
 
 def test_any_matching_v1_among_several_is_enough():
     t = int(time.time())
-    good = compute_signature(t, BODY, SECRET)
-    old_secret = compute_signature(t, BODY, "whsec_rolled_out")
+    good = signature_header(BODY, SECRET, t).split("v1=")[1]
+    old_secret = signature_header(BODY, "whsec_rolled_out", t).split("v1=")[1]
     header = f"t={t},v1={old_secret},v1={good},v0=ignored"
     assert verify_signature(BODY, header, SECRET) == t
     assert stripe.WebhookSignature.verify_header(BODY, header, SECRET, tolerance=300) is True
@@ -74,7 +75,7 @@ def test_any_matching_v1_among_several_is_enough():
 
 def test_only_v0_signature_is_refused():
     t = int(time.time())
-    header = f"t={t},v0={compute_signature(t, BODY, SECRET)}"
+    header = signature_header(BODY, SECRET, t).replace("v1=", "v0=")
     with pytest.raises(SignatureError, match="no v1= signature"):
         verify_signature(BODY, header, SECRET)
 
@@ -83,3 +84,39 @@ def test_only_v0_signature_is_refused():
 def test_missing_or_malformed_header_is_refused(header):
     with pytest.raises(SignatureError):
         verify_signature(BODY, header, SECRET)
+
+
+def test_the_signature_is_checked_by_the_stripe_sdk(monkeypatch):
+    calls = []
+
+    def refuse(payload, header, secret, tolerance=None):
+        calls.append((payload, secret))
+        raise stripe.SignatureVerificationError("refused by the SDK", header, payload)
+
+    monkeypatch.setattr(stripe.WebhookSignature, "verify_header", refuse)
+    with pytest.raises(SignatureError, match="no Stripe-Signature v1 matches"):
+        verify_signature(BODY, signature_header(BODY, SECRET), SECRET)
+    assert calls == [(BODY, SECRET)]
+
+
+@pytest.mark.parametrize("header", [
+    "t=1{now},v1=00", "t=+{now},v1={sig}", "t=\u0661{now},v1={sig}", "t={now},v1=\u00e9\u00e9",
+    "t=" + "9" * 5000 + ",v1=00", "t={now},v1={sig}\u00e9",
+])
+def test_headers_the_sdk_would_crash_on_or_read_loosely_are_refused_in_one_line(header):
+    now = int(time.time())
+    sig = signature_header(BODY, SECRET, now).split("v1=")[1]
+    with pytest.raises(SignatureError) as refused:
+        verify_signature(BODY, header.format(now=now, sig=sig), SECRET)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_non_ascii_v1_beside_the_right_one_does_not_stop_it_matching():
+    header = signature_header(BODY, SECRET)
+    assert verify_signature(BODY, header + ",v1=\u00e9\u00e9", SECRET) > 0
+
+
+def test_a_signed_body_that_is_not_utf8_is_refused_in_one_line():
+    body = BODY + b"\xff"
+    with pytest.raises(SignatureError, match="body is not UTF-8"):
+        verify_signature(body, signature_header(body, SECRET), SECRET)

@@ -156,7 +156,7 @@ def test_cli_sync_refresh_succeeds_while_the_realtime_applier_applies_a_steady_s
             service.wait(timeout=30)
     for result, _, _ in outcomes:
         assert result.returncode == 0, result.stderr
-        assert result.stdout.startswith("shop: refresh loaded "), result.stdout
+        assert "\nshop: refresh loaded " in "\n" + result.stdout, result.stdout
         assert "marts built and published" in result.stdout
     assert statuses and set(statuses) == {200}
     # both made progress: events were applied while the syncs ran, and all of them in the end
