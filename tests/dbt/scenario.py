@@ -31,6 +31,7 @@ EXPECTED_MRR_TODAY = round(
 )
 # the nine above, and sub_metered: metered only, MRR $0, still counted (issue 14 case 5)
 EXPECTED_ACTIVE_SUBSCRIPTIONS_TODAY = 10
+EXPECTED_PAYING_SUBSCRIPTIONS_TODAY = 9  # all but sub_metered
 EXPECTED_MRR_AT_RISK_TODAY = 10.0
 # 14 customers created, one deleted (customer.deleted event on Nov 1)
 EXPECTED_CUSTOMERS_TODAY = 13

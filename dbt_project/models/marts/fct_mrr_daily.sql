@@ -1,8 +1,9 @@
-{#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns -#}
+{#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns; one built
+    before paying_subscriptions gets it, every day recomputed once (prepare_incremental_days) -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ prepare_incremental_days() }}",
+    pre_hook="{{ prepare_incremental_days(['paying_subscriptions']) }}",
     on_schema_change='sync_all_columns',
 ) }}
 
