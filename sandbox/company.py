@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sandbox import objects
+from sandbox.active_shapes import add_zero_mrr_and_scheduled_shapes
 from sandbox.catalog import COUPONS, DAY, PLANS, PRODUCTS, PlanSpec
 from sandbox.history import HistorySimulator
 from sandbox.mutations import CompanyMutations
@@ -185,6 +186,7 @@ def generate_company(cfg: CompanyConfig) -> Company:
         for n in range(1, cfg.customers + 1):
             simulator.simulate_customer(n)
         simulator.refund_some_charges()
+        add_zero_mrr_and_scheduled_shapes(company, random.Random(cfg.seed * 1_000 + 14))
     finally:
         # Freeze the history into the permanent generation: later collections (while
         # serving) then never rescan millions of long-lived objects.

@@ -15,10 +15,15 @@
     {{ this.identifier }}__rebuild_window
 {%- endmacro %}
 
-{% macro prepare_incremental_days() -%}
+{#- `required_columns`: a table built before one of them was added is rewritten whole, once,
+    so no older day keeps it null. -#}
+{% macro prepare_incremental_days(required_columns=[]) -%}
     {%- if is_incremental() -%}
     {%- set float_columns = adapter.get_columns_in_relation(this) | map(attribute='dtype')
         | map('upper') | select('in', ['DOUBLE', 'FLOAT', 'REAL']) | list -%}
+    {%- if not has_columns(this, required_columns) -%}
+        {%- set float_columns = float_columns + ['(a required column is missing)'] -%}
+    {%- endif -%}
     create or replace temp table {{ rebuild_window_table() }} as
     select
         runs.project_id,

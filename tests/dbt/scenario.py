@@ -29,7 +29,9 @@ EXPECTED_MRR_TODAY = round(
     + 10.0 * 2.6596,  # BHD 10.000 (three-decimal) at 2.6596
     6,
 )
-EXPECTED_ACTIVE_SUBSCRIPTIONS_TODAY = 9
+# the nine above, and sub_metered: metered only, MRR $0, still counted (issue 14 case 5)
+EXPECTED_ACTIVE_SUBSCRIPTIONS_TODAY = 10
+EXPECTED_PAYING_SUBSCRIPTIONS_TODAY = 9  # all but sub_metered
 EXPECTED_MRR_AT_RISK_TODAY = 10.0
 # 14 customers created, one deleted (customer.deleted event on Nov 1)
 EXPECTED_CUSTOMERS_TODAY = 13

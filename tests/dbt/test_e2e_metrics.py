@@ -63,6 +63,8 @@ def expected_mrr_and_subscriptions(company) -> tuple[float, int]:
     for sub in company.objects["subscription"]:
         if sub["status"] not in ("active", "past_due") or sub.get("canceled_at"):
             continue
+        if sub.get("cancel_at"):  # scheduled: requested before now, so no longer counted
+            continue
         if sub.get("pause_collection") or (sub.get("trial_end") or 0) > company.now:
             continue
         gross, interval_months = 0.0, 1.0
@@ -73,8 +75,7 @@ def expected_mrr_and_subscriptions(company) -> tuple[float, int]:
             interval_months = MONTHS_PER_INTERVAL[recurring["interval"]] * recurring[
                 "interval_count"]
             gross += item_amount(price, item.get("quantity") or 1) / interval_months
-        if gross <= 0:
-            continue
+        # a metered-only ($0) subscription counts too (issue 14 case 5)
         discount = 0.0
         for applied in sub.get("discounts") or []:
             coupon = applied["source"]["coupon"]
@@ -212,6 +213,18 @@ def first_payment_at(company, subscription_id: str) -> int | None:
     return None
 
 
+def scheduled_cancellation_requested_at(company, sub: dict) -> int:
+    """When a `cancel_at` schedule was requested: its kept event, else (older than Stripe's
+    30 days) the event window's start, as docs/metrics-spec.md "Case 8" dates it."""
+    requested = [
+        event["created"] for event in company.objects["event"]
+        if event["type"] == "customer.subscription.updated"
+        and event["data"]["object"]["id"] == sub["id"]
+        and "cancel_at" in (event["data"].get("previous_attributes") or {})
+    ]
+    return max(requested) if requested else max(sub["start_date"], company.now - 30 * 86_400)
+
+
 def expected_counted_on(company, day: date) -> tuple[dict[str, float], set[str]]:
     """Counted subscriptions at the end of `day` with their MRR (USD), from the sandbox's
     lifecycle dates, invoices and events, and the paused subscriptions whose pause date no kept
@@ -235,6 +248,8 @@ def expected_counted_on(company, day: date) -> tuple[dict[str, float], set[str]]
         if sub["start_date"] > at or in_trial or sub["status"] == "paused":
             continue
         if any(sub.get(key) and sub[key] <= at for key in ("canceled_at", "ended_at")):
+            continue
+        if sub.get("cancel_at") and scheduled_cancellation_requested_at(company, sub) <= at:
             continue
         if sub["status"] in ("incomplete", "incomplete_expired"):
             continue
@@ -260,8 +275,6 @@ def expected_counted_on(company, day: date) -> tuple[dict[str, float], set[str]]
                 "interval_count"]
             quantity = quantities.get(item["id"], item.get("quantity") or 1)
             gross += item_amount(price, quantity) / interval_months
-        if gross <= 0:
-            continue
         recurring_discounts = {d["id"]: d for d in sub.get("discounts") or []}
         recurring_discounts.update(discounts_by_subscription.get(sub["id"], {}))
         discount = 0.0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from decimal import Decimal
 
 import duckdb
 
-from stripe_warehouse.transform import run_dbt
+from stripe_warehouse.transform import build, run_dbt
 from tests.dbt import scenario
 
 
@@ -111,3 +112,29 @@ def test_mrr_movements_explain_the_upgrade_and_the_cancellation(scenario_db):
 def test_every_rule_unit_test_passes(scenario_home):
     # the dbt unit tests (named after METRICS-SPEC rules) raise TransformError on any failure
     run_dbt(["test", "--select", "test_type:unit"], home=scenario_home)
+
+
+def test_a_warehouse_built_before_paying_subscriptions_gets_it_on_every_day(
+    scenario_home, tmp_path
+):
+    """An older release's fct_mrr_daily (no paying_subscriptions, $0 subscriptions left out of
+    active_subscriptions) is rewritten whole by the next ordinary build: on the last day the
+    scenario has 10 active subscriptions (sub_metered, $0, among them) and 9 paying ones, and
+    no day is left null."""
+    shutil.copy(scenario_home / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute("alter table marts.fct_mrr_daily drop column paying_subscriptions")
+        con.execute("update marts.fct_mrr_daily set active_subscriptions = 9 "
+                    "where metric_date = cast(? as date)", [scenario.LAST_DAY])
+
+    build(home=tmp_path)  # an ordinary build: no new sync, no --full-refresh
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        nulls = con.execute("select count(*) from marts.fct_mrr_daily "
+                            "where paying_subscriptions is null").fetchone()[0]
+        last = con.execute("select active_subscriptions, paying_subscriptions "
+                           "from marts.fct_mrr_daily where metric_date = cast(? as date)",
+                           [scenario.LAST_DAY]).fetchone()
+    assert nulls == 0
+    assert last == (scenario.EXPECTED_ACTIVE_SUBSCRIPTIONS_TODAY,
+                    scenario.EXPECTED_PAYING_SUBSCRIPTIONS_TODAY)

@@ -6,7 +6,8 @@
     from the day the trial ends into a paid period; a trial canceled before it ends never counts;
     the days before a trial added to a paying subscription, before `trial_start`, still count);
   - no cancellation was requested yet: canceled subscriptions are removed immediately at
-    `canceled_at`, even when `cancel_at_period_end` keeps them running (var
+    `canceled_at`, or for a `cancel_at` schedule without it at the request's time
+    (int_subscription_cancellation_requests), even when they keep running (var
     `churn_at_cancellation_request`; false counts them until `ended_at`), and it has not ended;
   - its status is `active` or `past_due` (`trialing` past its trial end counts as converted;
     `unpaid`, `incomplete`, `incomplete_expired`, `paused`, `canceled` do not);
@@ -30,8 +31,16 @@ with days as (
     {{ only_days_to_rebuild('reporting_days') }}
 ),
 
+-- with the moment the cancellation was requested (a scheduled `cancel_at` included)
 subscriptions as (
-    select * from {{ ref('stg_stripe__subscriptions') }}
+    select
+        subscriptions.*,
+        least(subscriptions.canceled_at, cancellation_requests.cancellation_requested_at)
+            as cancellation_requested_at
+    from {{ ref('stg_stripe__subscriptions') }} as subscriptions
+    left join {{ ref('int_subscription_cancellation_requests') }} as cancellation_requests
+        on subscriptions.project_id = cancellation_requests.project_id
+        and subscriptions.subscription_id = cancellation_requests.subscription_id
 ),
 
 states as (
@@ -64,7 +73,8 @@ lifecycle_days as (
         or subscriptions.trial_started_at > days.day_ends_at)
         and (subscriptions.ended_at is null or subscriptions.ended_at > days.day_ends_at)
         {% if var('churn_at_cancellation_request') -%}
-        and (subscriptions.canceled_at is null or subscriptions.canceled_at > days.day_ends_at)
+        and (subscriptions.cancellation_requested_at is null
+            or subscriptions.cancellation_requested_at > days.day_ends_at)
         {%- endif %}
 ),
 

@@ -22,17 +22,12 @@ versions as (
 ),
 
 events as (
-    select * from {{ ref('stg_stripe__events') }}
-    where object_type = 'subscription'
-        and event_type like 'customer.subscription.%'
+    {{ subscription_events() }}
 ),
 
 -- Stripe keeps events 30 days: before the first sync's start minus 30 days none were read
 event_windows as (
-    select project_id, min(started_at) - interval 30 day as event_window_starts_at
-    from {{ source('stripe', 'sync_runs') }}
-    where status = 'succeeded'
-    group by project_id
+    {{ event_window_starts() }}
 ),
 
 current_observations as (

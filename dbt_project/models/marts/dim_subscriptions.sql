@@ -2,6 +2,10 @@ with subscriptions as (
     select * from {{ ref('stg_stripe__subscriptions') }}
 ),
 
+cancellation_requests as (
+    select * from {{ ref('int_subscription_cancellation_requests') }}
+),
+
 subscription_mrr as (
     select * from {{ ref('fct_subscription_mrr_daily') }}
 ),
@@ -39,6 +43,10 @@ final as (
         subscriptions.trial_ended_at,
         subscriptions.canceled_at,
         subscriptions.is_cancel_at_period_end,
+        subscriptions.cancel_at,
+        cancellation_requests.cancellation_requested_at,
+        coalesce(cancellation_requests.is_requested_at_estimated, false)
+            as is_cancellation_requested_at_estimated,
         subscriptions.ended_at,
         subscriptions.pause_collection_behavior,
         current_mrr.subscription_id is not null as is_counted,
@@ -50,6 +58,9 @@ final as (
     left join current_mrr
         on subscriptions.project_id = current_mrr.project_id
         and subscriptions.subscription_id = current_mrr.subscription_id
+    left join cancellation_requests
+        on subscriptions.project_id = cancellation_requests.project_id
+        and subscriptions.subscription_id = cancellation_requests.subscription_id
 )
 
 select * from final

@@ -1,8 +1,9 @@
-{#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns -#}
+{#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns; one built
+    before paying_subscriptions gets it, every day recomputed once (prepare_incremental_days) -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ prepare_incremental_days() }}",
+    pre_hook="{{ prepare_incremental_days(['paying_subscriptions']) }}",
     on_schema_change='sync_all_columns',
 ) }}
 
@@ -22,15 +23,32 @@ customer_lifespans as (
     select * from {{ ref('int_customer_lifespans') }}
 ),
 
+-- each counted subscription's net MRR of the day: $0 ones (metered-only, 100%-off) included
+subscription_totals as (
+    select project_id, metric_date, subscription_id, sum(net_mrr_usd) as net_mrr_usd
+    from subscription_mrr
+    group by project_id, metric_date, subscription_id
+),
+
 mrr_totals as (
     select
         project_id,
         metric_date,
         sum(net_mrr_usd) as mrr,
-        -- subscriptions with a recurring licensed amount (metered-only ones have no MRR)
-        count(distinct case when gross_mrr > 0 then subscription_id end) as active_subscriptions,
         sum(case when status = 'past_due' then net_mrr_usd else 0 end) as mrr_at_risk
     from subscription_mrr
+    group by project_id, metric_date
+),
+
+-- METRICS-SPEC "Which subscriptions count": every counted subscription, whatever its amount;
+-- paying_subscriptions: the ones whose net MRR is above zero
+subscription_counts as (
+    select
+        project_id,
+        metric_date,
+        count(*) as active_subscriptions,
+        count(*) filter (where net_mrr_usd > 0) as paying_subscriptions
+    from subscription_totals
     group by project_id, metric_date
 ),
 
@@ -67,7 +85,8 @@ final as (
         days.metric_date,
         {{ as_money('coalesce(mrr_totals.mrr, 0)') }} as mrr,
         {{ as_money('12 * coalesce(mrr_totals.mrr, 0)') }} as arr,
-        coalesce(mrr_totals.active_subscriptions, 0) as active_subscriptions,
+        coalesce(subscription_counts.active_subscriptions, 0) as active_subscriptions,
+        coalesce(subscription_counts.paying_subscriptions, 0) as paying_subscriptions,
         coalesce(paying_customers.paying_customers, 0) as paying_customers,
         coalesce(customers_existing.total_customers, 0) as total_customers,
         {{ as_money('coalesce(mrr_totals.mrr_at_risk, 0)') }} as mrr_at_risk,
@@ -76,6 +95,9 @@ final as (
     left join mrr_totals
         on days.project_id = mrr_totals.project_id
         and days.metric_date = mrr_totals.metric_date
+    left join subscription_counts
+        on days.project_id = subscription_counts.project_id
+        and days.metric_date = subscription_counts.metric_date
     left join paying_customers
         on days.project_id = paying_customers.project_id
         and days.metric_date = paying_customers.metric_date

@@ -4,6 +4,7 @@
     'data.object.customer', 'data.object.customer.id', 'data.object.currency',
     'data.object.amount_due', 'data.previous_attributes',
     'data.previous_attributes.pause_collection.behavior', 'data.previous_attributes.status',
+    'data.object.cancel_at', 'data.previous_attributes.cancel_at',
 ] -%}
 
 {{ config(
@@ -17,7 +18,7 @@
 {%- set previous_attributes_json = 'cast(' ~ json_field(paths, 'data.previous_attributes') ~ ' as json)' -%}
 
 with source as (
-    {{ rows_synced_since_last_build('events', ['previous_status_changed']) }}
+    {{ rows_synced_since_last_build('events', ['previous_status_changed', 'previous_cancel_at_changed']) }}
 ),
 
 parsed as (
@@ -53,6 +54,13 @@ final as (
             as previous_pause_collection_changed,
         {{ json_field(paths, 'data.previous_attributes.pause_collection.behavior') }}
             as previous_pause_collection_behavior,
+        -- a scheduled cancellation (int_subscription_cancellation_requests): `cancel_at` now,
+        -- and whether the update changed it, from what (null: it was not scheduled before)
+        {{ from_unix_seconds(json_field(paths, 'data.object.cancel_at', 'bigint')) }}
+            as object_cancel_at,
+        {{ json_has_key(previous_attributes_json, 'cancel_at') }} as previous_cancel_at_changed,
+        {{ from_unix_seconds(json_field(paths, 'data.previous_attributes.cancel_at', 'bigint')) }}
+            as previous_cancel_at,
         {{ from_unix_seconds('created') }} as created_at,
         api_version,
         _synced_at as synced_at

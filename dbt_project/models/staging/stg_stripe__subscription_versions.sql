@@ -12,6 +12,7 @@ final as (
         {{ json_text('data', 'status') }} as status,
         {{ json_text('data', 'pause_collection.behavior') }} as pause_collection_behavior,
         {{ from_unix_seconds(json_value('data', 'canceled_at', 'bigint')) }} as canceled_at,
+        {{ from_unix_seconds(json_value('data', 'cancel_at', 'bigint')) }} as cancel_at,
         {{ from_unix_seconds(json_value('data', 'trial_end', 'bigint')) }} as trial_ended_at,
         {{ json_object('data', 'items.data') }} as items,
         {{ json_object('data', 'discounts') }} as discounts,
