@@ -58,6 +58,9 @@ class Company(CompanyMutations):
         self._plans = {p.key: p for p in PLANS}
         self._price_ids: dict[str, str] = {}
         self._live = False  # False while generating history: old events are not kept
+        # Deleted coupons: neither listed nor retrievable, yet a discount made from one still
+        # expands to it (Stripe keeps the coupon on its discounts).
+        self.deleted_coupons: dict[str, Obj] = {}
 
     @property
     def account_id(self) -> str:
