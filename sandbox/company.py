@@ -14,6 +14,7 @@ from sandbox.catalog import COUPONS, DAY, PLANS, PRODUCTS, PlanSpec
 from sandbox.history import HistorySimulator
 from sandbox.mutations import CompanyMutations
 from sandbox.objects import Obj
+from sandbox.retired_coupons import end_forever_promotion
 
 OBJECT_TYPES = ("customer", "subscription", "subscription_item", "invoice", "line_item", "charge",
                 "refund", "price", "product", "coupon", "discount", "event")
@@ -195,6 +196,7 @@ def generate_company(cfg: CompanyConfig) -> Company:
         if gc_was_enabled:
             gc.enable()
     company._count_redemptions()
+    end_forever_promotion(company)
     company._live = True
     return company
 

@@ -24,25 +24,12 @@ from stripe_warehouse.transform import build
 PROJECT_ID = "acme"
 API_KEY = "sk_test_discounts"
 NOW = 1_780_000_000  # 2026-05-28 20:26:40 UTC
-DELETED_AT = NOW - 5 * DAY  # 2026-05-23: the coupon FOREVER20 is deleted that day
-FOREVER = "FOREVER20"
+FOREVER = "FOREVER20"  # 20% off, forever; the generator deletes it after its last redemption
+DISCOUNTED = "sub_1iv8L0000000024"  # seed 24: starter_usd_month since 2026-02-13, FOREVER20
 
 
 def _day(ts: int) -> date:
     return datetime.fromtimestamp(ts, UTC).date()
-
-
-def _discounted_by_forever(company: Company) -> dict:
-    """An active subscription with a FOREVER20 discount whose items are all licensed monthly."""
-    for sub in company.objects["subscription"]:
-        coupons = [d["source"]["coupon"]["id"] for d in sub["discounts"]]
-        prices = [si["price"] for si in sub["items"]["data"]]
-        if (sub["status"] == "active" and coupons == [FOREVER]
-                and all(p["recurring"]["interval"] == "month"
-                        and p["recurring"]["interval_count"] == 1
-                        and p["recurring"]["usage_type"] == "licensed" for p in prices)):
-            return sub
-    raise AssertionError("the seed has no active monthly subscription with FOREVER20")
 
 
 def _mrr(home: Path, subscription_id: str, day: date) -> tuple[Decimal, Decimal, Decimal]:
@@ -60,11 +47,10 @@ def _mrr(home: Path, subscription_id: str, day: date) -> tuple[Decimal, Decimal,
 def deleted_coupon(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Company, dict, dict, Path]]:
-    """A company whose coupon FOREVER20 was deleted 5 days ago, after subscriptions redeemed it:
-    one warehouse after the backfill, the same warehouse again after a refresh + build."""
-    company = generate_company(CompanyConfig(customers=60, years=1, seed=1, now=NOW))
-    sub = _discounted_by_forever(company)
-    company.delete_coupon(FOREVER, DELETED_AT)
+    """The generated company (seed 24) whose coupon FOREVER20 was deleted on 2026-05-07, a day
+    after its last redemption: MRR after the backfill, then after a refresh + build."""
+    company = generate_company(CompanyConfig(customers=60, years=1, seed=24, now=NOW))
+    sub = company.get("subscription", DISCOUNTED)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SECRET_KEY_ENV, generate_key())
         backfilled = tmp_path_factory.mktemp("discounts_home")
@@ -83,25 +69,29 @@ def deleted_coupon(
 
 
 def _checked_days() -> list[date]:
-    deleted = _day(DELETED_AT)
+    deleted = date(2026, 5, 7)
     return [deleted - timedelta(days=1), deleted, _day(NOW)]
 
 
 @pytest.mark.e2e
 def test_a_deleted_forever_coupon_keeps_discounting(deleted_coupon) -> None:
-    """FOREVER20 (20% off, forever) is deleted on 2026-05-23; the subscription keeps it.
+    """FOREVER20 (20% off, forever) is deleted on 2026-05-07; the subscription keeps it.
 
-    By hand: gross = sum over the items of unit_amount x quantity / 100 (monthly prices, so
-    the monthly amount is the price); discount = 20% of gross; net = 80% of gross — on the day
-    before the deletion, the day of it and today, after the backfill and after a refresh.
-    Before the fix the coupon, no longer listed by /v1/coupons, was not loaded and the
-    discount was dropped: net = gross.
+    By hand: the subscription (starter_usd_month, 1 x $19, redeemed FOREVER20 on 2026-02-13)
+    has gross $19, discount 20% = $3.80, net $15.20 on the day before the deletion, the day of
+    it and today, after the backfill and after a refresh. Before the fix the coupon, no longer
+    listed by /v1/coupons, was not loaded and the discount was dropped: net = gross = $19.
     """
     company, sub, after_backfill, home = deleted_coupon
-    gross = sum(Decimal(si["price"]["unit_amount"]) * si["quantity"]
-                for si in sub["items"]["data"]) / 100
-    expected = (gross, gross * Decimal("0.2"), gross * Decimal("0.8"))
+    assert [(si["price"]["unit_amount"], si["quantity"]) for si in sub["items"]["data"]] == [
+        (1900, 1)]
+    assert [d["source"]["coupon"]["id"] for d in sub["discounts"]] == [FOREVER]
+    # the generator deleted it the day after its last redemption (2026-05-06 15:08 UTC)
+    last_redeemed = max(d["start"] for d in company.objects["discount"]
+                        if d["source"]["coupon"]["id"] == FOREVER)
+    assert _day(last_redeemed + DAY) == _checked_days()[1]
     assert company.get("coupon", FOREVER) is None  # not listed, not retrievable
+    expected = (Decimal("19"), Decimal("3.8"), Decimal("15.2"))
     for day in _checked_days():
         assert after_backfill[day] == expected, day
         assert _mrr(home, sub["id"], day) == expected, day
