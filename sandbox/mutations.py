@@ -121,6 +121,25 @@ class CompanyMutations:
         self.touch("subscription")
         return self._events_since(mark)
 
+    def replace_discounts(self: Company, sub_id: str, at: int, coupon_id: str | None = None
+                          ) -> list[Obj]:
+        """Remove the subscription's discounts at `at` (customer.subscription.updated with the
+        removed ones in `previous_attributes.discounts`), replaced by one made from `coupon_id`
+        if given."""
+        sub = self._require("subscription", sub_id)
+        mark = len(self.objects["event"])
+        previous = {"discounts": list(sub["discounts"])}
+        replacements = []
+        if coupon_id is not None:
+            disc = objects.discount(self.new_id("di"), self._require("coupon", coupon_id),
+                                    sub["customer"], sub_id, at, None)
+            self.add("discount", disc)
+            replacements.append(disc)
+        sub["discounts"] = replacements
+        self.emit("customer.subscription.updated", at, sub, previous)
+        self.touch("subscription")
+        return self._events_since(mark)
+
     def delete_coupon(self: Company, coupon_id: str, at: int) -> list[Obj]:
         """Delete the coupon (coupon.deleted): `/v1/coupons` no longer lists it and retrieving
         it is a 404, while the discounts made from it keep applying and expanding to it."""

@@ -26,6 +26,8 @@ API_KEY = "sk_test_discounts"
 NOW = 1_780_000_000  # 2026-05-28 20:26:40 UTC
 FOREVER = "FOREVER20"  # 20% off, forever; the generator deletes it after its last redemption
 DISCOUNTED = "sub_1iv8L0000000024"  # seed 24: starter_usd_month since 2026-02-13, FOREVER20
+REPLACED = "sub_1iv8L0000000035"  # seed 24: 15 x $12 since 2026-03-13, SAVE5 ($5 off, 6 months)
+REPLACED_AT = NOW - 4 * DAY  # 2026-05-24 20:26 UTC: SAVE5 replaced by LAUNCH25 (25%, 3 months)
 
 
 def _day(ts: int) -> date:
@@ -48,9 +50,11 @@ def deleted_coupon(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Company, dict, dict, Path]]:
     """The generated company (seed 24) whose coupon FOREVER20 was deleted on 2026-05-07, a day
-    after its last redemption: MRR after the backfill, then after a refresh + build."""
+    after its last redemption, and whose subscription REPLACED had its SAVE5 discount replaced
+    by LAUNCH25 on 2026-05-24: MRR after the backfill, then after a refresh + build."""
     company = generate_company(CompanyConfig(customers=60, years=1, seed=24, now=NOW))
     sub = company.get("subscription", DISCOUNTED)
+    company.replace_discounts(REPLACED, REPLACED_AT, "LAUNCH25")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SECRET_KEY_ENV, generate_key())
         backfilled = tmp_path_factory.mktemp("discounts_home")
@@ -61,11 +65,17 @@ def deleted_coupon(
             sync_project(store, PROJECT_ID, "backfill", home=backfilled, api_base=server.url,
                          now=NOW)
             build(home=backfilled)
-            after_backfill = {d: _mrr(backfilled, sub["id"], d) for d in _checked_days()}
+            after_backfill = {(s, d): _mrr(backfilled, s, d) for s in (DISCOUNTED, REPLACED)
+                              for d in _checked_days() + _replaced_days()}
             sync_project(store, PROJECT_ID, "refresh", home=backfilled, api_base=server.url,
                          now=NOW + 3600)
             build(home=backfilled)
     yield company, sub, after_backfill, backfilled
+
+
+def _replaced_days() -> list[date]:
+    replaced = _day(REPLACED_AT)
+    return [replaced - timedelta(days=1), replaced, _day(NOW)]
 
 
 def _checked_days() -> list[date]:
@@ -93,5 +103,26 @@ def test_a_deleted_forever_coupon_keeps_discounting(deleted_coupon) -> None:
     assert company.get("coupon", FOREVER) is None  # not listed, not retrievable
     expected = (Decimal("19"), Decimal("3.8"), Decimal("15.2"))
     for day in _checked_days():
-        assert after_backfill[day] == expected, day
+        assert after_backfill[(DISCOUNTED, day)] == expected, day
         assert _mrr(home, sub["id"], day) == expected, day
+
+
+@pytest.mark.e2e
+def test_a_replaced_discount_stops_the_day_it_is_replaced(deleted_coupon) -> None:
+    """SAVE5 ($5 off a month, 6 months from 2026-03-13) is replaced by LAUNCH25 (25% off, 3
+    months) on 2026-05-24 (the customer.subscription.updated event lists it in
+    previous_attributes.discounts).
+
+    By hand: 15 seats x $12 = $180 gross. 2026-05-23: discount $5, net $175. 2026-05-24 and
+    today (2026-05-28): discount 25% = $45, net $135 — after the backfill and after a refresh.
+    Before the fix SAVE5 ran on to its natural end (2026-09-13) next to LAUNCH25: $50 off.
+    """
+    company, _, after_backfill, home = deleted_coupon
+    sub = company.get("subscription", REPLACED)
+    assert [(si["price"]["unit_amount"], si["quantity"]) for si in sub["items"]["data"]] == [
+        (1200, 15)]
+    before = (Decimal("180"), Decimal("5"), Decimal("175"))
+    after = (Decimal("180"), Decimal("45"), Decimal("135"))
+    for day, expected in zip(_replaced_days(), (before, after, after), strict=True):
+        assert after_backfill[(REPLACED, day)] == expected, day
+        assert _mrr(home, REPLACED, day) == expected, day

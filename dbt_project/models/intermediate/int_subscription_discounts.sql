@@ -3,7 +3,9 @@
   `repeating` ones for `duration_in_months` (Stripe's `discount.end` when present), `once`
   coupons never (they discount one invoice, not the recurring amount). The coupon's terms are
   the listed coupon's, else those the sync read on the discount (its expanded `source.coupon`):
-  a deleted coupon is not listed, yet its discounts keep applying.
+  a deleted coupon is not listed, yet its discounts keep applying. A discount removed or
+  replaced ends when it left the subscription (int_subscription_discount_removals), if that is
+  before its natural end; `is_valid_to_estimated` flags an end dated by a sync's observation.
 -#}
 with discounts as (
     select * from {{ ref('stg_stripe__discounts') }}
@@ -19,6 +21,10 @@ subscriptions as (
 
 currency_exponents as (
     select * from {{ ref('currency_exponents') }}
+),
+
+removals as (
+    select * from {{ ref('int_subscription_discount_removals') }}
 ),
 
 -- the coupon's terms: the listed coupon's, else those read on the discount itself (a deleted
@@ -43,30 +49,45 @@ priced as (
         on discounts.coupon_currency = currency_exponents.currency
 ),
 
+-- a discount removed or replaced stops when it left the subscription
+ended as (
+    select
+        priced.*,
+        removals.removed_at,
+        coalesce(removals.is_estimated, false) as is_removal_estimated
+    from priced
+    left join removals
+        on priced.project_id = removals.project_id
+        and priced.subscription_id = removals.subscription_id
+        and priced.discount_id = removals.discount_id
+),
+
 joined as (
     select
-        priced.project_id,
-        priced.subscription_id,
-        priced.coupon_id,
-        priced.duration,
-        priced.percent_off,
-        priced.amount_off,
-        priced.amount_off_currency,
-        coalesce(priced.started_at, subscriptions.started_at) as valid_from,
+        ended.project_id,
+        ended.subscription_id,
+        ended.coupon_id,
+        ended.duration,
+        ended.percent_off,
+        ended.amount_off,
+        ended.amount_off_currency,
+        ended.removed_at,
+        ended.is_removal_estimated,
+        coalesce(ended.started_at, subscriptions.started_at) as valid_from,
         case
-            when priced.duration = 'repeating' then coalesce(
-                priced.ends_at,
+            when ended.duration = 'repeating' then coalesce(
+                ended.ends_at,
                 {{ dbt.dateadd(
                     'month',
-                    'priced.duration_in_months',
-                    'coalesce(priced.started_at, subscriptions.started_at)') }}
+                    'ended.duration_in_months',
+                    'coalesce(ended.started_at, subscriptions.started_at)') }}
             )
-        end as valid_to
-    from priced
+        end as natural_end
+    from ended
     left join subscriptions
-        on priced.project_id = subscriptions.project_id
-        and priced.subscription_id = subscriptions.subscription_id
-    where priced.duration in ('forever', 'repeating')
+        on ended.project_id = subscriptions.project_id
+        and ended.subscription_id = subscriptions.subscription_id
+    where ended.duration in ('forever', 'repeating')
 ),
 
 final as (
@@ -79,7 +100,14 @@ final as (
         coalesce(amount_off, 0) as amount_off,
         amount_off_currency,
         valid_from,
-        valid_to
+        case
+            when removed_at is not null and (natural_end is null or removed_at < natural_end)
+                then removed_at
+            else natural_end
+        end as valid_to,
+        -- the removal was seen by a later sync, not dated by Stripe: it happened at or before
+        removed_at is not null and is_removal_estimated
+            and (natural_end is null or removed_at < natural_end) as is_valid_to_estimated
     from joined
 )
 
