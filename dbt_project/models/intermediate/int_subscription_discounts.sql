@@ -6,6 +6,9 @@
   a deleted coupon is not listed, yet its discounts keep applying. A discount removed or
   replaced ends when it left the subscription (int_subscription_discount_removals), if that is
   before its natural end; `is_valid_to_estimated` flags an end dated by a sync's observation.
+  An `amount_off` in another currency than the subscription's is never mixed into its MRR:
+  it counts as 0, flagged `is_amount_off_in_another_currency` (the build warns about each,
+  warn_amount_off_discounts_in_another_currency).
 -#}
 with discounts as (
     select * from {{ ref('stg_stripe__discounts') }}
@@ -73,6 +76,10 @@ joined as (
         ended.amount_off_currency,
         ended.removed_at,
         ended.is_removal_estimated,
+        -- an amount off in another currency than the subscription's is never added to it
+        coalesce(ended.amount_off, 0) > 0
+            and ended.amount_off_currency <> subscriptions.currency
+            as is_amount_off_in_another_currency,
         coalesce(ended.started_at, subscriptions.started_at) as valid_from,
         case
             when ended.duration = 'repeating' then coalesce(
@@ -97,7 +104,9 @@ final as (
         coupon_id,
         duration,
         coalesce(percent_off, 0) as percent_off,
-        coalesce(amount_off, 0) as amount_off,
+        case
+            when is_amount_off_in_another_currency then 0 else coalesce(amount_off, 0)
+        end as amount_off,
         amount_off_currency,
         valid_from,
         case
@@ -107,7 +116,8 @@ final as (
         end as valid_to,
         -- the removal was seen by a later sync, not dated by Stripe: it happened at or before
         removed_at is not null and is_removal_estimated
-            and (natural_end is null or removed_at < natural_end) as is_valid_to_estimated
+            and (natural_end is null or removed_at < natural_end) as is_valid_to_estimated,
+        is_amount_off_in_another_currency
     from joined
 )
 
