@@ -21,12 +21,18 @@ ACCOUNT_ENDPOINT = "/v1/account"
 
 # Stripe returns `discounts[]` as ids unless expanded, and an id names no coupon: ask for the
 # objects wherever a subscription or invoice is read. Events are never expanded; staging
-# resolves their ids against the objects read here (stg_stripe__discounts).
-RETRIEVE_EXPANSIONS = {"subscriptions": ["discounts"], "invoices": ["discounts"]}
+# resolves their ids against the objects read here (stg_stripe__discounts). A subscription's
+# discounts also bring their coupon (`source.coupon` is an id unless expanded): `/v1/coupons`
+# does not list a deleted coupon, yet its discounts keep applying, so the discount is where
+# its terms are read. Invoices keep the coupon as an id: a listed subscription's latest
+# invoice (its discounts' coupon would be five levels deep, beyond Stripe's limit of four)
+# and the same invoice listed must be the same row.
+RETRIEVE_EXPANSIONS = {"subscriptions": ["discounts.source.coupon"], "invoices": ["discounts"]}
 # Listed subscriptions also bring their latest invoice (for a long plan it may predate the
 # window), with its discounts.
 LIST_EXPANSIONS = {
-    "subscriptions": ["data.discounts", "data.latest_invoice", "data.latest_invoice.discounts"],
+    "subscriptions": ["data.discounts.source.coupon", "data.latest_invoice",
+                      "data.latest_invoice.discounts"],
     "invoices": ["data.discounts"],
 }
 

@@ -240,6 +240,8 @@ class StripeApi:
         object_type = (FIELD_OBJECT_TYPES.get(field)
                        or ID_PREFIXES.get(object_id.split("_", 1)[0]))
         found = self.company.get(object_type, object_id) if object_type else None
+        if found is None and object_type == "coupon":
+            found = self.company.deleted_coupons.get(object_id)
         if found is None:
             raise ApiError(400, "invalid_request_error",
                            f"This property cannot be expanded ({path}).", param="expand")

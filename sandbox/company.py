@@ -15,6 +15,7 @@ from sandbox.catalog import COUPONS, DAY, PLANS, PRODUCTS, PlanSpec
 from sandbox.history import HistorySimulator
 from sandbox.mutations import CompanyMutations
 from sandbox.objects import Obj
+from sandbox.retired_coupons import end_forever_promotion
 
 OBJECT_TYPES = ("customer", "subscription", "subscription_item", "invoice", "line_item", "charge",
                 "refund", "price", "product", "coupon", "discount", "event")
@@ -59,6 +60,9 @@ class Company(CompanyMutations):
         self._plans = {p.key: p for p in PLANS}
         self._price_ids: dict[str, str] = {}
         self._live = False  # False while generating history: old events are not kept
+        # Deleted coupons: neither listed nor retrievable, yet a discount made from one still
+        # expands to it (Stripe keeps the coupon on its discounts).
+        self.deleted_coupons: dict[str, Obj] = {}
 
     @property
     def account_id(self) -> str:
@@ -194,6 +198,7 @@ def generate_company(cfg: CompanyConfig) -> Company:
         if gc_was_enabled:
             gc.enable()
     company._count_redemptions()
+    end_forever_promotion(company)
     company._live = True
     return company
 

@@ -121,6 +121,38 @@ class CompanyMutations:
         self.touch("subscription")
         return self._events_since(mark)
 
+    def replace_discounts(self: Company, sub_id: str, at: int, coupon_id: str | None = None
+                          ) -> list[Obj]:
+        """Remove the subscription's discounts at `at` (customer.subscription.updated with the
+        removed ones in `previous_attributes.discounts`), replaced by one made from `coupon_id`
+        if given."""
+        sub = self._require("subscription", sub_id)
+        mark = len(self.objects["event"])
+        previous = {"discounts": list(sub["discounts"])}
+        replacements = []
+        if coupon_id is not None:
+            disc = objects.discount(self.new_id("di"), self._require("coupon", coupon_id),
+                                    sub["customer"], sub_id, at, None)
+            self.add("discount", disc)
+            replacements.append(disc)
+        sub["discounts"] = replacements
+        self.emit("customer.subscription.updated", at, sub, previous)
+        self.touch("subscription")
+        return self._events_since(mark)
+
+    def delete_coupon(self: Company, coupon_id: str, at: int) -> list[Obj]:
+        """Delete the coupon (coupon.deleted): `/v1/coupons` no longer lists it and retrieving
+        it is a 404, while the discounts made from it keep applying and expanding to it."""
+        cpn = self._require("coupon", coupon_id)
+        mark = len(self.objects["event"])
+        self.emit("coupon.deleted", at, cpn, deleted=True)
+        cpn["valid"] = False
+        self.objects["coupon"].remove(cpn)
+        del self._by_id["coupon"][coupon_id]
+        self.deleted_coupons[coupon_id] = cpn
+        self.touch("coupon")
+        return self._events_since(mark)
+
     def delete_customer(self: Company, customer_id: str, at: int) -> list[Obj]:
         """Delete the customer: its running subscriptions are canceled, then customer.deleted."""
         cust = self._require("customer", customer_id)

@@ -96,3 +96,14 @@
         {{ json_field(paths, path, fields_column=fields_column) }}
     )
 {%- endmacro %}
+
+{#- A term of the coupon of the discount in `column` where the coupon is expanded: under
+    `source.coupon` (since 2025-09-30) or `coupon` (before); null where it is only an id. -#}
+{% macro coupon_term(column, term) -%}
+    case
+        when json_type({{ column }}, '$.source.coupon') = 'OBJECT'
+            then {{ json_text(column, 'source.coupon.' ~ term) }}
+        when json_type({{ column }}, '$.coupon') = 'OBJECT'
+            then {{ json_text(column, 'coupon.' ~ term) }}
+    end
+{%- endmacro %}

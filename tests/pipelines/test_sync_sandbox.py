@@ -82,14 +82,20 @@ def _raw_discounts(home: Path, table: str) -> dict[str, list]:
 def test_backfill_loads_discounts_as_objects_naming_their_coupon(
     company: Company, sandbox: SandboxServer, store: ConnectionStore
 ) -> None:
-    # Stripe returns discounts[] as ids unless expanded; an id alone names no coupon.
+    # Stripe returns discounts[] as ids unless expanded; an id alone names no coupon. A
+    # subscription's discounts bring their coupon's terms too (a deleted coupon is not listed).
     sync_project(store, "acme", "backfill", api_base=sandbox.url, now=NOW)
     seen = 0
     for table, object_type in (("subscriptions", "subscription"), ("invoices", "invoice")):
         for object_id, discounts in _raw_discounts(store.home, table).items():
             stored = company.get(object_type, object_id)["discounts"]
-            assert [(d["id"], d["source"]["coupon"]) for d in discounts] == [
-                (d["id"], d["source"]["coupon"]["id"]) for d in stored], object_id
+            coupons = [d["source"]["coupon"] for d in discounts]
+            if table == "subscriptions":
+                coupons = [(c["id"], c["duration"], c["percent_off"]) for c in coupons]
+            assert list(zip([d["id"] for d in discounts], coupons, strict=True)) == [
+                (d["id"], (c["id"], c["duration"], c["percent_off"])
+                 if table == "subscriptions" else c["id"])
+                for d in stored for c in [d["source"]["coupon"]]], object_id
             seen += len(discounts)
     assert seen >= 10
     # events are never expanded: their payloads keep the ids, which staging resolves

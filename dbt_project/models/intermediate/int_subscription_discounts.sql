@@ -1,7 +1,14 @@
 {#-
   Discounts that recur, as intervals: `forever` coupons from the discount's start on,
   `repeating` ones for `duration_in_months` (Stripe's `discount.end` when present), `once`
-  coupons never (they discount one invoice, not the recurring amount).
+  coupons never (they discount one invoice, not the recurring amount). The coupon's terms are
+  the listed coupon's, else those the sync read on the discount (its expanded `source.coupon`):
+  a deleted coupon is not listed, yet its discounts keep applying. A discount removed or
+  replaced ends when it left the subscription (int_subscription_discount_removals), if that is
+  before its natural end; `is_valid_to_estimated` flags an end dated by a sync's observation.
+  An `amount_off` in another currency than the subscription's is never mixed into its MRR:
+  it counts as 0, flagged `is_amount_off_in_another_currency` (the build warns about each,
+  warn_amount_off_discounts_in_another_currency).
 -#}
 with discounts as (
     select * from {{ ref('stg_stripe__discounts') }}
@@ -15,33 +22,79 @@ subscriptions as (
     select * from {{ ref('stg_stripe__subscriptions') }}
 ),
 
-joined as (
+currency_exponents as (
+    select * from {{ ref('currency_exponents') }}
+),
+
+removals as (
+    select * from {{ ref('int_subscription_discount_removals') }}
+),
+
+-- the coupon's terms: the listed coupon's, else those read on the discount itself (a deleted
+-- coupon is no longer listed, and its discounts keep applying)
+priced as (
     select
-        discounts.project_id,
-        discounts.subscription_id,
-        discounts.coupon_id,
-        coupons.duration,
-        coupons.percent_off,
-        coupons.amount_off,
-        coupons.currency as amount_off_currency,
-        coalesce(discounts.started_at, subscriptions.started_at) as valid_from,
-        case
-            when coupons.duration = 'repeating' then coalesce(
-                discounts.ends_at,
-                {{ dbt.dateadd(
-                    'month',
-                    'coupons.duration_in_months',
-                    'coalesce(discounts.started_at, subscriptions.started_at)') }}
-            )
-        end as valid_to
+        discounts.*,
+        coalesce(coupons.duration, discounts.coupon_duration) as duration,
+        coalesce(coupons.duration_in_months, discounts.coupon_duration_in_months)
+            as duration_in_months,
+        coalesce(coupons.percent_off, discounts.coupon_percent_off) as percent_off,
+        coalesce(
+            coupons.amount_off,
+            {{ minor_to_major('discounts.coupon_amount_off_minor', 'currency_exponents.exponent') }}
+        ) as amount_off,
+        coalesce(coupons.currency, discounts.coupon_currency) as amount_off_currency
     from discounts
-    inner join coupons
+    left join coupons
         on discounts.project_id = coupons.project_id
         and discounts.coupon_id = coupons.coupon_id
+    left join currency_exponents
+        on discounts.coupon_currency = currency_exponents.currency
+),
+
+-- a discount removed or replaced stops when it left the subscription
+ended as (
+    select
+        priced.*,
+        removals.removed_at,
+        coalesce(removals.is_estimated, false) as is_removal_estimated
+    from priced
+    left join removals
+        on priced.project_id = removals.project_id
+        and priced.subscription_id = removals.subscription_id
+        and priced.discount_id = removals.discount_id
+),
+
+joined as (
+    select
+        ended.project_id,
+        ended.subscription_id,
+        ended.coupon_id,
+        ended.duration,
+        ended.percent_off,
+        ended.amount_off,
+        ended.amount_off_currency,
+        ended.removed_at,
+        ended.is_removal_estimated,
+        -- an amount off in another currency than the subscription's is never added to it
+        coalesce(ended.amount_off, 0) > 0
+            and ended.amount_off_currency <> subscriptions.currency
+            as is_amount_off_in_another_currency,
+        coalesce(ended.started_at, subscriptions.started_at) as valid_from,
+        case
+            when ended.duration = 'repeating' then coalesce(
+                ended.ends_at,
+                {{ dbt.dateadd(
+                    'month',
+                    'ended.duration_in_months',
+                    'coalesce(ended.started_at, subscriptions.started_at)') }}
+            )
+        end as natural_end
+    from ended
     left join subscriptions
-        on discounts.project_id = subscriptions.project_id
-        and discounts.subscription_id = subscriptions.subscription_id
-    where coupons.duration in ('forever', 'repeating')
+        on ended.project_id = subscriptions.project_id
+        and ended.subscription_id = subscriptions.subscription_id
+    where ended.duration in ('forever', 'repeating')
 ),
 
 final as (
@@ -51,10 +104,20 @@ final as (
         coupon_id,
         duration,
         coalesce(percent_off, 0) as percent_off,
-        coalesce(amount_off, 0) as amount_off,
+        case
+            when is_amount_off_in_another_currency then 0 else coalesce(amount_off, 0)
+        end as amount_off,
         amount_off_currency,
         valid_from,
-        valid_to
+        case
+            when removed_at is not null and (natural_end is null or removed_at < natural_end)
+                then removed_at
+            else natural_end
+        end as valid_to,
+        -- the removal was seen by a later sync, not dated by Stripe: it happened at or before
+        removed_at is not null and is_removal_estimated
+            and (natural_end is null or removed_at < natural_end) as is_valid_to_estimated,
+        is_amount_off_in_another_currency
     from joined
 )
 

@@ -7,7 +7,10 @@
   so the current state alone would erase it from every past day. `discounts[]` holds ids
   unless the request expanded it: the sync expands it on subscriptions and invoices, events
   never are, so an id is resolved against the discount objects seen anywhere in the project
-  (an id never seen as an object names no coupon and is left out). Read from the staged
+  (an id never seen as an object names no coupon and is left out). The coupon's terms
+  (`coupon_*`) are read from the discount where the sync expanded its coupon: a deleted coupon
+  is no longer listed by `/v1/coupons`, yet Stripe keeps applying its discounts, so the
+  discount is the only place its terms are found. Read from the staged
   columns, so that each JSON document is parsed once.
 -#}
 with observed as (
@@ -51,9 +54,34 @@ expanded as (
         ) as coupon_id,
         {{ from_unix_seconds(json_value('discount', 'start', 'bigint')) }} as started_at,
         {{ from_unix_seconds(json_value('discount', 'end', 'bigint')) }} as ends_at,
-        {{ json_id('discount', 'subscription_item') }} as subscription_item_id
+        {{ json_id('discount', 'subscription_item') }} as subscription_item_id,
+        {{ coupon_term('discount', 'duration') }} as coupon_duration,
+        cast({{ coupon_term('discount', 'duration_in_months') }} as integer) as coupon_duration_in_months,
+        cast({{ coupon_term('discount', 'percent_off') }} as {{ money_type() }}) as coupon_percent_off,
+        cast({{ coupon_term('discount', 'amount_off') }} as bigint) as coupon_amount_off_minor,
+        upper({{ coupon_term('discount', 'currency') }}) as coupon_currency
     from unioned
     where json_type(discount) = 'OBJECT'
+),
+
+-- one row per discount: a sighting with the coupon as an id and one with it expanded are the
+-- same discount (the terms, read where the coupon was expanded, are the same everywhere)
+sighted as (
+    select
+        project_id,
+        subscription_id,
+        discount_id,
+        coupon_id,
+        started_at,
+        ends_at,
+        subscription_item_id,
+        max(coupon_duration) as coupon_duration,
+        max(coupon_duration_in_months) as coupon_duration_in_months,
+        max(coupon_percent_off) as coupon_percent_off,
+        max(coupon_amount_off_minor) as coupon_amount_off_minor,
+        max(coupon_currency) as coupon_currency
+    from expanded
+    group by all
 ),
 
 referenced as (
@@ -67,8 +95,10 @@ referenced as (
 
 known as (
     select distinct
-        project_id, discount_id, coupon_id, started_at, ends_at, subscription_item_id
-    from expanded
+        project_id, discount_id, coupon_id, started_at, ends_at, subscription_item_id,
+        coupon_duration, coupon_duration_in_months, coupon_percent_off,
+        coupon_amount_off_minor, coupon_currency
+    from sighted
 ),
 
 resolved as (
@@ -79,7 +109,12 @@ resolved as (
         known.coupon_id,
         known.started_at,
         known.ends_at,
-        known.subscription_item_id
+        known.subscription_item_id,
+        known.coupon_duration,
+        known.coupon_duration_in_months,
+        known.coupon_percent_off,
+        known.coupon_amount_off_minor,
+        known.coupon_currency
     from referenced
     inner join known
         on referenced.project_id = known.project_id
@@ -87,7 +122,7 @@ resolved as (
 ),
 
 final as (
-    select * from expanded
+    select * from sighted
     union
     select * from resolved
 )

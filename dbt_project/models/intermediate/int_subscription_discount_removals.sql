@@ -1,0 +1,121 @@
+{#-
+  When each discount left its subscription (removed, or replaced by another), from the best
+  evidence Stripe keeps:
+  1. `customer.subscription.updated` events (30 days): a discount listed in
+     `previous_attributes.discounts` (or the single `discount` of older API versions) and no
+     longer on the event's object was removed at the event's time. Exact.
+  2. The warehouse's own insert-only subscription versions (every sync and webhook): a
+     discount on one version and absent from the next one of the subscription was removed
+     between the two; dated at the later observation and flagged `is_estimated` (a sync sees
+     a change only when it runs).
+  Stripe also drops the discounts of a canceled subscription: such a "removal" is at or after
+  the subscription's end, where it counts for nothing.
+-#}
+with updates as (
+    select
+        project_id,
+        json_extract_string(data, '$.data.object.id') as subscription_id,
+        {{ from_unix_seconds('created') }} as removed_at,
+        json_extract(data, '$.data.previous_attributes.discounts') as previous_discounts,
+        json_extract(data, '$.data.previous_attributes.discount') as previous_discount,
+        -- what is on the subscription after the update: ids, or objects when expanded
+        coalesce(json_extract_string(data, '$.data.object.discounts[*]'), [])
+        || coalesce(json_extract_string(data, '$.data.object.discounts[*].id'), [])
+        || [json_extract_string(data, '$.data.object.discount'),
+            json_extract_string(data, '$.data.object.discount.id')] as kept_ids
+    from {{ source('stripe', 'events') }}
+    where type = 'customer.subscription.updated'
+        and (
+            {{ json_has_key('data', 'data.previous_attributes.discounts') }}
+            or {{ json_has_key('data', 'data.previous_attributes.discount') }}
+        )
+),
+
+previously_on as (
+    select project_id, subscription_id, removed_at, kept_ids,
+        {{ json_array_items('previous_discounts') }} as discount
+    from updates
+    union all
+    select project_id, subscription_id, removed_at, kept_ids, previous_discount
+    from updates
+    where json_type(previous_discount) in ('OBJECT', 'VARCHAR')
+),
+
+removed_by_events as (
+    select
+        project_id,
+        subscription_id,
+        coalesce(
+            json_extract_string(discount, '$.id'), json_extract_string(discount, '$')
+        ) as discount_id,
+        min(removed_at) as removed_at
+    from previously_on
+    where not list_contains(
+        kept_ids,
+        coalesce(json_extract_string(discount, '$.id'), json_extract_string(discount, '$'))
+    )
+    group by all
+),
+
+versions as (
+    select
+        project_id,
+        subscription_id,
+        observed_at,
+        discounts,
+        discount
+    from {{ ref('stg_stripe__subscription_versions') }}
+),
+
+version_discounts as (
+    select project_id, subscription_id, observed_at,
+        {{ json_array_items('discounts') }} as discount
+    from versions
+    union all
+    select project_id, subscription_id, observed_at, discount
+    from versions
+    where json_type(discount) in ('OBJECT', 'VARCHAR')
+),
+
+-- the last version each discount was seen on, and the next observation of the subscription
+last_seen as (
+    select
+        project_id,
+        subscription_id,
+        coalesce(
+            json_extract_string(discount, '$.id'), json_extract_string(discount, '$')
+        ) as discount_id,
+        max(observed_at) as last_seen_at
+    from version_discounts
+    group by all
+),
+
+removed_by_versions as (
+    select
+        last_seen.project_id,
+        last_seen.subscription_id,
+        last_seen.discount_id,
+        min(versions.observed_at) as removed_at
+    from last_seen
+    inner join versions
+        on last_seen.project_id = versions.project_id
+        and last_seen.subscription_id = versions.subscription_id
+        and versions.observed_at > last_seen.last_seen_at
+    group by all
+),
+
+final as (
+    select
+        coalesce(events.project_id, versions.project_id) as project_id,
+        coalesce(events.subscription_id, versions.subscription_id) as subscription_id,
+        coalesce(events.discount_id, versions.discount_id) as discount_id,
+        coalesce(events.removed_at, versions.removed_at) as removed_at,
+        events.removed_at is null as is_estimated
+    from removed_by_events as events
+    full outer join removed_by_versions as versions
+        on events.project_id = versions.project_id
+        and events.subscription_id = versions.subscription_id
+        and events.discount_id = versions.discount_id
+)
+
+select * from final
