@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sandbox import objects
 from sandbox.catalog import COUPONS, DAY, PLANS, PRODUCTS, PlanSpec
 from sandbox.history import HistorySimulator
+from sandbox.item_mutations import ItemMutations
 from sandbox.mutations import CompanyMutations
 from sandbox.objects import Obj
 
@@ -38,7 +39,7 @@ class CompanyConfig:
     livemode: bool = False
 
 
-class Company(CompanyMutations):
+class Company(CompanyMutations, ItemMutations):
     """All Stripe objects of one account, by type, with lookup by id."""
 
     def __init__(self, now: int, livemode: bool, seed: int) -> None:
@@ -54,6 +55,7 @@ class Company(CompanyMutations):
         self._subscriptions_by_customer: dict[str, list[Obj]] = {}
         self._customer_positions: dict[str, int] = {}
         self._shared: dict[tuple, Obj] = {}
+        self.removed_items: dict[str, Obj] = {}  # deleted subscription items (the API 404s)
         self._payers: dict[str, tuple[Obj, Obj]] = {}
         self._plans = {p.key: p for p in PLANS}
         self._price_ids: dict[str, str] = {}
