@@ -55,7 +55,8 @@ class Company(CompanyMutations, ItemMutations):
         self._subscriptions_by_customer: dict[str, list[Obj]] = {}
         self._customer_positions: dict[str, int] = {}
         self._shared: dict[tuple, Obj] = {}
-        self.removed_items: dict[str, Obj] = {}  # deleted subscription items (the API 404s)
+        # deleted subscription items (the API 404s), each with its `removed_at`
+        self.removed_items: dict[str, Obj] = {}
         self._payers: dict[str, tuple[Obj, Obj]] = {}
         self._plans = {p.key: p for p in PLANS}
         self._price_ids: dict[str, str] = {}

@@ -63,7 +63,7 @@ class ItemMutations:
         mark = len(self.objects["event"])
         previous = copy.deepcopy(sub["items"])
         drop_item(self, sub, item)
-        self.removed_items[item_id] = item
+        self.removed_items[item_id] = dict(item, removed_at=at)
         self.emit("customer.subscription.updated", at, sub, {"items": previous})
         self.touch("subscription", "subscription_item")
         return self._events_since(mark)
@@ -97,6 +97,6 @@ def maybe_remove_add_on(co: Company, rng: random.Random, sub: Obj,
     item = items.pop(rng.choice(add_ons))[0]
     previous = sub["items"]
     drop_item(co, sub, item)
-    co.removed_items[item["id"]] = item
-    co.emit("customer.subscription.updated", rng.randint(start + 1, end - 1), sub,
-            {"items": previous})
+    at = rng.randint(start + 1, end - 1)
+    co.removed_items[item["id"]] = dict(item, removed_at=at)
+    co.emit("customer.subscription.updated", at, sub, {"items": previous})

@@ -15,10 +15,12 @@ deleted: only the subscription's own item list says it is gone).
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import time
 import types
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -155,3 +157,24 @@ def test_add_on_removed_after_the_backfill_stops_counting_after_each_refresh(rem
 def test_refreshes_and_a_late_backfill_give_the_same_history(removal_histories):
     _, histories = removal_histories
     assert histories["refresh_3"] == histories["backfill_after"]
+
+
+def test_an_item_mrr_table_built_by_an_older_release_is_rewritten_whole(
+        scenario_home: Path, tmp_path: Path):
+    """A warehouse built before removal dating (no `is_estimated`; past days priced by the old
+    rule, here: every amount off by 1) is recomputed on every day by the next ordinary build,
+    not only on the days a new sync touched (there is none here)."""
+    shutil.copy(scenario_home / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    table = "intermediate.int_subscription_item_mrr_daily"
+    rows = (f"select metric_date, subscription_item_id, gross_mrr, net_mrr, is_estimated "
+            f"from {table} order by all")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        current = con.execute(rows).fetchall()
+        con.execute(f"alter table {table} drop column is_estimated")
+        con.execute(f"update {table} set gross_mrr = gross_mrr + 1, net_mrr = net_mrr + 1")
+
+    build(home=tmp_path)
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute(rows).fetchall() == current
+    assert len(current) > 100

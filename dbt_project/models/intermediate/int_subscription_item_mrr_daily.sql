@@ -19,7 +19,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ prepare_incremental_days() }}",
+    pre_hook="{{ prepare_incremental_days(required_columns=['is_estimated']) }}",
     on_schema_change='sync_all_columns',
 ) }}
 
