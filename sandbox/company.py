@@ -13,6 +13,7 @@ from sandbox import objects
 from sandbox.active_shapes import add_zero_mrr_and_scheduled_shapes
 from sandbox.catalog import COUPONS, DAY, PLANS, PRODUCTS, PlanSpec
 from sandbox.history import HistorySimulator
+from sandbox.item_mutations import ItemMutations
 from sandbox.mutations import CompanyMutations
 from sandbox.objects import Obj
 from sandbox.retired_coupons import end_forever_promotion
@@ -40,7 +41,7 @@ class CompanyConfig:
     livemode: bool = False
 
 
-class Company(CompanyMutations):
+class Company(CompanyMutations, ItemMutations):
     """All Stripe objects of one account, by type, with lookup by id."""
 
     def __init__(self, now: int, livemode: bool, seed: int) -> None:
@@ -56,6 +57,8 @@ class Company(CompanyMutations):
         self._subscriptions_by_customer: dict[str, list[Obj]] = {}
         self._customer_positions: dict[str, int] = {}
         self._shared: dict[tuple, Obj] = {}
+        # deleted subscription items (the API 404s), each with its `removed_at`
+        self.removed_items: dict[str, Obj] = {}
         self._payers: dict[str, tuple[Obj, Obj]] = {}
         self._plans = {p.key: p for p in PLANS}
         self._price_ids: dict[str, str] = {}

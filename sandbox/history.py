@@ -18,6 +18,7 @@ from sandbox.catalog import (
     line_amount,
     period_end,
 )
+from sandbox.item_mutations import maybe_remove_add_on
 from sandbox.objects import Obj
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ class HistorySimulator:
         self.now = company.now
         self._all_modules = False
         self._first_payment_fails = False
+        # item removals draw from their own stream: the rest of the history stays as it was
+        self.removal_rng = random.Random(f"item-removals:{start}")
 
     def simulate_customer(self, n: int) -> None:
         """Create customer number `n` and everything it ever bought."""
@@ -174,6 +177,7 @@ class HistorySimulator:
                             {"pause_collection": None})
                 trials.maybe_add_trial(co, sub, period_start)
                 return None
+            maybe_remove_add_on(co, self.removal_rng, sub, items, period_start, pend)
             change = self._quantity_change(sub, items, period_start, pend)
             if change:
                 prorations = change

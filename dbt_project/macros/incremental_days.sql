@@ -9,21 +9,19 @@
   model: rows keep `built_as_of` (the last sync they reflect) to find the runs not seen yet.
   A table built when money was DOUBLE (before DECIMAL money, docs/metrics-spec.md "Money") is
   rewritten whole, once: its columns become DECIMAL (on_schema_change) and every day is
-  recomputed exactly, so no float residue stays in older days.
+  recomputed exactly, so no float residue stays in older days. Likewise a table lacking one
+  of `required_columns` (a column added with a rule, e.g. `is_estimated` of removed items) was
+  built by an older release and is rewritten whole, once, under the current rules.
 -#}
 {% macro rebuild_window_table() -%}
     {{ this.identifier }}__rebuild_window
 {%- endmacro %}
 
-{#- `required_columns`: a table built before one of them was added is rewritten whole, once,
-    so no older day keeps it null. -#}
 {% macro prepare_incremental_days(required_columns=[]) -%}
     {%- if is_incremental() -%}
     {%- set float_columns = adapter.get_columns_in_relation(this) | map(attribute='dtype')
         | map('upper') | select('in', ['DOUBLE', 'FLOAT', 'REAL']) | list -%}
-    {%- if not has_columns(this, required_columns) -%}
-        {%- set float_columns = float_columns + ['(a required column is missing)'] -%}
-    {%- endif -%}
+    {%- set rewrite_whole = float_columns or not has_columns(this, required_columns) -%}
     create or replace temp table {{ rebuild_window_table() }} as
     select
         runs.project_id,
@@ -35,7 +33,7 @@
     ) as built
         on runs.project_id = built.project_id
     where runs.status = 'succeeded'
-        {%- if not float_columns %}
+        {%- if not rewrite_whole %}
         and (built.built_as_of is null or runs.finished_at > built.built_as_of)
         {%- endif %}
     group by runs.project_id;

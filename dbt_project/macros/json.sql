@@ -107,3 +107,14 @@
             then {{ json_text(column, 'coupon.' ~ term) }}
     end
 {%- endmacro %}
+
+{#- The `id`s of the objects in the JSON array at `path` (''/none: the column itself), as a list
+    of texts ([] when absent). -#}
+{% macro json_array_ids(column, path) -%}
+    {{ return(adapter.dispatch('json_array_ids', 'stripe_warehouse')(column, path)) }}
+{%- endmacro %}
+
+{% macro default__json_array_ids(column, path) -%}
+    {%- set prefix = '$.' ~ path if path else '$' %}
+    coalesce(json_extract_string({{ column }}, '{{ prefix }}[*].id'), []::varchar[])
+{%- endmacro %}

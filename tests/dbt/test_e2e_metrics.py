@@ -233,6 +233,14 @@ def expected_counted_on(company, day: date) -> tuple[dict[str, float], set[str]]
     items_by_subscription: dict[str, list[dict]] = {}
     for item in company.objects["subscription_item"]:
         items_by_subscription.setdefault(item["subscription"], []).append(item)
+    # removed add-ons count until their removal; one older than the event window is dated
+    # by the rule (the end of the period it was removed in), not by the sandbox: left out
+    undated: set[str] = set()
+    for item in company.removed_items.values():
+        if at < item["removed_at"]:
+            items_by_subscription.setdefault(item["subscription"], []).append(item)
+        elif item["removed_at"] < company.now - 30 * 86_400 and at <= item["current_period_end"]:
+            undated.add(item["subscription"])
     discounts_by_subscription: dict[str, dict[str, dict]] = {}
     for invoice in company.objects["invoice"]:
         for applied in invoice.get("discounts") or []:
@@ -240,12 +248,12 @@ def expected_counted_on(company, day: date) -> tuple[dict[str, float], set[str]]
                 discounts_by_subscription.setdefault(applied["subscription"], {})[
                     applied["id"]] = applied
     counted: dict[str, float] = {}
-    undated: set[str] = set()
     for sub in company.objects["subscription"]:
         # in a trial when the day ends in [trial_start, trial_end): an added trial keeps the
         # paid days before it; status `paused` is a trial that ended with no card, never paid
         in_trial = (sub.get("trial_start") or sub["start_date"]) <= at < (sub.get("trial_end") or 0)
-        if sub["start_date"] > at or in_trial or sub["status"] == "paused":
+        if (sub["id"] in undated or sub["start_date"] > at or in_trial
+                or sub["status"] == "paused"):
             continue
         if any(sub.get(key) and sub[key] <= at for key in ("canceled_at", "ended_at")):
             continue

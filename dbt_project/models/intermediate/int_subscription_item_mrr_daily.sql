@@ -21,7 +21,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ prepare_incremental_days() }}",
+    pre_hook="{{ prepare_incremental_days(required_columns=['is_estimated']) }}",
     on_schema_change='sync_all_columns',
 ) }}
 
@@ -53,6 +53,17 @@ item_prices as (
 
 discounts as (
     select * from {{ ref('int_subscription_discounts') }}
+),
+
+-- (filtering this CTE on `is_estimated` made DuckDB drop the discounts of every row)
+removals as (
+    select
+        project_id,
+        subscription_item_id,
+        is_estimated as is_removal_estimated,
+        estimated_from,
+        removed_at
+    from {{ ref('int_subscription_item_removals') }}
 ),
 
 lifecycle_days as (
@@ -106,13 +117,20 @@ item_days as (
         item_prices.quantity,
         coalesce(item_prices.currency, counted_days.subscription_currency) as currency,
         item_prices.interval_units,
-        item_prices.monthly_amount as gross_mrr
+        item_prices.monthly_amount as gross_mrr,
+        -- an item removed at an estimated moment: its days in the uncertain range
+        coalesce(removals.is_removal_estimated
+            and counted_days.metric_date between cast(removals.estimated_from as date)
+            and cast(removals.removed_at as date), false) as is_estimated
     from counted_days
     inner join item_prices
         on counted_days.project_id = item_prices.project_id
         and counted_days.subscription_id = item_prices.subscription_id
         and item_prices.valid_from < counted_days.day_ends_at
         and (item_prices.valid_to is null or item_prices.valid_to >= counted_days.day_ends_at)
+    left join removals
+        on item_prices.project_id = removals.project_id
+        and item_prices.subscription_item_id = removals.subscription_item_id
     qualify row_number() over (
         partition by
             counted_days.project_id,
@@ -193,6 +211,7 @@ final as (
         gross_mrr,
         discount_mrr,
         {{ as_money('greatest(gross_mrr - discount_mrr, 0)') }} as net_mrr,
+        is_estimated,
         as_of as built_as_of
     from allocated
 )

@@ -7,8 +7,9 @@
   - before the item's earliest loaded invoice line: that line's price and quantity (the
     nearest evidence: lines older than the backfill window are not loaded, and the current
     listing may reflect later changes); with no line at all, the item as listed; and,
-    overriding everything, the item as listed from the moment it was synced; items no longer
-    listed stop at that moment.
+    overriding everything, the item as listed from the moment it was synced;
+  - a removed item (no longer in its subscription's own item list) is worth nothing from the
+    moment int_subscription_item_removals dates its removal.
   The day's segment is the one that started last (ties: `priority`).
   Monthly amount (METRICS-SPEC "Monthly amount"): recurring licensed prices only (one-time,
   metered and proration amounts never enter MRR); per-unit: unit_amount x quantity; tiered,
@@ -31,8 +32,8 @@ prices as (
     select * from {{ ref('stg_stripe__prices') }}
 ),
 
-subscriptions as (
-    select * from {{ ref('stg_stripe__subscriptions') }}
+removals as (
+    select * from {{ ref('int_subscription_item_removals') }}
 ),
 
 latest_regular_lines as (
@@ -122,34 +123,22 @@ listed_item_segments as (
     from items
 ),
 
-unlisted_items as (
-    select distinct
-        line_segments.project_id,
-        line_segments.subscription_id,
-        line_segments.subscription_item_id
-    from line_segments
-    left join items
-        on line_segments.project_id = items.project_id
-        and line_segments.subscription_item_id = items.subscription_item_id
-    where items.subscription_item_id is null
-),
-
+-- a removed item is worth nothing from its removal on (int_subscription_item_removals: the
+-- item's raw row stays, so neither its listing nor its lines can end it); the highest
+-- priority, so that no segment starting at the same instant outlives the removal
 removed_item_segments as (
     select
-        unlisted_items.project_id,
-        unlisted_items.subscription_id,
-        unlisted_items.subscription_item_id,
+        project_id,
+        subscription_id,
+        subscription_item_id,
         cast(null as varchar) as price_id,
         0 as quantity,
-        subscriptions.synced_at as valid_from,
+        removed_at as valid_from,
         cast(null as timestamp) as valid_to,
         'removed_item' as segment_source,
-        4 as priority,
+        5 as priority,
         cast(null as {{ money_type() }}) as own_line_amount
-    from unlisted_items
-    inner join subscriptions
-        on unlisted_items.project_id = subscriptions.project_id
-        and unlisted_items.subscription_id = subscriptions.subscription_id
+    from removals
 ),
 
 segments as (

@@ -33,6 +33,7 @@ final as (
         {{ to_usd('item_mrr.gross_mrr', 'fx_rates.usd_per_unit') }} as gross_mrr_usd,
         {{ to_usd('item_mrr.discount_mrr', 'fx_rates.usd_per_unit') }} as discount_mrr_usd,
         {{ to_usd('item_mrr.net_mrr', 'fx_rates.usd_per_unit') }} as net_mrr_usd,
+        item_mrr.is_estimated,
         item_mrr.built_as_of
     from item_mrr
     inner join fx_rates

@@ -1,0 +1,25 @@
+{#-
+  `customer.subscription.updated` events that changed the item list: the items before
+  (`previous_attributes.items`, which Stripe sends whole) and after the change. An item in
+  `previous_item_ids` but not in `item_ids` was removed at `created_at`.
+-#}
+with source as (
+    select * from {{ source('stripe', 'events') }}
+    -- the `type` column first: only rows without it have their JSON read
+    where type = 'customer.subscription.updated'
+        or (type is null and {{ json_text('data', 'type') }} = 'customer.subscription.updated')
+),
+
+final as (
+    select
+        project_id,
+        id as event_id,
+        {{ json_text('data', 'data.object.id') }} as subscription_id,
+        {{ json_array_ids('data', 'data.object.items.data') }} as item_ids,
+        {{ json_array_ids('data', 'data.previous_attributes.items.data') }} as previous_item_ids,
+        {{ from_unix_seconds('created') }} as created_at
+    from source
+    where {{ json_has_key('data', 'data.previous_attributes.items') }}
+)
+
+select * from final
