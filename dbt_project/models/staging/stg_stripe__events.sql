@@ -55,7 +55,8 @@ final as (
             as previous_pause_collection_behavior,
         {{ from_unix_seconds('created') }} as created_at,
         api_version,
-        _synced_at as synced_at
+        _synced_at as synced_at,
+        built_as_of
     from parsed
 )
 
