@@ -102,8 +102,11 @@
     inner join (
         select
             runs.project_id,
-            min(case when runs.kind = 'webhook' then runs.window_start else runs.started_at end)
-                - to_minutes({{ var('late_row_margin_minutes') }}) as read_from
+            -- a run missing its times (never written by ours) reads the project whole
+            min(coalesce(
+                case when runs.kind = 'webhook' then runs.window_start else runs.started_at end,
+                timestamp '1970-01-01'
+            )) - to_minutes({{ var('late_row_margin_minutes') }}) as read_from
         {{ succeeded_runs(not_built_only=true) }}
         group by runs.project_id
     ) as unseen_loads
