@@ -17,6 +17,20 @@
     {{ this.identifier }}__rebuild_window
 {%- endmacro %}
 
+{#- The succeeded loads (sync_runs `runs`), with `not_built_only` those that finished after the
+    last build of their project that {{ this }} reflects (its rows' max `built_as_of`). -#}
+{% macro succeeded_runs(not_built_only) -%}
+    from {{ sync_runs_outside_lineage() }} as runs
+    left join (
+        select project_id, max(built_as_of) as built_as_of from {{ this }} group by project_id
+    ) as built
+        on runs.project_id = built.project_id
+    where runs.status = 'succeeded'
+        {%- if not_built_only %}
+        and (built.built_as_of is null or runs.finished_at > built.built_as_of)
+        {%- endif %}
+{%- endmacro %}
+
 {% macro prepare_incremental_days(required_columns=[]) -%}
     {%- if is_incremental() -%}
     {%- set float_columns = adapter.get_columns_in_relation(this) | map(attribute='dtype')
@@ -27,15 +41,7 @@
         runs.project_id,
         cast({{ dbt.dateadd('day', -var('incremental_lookback_days'), 'cast(min(runs.window_start) as date)') }} as date)
             as rebuild_from_date
-    from {{ source('stripe', 'sync_runs') }} as runs
-    left join (
-        select project_id, max(built_as_of) as built_as_of from {{ this }} group by project_id
-    ) as built
-        on runs.project_id = built.project_id
-    where runs.status = 'succeeded'
-        {%- if not rewrite_whole %}
-        and (built.built_as_of is null or runs.finished_at > built.built_as_of)
-        {%- endif %}
+    {{ succeeded_runs(not_built_only=not rewrite_whole) }}
     group by runs.project_id;
 
     delete from {{ this }}
@@ -76,12 +82,72 @@
 {%- endmacro %}
 
 {#- The rows of a raw table that an incremental staging model still has to read: all of them on
-    a full build, else only those (re)read by loads after the last build (each load stamps a
-    later _synced_at; a re-read row replaces the staged one by its key). A staged table built
-    before one of `required_columns` was added is re-read whole once, so no row lacks it. -#}
+    a full build, else, per project, the rows of the loads (sync_runs) that finished after the
+    last build that staged a row of the project (`built_as_of`); a re-read row replaces the
+    staged one by its key. A row's `_synced_at` is not when it was written: a sync stamps the
+    time it read the row (before it takes the writer lock to load it), a webhook payload the
+    event's time, a webhook's events their arrival. So rows written after a build can carry
+    older stamps than rows already staged (another project's sync; this project's late webhook;
+    a sync that read while a build ran), and "newer than the newest staged row" would skip them
+    until a full refresh. Each load's rows are stamped no earlier than its run's `started_at`
+    (a sync) or `window_start` (a webhook batch: its oldest event's time), minus
+    var `late_row_margin_minutes` for the clock difference between Stripe and us: the rows of a
+    project stamped from the earliest such bound of its unseen loads are read again
+    (docs/metrics-spec.md "Late rows of one tenant"). The rows come with `built_as_of`, which
+    the model keeps. A join on one row per project keeps the refresh as cheap as the old
+    filter. A table built before one of `required_columns` (or `built_as_of`) was added is
+    re-read whole once, so no row lacks it. -#}
 {% macro rows_synced_since_last_build(table, required_columns=[]) -%}
-    select * from {{ source('stripe', table) }}
-    {%- if is_incremental() and has_columns(this, required_columns) %}
-    where _synced_at > (select max(synced_at) from {{ this }})
+    select raw.*, project_loads.built_as_of
+    from {{ source('stripe', table) }} as raw
+    {{ staged_built_as_of_join('raw') }}
+    {%- if is_incremental() and has_columns(this, required_columns + ['built_as_of']) %}
+    inner join (
+        select
+            runs.project_id,
+            -- a run missing its times (never written by ours) reads the project whole
+            min(coalesce(
+                case when runs.kind = 'webhook' then runs.window_start else runs.started_at end,
+                timestamp '1970-01-01'
+            )) - to_minutes({{ var('late_row_margin_minutes') }}) as read_from
+        {{ succeeded_runs(not_built_only=true) }}
+        group by runs.project_id
+    ) as unseen_loads
+        on raw.project_id = unseen_loads.project_id
+        and raw._synced_at >= unseen_loads.read_from
     {%- endif %}
+{%- endmacro %}
+
+{#- Adds `built_as_of` to `relation_alias` (with project_id): the last load of its project
+    that this build reflects, kept on each staged row for rows_synced_since_last_build. -#}
+{% macro staged_built_as_of_join(relation_alias) -%}
+    left join (
+        select project_id, max(finished_at) as built_as_of
+        from {{ sync_runs_outside_lineage() }}
+        where status = 'succeeded'
+        group by project_id
+    ) as project_loads
+        on {{ relation_alias }}.project_id = project_loads.project_id
+{%- endmacro %}
+
+{#- `sync_runs` for the staging models' bookkeeping, read without making it their parent in
+    dbt's graph: every webhook batch appends a sync_runs row, and the real-time marts refresh
+    (service/marts_refresh.py) rebuilds whatever descends from a changed raw table, so a graph
+    edge would re-parse every staged table after each batch. Their content does not depend on
+    it (only `built_as_of`, which at worst makes the next build read a few rows again). So the
+    table is named from the source's definition rather than through `source()`; a dbt unit
+    test (whose graph lists no sources) sees no loads. -#}
+{% macro sync_runs_outside_lineage() -%}
+    {%- set sources = graph.get('sources', {}).values() if execute else [] -%}
+    {%- set runs = sources | selectattr('source_name', 'equalto', 'stripe')
+        | selectattr('name', 'equalto', 'sync_runs') | list -%}
+    {%- if runs -%}
+    {{ api.Relation.create(database=runs[0].database, schema=runs[0].schema,
+                           identifier=runs[0].identifier) }}
+    {%- else -%}
+    (select cast(null as varchar) as project_id, cast(null as varchar) as kind,
+        cast(null as varchar) as status, cast(null as timestamp) as window_start,
+        cast(null as timestamp) as started_at, cast(null as timestamp) as finished_at
+    where false)
+    {%- endif -%}
 {%- endmacro %}

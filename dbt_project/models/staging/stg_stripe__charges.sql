@@ -44,7 +44,8 @@ charges as (
         ) as amount_captured_minor,
         {{ json_field(paths, 'failure_code') }} as failure_code,
         {{ from_unix_seconds('created') }} as created_at,
-        _synced_at as synced_at
+        _synced_at as synced_at,
+        built_as_of
     from parsed
 ),
 

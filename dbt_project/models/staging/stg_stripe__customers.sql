@@ -28,7 +28,8 @@ final as (
         coalesce(deleted, false) as is_deleted,
         {{ json_field(paths, 'delinquent', 'boolean') }} as is_delinquent,
         livemode as is_livemode,
-        _synced_at as synced_at
+        _synced_at as synced_at,
+        built_as_of
     from parsed
 )
 

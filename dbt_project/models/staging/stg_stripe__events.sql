@@ -63,7 +63,8 @@ final as (
             as previous_cancel_at,
         {{ from_unix_seconds('created') }} as created_at,
         api_version,
-        _synced_at as synced_at
+        _synced_at as synced_at,
+        built_as_of
     from parsed
 )
 

@@ -78,7 +78,8 @@ lines as (
         {{ from_unix_seconds(json_field(paths, 'period.start', 'bigint')) }} as period_started_at,
         {{ from_unix_seconds(json_field(paths, 'period.end', 'bigint')) }} as period_ended_at,
         {{ from_unix_seconds('created') }} as invoice_created_at,
-        _synced_at as synced_at
+        _synced_at as synced_at,
+        built_as_of
     from parsed
 ),
 

@@ -6,6 +6,7 @@
     materialized='incremental',
     unique_key=['project_id', 'invoice_id'],
     incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
 ) }}
 
 with source as (
@@ -17,6 +18,7 @@ payments as (
         project_id,
         id as invoice_id,
         _synced_at as synced_at,
+        built_as_of,
         {{ json_array_elements('data', 'payments.data') }} as payment
     from source
 ),
@@ -29,7 +31,8 @@ final as (
         {{ json_text('payment', 'status') }} as status,
         {{ json_id('payment', 'payment.charge') }} as charge_id,
         {{ json_id('payment', 'payment.payment_intent') }} as payment_intent_id,
-        synced_at
+        synced_at,
+        built_as_of
     from payments
     where json_type(payment) = 'OBJECT'
 )

@@ -18,13 +18,8 @@
 ) }}
 
 with source as (
-    select * from {{ source('stripe', 'invoices') }}
     {#- a table built before a column was added is re-read whole once, so no row lacks it #}
-    {%- if is_incremental() and has_columns(this, ['next_payment_attempt_at', 'discounts']) %}
-    -- only rows (re)read by loads after the last build (each load stamps a later _synced_at);
-    -- a re-read replaces the row by its key
-    where _synced_at > (select max(synced_at) from {{ this }})
-    {%- endif %}
+    {{ rows_synced_since_last_build('invoices', ['next_payment_attempt_at', 'discounts']) }}
 ),
 
 currency_exponents as (
@@ -84,7 +79,8 @@ invoices as (
         {{ json_field(paths, 'discount', 'json') }} as discount,
         {{ from_unix_seconds(json_field(paths, 'period_start', 'bigint')) }} as period_started_at,
         {{ from_unix_seconds(json_field(paths, 'period_end', 'bigint')) }} as period_ended_at,
-        _synced_at as synced_at
+        _synced_at as synced_at,
+        built_as_of
     from parsed
 ),
 
