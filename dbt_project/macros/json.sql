@@ -26,17 +26,19 @@
 
 {#-
   The id of a field Stripe renders either as an id string or as an expanded object
-  (`price`, `coupon`, `subscription`, ...): works for both shapes.
+  (`price`, `coupon`, `subscription`, ...): works for both shapes. Without `path`, the value
+  of `column` itself (an element of a list of discounts, say).
 -#}
-{% macro json_id(column, path) -%}
+{% macro json_id(column, path=none) -%}
     {{ return(adapter.dispatch('json_id', 'stripe_warehouse')(column, path)) }}
 {%- endmacro %}
 
-{% macro default__json_id(column, path) -%}
+{% macro default__json_id(column, path=none) -%}
+    {%- set at = '$.' ~ path if path else '$' %}
     case
-        when json_type({{ column }}, '$.{{ path }}') = 'OBJECT'
-            then json_extract_string({{ column }}, '$.{{ path }}.id')
-        else json_extract_string({{ column }}, '$.{{ path }}')
+        when json_type({{ column }}, '{{ at }}') = 'OBJECT'
+            then json_extract_string({{ column }}, '{{ at }}.id')
+        else json_extract_string({{ column }}, '{{ at }}')
     end
 {%- endmacro %}
 

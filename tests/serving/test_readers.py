@@ -36,6 +36,19 @@ def _count_in_new_process(path: str) -> float:
     return float(out.stdout)
 
 
+def _add_a_subscription_then_sync_and_build(built: BuiltWarehouse) -> None:
+    """One more active subscription today, then a refresh sync and a build (which publishes)."""
+    customer = next(c for c in built.company.objects["customer"] if not c.get("deleted"))
+    price = next(
+        p for p in built.company.objects["price"]
+        if p.get("recurring") and p["recurring"]["usage_type"] == "licensed"
+        and p["billing_scheme"] == "per_unit"
+    )
+    built.company.create_subscription(customer["id"], price["id"], at=built.company.now - 60)
+    sync_project(built.store, PROJECT, "refresh", home=built.home, api_base=built.server.url)
+    build(home=built.home)
+
+
 @pytest.mark.e2e
 def test_reader_keeps_its_snapshot_across_sync_and_build_and_new_reader_sees_new_data(
     built: BuiltWarehouse,
@@ -44,17 +57,8 @@ def test_reader_keeps_its_snapshot_across_sync_and_build_and_new_reader_sees_new
     reader = duckdb.connect(str(path), read_only=True)
     before = reader.execute(ACTIVE_TODAY).fetchone()[0]
 
-    customer = next(c for c in built.company.objects["customer"] if not c.get("deleted"))
-    price = next(
-        p for p in built.company.objects["price"]
-        if p.get("recurring") and p["recurring"]["usage_type"] == "licensed"
-        and p["billing_scheme"] == "per_unit"
-    )
-    built.company.create_subscription(customer["id"], price["id"], at=built.company.now - 60)
-
     # The sync and the build write while the reader holds the published file open.
-    sync_project(built.store, PROJECT, "refresh", home=built.home, api_base=built.server.url)
-    build(home=built.home)
+    _add_a_subscription_then_sync_and_build(built)
 
     assert reader.execute(ACTIVE_TODAY).fetchone()[0] == before
     assert _count_in_new_process(str(path)) == before + 1
@@ -123,15 +127,7 @@ def test_readme_recipes_see_each_new_publish_and_mix_in_one_process(built: Built
     before = by_sqlalchemy()
     assert by_duckdb() == before
 
-    customer = next(c for c in built.company.objects["customer"] if not c.get("deleted"))
-    price = next(
-        p for p in built.company.objects["price"]
-        if p.get("recurring") and p["recurring"]["usage_type"] == "licensed"
-        and p["billing_scheme"] == "per_unit"
-    )
-    built.company.create_subscription(customer["id"], price["id"], at=built.company.now - 60)
-    sync_project(built.store, PROJECT, "refresh", home=built.home, api_base=built.server.url)
-    build(home=built.home)
+    _add_a_subscription_then_sync_and_build(built)
 
     assert by_sqlalchemy() == before + 1
     assert by_duckdb() == before + 1

@@ -45,14 +45,12 @@ removed_by_events as (
     select
         project_id,
         subscription_id,
-        coalesce(
-            json_extract_string(discount, '$.id'), json_extract_string(discount, '$')
-        ) as discount_id,
+        {{ json_id('discount') }} as discount_id,
         min(removed_at) as removed_at
     from previously_on
     where not list_contains(
         kept_ids,
-        coalesce(json_extract_string(discount, '$.id'), json_extract_string(discount, '$'))
+        {{ json_id('discount') }}
     )
     group by all
 ),
@@ -82,9 +80,7 @@ last_seen as (
     select
         project_id,
         subscription_id,
-        coalesce(
-            json_extract_string(discount, '$.id'), json_extract_string(discount, '$')
-        ) as discount_id,
+        {{ json_id('discount') }} as discount_id,
         max(observed_at) as last_seen_at
     from version_discounts
     group by all
