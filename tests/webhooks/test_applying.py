@@ -44,7 +44,8 @@ def test_cancellation_is_applied_from_a_refetch_of_the_subscription(
 
 def test_refetched_subscription_keeps_its_discount_objects(
         backfilled, service, company, stripe_api):
-    # the payload names discounts by id only; the refetch expands them
+    # the payload names discounts by id only; the refetch expands them with their coupon, as
+    # the sync does, so a coupon deleted later still prices the discount
     sub = active_subscription(company)
     coupon = company.objects["coupon"][0]
     discount = objects.discount("di_webhook", coupon, sub["customer"], sub["id"],
@@ -57,7 +58,8 @@ def test_refetched_subscription_keeps_its_discount_objects(
     [(discounts,)] = query(backfilled, "select data->'discounts' from stripe_raw.subscriptions "
                            "where id = ?", sub["id"])
     [stored] = json.loads(discounts)
-    assert (stored["id"], stored["source"]["coupon"]) == ("di_webhook", coupon["id"])
+    assert (stored["id"], stored["source"]["coupon"]["id"]) == ("di_webhook", coupon["id"])
+    assert stored["source"]["coupon"]["duration"] == coupon["duration"]
 
 
 def test_quantity_change_updates_item_invoice_and_charge_and_records_other_types(
