@@ -120,3 +120,15 @@
     {%- set prefix = '$.' ~ path if path else '$' %}
     coalesce(json_extract_string({{ column }}, '{{ prefix }}[*].id'), []::varchar[])
 {%- endmacro %}
+
+{#- One row per discount of each row of `relation`: the elements of the `list_column` array
+    (`discounts`, current API) and the `single_column` value of older API versions
+    (`discount`), each as `discount`, beside the `columns` kept (a comma-separated list). -#}
+{% macro discounts_as_rows(relation, columns, list_column, single_column) -%}
+    select {{ columns }}, {{ json_array_items(list_column) }} as discount
+    from {{ relation }}
+    union all
+    select {{ columns }}, {{ single_column }} as discount
+    from {{ relation }}
+    where json_type({{ single_column }}) in ('OBJECT', 'VARCHAR')
+{%- endmacro %}

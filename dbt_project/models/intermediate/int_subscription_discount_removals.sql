@@ -32,13 +32,8 @@ with updates as (
 ),
 
 previously_on as (
-    select project_id, subscription_id, removed_at, kept_ids,
-        {{ json_array_items('previous_discounts') }} as discount
-    from updates
-    union all
-    select project_id, subscription_id, removed_at, kept_ids, previous_discount
-    from updates
-    where json_type(previous_discount) in ('OBJECT', 'VARCHAR')
+    {{ discounts_as_rows('updates', 'project_id, subscription_id, removed_at, kept_ids',
+                         'previous_discounts', 'previous_discount') }}
 ),
 
 removed_by_events as (
@@ -66,13 +61,8 @@ versions as (
 ),
 
 version_discounts as (
-    select project_id, subscription_id, observed_at,
-        {{ json_array_items('discounts') }} as discount
-    from versions
-    union all
-    select project_id, subscription_id, observed_at, discount
-    from versions
-    where json_type(discount) in ('OBJECT', 'VARCHAR')
+    {{ discounts_as_rows('versions', 'project_id, subscription_id, observed_at',
+                         'discounts', 'discount') }}
 ),
 
 -- the last version each discount was seen on, and the next observation of the subscription
