@@ -64,7 +64,9 @@ KEPT_FIELDS: dict[str, frozenset[str]] = {
         "attempt_count", "attempted", "number", "payments", "subscription", "paid",
         "latest_revision", "from_invoice", "auto_advance", "next_payment_attempt",
         "pre_payment_credit_notes_amount", "post_payment_credit_notes_amount",
-        "billing_cycle_anchor", "test_clock",
+        "billing_cycle_anchor", "test_clock", "paid_out_of_band",
+        # the charge / PaymentIntent that paid it, on API versions before 2025-03-31
+        "charge", "payment_intent",
     },
     "line_item": _BASE | {
         "amount", "discount_amounts", "discountable", "discounts", "invoice", "period",
@@ -77,6 +79,14 @@ KEPT_FIELDS: dict[str, frozenset[str]] = {
         "failure_code", "refunds", "payment_method", "application_fee_amount",
     },
     "refund": _BASE | {"amount", "charge", "reason", "payment_intent", "balance_transaction"},
+    # the link from an invoice to what paid it (`payment.charge` / `payment.payment_intent`)
+    "invoice_payment": _BASE | _AMOUNTS | {"invoice", "is_default", "payment",
+                                           "status_transitions"},
+    "dispute": _BASE | {"amount", "charge", "payment_intent", "reason", "balance_transactions",
+                        "is_charge_refundable"},
+    # a dispute's withdrawal (amount and dispute fee) and reinstatement
+    "balance_transaction": _BASE | {"amount", "fee", "net", "type", "reporting_category",
+                                    "available_on"},
     "event": frozenset(
         {"id", "object", "created", "livemode", "api_version", "type", "data",
          "pending_webhooks"}

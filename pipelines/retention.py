@@ -61,6 +61,7 @@ _ACTIVITY_DELETES = {
         and invoice not in (select id from kept_invoices where id is not null)""",
     "charges": f"delete from {_RAW}.charges where project_id = $project and created < $cutoff",
     "refunds": f"delete from {_RAW}.refunds where project_id = $project and created < $cutoff",
+    "disputes": f"delete from {_RAW}.disputes where project_id = $project and created < $cutoff",
     "events": f"delete from {_RAW}.events where project_id = $project and created < $cutoff",
 }
 _CLIP_SYNC_RUNS = f"""

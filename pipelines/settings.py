@@ -11,12 +11,16 @@ LIST_ENDPOINTS = {
     "invoices": "/v1/invoices",
     "charges": "/v1/charges",
     "refunds": "/v1/refunds",
+    "disputes": "/v1/disputes",
     "prices": "/v1/prices",
     "products": "/v1/products",
     "coupons": "/v1/coupons",
     "events": "/v1/events",
 }
 INVOICE_LINES_ENDPOINT = "/v1/invoices/{id}/lines"
+# An invoice's payments (its link to the charges / PaymentIntents that paid it) beyond the 10
+# the invoice embeds.
+INVOICE_PAYMENTS_ENDPOINT = "/v1/invoice_payments"
 ACCOUNT_ENDPOINT = "/v1/account"
 
 # Stripe returns `discounts[]` as ids unless expanded, and an id names no coupon: ask for the
@@ -27,13 +31,18 @@ ACCOUNT_ENDPOINT = "/v1/account"
 # its terms are read. Invoices keep the coupon as an id: a listed subscription's latest
 # invoice (its discounts' coupon would be five levels deep, beyond Stripe's limit of four)
 # and the same invoice listed must be the same row.
-RETRIEVE_EXPANSIONS = {"subscriptions": ["discounts.source.coupon"], "invoices": ["discounts"]}
+# An invoice's `payments` is includable (left out unless expanded, and never in events): it is
+# the only link from an invoice to the charge that paid it on the current API
+# (`charge.invoice`, `invoice.charge` and `invoice.payment_intent` are gone), so every read
+# of an invoice asks for it.
+RETRIEVE_EXPANSIONS = {"subscriptions": ["discounts.source.coupon"],
+                       "invoices": ["discounts", "payments"]}
 # Listed subscriptions also bring their latest invoice (for a long plan it may predate the
 # window), with its discounts.
 LIST_EXPANSIONS = {
     "subscriptions": ["data.discounts.source.coupon", "data.latest_invoice",
-                      "data.latest_invoice.discounts"],
-    "invoices": ["data.discounts"],
+                      "data.latest_invoice.discounts", "data.latest_invoice.payments"],
+    "invoices": ["data.discounts", "data.payments"],
 }
 
 
@@ -50,6 +59,7 @@ TABLE_OF_OBJECT = {
     "invoice": "invoices",
     "charge": "charges",
     "refund": "refunds",
+    "dispute": "disputes",
     "price": "prices",
     "product": "products",
     "coupon": "coupons",

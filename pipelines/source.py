@@ -27,6 +27,7 @@ from pipelines.client import StripeReader
 from pipelines.privacy import allowlist
 from pipelines.settings import (
     INVOICE_LINES_ENDPOINT,
+    INVOICE_PAYMENTS_ENDPOINT,
     LIST_ENDPOINTS,
     LIST_EXPANSIONS,
     STRIPE_API_VERSION,
@@ -59,6 +60,7 @@ EXTRA_COLUMNS: dict[str, dict[str, dict[str, Any]]] = {
     "invoice_lines": {"invoice": {"data_type": "text", "nullable": True}},
     "charges": {},
     "refunds": {},
+    "disputes": {},
     "prices": {},
     "products": {},
     "coupons": {},
@@ -221,6 +223,7 @@ class StripeExtraction:
             lambda: self._list_invoices(recent),
             lambda: self._list_simple("charges", recent),
             lambda: self._list_simple("refunds", recent),
+            lambda: self._list_simple("disputes", recent),
             lambda: self._list_simple("prices", everything if backfill else recent),
             lambda: self._list_simple("products", everything if backfill else recent),
             lambda: self._list_simple("coupons", everything if backfill else recent),
@@ -378,6 +381,12 @@ class StripeExtraction:
         if not seen and not self._first_sighting("invoices", invoice["id"]):
             return []
         data = {k: v for k, v in self._allowlist(invoice).items() if k != "lines"}
+        payments = invoice.get("payments")
+        if isinstance(payments, dict) and payments.get("has_more"):
+            every = self._embedded_or_paged(payments, INVOICE_PAYMENTS_ENDPOINT,
+                                            {"invoice": invoice["id"]})
+            data["payments"] = dict(data["payments"], data=self._allowlist(every),
+                                    has_more=False)
         rows: Batch = [("invoices", self._row(invoice, data))]
         lines_path = INVOICE_LINES_ENDPOINT.format(id=invoice["id"])
         for line in self._embedded_or_paged(invoice.get("lines"), lines_path, {}):

@@ -26,20 +26,25 @@ EMBEDDED_LIST_LIMIT = 10
 # URL segment -> object type, for the simple list/retrieve endpoints.
 RESOURCES = {"customers": "customer", "subscriptions": "subscription", "invoices": "invoice",
              "charges": "charge", "refunds": "refund", "prices": "price", "products": "product",
-             "coupons": "coupon", "events": "event", "subscription_items": "subscription_item"}
+             "coupons": "coupon", "events": "event", "subscription_items": "subscription_item",
+             "disputes": "dispute"}
 # List filters accepted per object type (query parameter -> index filter name).
 LIST_FILTERS = {"customer": ("email",), "invoice": ("customer", "subscription", "status"),
                 "charge": ("customer",), "refund": ("charge",), "price": ("product", "currency"),
                 "subscription": ("customer",)}
 ID_PREFIXES = {"cus": "customer", "sub": "subscription", "si": "subscription_item",
                "in": "invoice", "il": "line_item", "ch": "charge", "re": "refund",
-               "price": "price", "prod": "product", "evt": "event", "di": "discount"}
+               "price": "price", "prod": "product", "evt": "event", "di": "discount",
+               "dp": "dispute"}
 # Expandable fields whose ids carry no type prefix (coupon ids are chosen by the merchant).
 FIELD_OBJECT_TYPES = {"coupon": "coupon"}
 # Objects with a `discounts[]` of expandable ids.
 HAS_DISCOUNT_IDS = frozenset({"subscription", "subscription_item", "invoice", "line_item"})
 # Embedded lists Stripe truncates to 10 entries, by object type.
 EMBEDDED_LISTS = {"subscription": "items", "invoice": "lines", "charge": "refunds"}
+# Fields Stripe leaves out of an object unless the request expands them ("includable"), by
+# object type: an invoice's `payments` (its link to the charges that paid it).
+INCLUDABLE = {"invoice": "payments"}
 
 
 class ApiError(Exception):
@@ -91,6 +96,8 @@ class StripeApi:
         name, rest = parts[1], parts[2:]
         if name == "account" and not rest:
             return Route("/v1/account", "account", self.account, ())
+        if name == "invoice_payments" and not rest:
+            return Route("/v1/invoice_payments", "invoice_payments", self.invoice_payments, ())
         if name not in RESOURCES:
             return None
         if not rest:
@@ -110,6 +117,15 @@ class StripeApi:
         return {"id": self.company.account_id, "object": "account", "country": "US",
                 "default_currency": "usd", "livemode": self.company.livemode,
                 "charges_enabled": True, "business_profile": {"name": "Sandbox SaaS"}}
+
+    def invoice_payments(self, params: Obj) -> Obj:
+        """`GET /v1/invoice_payments?invoice=`: every payment of one invoice, paged."""
+        invoice_id = params.get("invoice")
+        if not invoice_id:
+            raise ApiError(400, "invalid_request_error", "Missing required param: invoice.",
+                           "parameter_missing", "invoice")
+        return self.embedded_list(params, "invoice", invoice_id, "payments",
+                                  url=f"/v1/invoice_payments?invoice={invoice_id}")
 
     def retrieve(self, params: Obj, object_type: str, object_id: str) -> Obj:
         """`GET /v1/<objects>/{id}`."""
@@ -198,7 +214,8 @@ class StripeApi:
         return event["created"] < self.company.now - EVENT_RETENTION
 
     def render(self, obj: Obj) -> Obj:
-        """The object as the API returns it: references as ids, embedded lists cut to 10."""
+        """The object as the API returns it: references as ids, embedded lists cut to 10,
+        includable fields left out."""
         obj = unexpanded(obj)
         field = EMBEDDED_LISTS.get(obj.get("object", ""))
         if field is None or field not in obj:
@@ -216,6 +233,8 @@ class StripeApi:
 
     def _expand_path(self, obj: Obj, parts: list[str], path: str) -> Obj:
         head, rest = parts[0], parts[1:]
+        if head == INCLUDABLE.get(obj.get("object", "")) and not rest:
+            return dict(obj, **{head: self._included(obj, head)})
         if head not in obj:
             raise ApiError(400, "invalid_request_error",
                            f"This property cannot be expanded ({path}).", param="expand")
@@ -228,6 +247,13 @@ class StripeApi:
         if isinstance(value, list):  # a list of expandable ids, such as `discounts`
             return dict(obj, **{head: [self._expanded(v, head, rest, path) for v in value]})
         return dict(obj, **{head: self._expanded(value, head, rest, path)})
+
+    def _included(self, obj: Obj, field: str) -> Obj:
+        """An includable list of the stored object, cut to 10 entries as Stripe embeds it."""
+        full = self.company.get(obj["object"], obj["id"])[field]
+        if len(full["data"]) <= EMBEDDED_LIST_LIMIT:
+            return full
+        return dict(full, data=full["data"][:EMBEDDED_LIST_LIMIT], has_more=True)
 
     def _expanded(self, value: object, head: str, rest: list[str], path: str) -> object:
         if isinstance(value, str):
@@ -253,8 +279,12 @@ def unexpanded(obj: Obj) -> Obj:
 
     The company stores discounts (and a discount's coupon) as objects; Stripe returns their
     ids unless the request expands them, and never expands anything inside an event.
+    Includable fields (`INCLUDABLE`) are left out likewise, events included.
     """
     kind = obj.get("object")
+    includable = INCLUDABLE.get(kind or "")
+    if includable in obj:
+        obj = {k: v for k, v in obj.items() if k != includable}
     if kind == "event":
         data = obj["data"]
         inner = unexpanded(data["object"])

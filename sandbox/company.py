@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sandbox import objects
 from sandbox.active_shapes import add_zero_mrr_and_scheduled_shapes
 from sandbox.catalog import COUPONS, DAY, PLANS, PRODUCTS, PlanSpec
+from sandbox.collection_shapes import add_collection_shapes
 from sandbox.history import HistorySimulator
 from sandbox.item_mutations import ItemMutations
 from sandbox.mutations import CompanyMutations
@@ -19,7 +20,8 @@ from sandbox.objects import Obj
 from sandbox.retired_coupons import end_forever_promotion
 
 OBJECT_TYPES = ("customer", "subscription", "subscription_item", "invoice", "line_item", "charge",
-                "refund", "price", "product", "coupon", "discount", "event")
+                "refund", "price", "product", "coupon", "discount", "event", "dispute",
+                "credit_note")
 
 # Substrings of the planted personal data: none of them may ever reach the warehouse.
 PLANTED_PII_MARKERS = ["Planted Person", "+1-555-PLANTED", "Planted Street", "Plantedville",
@@ -194,6 +196,7 @@ def generate_company(cfg: CompanyConfig) -> Company:
             simulator.simulate_customer(n)
         simulator.refund_some_charges()
         add_zero_mrr_and_scheduled_shapes(company, random.Random(cfg.seed * 1_000 + 14))
+        add_collection_shapes(company, random.Random(cfg.seed * 1_000 + 15))
     finally:
         # Freeze the history into the permanent generation: later collections (while
         # serving) then never rescan millions of long-lived objects.

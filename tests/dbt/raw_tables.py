@@ -26,6 +26,7 @@ EXTRA_COLUMNS = {
     "invoice_lines": ", invoice varchar",
     "charges": "",
     "refunds": "",
+    "disputes": "",
     "prices": "",
     "products": "",
     "coupons": "",

@@ -21,7 +21,14 @@ daily as (
             as standalone_charges,
         {{ as_money("sum(case when transaction_type = 'refund' then -amount else 0 end)") }}
             as refunds,
-        {{ as_money('sum(amount)') }} as revenue
+        {{ as_money("sum(case when transaction_type = 'lost_dispute' then -amount else 0 end)") }}
+            as dispute_losses,
+        -- marked paid outside Stripe: shown, never collected money
+        {{ as_money("sum(case when transaction_type = 'paid_out_of_band' then amount else 0 end)") }}
+            as paid_out_of_band,
+        {{ as_money("sum(case when transaction_type = 'paid_out_of_band' then 0 else amount end)") }}
+            as revenue,
+        max(case when transactions.is_estimated then 1 else 0 end) = 1 as is_estimated
     from transactions
     inner join days
         on transactions.project_id = days.project_id
@@ -37,7 +44,10 @@ final as (
         daily.invoice_payments,
         daily.standalone_charges,
         daily.refunds,
+        daily.dispute_losses,
+        daily.paid_out_of_band,
         daily.revenue,
+        daily.is_estimated,
         fx_rates.usd_per_unit,
         {{ to_usd('daily.revenue', 'fx_rates.usd_per_unit') }} as revenue_usd
     from daily

@@ -6,7 +6,7 @@
     'payment_intent.id', 'charge', 'charge.id', 'status_transitions.finalized_at',
     'status_transitions.paid_at', 'status_transitions.voided_at',
     'status_transitions.marked_uncollectible_at', 'period_start', 'period_end',
-    'next_payment_attempt', 'discounts', 'discount',
+    'next_payment_attempt', 'discounts', 'discount', 'payments.object',
 ] -%}
 
 {#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns -#}
@@ -19,7 +19,8 @@
 
 with source as (
     {#- a table built before a column was added is re-read whole once, so no row lacks it #}
-    {{ rows_synced_since_last_build('invoices', ['next_payment_attempt_at', 'discounts']) }}
+    {{ rows_synced_since_last_build('invoices',
+        ['next_payment_attempt_at', 'discounts', 'are_payments_listed']) }}
 ),
 
 currency_exponents as (
@@ -61,6 +62,9 @@ invoices as (
         coalesce({{ json_field(paths, 'attempt_count', 'integer') }}, 0) as attempt_count,
         {{ json_field_id(paths, 'payment_intent') }} as payment_intent_id,
         {{ json_field_id(paths, 'charge') }} as charge_id,
+        -- whether the row carries `payments` (includable: read when the sync expands it), so
+        -- that an invoice without payments is told from one whose payments were not read
+        {{ json_field(paths, 'payments.object') }} is not null as are_payments_listed,
         {{ from_unix_seconds('created') }} as created_at,
         {{ from_unix_seconds(json_field(paths, 'status_transitions.finalized_at', 'bigint')) }}
             as finalized_at,

@@ -1,0 +1,234 @@
+"""Money collected and failed payments that reconcile with Stripe (issue 15, cases 1, 4, 5).
+
+Sandbox -> real sync over HTTP -> real `dbt build`. The company has no generated customers:
+only the shapes below, one customer each, so every figure is the shapes' own. Day -n is the
+UTC day n days before today; each moment is at noon of its day unless said. By hand
+(METRICS-SPEC `stripe_revenue`, `stripe_failed_payments`), in each shape's own currency
+(`fct_revenue_daily.revenue`, `fct_failed_payments_daily.failed_attempts`):
+
+- A, SEPA Direct Debit (EUR): a EUR 100 one-off invoice attempted at -10, its charge `pending`
+  until it succeeds at -5 (invoice paid at -5). EUR revenue: -11 none, -10 none, -5 100,
+  later none. EUR 100 in all, once.
+- B, card (USD): a $50 invoice paid by card at -8 10:00, and a real one-off $50 charge of the
+  same customer at -8 14:00. Revenue -8: $100 (the one-off is not the invoice's payment).
+- C, out of band (USD): a $30 invoice created at -9, marked paid out of band at -7: no money
+  collected. Revenue -7: $0; `paid_out_of_band` -7: $30.
+- D, credit note (USD): an $80 invoice paid by card at -12; a credit note at -4 refunds $20.
+  Revenue -12: $80, -4: -$20 (the refund, once: the credit note is not counted again).
+- E, lost dispute (USD): a $60 one-off charge at -14, disputed at -9, lost at -3 ($15 dispute
+  fee). Revenue -14: $60, -9: none, -3: -$75 (`dispute_losses` $75).
+- F, ACH failure (USD): a $40 invoice attempted by ACH at -6, the debit returned at -2
+  (`charge.failed` + `invoice.payment_failed` at -2). Failed attempts: -6 none, -2 one.
+- G, no payment method, before the event window (USD): a $25 invoice created at -40,
+  attempted at -40 13:00 without a charge (its `invoice.payment_failed` is older than the 30
+  days Stripe keeps). Failed attempts -40: one (from the invoice's `attempt_count`).
+- H, no payment method, inside the window (USD): a $35 invoice created at -3, attempted at
+  -3 13:00 without a charge. Failed attempts -3: one (the event and the invoice evidence are
+  the same attempt).
+USD revenue: -14 60, -12 80, -8 100, -4 -20, -3 -75, nothing else (-7: 0). Failed attempts:
+-40 1, -3 1, -2 1, nothing else.
+
+Scenarios: a backfill today; a backfill at -9 18:00 (A pending, D paid, E disputed, G and C's
+invoice there) followed by the rest and two refreshes. Both must give the figures above.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import types
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import pipelines.load
+import pipelines.source
+from pipelines.load import sync_project
+from sandbox import collection_shapes as shapes
+from sandbox import objects
+from sandbox.catalog import DAY
+from sandbox.company import Company, CompanyConfig, generate_company
+from sandbox.server import SandboxServer
+from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+from stripe_warehouse.registry import ConnectionStore
+from stripe_warehouse.transform import build
+
+PROJECT_ID = "collected"
+API_KEY = "sk_test_collected_revenue"
+HOUR = 3600
+
+
+class Timeline:
+    """Moments at a given hour of day -n (unix seconds), and their UTC days."""
+
+    def __init__(self) -> None:
+        self.now = int(time.time()) - 60
+        self.midnight = self.now - self.now % DAY
+
+    def at(self, days_ago: int, hour: int = 12) -> int:
+        return self.midnight - days_ago * DAY + hour * HOUR
+
+    def day(self, days_ago: int) -> date:
+        return datetime.fromtimestamp(self.at(days_ago), UTC).date()
+
+
+def new_customer(co: Company, currency: str, at: int) -> str:
+    n = len(co.objects["customer"]) + 1
+    cust = objects.customer(co.new_id("cus"), n, at, currency, co.livemode)
+    co.register_customer(cust, n)
+    co.emit("customer.created", at, cust)
+    return cust["id"]
+
+
+class Shapes:
+    """The scenario's shapes, applied in two phases: up to -9 18:00, then the rest."""
+
+    def __init__(self, co: Company, t: Timeline) -> None:
+        self.co, self.t = co, t
+        self.customers = {name: new_customer(co, "eur" if name == "A" else "usd", t.at(60))
+                          for name in "ABCDEFGH"}
+        self.invoices: dict[str, str] = {}
+
+    def invoice(self, name: str, amount: int, at: int) -> str:
+        self.invoices[name] = shapes.one_off_invoice(self.co, self.customers[name], amount,
+                                                     at)["id"]
+        return self.invoices[name]
+
+    def before_early_backfill(self) -> None:
+        co, t = self.co, self.t
+        shapes.start_delayed_payment(co, self.invoice("A", 10000, t.at(10)), t.at(10))
+        self.invoice("C", 3000, t.at(9))
+        shapes.pay_by_card(co, self.invoice("D", 8000, t.at(12)), t.at(12))
+        charge = shapes.standalone_charge(co, self.customers["E"], 6000, t.at(14))
+        self.dispute = shapes.open_dispute(co, charge["id"], t.at(9))["id"]
+        shapes.fail_without_payment_method(co, self.invoice("G", 2500, t.at(40)), t.at(40, 13))
+
+    def after_early_backfill(self) -> None:
+        co, t = self.co, self.t
+        shapes.pay_by_card(co, self.invoice("B", 5000, t.at(8, 10)), t.at(8, 10))
+        shapes.standalone_charge(co, self.customers["B"], 5000, t.at(8, 14))
+        shapes.pay_out_of_band(co, self.invoices["C"], t.at(7))
+        shapes.start_delayed_payment(co, self.invoice("F", 4000, t.at(6)), t.at(6))
+        shapes.settle_delayed_payment(co, self.invoices["A"], t.at(5))
+        shapes.refund_with_credit_note(co, self.invoices["D"], 2000, t.at(4))
+        shapes.close_dispute(co, self.dispute, t.at(3))
+        shapes.fail_without_payment_method(co, self.invoice("H", 3500, t.at(3)), t.at(3, 13))
+        shapes.settle_delayed_payment(co, self.invoices["F"], t.at(2), "insufficient_funds")
+
+
+class FrozenClock(dt.datetime):
+    frozen: dt.datetime
+
+    @classmethod
+    def now(cls, tz: dt.tzinfo | None = None) -> dt.datetime:  # type: ignore[override]
+        return cls.frozen
+
+
+def sync_at(store: ConnectionStore, home: Path, url: str, kind: str, at: int | None) -> None:
+    """A real sync; with `at`, as if run at that moment (its rows and run stamped then)."""
+    if at is None:
+        sync_project(store, PROJECT_ID, kind, home=home, api_base=url)
+        return
+    clock = type("Clock", (FrozenClock,), {"frozen": datetime.fromtimestamp(at, UTC)})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipelines.source, "_now", lambda: clock.frozen)
+        patch.setattr(pipelines.load, "dt", types.SimpleNamespace(datetime=clock, UTC=dt.UTC))
+        sync_project(store, PROJECT_ID, kind, home=home, api_base=url, now=at)
+
+
+def figures(home: Path) -> dict[str, dict[tuple[str, date], Decimal | int]]:
+    """The marts' non-zero figures by (currency, day): revenue, out-of-band payments, dispute
+    losses, refunds, failed attempts; and the published failed-payment count by day."""
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        def by_day(sql: str) -> dict[tuple[str, date], Decimal | int]:
+            return {(cur, day): value for cur, day, value in con.execute(sql, [PROJECT_ID])
+                    .fetchall() if value}
+
+        revenue = ("select currency, metric_date, {} from marts.fct_revenue_daily "
+                   "where project_id = ?")
+        return {
+            "revenue": by_day(revenue.format("revenue")),
+            "paid_out_of_band": by_day(revenue.format("paid_out_of_band")),
+            "dispute_losses": by_day(revenue.format("dispute_losses")),
+            "refunds": by_day(revenue.format("refunds")),
+            "failed_attempts": by_day(
+                "select currency, metric_date, failed_attempts from marts.fct_failed_payments_daily"
+                " where project_id = ?"),
+            "published_failures": by_day(
+                "select 'all', metric_date, value from marts.metrics_daily "
+                "where project_id = ? and metric = 'stripe_failed_payments'"),
+        }
+
+
+@pytest.fixture(scope="module")
+def scenarios(tmp_path_factory) -> tuple[Timeline, dict[str, dict]]:
+    """The figures of each scenario (one warehouse each) after each sync and build."""
+    t = Timeline()
+    results: dict[str, dict] = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SECRET_KEY_ENV, generate_key())
+        for scenario in ("backfill", "early_backfill_then_refreshes"):
+            home = tmp_path_factory.mktemp(scenario)
+            patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
+            company = generate_company(CompanyConfig(customers=0, years=1, seed=15, now=t.now))
+            scenario_shapes = Shapes(company, t)
+            scenario_shapes.before_early_backfill()
+            with SandboxServer(accounts={API_KEY: company}) as server:
+                store = ConnectionStore(home)
+                store.connect(PROJECT_ID, "pro", API_KEY)
+                if scenario == "backfill":
+                    scenario_shapes.after_early_backfill()
+                    sync_at(store, home, server.url, "backfill", None)
+                    build(home=home)
+                    results[scenario] = figures(home)
+                    continue
+                sync_at(store, home, server.url, "backfill", t.at(9, 18))
+                build(home=home)
+                results["early_backfill"] = figures(home)
+                scenario_shapes.after_early_backfill()
+                for refresh in (1, 2):
+                    sync_at(store, home, server.url, "refresh", None)
+                    build(home=home)
+                    results[f"refresh_{refresh}"] = figures(home)
+    return t, results
+
+
+def expected(t: Timeline) -> dict[str, dict]:
+    usd = {-n: t.day(n) for n in (2, 3, 4, 7, 8, 12, 14, 40)}
+    return {
+        "revenue": {("EUR", t.day(5)): Decimal("100"), ("USD", usd[-14]): Decimal("60"),
+                    ("USD", usd[-12]): Decimal("80"), ("USD", usd[-8]): Decimal("100"),
+                    ("USD", usd[-4]): Decimal("-20"), ("USD", usd[-3]): Decimal("-75")},
+        "paid_out_of_band": {("USD", usd[-7]): Decimal("30")},
+        "dispute_losses": {("USD", usd[-3]): Decimal("75")},
+        "refunds": {("USD", usd[-4]): Decimal("20")},
+        "failed_attempts": {("USD", usd[-40]): 1, ("USD", usd[-3]): 1, ("USD", usd[-2]): 1},
+        "published_failures": {("all", usd[-40]): 1, ("all", usd[-3]): 1, ("all", usd[-2]): 1},
+    }
+
+
+@pytest.mark.e2e
+def test_collected_money_and_failed_attempts_after_a_backfill(scenarios):
+    t, results = scenarios
+    assert results["backfill"] == expected(t)
+
+
+@pytest.mark.e2e
+def test_a_pending_bank_debit_counts_nothing_until_it_succeeds(scenarios):
+    """At the early backfill (-9 18:00) A's debit is pending: no EUR revenue on -10 or -9."""
+    t, results = scenarios
+    early = results["early_backfill"]
+    assert {key: v for key, v in early["revenue"].items() if key[0] == "EUR"} == {}
+    assert early["revenue"] == {("USD", t.day(14)): Decimal("60"),
+                                ("USD", t.day(12)): Decimal("80")}
+    assert early["failed_attempts"] == {("USD", t.day(40)): 1}
+
+
+@pytest.mark.e2e
+def test_refreshes_give_the_figures_of_a_backfill(scenarios):
+    t, results = scenarios
+    assert results["refresh_1"] == expected(t)
+    assert results["refresh_2"] == expected(t)
