@@ -32,13 +32,17 @@ CREDIT_NOTE_RATE = 0.01
 LOST_DISPUTE_RATE = 0.003
 
 
-def one_off_invoice(co: Company, customer_id: str, amount: int, at: int) -> Obj:
-    """An open one-off invoice of `amount` (minor units) created at `at`, not yet attempted."""
+def one_off_invoice(co: Company, customer_id: str, amount: int | None, at: int,
+                    quantity: int = 1) -> Obj:
+    """An open one-off invoice of the onboarding package (`quantity` of it, or a custom
+    `amount` in minor units) created at `at`, not yet attempted."""
     cust = co.get("customer", customer_id)
     if cust is None or cust.get("deleted"):
         raise KeyError(f"no customer {customer_id!r} in this company")
     price = co.price_by_key(ONE_TIME.get(cust["currency"], "setup_usd_once"))
-    line = Line(price, 1, amount, (at, at), description="Services")
+    if amount is None:
+        amount = price["unit_amount"] * quantity
+    line = Line(price, quantity, amount, (at, at), description="Services")
     return create_invoice(co, customer_id, cust["currency"], at, "manual", None, [line], [],
                           Collection())
 
@@ -228,9 +232,9 @@ def add_collection_shapes(company: Company, rng: random.Random) -> None:
     for cust in customers:
         roll = rng.random()
         at = rng.randint(start, now - 2 * DAY)
-        amount = rng.randint(5, 300) * 100
-        if roll < DELAYED_PAYMENT_RATE and cust["currency"] in DELAYED_METHODS:
-            inv = one_off_invoice(company, cust["id"], amount, at)
+        quantity = rng.randint(1, 3)
+        if roll < DELAYED_PAYMENT_RATE and cust["currency"] in ONE_TIME:
+            inv = one_off_invoice(company, cust["id"], None, at, quantity)
             start_delayed_payment(company, inv["id"], at + 600)
             settles = at + rng.randint(3, 6) * DAY
             if settles < now:
@@ -238,11 +242,11 @@ def add_collection_shapes(company: Company, rng: random.Random) -> None:
                 settle_delayed_payment(company, inv["id"], settles,
                                        "insufficient_funds" if failed else None)
         elif roll < DELAYED_PAYMENT_RATE + OUT_OF_BAND_RATE and cust["currency"] in ONE_TIME:
-            inv = one_off_invoice(company, cust["id"], amount, at)
+            inv = one_off_invoice(company, cust["id"], None, at, quantity)
             pay_out_of_band(company, inv["id"], at + rng.randint(1, 10) * DAY)
         elif (roll < DELAYED_PAYMENT_RATE + OUT_OF_BAND_RATE + NO_PAYMENT_METHOD_RATE
               and cust["currency"] in ONE_TIME):
-            inv = one_off_invoice(company, cust["id"], amount, at)
+            inv = one_off_invoice(company, cust["id"], None, at, quantity)
             fail_without_payment_method(company, inv["id"], at + 3600)
     paid = [i for i in company.objects["invoice"]
             if i["status"] == "paid" and start <= (i["status_transitions"]["paid_at"] or 0)

@@ -90,25 +90,35 @@ def expected_mrr_and_subscriptions(company) -> tuple[float, int]:
 
 
 def expected_revenue_on(company, day: date) -> float:
-    """Money collected on `day`: succeeded charges, invoices paid without a charge, - refunds."""
+    """Money collected on `day`: invoices paid (not out of band) on it, standalone charges,
+    minus refunds and lost disputes (amount and fee) closed on it."""
     def on_day(ts: int | None) -> bool:
         return ts is not None and datetime.fromtimestamp(ts, UTC).date() == day
 
     total = 0.0
+    invoice_payments = [p["payment"] for invoice in company.objects["invoice"]
+                        for p in invoice["payments"]["data"]]
+    invoiced = {p.get("charge") or p.get("payment_intent") for p in invoice_payments}
     for charge in company.objects["charge"]:
-        if charge["status"] == "succeeded" and on_day(charge["created"]):
+        if (charge["status"] == "succeeded" and on_day(charge["created"])
+                and charge["id"] not in invoiced and charge["payment_intent"] not in invoiced):
             total += usd(charge["amount_captured"], charge["currency"], day)
     for invoice in company.objects["invoice"]:
-        paid_by_charge = any(
-            p.get("status") == "paid" and (p.get("payment") or {}).get("charge")
-            for p in (invoice.get("payments") or {}).get("data", [])
-        )
-        if (invoice["status"] == "paid" and invoice["amount_paid"] > 0 and not paid_by_charge
+        if (invoice["status"] == "paid" and invoice["amount_paid"] > 0
+                and not invoice["paid_out_of_band"]
                 and on_day(invoice["status_transitions"]["paid_at"])):
             total += usd(invoice["amount_paid"], invoice["currency"], day)
     for refund in company.objects["refund"]:
         if refund["status"] in ("succeeded", "pending") and on_day(refund["created"]):
             total -= usd(refund["amount"], refund["currency"], day)
+    closed = {e["data"]["object"]["id"]: e["created"] for e in company.objects["event"]
+              if e["type"] == "charge.dispute.closed"}
+    for dispute in company.objects["dispute"]:
+        # the closing event, else (older than the events kept) the evidence deadline
+        at = closed.get(dispute["id"], dispute["evidence_details"]["due_by"])
+        if dispute["status"] == "lost" and on_day(at):
+            fee = sum(t["fee"] for t in dispute["balance_transactions"] if t["amount"] < 0)
+            total -= usd(dispute["amount"] + fee, dispute["currency"], day)
     return total
 
 

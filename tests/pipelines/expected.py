@@ -28,6 +28,7 @@ def expected_backfill_ids(company: Company, now: int) -> dict[str, set[str]]:
         "invoice_lines": {ln["id"] for inv in invoices for ln in inv["lines"]["data"]},
         "charges": created_in("charge", activity_start),
         "refunds": created_in("refund", activity_start),
+        "disputes": created_in("dispute", activity_start),
         "prices": {o["id"] for o in objs["price"]},
         "products": {o["id"] for o in objs["product"]},
         "coupons": {o["id"] for o in objs["coupon"]},
