@@ -51,11 +51,15 @@ APPLIED_TYPES = frozenset({
     "customer.subscription.deleted", "invoice.payment_succeeded", "invoice.payment_failed",
     "customer.created", "customer.updated", "customer.deleted",
     "charge.failed", "charge.succeeded", "charge.refunded",
+    # money collected (issue 15): an invoice paid (out of band too), a bank debit pending,
+    # refunds, and disputes with their withdrawal and outcome
+    "invoice.paid", "charge.pending", "refund.created", "refund.updated",
+    "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed",
 })
 DEAUTHORIZED = "account.application.deauthorized"
 TABLE_OF_OBJECT = {
     "subscription": "subscriptions", "invoice": "invoices",
-    "customer": "customers", "charge": "charges",
+    "customer": "customers", "charge": "charges", "refund": "refunds", "dispute": "disputes",
 }
 CHILD_TABLES = {  # the tables an object's rows go to
     "subscriptions": ("subscriptions", "subscription_versions", "subscription_items"),
@@ -325,6 +329,8 @@ def _rows(project_id: str, target: _Target) -> Iterator[tuple[str, Row]]:
         for line in (obj.get("lines") or {}).get("data") or []:
             yield "invoice_lines", dict(row(line, allowlist(line), invoice=obj["id"]),
                                         created=obj.get("created"))
+    elif target.table != "subscriptions":  # refunds, disputes: the object itself
+        yield target.table, row(obj, data)
     else:
         latest = obj.get("latest_invoice")
         if isinstance(latest, dict):

@@ -29,7 +29,9 @@ USD revenue: -14 60, -12 80, -8 100, -4 -20, -3 -75, nothing else (-7: 0). Faile
 -40 1, -3 1, -2 1, nothing else.
 
 Scenarios: a backfill today; a backfill at -9 18:00 (A pending, D paid, E disputed, G and C's
-invoice there) followed by the rest and two refreshes. Both must give the figures above.
+invoice there) followed by the rest and two refreshes; the same early backfill followed by
+the rest as webhooks (Stripe's events, each object re-fetched), then a refresh. All must give
+the figures above.
 """
 
 from __future__ import annotations
@@ -47,11 +49,14 @@ import pytest
 import pipelines.load
 import pipelines.source
 from pipelines.load import sync_project
+from pipelines.webhooks_apply import apply_inbox
 from sandbox import collection_shapes as shapes
 from sandbox import objects
+from sandbox.api import StripeApi
 from sandbox.catalog import DAY
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.server import SandboxServer
+from service.inbox import Inbox
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
@@ -163,6 +168,17 @@ def figures(home: Path) -> dict[str, dict[tuple[str, date], Decimal | int]]:
         }
 
 
+def deliver_as_webhooks(home: Path, company: Company, events: list[dict], url: str) -> None:
+    """Stripe's webhook deliveries of `events` (rendered as sent: no includable or expanded
+    field), applied as the web service does: each named object re-fetched from the API."""
+    api = StripeApi(company)
+    with Inbox(home) as inbox:
+        for event in events:
+            inbox.store(PROJECT_ID, api.render(event))
+    applied = apply_inbox(home, api_base=url)
+    assert applied.failed == 0 and applied.waiting == {}
+
+
 @pytest.fixture(scope="module")
 def scenarios(tmp_path_factory) -> tuple[Timeline, dict[str, dict]]:
     """The figures of each scenario (one warehouse each) after each sync and build."""
@@ -170,7 +186,8 @@ def scenarios(tmp_path_factory) -> tuple[Timeline, dict[str, dict]]:
     results: dict[str, dict] = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SECRET_KEY_ENV, generate_key())
-        for scenario in ("backfill", "early_backfill_then_refreshes"):
+        for scenario in ("backfill", "early_backfill_then_refreshes",
+                         "early_backfill_then_webhooks"):
             home = tmp_path_factory.mktemp(scenario)
             patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
             company = generate_company(CompanyConfig(customers=0, years=1, seed=15, now=t.now))
@@ -188,7 +205,17 @@ def scenarios(tmp_path_factory) -> tuple[Timeline, dict[str, dict]]:
                 sync_at(store, home, server.url, "backfill", t.at(9, 18))
                 build(home=home)
                 results["early_backfill"] = figures(home)
+                sent = len(company.objects["event"])
                 scenario_shapes.after_early_backfill()
+                if scenario == "early_backfill_then_webhooks":
+                    deliver_as_webhooks(home, company, company.objects["event"][sent:],
+                                        server.url)
+                    build(home=home)
+                    results["webhooks"] = figures(home)
+                    sync_at(store, home, server.url, "refresh", None)
+                    build(home=home)
+                    results["webhooks_then_refresh"] = figures(home)
+                    continue
                 for refresh in (1, 2):
                     sync_at(store, home, server.url, "refresh", None)
                     build(home=home)
@@ -232,3 +259,10 @@ def test_refreshes_give_the_figures_of_a_backfill(scenarios):
     t, results = scenarios
     assert results["refresh_1"] == expected(t)
     assert results["refresh_2"] == expected(t)
+
+
+@pytest.mark.e2e
+def test_webhooks_give_the_figures_of_a_backfill(scenarios):
+    t, results = scenarios
+    assert results["webhooks"] == expected(t)
+    assert results["webhooks_then_refresh"] == expected(t)
