@@ -37,6 +37,7 @@ the figures above.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import time
 import types
 from datetime import UTC, date, datetime
@@ -162,6 +163,9 @@ def figures(home: Path) -> dict[str, dict[tuple[str, date], Decimal | int]]:
             "failed_attempts": by_day(
                 "select currency, metric_date, failed_attempts from marts.fct_failed_payments_daily"
                 " where project_id = ?"),
+            "estimated_attempts": by_day(
+                "select currency, metric_date, estimated_attempts "
+                "from marts.fct_failed_payments_daily where project_id = ?"),
             "published_failures": by_day(
                 "select 'all', metric_date, value from marts.metrics_daily "
                 "where project_id = ? and metric = 'stripe_failed_payments'"),
@@ -233,6 +237,8 @@ def expected(t: Timeline) -> dict[str, dict]:
         "dispute_losses": {("USD", usd[-3]): Decimal("75")},
         "refunds": {("USD", usd[-4]): Decimal("20")},
         "failed_attempts": {("USD", usd[-40]): 1, ("USD", usd[-3]): 1, ("USD", usd[-2]): 1},
+        # G's attempt is known from its invoice only, dated at its finalization
+        "estimated_attempts": {("USD", usd[-40]): 1},
         "published_failures": {("all", usd[-40]): 1, ("all", usd[-3]): 1, ("all", usd[-2]): 1},
     }
 
@@ -266,3 +272,23 @@ def test_webhooks_give_the_figures_of_a_backfill(scenarios):
     t, results = scenarios
     assert results["webhooks"] == expected(t)
     assert results["webhooks_then_refresh"] == expected(t)
+
+
+def test_a_warehouse_of_an_older_release_builds_and_keeps_its_revenue(
+        scenario_home: Path, tmp_path: Path):
+    """A warehouse last synced before disputes were read has no `stripe_raw.disputes`, and its
+    staged invoices lack `are_payments_listed`: the next build (no sync) still succeeds, with
+    the same revenue."""
+    shutil.copy(scenario_home / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    revenue = ("select project_id, metric_date, currency, revenue, is_estimated "
+               "from marts.fct_revenue_daily order by all")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        current = con.execute(revenue).fetchall()
+        con.execute("drop table stripe_raw.disputes")
+        con.execute("alter table staging.stg_stripe__invoices drop column are_payments_listed")
+
+    build(home=tmp_path)
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute(revenue).fetchall() == current
+    assert len(current) >= 3

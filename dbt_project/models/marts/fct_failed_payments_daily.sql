@@ -20,6 +20,7 @@ attempts as (
         days.metric_date,
         failures.currency,
         count(*) as failed_attempts,
+        sum(case when failures.is_estimated then 1 else 0 end) as estimated_attempts,
         sum(failures.amount) as failed_amount
     from failures
     inner join days
@@ -54,6 +55,7 @@ final as (
         keys.metric_date,
         keys.currency,
         coalesce(attempts.failed_attempts, 0) as failed_attempts,
+        coalesce(attempts.estimated_attempts, 0) as estimated_attempts,
         {{ as_money('coalesce(attempts.failed_amount, 0)') }} as failed_amount,
         {{ to_usd('coalesce(attempts.failed_amount, 0)', 'fx_rates.usd_per_unit') }}
             as failed_amount_usd,
