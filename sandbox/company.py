@@ -17,9 +17,10 @@ from sandbox.item_mutations import ItemMutations
 from sandbox.mutations import CompanyMutations
 from sandbox.objects import Obj
 from sandbox.retired_coupons import end_forever_promotion
+from sandbox.taxes import add_vat_subscriptions
 
 OBJECT_TYPES = ("customer", "subscription", "subscription_item", "invoice", "line_item", "charge",
-                "refund", "price", "product", "coupon", "discount", "event")
+                "refund", "price", "product", "coupon", "discount", "event", "tax_rate")
 
 # Substrings of the planted personal data: none of them may ever reach the warehouse.
 PLANTED_PII_MARKERS = ["Planted Person", "+1-555-PLANTED", "Planted Street", "Plantedville",
@@ -194,6 +195,7 @@ def generate_company(cfg: CompanyConfig) -> Company:
             simulator.simulate_customer(n)
         simulator.refund_some_charges()
         add_zero_mrr_and_scheduled_shapes(company, random.Random(cfg.seed * 1_000 + 14))
+        add_vat_subscriptions(company, random.Random(cfg.seed * 1_000 + 15))
     finally:
         # Freeze the history into the permanent generation: later collections (while
         # serving) then never rescan millions of long-lived objects.
