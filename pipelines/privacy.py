@@ -64,12 +64,14 @@ KEPT_FIELDS: dict[str, frozenset[str]] = {
         "attempt_count", "attempted", "number", "payments", "subscription", "paid",
         "latest_revision", "from_invoice", "auto_advance", "next_payment_attempt",
         "pre_payment_credit_notes_amount", "post_payment_credit_notes_amount",
-        "billing_cycle_anchor", "test_clock",
+        "billing_cycle_anchor", "test_clock", "tax",
     },
     "line_item": _BASE | {
         "amount", "discount_amounts", "discountable", "discounts", "invoice", "period",
         "quantity", "subscription", "parent", "pricing", "subtotal", "quantity_decimal",
         "taxes", "pretax_credit_amounts", "price", "plan", "proration", "type",
+        # tax of API versions before 2025-03-31 (events keep the version they were made in)
+        "tax_amounts", "amount_excluding_tax", "unit_amount_excluding_tax",
     },
     "charge": _BASE | {
         "amount", "amount_captured", "amount_refunded", "customer", "paid", "captured",
