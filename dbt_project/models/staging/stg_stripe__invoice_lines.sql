@@ -9,7 +9,7 @@
     'price', 'price.id', 'pricing.price_details.price', 'pricing.price_details.price.id',
     'proration', 'parent.subscription_item_details.proration',
     'parent.invoice_item_details.proration', 'type', 'parent.type', 'quantity', 'currency',
-    'amount', 'amount_excluding_tax', 'period.start', 'period.end',
+    'amount', 'amount_excluding_tax', 'period.start', 'period.end', 'taxes', 'tax_amounts',
 ] -%}
 
 {#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns -#}
@@ -75,9 +75,11 @@ lines as (
         {{ json_field(paths, 'amount_excluding_tax', 'bigint') }}
             as reported_amount_excluding_tax_minor,
         -- `amount` holds inclusive taxes; exclusive ones are added on top of it
-        {{ line_tax_total('data', 'inclusive') }} as inclusive_tax_minor,
-        {{ line_tax_total('data', 'exclusive') }} as exclusive_tax_minor,
-        {{ line_tax_total('data', 'inclusive', 'taxable_amount', 'max') }}
+        {%- set taxes = 'coalesce(' ~ json_field(paths, 'taxes') ~ ', '
+            ~ json_field(paths, 'tax_amounts') ~ ')' %}
+        {{ line_tax_total(taxes, 'inclusive') }} as inclusive_tax_minor,
+        {{ line_tax_total(taxes, 'exclusive') }} as exclusive_tax_minor,
+        {{ line_tax_total(taxes, 'inclusive', 'taxable_amount', 'max') }}
             as inclusive_taxable_amount_minor,
         {{ from_unix_seconds(json_field(paths, 'period.start', 'bigint')) }} as period_started_at,
         {{ from_unix_seconds(json_field(paths, 'period.end', 'bigint')) }} as period_ended_at,
