@@ -78,13 +78,17 @@ def read_marts(home, subscription_ids: tuple[str, str]) -> dict:
             "select subscription_id, metric_date, sum(gross_mrr), sum(net_mrr) "
             "from marts.fct_subscription_mrr_daily where subscription_id in (?, ?) "
             "group by all", list(subscription_ids)).fetchall()}
+        estimated = con.execute(
+            "select count(*) from marts.fct_subscription_mrr_daily "
+            "where subscription_id in (?, ?) and is_estimated", list(subscription_ids)
+        ).fetchone()[0]
         cursor = con.execute("select * from marts.fct_revenue_daily where currency = 'EUR'")
         names = [c[0] for c in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     # .get: a warehouse without the tax columns shows None, not an error
     revenue = {row["metric_date"]: (row["revenue"], row.get("tax_amount"),
                                     row.get("revenue_excluding_tax")) for row in rows}
-    return {"mrr": mrr, "revenue": revenue}
+    return {"mrr": mrr, "revenue": revenue, "estimated_days": estimated}
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +136,8 @@ def test_tax_inclusive_price_counts_its_amount_excluding_tax_in_mrr(taxed_marts,
     assert (inclusive, times.day(times.subscribed, -1)) not in mrr
     for day in (times.day(times.subscribed), times.day(times.refunded), times.day(times.now)):
         assert mrr[(inclusive, day)] == (Decimal("100"), Decimal("100")), day
+    # every day is exact: the invoice line, then the same price and quantity listed since
+    assert marts[build_name]["estimated_days"] == 0
 
 
 @pytest.mark.e2e
