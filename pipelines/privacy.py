@@ -64,7 +64,7 @@ KEPT_FIELDS: dict[str, frozenset[str]] = {
         "attempt_count", "attempted", "number", "payments", "subscription", "paid",
         "latest_revision", "from_invoice", "auto_advance", "next_payment_attempt",
         "pre_payment_credit_notes_amount", "post_payment_credit_notes_amount",
-        "billing_cycle_anchor", "test_clock", "paid_out_of_band",
+        "billing_cycle_anchor", "test_clock", "paid_out_of_band", "tax",
         # the charge / PaymentIntent that paid it, on API versions before 2025-03-31
         "charge", "payment_intent",
     },
@@ -72,6 +72,8 @@ KEPT_FIELDS: dict[str, frozenset[str]] = {
         "amount", "discount_amounts", "discountable", "discounts", "invoice", "period",
         "quantity", "subscription", "parent", "pricing", "subtotal", "quantity_decimal",
         "taxes", "pretax_credit_amounts", "price", "plan", "proration", "type",
+        # tax of API versions before 2025-03-31 (events keep the version they were made in)
+        "tax_amounts", "amount_excluding_tax", "unit_amount_excluding_tax",
     },
     "charge": _BASE | {
         "amount", "amount_captured", "amount_refunded", "customer", "paid", "captured",

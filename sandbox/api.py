@@ -27,7 +27,7 @@ EMBEDDED_LIST_LIMIT = 10
 RESOURCES = {"customers": "customer", "subscriptions": "subscription", "invoices": "invoice",
              "charges": "charge", "refunds": "refund", "prices": "price", "products": "product",
              "coupons": "coupon", "events": "event", "subscription_items": "subscription_item",
-             "disputes": "dispute"}
+             "disputes": "dispute", "tax_rates": "tax_rate"}
 # List filters accepted per object type (query parameter -> index filter name).
 LIST_FILTERS = {"customer": ("email",), "invoice": ("customer", "subscription", "status"),
                 "charge": ("customer",), "refund": ("charge",), "price": ("product", "currency"),
@@ -35,7 +35,7 @@ LIST_FILTERS = {"customer": ("email",), "invoice": ("customer", "subscription", 
 ID_PREFIXES = {"cus": "customer", "sub": "subscription", "si": "subscription_item",
                "in": "invoice", "il": "line_item", "ch": "charge", "re": "refund",
                "price": "price", "prod": "product", "evt": "event", "di": "discount",
-               "dp": "dispute"}
+               "dp": "dispute", "txr": "tax_rate"}
 # Expandable fields whose ids carry no type prefix (coupon ids are chosen by the merchant).
 FIELD_OBJECT_TYPES = {"coupon": "coupon"}
 # Objects with a `discounts[]` of expandable ids.

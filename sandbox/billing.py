@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sandbox import objects
+from sandbox import objects, taxes
 from sandbox.objects import Obj
 
 if TYPE_CHECKING:
@@ -78,6 +78,8 @@ def create_invoice(co: Company, customer_id: str, currency: str, created: int,
     inv = objects.invoice(iid, cust, n, created, currency, billing_reason, parent,
                           (start, end), co.livemode)
     applied = _discount_lines(lines, discounts, currency)
+    sub = co.get("subscription", subscription_id) if subscription_id else None
+    rates = (sub or {}).get("default_tax_rates") or []
     line_objs = []
     for ln, disc_amounts in zip(lines, applied, strict=True):
         lid = co.new_id("il")
@@ -92,6 +94,9 @@ def create_invoice(co: Company, customer_id: str, currency: str, created: int,
         line_objs.append(objects.line_item(
             lid, iid, ln.amount, currency, ln.quantity, parent, pricing, ln.period, co.livemode,
             description=ln.description, discount_amounts=disc_amounts))
+        if rates:
+            line_objs[-1]["taxes"] = taxes.line_taxes(
+                ln.amount - sum(d["amount"] for d in disc_amounts), rates)
     for line in line_objs:
         co.add("line_item", line)
     inv["lines"] = objects.empty_list(f"/v1/invoices/{iid}/lines", line_objs)
@@ -101,10 +106,14 @@ def create_invoice(co: Company, customer_id: str, currency: str, created: int,
         for d in disc_amounts:
             totals[d["discount"]] = totals.get(d["discount"], 0) + d["amount"]
     used = [d for d in discounts if d["id"] in totals]
-    total = subtotal - sum(totals.values())
-    inv.update(subtotal=subtotal, subtotal_excluding_tax=subtotal, total=total,
-               total_excluding_tax=total, amount_due=max(total, 0), amount_remaining=max(total, 0),
-               discounts=used,
+    tax_lines = [tax for line in line_objs for tax in line["taxes"]]
+    inclusive_tax = sum(t["amount"] for t in tax_lines if t["tax_behavior"] == "inclusive")
+    exclusive_tax = sum(t["amount"] for t in tax_lines if t["tax_behavior"] == "exclusive")
+    total = subtotal - sum(totals.values()) + exclusive_tax
+    inv.update(subtotal=subtotal, subtotal_excluding_tax=subtotal - inclusive_tax, total=total,
+               total_excluding_tax=total - inclusive_tax - exclusive_tax,
+               total_taxes=taxes.total_taxes(line_objs),
+               amount_due=max(total, 0), amount_remaining=max(total, 0), discounts=used,
                total_discount_amounts=[{"amount": a, "discount": k} for k, a in totals.items()])
     co.add("invoice", inv)
     co.emit("invoice.created", created, inv, status="draft")

@@ -26,6 +26,7 @@ class PlanSpec:
     usage_type: str = "licensed"
     billing_scheme: str = "per_unit"
     tiers: tuple[tuple[int | None, int], ...] = ()  # (up_to, unit_amount), graduated
+    tax_behavior: str = "exclusive"  # "inclusive": the unit amount already holds the tax
 
 
 PRODUCTS = {
@@ -64,6 +65,9 @@ PLANS: tuple[PlanSpec, ...] = (
     PlanSpec("setup_eur_once", "setup", "eur", 45000, None),
     *(PlanSpec(f"module{n}_usd_month", f"module{n}", "usd", 300 + 100 * n, "month")
       for n in range(1, 13)),
+    # last, so that adding it moved no other price's id (sandbox/taxes.py uses it)
+    PlanSpec("starter_eur_month_vat_incl", "starter", "eur", 11900, "month",
+             tax_behavior="inclusive"),
 )
 
 # Base plans a new customer may pick, by currency: (plan key, weight).

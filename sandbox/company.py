@@ -18,10 +18,11 @@ from sandbox.item_mutations import ItemMutations
 from sandbox.mutations import CompanyMutations
 from sandbox.objects import Obj
 from sandbox.retired_coupons import end_forever_promotion
+from sandbox.taxes import add_vat_subscriptions
 
 OBJECT_TYPES = ("customer", "subscription", "subscription_item", "invoice", "line_item", "charge",
                 "refund", "price", "product", "coupon", "discount", "event", "dispute",
-                "credit_note")
+                "credit_note", "tax_rate")
 
 # Substrings of the planted personal data: none of them may ever reach the warehouse.
 PLANTED_PII_MARKERS = ["Planted Person", "+1-555-PLANTED", "Planted Street", "Plantedville",
@@ -197,6 +198,7 @@ def generate_company(cfg: CompanyConfig) -> Company:
         simulator.refund_some_charges()
         add_zero_mrr_and_scheduled_shapes(company, random.Random(cfg.seed * 1_000 + 14))
         add_collection_shapes(company, random.Random(cfg.seed * 1_000 + 15))
+        add_vat_subscriptions(company, random.Random(cfg.seed * 1_000 + 16))
     finally:
         # Freeze the history into the permanent generation: later collections (while
         # serving) then never rescan millions of long-lived objects.

@@ -94,8 +94,10 @@ class CompanyMutations:
         return self._events_since(mark)
 
     def create_subscription(self: Company, customer_id: str, price_id: str, at: int,
-                            trial_days: int = 0) -> list[Obj]:
-        """Subscribe the customer to one price at `at`, optionally with a trial."""
+                            trial_days: int = 0, tax_rates: list[Obj] | None = None,
+                            quantity: int = 1) -> list[Obj]:
+        """Subscribe the customer to `quantity` of one price at `at`, optionally with a trial
+        and with `tax_rates` as the subscription's `default_tax_rates`."""
         cust = self._require("customer", customer_id)
         price = self._require("price", price_id)
         mark = len(self.objects["event"])
@@ -104,17 +106,19 @@ class CompanyMutations:
                                    self.livemode)
         first_end = at + trial_days * DAY if trial_days else period_end(
             at, recurring["interval"], recurring["interval_count"])
-        quantity = None if recurring["usage_type"] == "metered" else 1
-        item = objects.subscription_item(self.new_id("si"), sub["id"], price, quantity, at, at,
-                                         first_end)
+        licensed = recurring["usage_type"] != "metered"
+        item = objects.subscription_item(self.new_id("si"), sub["id"], price,
+                                         quantity if licensed else None, at, at, first_end)
         sub["items"] = objects.empty_list(sub["items"]["url"], [item])
+        sub["default_tax_rates"] = list(tax_rates or [])
         if trial_days:
             sub.update(status="trialing", trial_start=at, trial_end=first_end)
         self.add("subscription_item", item)
         self.add("subscription", sub)
         self.emit("customer.subscription.created", at, sub)
-        amount = 0 if trial_days else line_amount(self.plan(price["lookup_key"]), quantity or 0)
-        line = Line(price, quantity, amount, (at, first_end), item["id"])
+        amount = 0 if trial_days or not licensed else line_amount(
+            self.plan(price["lookup_key"]), quantity)
+        line = Line(price, item["quantity"], amount, (at, first_end), item["id"])
         inv = create_invoice(self, cust["id"], price["currency"], at, "subscription_create",
                              sub["id"], [line], [], Collection([Attempt(at)]))
         sub["latest_invoice"] = inv["id"]

@@ -74,7 +74,11 @@ def expected_mrr_and_subscriptions(company) -> tuple[float, int]:
                 continue
             interval_months = MONTHS_PER_INTERVAL[recurring["interval"]] * recurring[
                 "interval_count"]
-            gross += item_amount(price, item.get("quantity") or 1) / interval_months
+            # tax never enters MRR: a VAT-inclusive price counts without its VAT
+            inclusive = sum(r["percentage"] for r in sub.get("default_tax_rates") or []
+                            if r["inclusive"])
+            gross += item_amount(price, item.get("quantity") or 1) / interval_months / (
+                1 + inclusive / 100)
         # a metered-only ($0) subscription counts too (issue 14 case 5)
         discount = 0.0
         for applied in sub.get("discounts") or []:

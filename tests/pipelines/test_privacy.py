@@ -129,3 +129,21 @@ def test_worker_processes_decode_pages_to_the_allowlisted_objects(
     assert decoded["has_more"] is True and [o["id"] for o in decoded["data"]] == [
         resources["charge"]["id"], resources["customer"]["id"]]
     assert "Jenny Rosen" not in json.dumps(decoded) and "Jane Doe" not in json.dumps(decoded)
+
+
+def test_line_taxes_of_current_and_older_api_versions_are_kept(resources: dict[str, Any]) -> None:
+    """Issue 15 case 2: MRR takes tax out of tax-inclusive lines, so the tax amounts stay."""
+    tax = {"amount": 1900, "tax_behavior": "inclusive", "taxable_amount": 10000,
+           "taxability_reason": "standard_rated", "type": "tax_rate_details",
+           "tax_rate_details": {"tax_rate": "txr_1"}}
+    current = dict(resources["line_item"], amount=11900, taxes=[tax])
+    assert allowlist(current)["taxes"] == [tax]
+    older = dict(resources["line_item"], amount=11900, amount_excluding_tax=10000,
+                 tax_amounts=[{"amount": 1900, "inclusive": True, "taxable_amount": 10000,
+                               "tax_rate": "txr_1", "taxability_reason": None}])
+    kept = allowlist(older)
+    assert kept["amount_excluding_tax"] == 10000
+    assert kept["tax_amounts"] == older["tax_amounts"]
+    invoice = dict(resources["invoice"], total=11900, total_excluding_tax=10000, tax=1900)
+    assert {k: allowlist(invoice)[k] for k in ("total", "total_excluding_tax", "tax")} == {
+        "total": 11900, "total_excluding_tax": 10000, "tax": 1900}

@@ -97,8 +97,12 @@ def test_invoice_totals_and_payments_are_consistent(company: Company):
     for inv in company.objects["invoice"]:
         lines = inv["lines"]["data"]
         discounts = sum(d["amount"] for ln in lines for d in ln["discount_amounts"])
+        taxes_on_top = sum(t["amount"] for ln in lines for t in ln["taxes"]
+                           if t["tax_behavior"] == "exclusive")
         assert inv["subtotal"] == sum(ln["amount"] for ln in lines)
-        assert inv["total"] == inv["subtotal"] - discounts
+        assert inv["total"] == inv["subtotal"] - discounts + taxes_on_top
+        assert inv["total"] - inv["total_excluding_tax"] == sum(
+            t["amount"] for t in inv["total_taxes"])
         if inv["status"] == "paid":
             assert inv["amount_paid"] == inv["amount_due"]
             assert inv["status_transitions"]["paid_at"] is not None
@@ -138,6 +142,24 @@ def test_the_company_holds_the_collection_shapes_of_issue_15(larger_company: Com
     assert company.objects["credit_note"]
     assert any(d["status"] == "lost" for d in company.objects["dispute"])
     assert len(delayed) < 0.1 * len(charges)
+def test_eu_customers_pay_vat_included_or_on_top_at_a_realistic_rate(company: Company):
+    """Issue 15 case 2: some EUR customers' subscriptions carry German VAT (19%), inclusive
+    (the line's amount holds it) or exclusive (added on top), as invoice line `taxes[]`."""
+    taxed = [s for s in company.objects["subscription"] if s["default_tax_rates"]]
+    eur = [s for s in company.objects["subscription"] if s["currency"] == "eur"]
+    assert 0 < len(taxed) < len(eur) / 2
+    assert {s["default_tax_rates"][0]["inclusive"] for s in taxed} == {True, False}
+    assert all(s["currency"] == "eur" for s in taxed)
+    taxed_lines = [ln for ln in company.objects["line_item"] if ln["taxes"]]
+    assert taxed_lines
+    for line in taxed_lines:
+        discounted = line["amount"] - sum(d["amount"] for d in line["discount_amounts"])
+        (tax,) = line["taxes"]
+        if tax["tax_behavior"] == "inclusive":
+            assert tax["taxable_amount"] + tax["amount"] == discounted
+        else:
+            assert tax["taxable_amount"] == discounted
+        assert abs(tax["amount"] - tax["taxable_amount"] * 19 / 100) <= 0.5
 
 
 def test_canceled_subscriptions_were_canceled_before_they_ended(company: Company):

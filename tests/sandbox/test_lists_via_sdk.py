@@ -240,3 +240,11 @@ def test_expanding_a_field_that_is_not_expandable_is_400(client, company: Compan
     with pytest.raises(stripe.InvalidRequestError) as caught:
         client.v1.subscription_items.list(params={"subscription": "sub_missing"})
     assert caught.value.http_status == 404
+
+
+def test_tax_rates_are_listed_and_retrieved(client, company: Company):
+    """`/v1/tax_rates`: the VAT rates the company's EUR subscriptions carry (issue 15 case 2)."""
+    listed = list(client.v1.tax_rates.list(params={"limit": 100}).auto_paging_iter())
+    assert _ids(listed) == _newest_first(company.objects["tax_rate"])
+    assert {(r.percentage, r.inclusive) for r in listed} == {(19, True), (19, False)}
+    assert client.v1.tax_rates.retrieve(listed[0].id).country == "DE"

@@ -118,10 +118,12 @@ item_days as (
         coalesce(item_prices.currency, counted_days.subscription_currency) as currency,
         item_prices.interval_units,
         item_prices.monthly_amount as gross_mrr,
-        -- an item removed at an estimated moment: its days in the uncertain range
+        -- an item removed at an estimated moment: its days in the uncertain range; a
+        -- tax-inclusive price whose tax was estimated (int_subscription_item_prices)
         coalesce(removals.is_removal_estimated
             and counted_days.metric_date between cast(removals.estimated_from as date)
-            and cast(removals.removed_at as date), false) as is_estimated
+            and cast(removals.removed_at as date), false)
+            or coalesce(item_prices.is_tax_estimated, false) as is_estimated
     from counted_days
     inner join item_prices
         on counted_days.project_id = item_prices.project_id

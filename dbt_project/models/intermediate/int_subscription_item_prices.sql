@@ -12,11 +12,23 @@
     moment int_subscription_item_removals dates its removal.
   The day's segment is the one that started last (ties: `priority`).
   Monthly amount (METRICS-SPEC "Monthly amount"): recurring licensed prices only (one-time,
-  metered and proration amounts never enter MRR); per-unit: unit_amount x quantity; tiered,
-  custom and tax-inclusive prices: the item's subscription invoice line amount excluding
-  tax; normalised to a month by the interval: month / n, year / 12n, week x 52 / 12 / n,
-  day x 365 / 12 / n, as one exact division rounded to a millionth of the currency unit, half
-  away from zero (`per_month`).
+  metered and proration amounts never enter MRR); per-unit: unit_amount x quantity; tiered
+  and custom prices: the item's subscription invoice line amount excluding tax; normalised
+  to a month by the interval: month / n, year / 12n, week x 52 / 12 / n, day x 365 / 12 / n,
+  as one exact division rounded to a millionth of the currency unit, half away from zero
+  (`per_month`).
+  Tax never enters MRR (issue 15 case 2). Exclusive tax is added on top of the price, so
+  unit_amount x quantity holds none. A tax-inclusive per-unit item (price `tax_behavior`
+  inclusive, or its line carrying inclusive tax, as tax rates with `inclusive` make it) is
+  worth, in order of evidence (`tax_source`):
+  1. `own_line`: its segment's invoice line amount excluding tax (exact);
+  2. `latest_line`: the item's latest regular line's, when that line bills the same price
+     and quantity (exact: the same thing invoiced again);
+  3. `latest_line_rate`: unit_amount x quantity / (1 + the latest line's inclusive tax /
+     taxable amount), rounded to a millionth (estimated: the rate may have changed since);
+  4. `no_tax_evidence`: unit_amount x quantity (estimated: no line says what tax it holds).
+  3 and 4 set `is_tax_estimated`, which int_subscription_item_mrr_daily carries into
+  `is_estimated`.
 -#}
 with lines as (
     select * from {{ ref('stg_stripe__invoice_lines') }}
@@ -40,7 +52,11 @@ latest_regular_lines as (
     select
         project_id,
         subscription_item_id,
-        amount_excluding_tax as line_amount
+        price_id as line_price_id,
+        quantity as line_quantity,
+        amount_excluding_tax as line_amount,
+        inclusive_tax as line_inclusive_tax,
+        inclusive_taxable_amount as line_inclusive_taxable_amount
     from lines
     where not is_proration
     qualify row_number() over (
@@ -57,7 +73,8 @@ earliest_lines as (
         subscription_item_id,
         price_id,
         quantity,
-        case when not is_proration then amount_excluding_tax end as line_amount
+        case when not is_proration then amount_excluding_tax end as line_amount,
+        case when not is_proration then inclusive_tax end as line_inclusive_tax
     from lines
     where not is_proration or amount < 0
     qualify row_number() over (
@@ -85,7 +102,8 @@ line_segments as (
             when amount < 0 then 1
             else 3
         end as priority,
-        case when not is_proration then amount_excluding_tax end as own_line_amount
+        case when not is_proration then amount_excluding_tax end as own_line_amount,
+        case when not is_proration then inclusive_tax end as own_line_inclusive_tax
     from lines
 ),
 
@@ -103,7 +121,8 @@ listed_item_segments as (
         cast(null as timestamp) as valid_to,
         'listed_item' as segment_source,
         0 as priority,
-        earliest_lines.line_amount as own_line_amount
+        earliest_lines.line_amount as own_line_amount,
+        earliest_lines.line_inclusive_tax as own_line_inclusive_tax
     from items
     left join earliest_lines
         on items.project_id = earliest_lines.project_id
@@ -119,7 +138,8 @@ listed_item_segments as (
         cast(null as timestamp) as valid_to,
         'listed_item_at_sync' as segment_source,
         4 as priority,
-        cast(null as {{ money_type() }}) as own_line_amount
+        cast(null as {{ money_type() }}) as own_line_amount,
+        cast(null as {{ money_type() }}) as own_line_inclusive_tax
     from items
 ),
 
@@ -137,7 +157,8 @@ removed_item_segments as (
         cast(null as timestamp) as valid_to,
         'removed_item' as segment_source,
         5 as priority,
-        cast(null as {{ money_type() }}) as own_line_amount
+        cast(null as {{ money_type() }}) as own_line_amount,
+        cast(null as {{ money_type() }}) as own_line_inclusive_tax
     from removals
 ),
 
@@ -161,7 +182,20 @@ priced as (
         coalesce(prices.billing_interval, items.billing_interval) as billing_interval,
         coalesce(prices.billing_interval_count, items.billing_interval_count)
             as billing_interval_count,
-        coalesce(segments.own_line_amount, latest_regular_lines.line_amount) as line_amount
+        coalesce(segments.own_line_amount, latest_regular_lines.line_amount) as line_amount,
+        case
+            when segments.own_line_amount is not null then 'own_line'
+            when latest_regular_lines.line_price_id = segments.price_id
+                and latest_regular_lines.line_quantity = segments.quantity then 'latest_line'
+            when latest_regular_lines.line_inclusive_taxable_amount > 0 then 'latest_line_rate'
+            else 'no_tax_evidence'
+        end as tax_source,
+        -- inclusive taxes per unit of taxable amount (0.19 for 19% VAT), to 6 decimals
+        {{ divide_money('latest_regular_lines.line_inclusive_tax',
+                        'nullif(latest_regular_lines.line_inclusive_taxable_amount, 0)') }}
+            as latest_inclusive_tax_rate,
+        coalesce(segments.own_line_inclusive_tax, latest_regular_lines.line_inclusive_tax, 0) > 0
+            as line_holds_inclusive_tax
     from segments
     left join prices
         on segments.project_id = prices.project_id
@@ -173,6 +207,16 @@ priced as (
     left join latest_regular_lines
         on segments.project_id = latest_regular_lines.project_id
         and segments.subscription_item_id = latest_regular_lines.subscription_item_id
+),
+
+taxed as (
+    select
+        priced.*,
+        billing_scheme = 'per_unit'
+            and unit_amount is not null
+            and (coalesce(tax_behavior, '') = 'inclusive' or line_holds_inclusive_tax)
+            as is_tax_inclusive_per_unit
+    from priced
 ),
 
 final as (
@@ -193,19 +237,27 @@ final as (
         {{ units }} as interval_units,
         coalesce(price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed', false)
             as is_recurring_licensed,
+        case when is_tax_inclusive_per_unit then tax_source end as tax_source,
+        coalesce(is_tax_inclusive_per_unit
+            and tax_source in ('latest_line_rate', 'no_tax_evidence')
+            and segment_source not in ('proration_credit', 'removed_item'), false)
+            as is_tax_estimated,
         -- money: normalised by one exact division, rounded to a millionth (macros/fx.sql)
         cast(case
             when not coalesce(
                 price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed', false
             ) then 0
             when segment_source in ('proration_credit', 'removed_item') then 0
-            when billing_scheme = 'per_unit'
-                and coalesce(tax_behavior, '') <> 'inclusive'
-                and unit_amount is not null
+            when is_tax_inclusive_per_unit and tax_source in ('own_line', 'latest_line')
+                then {{ per_month('line_amount', units) }}
+            when is_tax_inclusive_per_unit and tax_source = 'latest_line_rate'
+                then {{ per_month(divide_money('unit_amount * quantity',
+                                               '1 + latest_inclusive_tax_rate'), units) }}
+            when billing_scheme = 'per_unit' and unit_amount is not null
                 then {{ per_month('unit_amount * quantity', units) }}
             else {{ per_month('coalesce(line_amount, 0)', units) }}
         end as {{ money_type() }}) as monthly_amount
-    from priced
+    from taxed
 )
 
 select * from final

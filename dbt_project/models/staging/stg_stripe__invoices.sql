@@ -6,7 +6,8 @@
     'payment_intent.id', 'charge', 'charge.id', 'status_transitions.finalized_at',
     'status_transitions.paid_at', 'status_transitions.voided_at',
     'status_transitions.marked_uncollectible_at', 'period_start', 'period_end',
-    'next_payment_attempt', 'discounts', 'discount', 'payments.object',
+    'next_payment_attempt', 'discounts', 'discount', 'payments.object', 'total_excluding_tax',
+    'tax',
 ] -%}
 
 {#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns -#}
@@ -20,7 +21,7 @@
 with source as (
     {#- a table built before a column was added is re-read whole once, so no row lacks it #}
     {{ rows_synced_since_last_build('invoices',
-        ['next_payment_attempt_at', 'discounts', 'are_payments_listed']) }}
+        ['next_payment_attempt_at', 'discounts', 'are_payments_listed', 'tax']) }}
 ),
 
 currency_exponents as (
@@ -59,6 +60,14 @@ invoices as (
         {{ json_field(paths, 'amount_remaining', 'bigint') }} as amount_remaining_minor,
         {{ json_field(paths, 'subtotal', 'bigint') }} as subtotal_minor,
         {{ json_field(paths, 'total', 'bigint') }} as total_minor,
+        -- the invoice's taxes, inclusive and exclusive: total - total_excluding_tax (older
+        -- API versions also carried the sum as `tax`)
+        coalesce(
+            {{ json_field(paths, 'total', 'bigint') }}
+                - {{ json_field(paths, 'total_excluding_tax', 'bigint') }},
+            {{ json_field(paths, 'tax', 'bigint') }},
+            0
+        ) as tax_minor,
         coalesce({{ json_field(paths, 'attempt_count', 'integer') }}, 0) as attempt_count,
         {{ json_field_id(paths, 'payment_intent') }} as payment_intent_id,
         {{ json_field_id(paths, 'charge') }} as charge_id,
@@ -96,7 +105,8 @@ final as (
         {{ minor_to_major('amount_remaining_minor', 'currency_exponents.exponent') }}
             as amount_remaining,
         {{ minor_to_major('subtotal_minor', 'currency_exponents.exponent') }} as subtotal,
-        {{ minor_to_major('total_minor', 'currency_exponents.exponent') }} as total
+        {{ minor_to_major('total_minor', 'currency_exponents.exponent') }} as total,
+        {{ minor_to_major('tax_minor', 'currency_exponents.exponent') }} as tax
     from invoices
     left join currency_exponents on invoices.currency = currency_exponents.currency
 )

@@ -1,0 +1,85 @@
+{#-
+  The tax inside each money transaction of int_revenue_transactions (issue 15 case 2), in the
+  transaction's currency and with its sign; `stripe_revenue` is gross (tax included), and
+  fct_revenue_daily subtracts this for revenue excluding tax:
+  - an invoice payment holds the invoice's tax (total - total_excluding_tax) in proportion to
+    what was paid: all of it when the invoice is paid in full;
+  - a refund returns tax in the proportion of the invoice its charge paid (linked through the
+    invoice's payments, or `charge.invoice` before 2025-03-31): EUR 59.50 refunded of EUR
+    119 that held 19 of VAT returns 9.50;
+  - a standalone charge, and a refund of one, carry no tax Stripe reports: 0.
+  Each share is one division rounded to a millionth, half away from zero (`divide_money`).
+-#}
+with transactions as (
+    select * from {{ ref('int_revenue_transactions') }}
+),
+
+invoices as (
+    select * from {{ ref('stg_stripe__invoices') }}
+    where tax_minor <> 0 and total_minor > 0
+),
+
+refunds as (
+    select * from {{ ref('stg_stripe__refunds') }}
+),
+
+charges as (
+    select * from {{ ref('stg_stripe__charges') }}
+),
+
+invoice_payments as (
+    select * from {{ ref('stg_stripe__invoice_payments') }}
+    where charge_id is not null
+),
+
+-- the invoice each charge paid: its payments (current API), else `charge.invoice` (older)
+charge_invoices as (
+    select distinct project_id, charge_id, invoice_id from invoice_payments
+    union
+    select project_id, charge_id, invoice_id from charges where invoice_id is not null
+),
+
+invoice_payment_taxes as (
+    select
+        transactions.project_id,
+        transactions.transaction_type,
+        transactions.transaction_id,
+        {{ divide_money('transactions.amount * invoices.tax', 'invoices.total') }} as tax_amount
+    from transactions
+    inner join invoices
+        on transactions.project_id = invoices.project_id
+        and transactions.transaction_id = invoices.invoice_id
+    where transactions.transaction_type = 'invoice_payment'
+),
+
+refund_taxes as (
+    select
+        transactions.project_id,
+        transactions.transaction_type,
+        transactions.transaction_id,
+        {{ divide_money('transactions.amount * invoices.tax', 'invoices.total') }} as tax_amount
+    from transactions
+    inner join refunds
+        on transactions.project_id = refunds.project_id
+        and transactions.transaction_id = refunds.refund_id
+    inner join charge_invoices
+        on refunds.project_id = charge_invoices.project_id
+        and refunds.charge_id = charge_invoices.charge_id
+    inner join invoices
+        on charge_invoices.project_id = invoices.project_id
+        and charge_invoices.invoice_id = invoices.invoice_id
+    where transactions.transaction_type = 'refund'
+    -- a charge named by two sources for different invoices (should not happen): one of them
+    qualify row_number() over (
+        partition by transactions.project_id, transactions.transaction_id
+        order by invoices.invoice_id
+    ) = 1
+),
+
+final as (
+    select * from invoice_payment_taxes
+    union all
+    select * from refund_taxes
+)
+
+select * from final
