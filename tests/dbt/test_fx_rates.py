@@ -38,6 +38,7 @@ from sandbox.catalog import PlanSpec
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+from stripe_warehouse.fx_reference import usd_rates
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build, build_args, run_dbt
 
@@ -115,6 +116,9 @@ def two_tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
                              now=NOW)
             seen["backfill_warnings"] = build(home=home)
             seen["backfill_php"] = _mrr_usd(home, php_sub)
+            seen["ecb_table"] = set(_query(
+                home, "select rate_date, currency, usd_per_unit "
+                "from intermediate.int_fx_rates_ecb"))
             for project in KEYS:
                 sync_project(store, project, "refresh", home=home, api_base=server.url,
                              now=NOW + 3600)
@@ -148,6 +152,15 @@ def test_php_mrr_is_priced_at_the_ecb_cross_rate_carried_over_weekends(two_tenan
     """Days of the ECB's history, a weekend, and today after the history ends (docstring)."""
     got = two_tenants[step]
     assert {day: got.get(day) for day in ECB_DAYS} == ECB_DAYS
+
+
+@pytest.mark.e2e
+def test_the_ecb_table_built_in_sql_equals_the_cross_rates_computed_in_python(two_tenants):
+    """int_fx_rates_ecb (DuckDB, integer arithmetic) against fx_reference.usd_rates (Python
+    Decimal), row for row over the whole bundled history."""
+    expected = set(usd_rates())
+    assert len(expected) > 200_000
+    assert two_tenants["ecb_table"] == expected
 
 
 @pytest.mark.e2e
