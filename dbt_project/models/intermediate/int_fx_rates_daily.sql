@@ -5,7 +5,9 @@
   2. the European Central Bank's reference rates (`int_fx_rates_ecb`, EUR cross rates): the
      latest ECB day on or before the day, so Friday's rate covers the weekend, the last business
      day's a TARGET holiday, and the last published rate every day after the data ends;
-  and for a day before both start, the earliest rate (the user's first).
+  3. a fixed USD peg (`fx_rates_pegged`: AED, BHD, JOD, OMR, QAR, SAR, which the ECB does not
+     quote);
+  and for a day before those start, the earliest rate (the user's first).
   A currency the warehouse holds money in that neither table has gets a null rate instead of
   stopping the build: only the rows in that currency (so only the projects using it) lose their
   USD figures, `int_fx_rates_missing` names them and the build prints a warning.
@@ -51,10 +53,22 @@ reference_rates as (
         on ecb.currency = currencies_used.currency
 ),
 
+pegged_rates as (
+    select
+        currency,
+        rate_date,
+        usd_per_unit,
+        'peg' as rate_source,
+        3 as precedence
+    from {{ ref('fx_rates_pegged') }}
+),
+
 rates as (
     select * from override_rates
     union all
     select * from reference_rates
+    union all
+    select * from pegged_rates
 ),
 
 rate_validity as (
@@ -103,7 +117,7 @@ candidates as (
         rate_validity.usd_per_unit,
         rate_validity.rate_source,
         rate_validity.rate_date,
-        2 + rate_validity.precedence as rank_key
+        3 + rate_validity.precedence as rank_key
     from day_currencies
     inner join rate_validity
         on day_currencies.currency = rate_validity.currency
