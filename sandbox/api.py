@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.balance import balance_transactions
 from sandbox.company import EVENT_RETENTION
 from sandbox.listing import (
     CompanyIndex,
@@ -87,6 +88,7 @@ class StripeApi:
     def __init__(self, company: Any) -> None:
         self.company = company
         self.index = CompanyIndex(company)
+        self._ledger: tuple[tuple[int, int], OrderedView] | None = None
 
     def route(self, path: str) -> Route | None:
         """The endpoint `path` addresses, or None."""
@@ -98,6 +100,8 @@ class StripeApi:
             return Route("/v1/account", "account", self.account, ())
         if name == "invoice_payments" and not rest:
             return Route("/v1/invoice_payments", "invoice_payments", self.invoice_payments, ())
+        if name == "balance_transactions" and not rest:
+            return Route("/v1/balance_transactions", name, self.list_balance_transactions, ())
         if name not in RESOURCES:
             return None
         if not rest:
@@ -157,6 +161,26 @@ class StripeApi:
             raise missing(object_type, str(exc), param) from None
         return self._list([self.render(o) for o in data], has_more,
                           "/v1/" + next(k for k, v in RESOURCES.items() if v == object_type),
+                          expand_paths(params))
+
+    def list_balance_transactions(self, params: Obj) -> Obj:
+        """`GET /v1/balance_transactions` with `type`, created range, cursors and expansion
+        (`data.source`); derived from the charges and refunds (sandbox/balance.py)."""
+        built_for = (self.company.versions["charge"], self.company.versions["refund"])
+        if self._ledger is None or self._ledger[0] != built_for:
+            self._ledger = (built_for, OrderedView.of(balance_transactions(self.company)))
+        view = self._ledger[1]
+        if params.get("type"):
+            view = exclude(view, lambda t: t["type"] != params["type"])
+        gte, lte = created_range(params)
+        req = PageRequest(limit_of(params), params.get("starting_after"),
+                          params.get("ending_before"), gte, lte)
+        try:
+            data, has_more = page(view, req)
+        except UnknownCursor as exc:
+            param = "starting_after" if req.starting_after else "ending_before"
+            raise missing("balance_transaction", str(exc), param) from None
+        return self._list(list(data), has_more, "/v1/balance_transactions",
                           expand_paths(params))
 
     def embedded_list(self, params: Obj, object_type: str, object_id: str, field: str,

@@ -155,6 +155,16 @@ class Company(CompanyMutations, ItemMutations):
         """The price object of a catalog plan."""
         return self._by_id["price"][self._price_ids[key]]
 
+    def add_price(self, spec: PlanSpec, at: int) -> Obj:
+        """Add a price outside the catalog (a scenario's own currency, say) under an existing
+        catalog product; `create_subscription` then takes its id."""
+        product = next(p for p in self.objects["product"] if p["name"] == PRODUCTS[spec.product])
+        price = objects.price(self.new_id("price"), spec, product["id"], at, self.livemode)
+        self._plans[spec.key] = spec
+        self._price_ids[spec.key] = price["id"]
+        self.add("price", price)
+        return price
+
     def _create_catalog(self, at: int) -> None:
         product_ids = {}
         for key, name in PRODUCTS.items():

@@ -161,6 +161,15 @@ def cmd_rotate_key(args: argparse.Namespace) -> None:
           "STRIPE_WAREHOUSE_OLD_SECRET_KEYS until every process has restarted")
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Recompute a project's figures from the Stripe API; exit 1 if one differs from the marts."""
+    from stripe_warehouse.verify import run_verify
+
+    report, code = run_verify(existing_home(), args.project, args.date, args.explain)
+    print(report)
+    return code
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check one project end to end; exit 1 if a check fails."""
     from stripe_warehouse.doctor import any_failed, checks_json, format_checks, run_doctor
@@ -309,6 +318,15 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("project", help=PROJECT_HELP)
     doctor.add_argument("--json", action="store_true", help=JSON_HELP)
     doctor.set_defaults(run=cmd_doctor)
+
+    verify = commands.add_parser(
+        "verify", help="recompute a project's figures from the Stripe API and compare the marts")
+    verify.add_argument("project", help=PROJECT_HELP)
+    verify.add_argument("--date", type=dt.date.fromisoformat, metavar="YYYY-MM-DD",
+                        help="last day of the revenue and failed-payment windows")
+    verify.add_argument("--explain", action="store_true",
+                        help="list the objects behind each difference")
+    verify.set_defaults(run=cmd_verify)
 
     commands.add_parser(
         "rotate-key", help=f"re-encrypt stored secrets under {NEW_KEY_ENV} (or a new key)"

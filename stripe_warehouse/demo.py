@@ -117,6 +117,7 @@ def run_demo(home: Path, customers: int = DEMO_CUSTOMERS) -> None:
     from stripe_warehouse.publish import published_path
     from stripe_warehouse.report import write_report
     from stripe_warehouse.transform import build
+    from stripe_warehouse.verify import run_verify
 
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     ensure_secret_key(home)
@@ -133,10 +134,16 @@ def run_demo(home: Path, customers: int = DEMO_CUSTOMERS) -> None:
             f"demo: backfill loaded {result.objects_loaded:,} objects in "
             f"{time.monotonic() - t0:.1f} s"
         )
-    t0 = time.monotonic()
-    build(home=home)
-    print(f"demo: dbt build finished in {time.monotonic() - t0:.1f} s")
-    print_metrics(home, DEMO_PROJECT)
+        t0 = time.monotonic()
+        build(home=home)
+        print(f"demo: dbt build finished in {time.monotonic() - t0:.1f} s")
+        print_metrics(home, DEMO_PROJECT)
+        # while the sandbox still runs: the figures recomputed from its API must reconcile
+        t0 = time.monotonic()
+        report, _ = run_verify(home, DEMO_PROJECT, explain=True, api_base=sandbox.url)
+        print(report)
+        print(f"demo: verify (`stripe-warehouse verify {DEMO_PROJECT}`) took "
+              f"{time.monotonic() - t0:.1f} s")
     report = write_report(published_path(home), DEMO_PROJECT, home / "reports" / "demo.html")
     print(f"demo: overview report written to {report}")
     print(

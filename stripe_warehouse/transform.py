@@ -100,19 +100,49 @@ def _run_streaming(
 def build(
     home: Path | None = None, full_refresh: bool = False, select: str | None = None,
     progress: SyncProgress | None = None,
-) -> None:
+) -> list[str]:
     """Builds the seeds and models and runs their data tests, optionally a selection or a full
     refresh, then publishes the marts to the readers' copy (reporting.duckdb).
     dbt unit tests (fixed inputs, no warehouse data) are left to the test suite.
-    ``progress`` is told of the ``build`` and ``publish`` phases and of each dbt node."""
+    ``progress`` is told of the ``build`` and ``publish`` phases and of each dbt node.
+    Returns the build's warnings (a currency without an FX rate), also printed to stderr."""
     progress = progress or SyncProgress()
     progress.phase("build")
     # one turn of the writer lock for both: no other writer gets between build and publish
     with (warehouse_writer(state_home(home), "dbt build and publish"),
           publication(state_home(home), whole=full_refresh) as publish):
         run_dbt(build_args(full_refresh, select), home=home, on_step=progress.steps)
+        warnings = fx_rate_warnings(home)
         progress.phase("publish")
         publish()
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return warnings
+
+
+def fx_rate_warnings(home: Path | None = None) -> list[str]:
+    """One line per project and currency that has no FX rate (model int_fx_rates_missing):
+    those rows' USD figures are empty until the rate is added; other projects are unaffected."""
+    import duckdb
+
+    con = duckdb.connect(str(state_home(home) / WAREHOUSE_FILE), read_only=True)
+    try:
+        if not con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'intermediate' and table_name = 'int_fx_rates_missing'"
+        ).fetchone()[0]:
+            return []
+        rows = con.execute(
+            "select project_id, currency, first_day, last_day, fix "
+            "from intermediate.int_fx_rates_missing order by project_id, currency"
+        ).fetchall()
+    finally:
+        con.close()
+    return [
+        f"project {project}: no FX rate for {currency} ({first} to {last}), its USD figures "
+        f"are left empty: {fix}"
+        for project, currency, first, last, fix in rows
+    ]
 
 
 def build_args(full_refresh: bool = False, select: str | None = None) -> list[str]:

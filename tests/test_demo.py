@@ -67,6 +67,18 @@ def test_demo_prints_the_six_metrics_writes_the_report_and_runs_again_the_same(
 
 
 @pytest.mark.e2e
+def test_demo_ends_with_verify_reconciling_every_check(
+    first_demo: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    """`make demo` runs `verify` against its sandbox: six checks, all green."""
+    _, first = first_demo
+    report = first.stdout[first.stdout.index("verify demo:"):]
+    checks = [line for line in report.splitlines() if line.startswith(("ok ", "DIFF "))]
+    assert len(checks) == 6, report
+    assert all(line.startswith("ok ") for line in checks), report
+
+
+@pytest.mark.e2e
 def test_demo_refuses_a_state_directory_holding_other_projects(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

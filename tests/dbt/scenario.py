@@ -22,11 +22,12 @@ EXPECTED_MRR_TODAY = round(
     + 100.0  # $1200 yearly
     + 30.0  # trial converted on Nov 15
     + 60.0  # upgraded from $20 to $60 on Nov 9
-    + 100.0 * 1.14  # EUR 100 at 1.14 USD/EUR (old API shape)
-    + 5000 * 0.0069  # JPY 5000 (zero-decimal) at 0.0069
+    # rates: the ECB's of Fri 2026-10-30, the last day of the bundled history, carried forward
+    + 100.0 * 1.1172  # EUR 100 at 1.1172 USD/EUR (old API shape)
+    + 31.796448  # JPY 5000 (zero-decimal) at 1.1172 / 175.68 = 0.006359289617 USD/JPY
     + 10.0  # past_due still counts
     + 80.0  # $100 with a forever 20% coupon
-    + 10.0 * 2.6596,  # BHD 10.000 (three-decimal) at 2.6596
+    + 26.595745,  # BHD 10.000 (three-decimal) at its USD peg, 1 / 0.376 = 2.659574468085
     6,
 )
 # the nine above, and sub_metered: metered only, MRR $0, still counted (issue 14 case 5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -74,7 +75,9 @@ def test_stripe_fixture_objects_go_through_staging(tmp_path):
     assert item_price == (20.0, "month")
 
 
-def test_unknown_currency_fails_build_naming_the_fix_and_keeps_raw_data(tmp_path):
+def test_unknown_currency_warns_naming_the_fix_and_builds(tmp_path, capsys):
+    """A currency in no FX table (XTS) no longer stops the build (issue 15 case 6): the build
+    warns, naming the currency and the file to edit, and the row's USD figure stays empty."""
     con = raw_tables.connect(tmp_path / "warehouse.duckdb")
     try:
         raw_tables.create_raw_tables(con)
@@ -86,17 +89,18 @@ def test_unknown_currency_fails_build_naming_the_fix_and_keeps_raw_data(tmp_path
     finally:
         con.close()
 
-    with pytest.raises(TransformError) as failure:
-        build(home=tmp_path)
+    warnings = build(home=tmp_path)
 
-    message = str(failure.value)
-    assert "\n" not in message
-    assert "int_fx_rates_daily" in message
-    assert "No FX rate for currency XTS" in message
-    assert "dbt_project/seeds/fx_rates_usd.csv" in message
+    assert len(warnings) == 1
+    assert warnings[0].startswith("project proj_x: no FX rate for XTS")
+    assert "dbt_project/seeds/fx_rates_usd.csv" in warnings[0]
+    assert f"warning: {warnings[0]}" in capsys.readouterr().err
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
     try:
         assert con.execute("select count(*) from stripe_raw.charges").fetchone()[0] == 1
+        assert con.execute(
+            "select revenue, revenue_usd from marts.fct_revenue_daily where currency = 'XTS'"
+        ).fetchall() == [(Decimal("10"), None)]
     finally:
         con.close()
 

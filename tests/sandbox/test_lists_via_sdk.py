@@ -248,3 +248,33 @@ def test_tax_rates_are_listed_and_retrieved(client, company: Company):
     assert _ids(listed) == _newest_first(company.objects["tax_rate"])
     assert {(r.percentage, r.inclusive) for r in listed} == {(19, True), (19, False)}
     assert client.v1.tax_rates.retrieve(listed[0].id).country == "DE"
+
+
+def test_balance_transactions_are_the_ledger_of_charges_and_refunds(client, company: Company):
+    """`/v1/balance_transactions`: one `charge` line per succeeded charge (its captured amount,
+    under the id the charge names) and one negative `refund` line per refund, filtered by
+    `type` and `created`, with `data.source` expandable."""
+    lo, hi = NOW - 60 * DAY, NOW
+    listed = list(client.v1.balance_transactions.list(
+        params={"limit": 100, "created": {"gte": lo, "lt": hi}, "expand": ["data.source"]}
+    ).auto_paging_iter())
+    charges = [c for c in company.objects["charge"]
+               if c["status"] == "succeeded" and lo <= c["created"] < hi]
+    refunds = [r for r in company.objects["refund"] if lo <= r["created"] < hi]
+    assert charges and refunds
+    by_source = {t.source.id: t for t in listed}
+    assert set(by_source) == {o["id"] for o in charges + refunds}
+    for charge in charges:
+        txn = by_source[charge["id"]]
+        assert (txn.id, txn.type, txn.amount, txn.currency) == (
+            charge["balance_transaction"], "charge", charge["amount_captured"],
+            charge["currency"])
+    for refund in refunds:
+        txn = by_source[refund["id"]]
+        assert (txn.type, txn.amount, txn.currency) == ("refund", -refund["amount"],
+                                                        refund["currency"])
+    created = [t.created for t in listed]
+    assert created == sorted(created, reverse=True)
+    only_refunds = client.v1.balance_transactions.list(
+        params={"limit": 100, "type": "refund", "created": {"gte": lo, "lt": hi}})
+    assert {t.type for t in only_refunds.data} == {"refund"}

@@ -1,0 +1,156 @@
+"""`stripe-warehouse verify`: the published marts against the Stripe API, recomputed in Python.
+
+A generated company (seed 42, 80 customers, two years) is backfilled and built once; `verify`
+reads the sandbox over HTTP with the project's stored key. It is green on the built warehouse.
+Then inconsistencies are planted in *copies* of the state directory (the original is never
+touched), each time in the published marts (reporting.duckdb) the way a wrong model would
+leave them, and `verify --explain` must fail on the right line and name the right object:
+- one counted subscription missing from the marts: MRR and active subscriptions differ by its
+  MRR and by 1, and its id is named;
+- one day's revenue short by a charge (its amount taken off metrics_daily on the charge's day):
+  both the 7- and 30-day revenue lines differ by exactly that amount, and the charge is named
+  among the ledger's objects of that day;
+- one customer missing from the marts: customers differ by 1 and its id is named.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.load import sync_project
+from sandbox.company import CompanyConfig, generate_company
+from sandbox.server import SandboxServer
+from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+from stripe_warehouse.registry import ConnectionStore
+from stripe_warehouse.transform import build
+from stripe_warehouse.verify import run_verify
+
+PROJECT_ID = "acme"
+API_KEY = "sk_test_verify"
+NOW = 1_796_558_400  # Sun 2026-12-06 12:00:00 UTC
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, object]]:
+    """The built state directory, the running sandbox's URL and the company."""
+    company = generate_company(CompanyConfig(customers=80, years=2, seed=42, now=NOW))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SECRET_KEY_ENV, generate_key())
+        home = tmp_path_factory.mktemp("verify_home")
+        patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
+        with SandboxServer(accounts={API_KEY: company}) as server:
+            store = ConnectionStore(home)
+            store.connect(PROJECT_ID, "pro", API_KEY)
+            sync_project(store, PROJECT_ID, "backfill", home=home, api_base=server.url, now=NOW)
+            build(home=home)
+            yield home, server.url, company
+
+
+def _planted_copy(home: Path, tmp_path: Path, *statements: str) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(home, copy)
+    con = duckdb.connect(str(copy / "reporting.duckdb"))
+    try:
+        for statement in statements:
+            con.execute(statement)
+    finally:
+        con.close()
+    return copy
+
+
+def _line(report: str, starts: str) -> str:
+    return next(line for line in report.splitlines() if line[5:].startswith(starts))
+
+
+@pytest.mark.e2e
+def test_verify_is_green_on_the_built_company(built):
+    home, url, _ = built
+    report, code = run_verify(home, PROJECT_ID, explain=True, api_base=url)
+    print(report)
+    assert code == 0, report
+    assert "DIFF" not in report
+    for check in ("MRR", "active subscriptions", "customers", "revenue 7 days",
+                  "revenue 30 days", "failed payments 7 days"):
+        assert _line(report, check).startswith("ok")
+
+
+@pytest.mark.e2e
+def test_a_subscription_missing_from_the_marts_is_named(built, tmp_path):
+    home, url, _ = built
+    today = datetime.fromtimestamp(NOW, UTC).date()
+    con = duckdb.connect(str(home / "reporting.duckdb"), read_only=True)
+    try:
+        sub_id, mrr = con.execute(
+            "select subscription_id, sum(net_mrr_usd) from marts.fct_subscription_mrr_daily "
+            "where project_id = ? and metric_date = ? group by subscription_id "
+            "having sum(net_mrr_usd) > 0 order by subscription_id limit 1",
+            [PROJECT_ID, today]).fetchone()
+    finally:
+        con.close()
+    copy = _planted_copy(
+        home, tmp_path,
+        f"delete from marts.fct_subscription_mrr_daily where subscription_id = '{sub_id}'",
+        f"update marts.metrics_daily set value = value - {mrr} where metric = 'stripe_mrr' "
+        f"and metric_date = '{today}'",
+        "update marts.metrics_daily set value = value - 1 "
+        f"where metric = 'stripe_active_subscriptions' and metric_date = '{today}'",
+    )
+    report, code = run_verify(copy, PROJECT_ID, explain=True, api_base=url)
+    print(report)
+    assert code == 1
+    assert _line(report, "MRR").startswith("DIFF")
+    assert f"difference -{mrr:,.2f}" in _line(report, "MRR")
+    assert _line(report, "active subscriptions").endswith("difference -1")
+    assert f"{sub_id}: Stripe " in report and f"{sub_id}: counted by Stripe's listing" in report
+    assert _line(report, "revenue 30 days").startswith("ok")
+
+
+@pytest.mark.e2e
+def test_a_charge_missing_from_a_days_revenue_is_named(built, tmp_path):
+    home, url, company = built
+    yesterday = datetime.fromtimestamp(NOW, UTC).date() - timedelta(days=1)
+    charge = max(
+        (c for c in company.objects["charge"] if c["status"] == "succeeded"
+         and c["currency"] == "usd"
+         and 0 < (yesterday - datetime.fromtimestamp(c["created"], UTC).date()).days < 7),
+        key=lambda c: c["created"])
+    day = datetime.fromtimestamp(charge["created"], UTC).date()
+    amount = Decimal(charge["amount_captured"]) / 100
+    copy = _planted_copy(
+        home, tmp_path,
+        f"update marts.metrics_daily set value = value - {amount} "
+        f"where metric = 'stripe_revenue' and metric_date = '{day}'",
+    )
+    report, code = run_verify(copy, PROJECT_ID, explain=True, api_base=url)
+    print(report)
+    assert code == 1
+    for window in ("revenue 7 days", "revenue 30 days"):
+        assert _line(report, window).startswith("DIFF")
+        assert _line(report, window).endswith(f"difference -{amount:,.2f}")
+    assert f"  {charge['id']} (" in report
+    assert _line(report, "MRR").startswith("ok")
+
+
+@pytest.mark.e2e
+def test_a_customer_missing_from_the_marts_is_named(built, tmp_path):
+    home, url, company = built
+    today = datetime.fromtimestamp(NOW, UTC).date()
+    customer = next(c for c in company.objects["customer"] if not c.get("deleted"))
+    copy = _planted_copy(
+        home, tmp_path,
+        f"delete from marts.dim_customers where customer_id = '{customer['id']}'",
+        "update marts.metrics_daily set value = value - 1 "
+        f"where metric = 'stripe_customers' and metric_date = '{today}'",
+    )
+    report, code = run_verify(copy, PROJECT_ID, explain=True, api_base=url)
+    print(report)
+    assert code == 1
+    assert _line(report, "customers").endswith("difference -1")
+    assert f"{customer['id']}: listed by Stripe, not existing in the warehouse" in report
