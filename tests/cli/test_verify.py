@@ -27,6 +27,7 @@ import pytest
 from pipelines.load import sync_project
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
+from stripe_warehouse.cli import main
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
@@ -154,3 +155,33 @@ def test_a_customer_missing_from_the_marts_is_named(built, tmp_path):
     assert code == 1
     assert _line(report, "customers").endswith("difference -1")
     assert f"{customer['id']}: listed by Stripe, not existing in the warehouse" in report
+
+
+@pytest.mark.e2e
+def test_the_command_exits_0_when_green_and_1_naming_the_object_when_not(
+        built, tmp_path, monkeypatch, capsys):
+    """`stripe-warehouse verify` as users run it: the key from the project's store, the API
+    base from STRIPE_API_BASE; `--date` moves the flow windows and leaves the stocks out."""
+    home, url, company = built
+    monkeypatch.setenv("STRIPE_API_BASE", url)
+    monkeypatch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
+    assert main(["verify", PROJECT_ID]) == 0
+    assert "ok   revenue 30 days" in capsys.readouterr().out
+
+    assert main(["verify", PROJECT_ID, "--date", "2026-11-20"]) == 0
+    out = capsys.readouterr().out
+    assert "ok   revenue 7 days 2026-11-14..2026-11-20" in out
+    assert "ok   MRR" not in out and "note: MRR, active subscriptions and customers" in out
+
+    customer = next(c for c in company.objects["customer"] if not c.get("deleted"))
+    copy = _planted_copy(
+        home, tmp_path,
+        f"delete from marts.dim_customers where customer_id = '{customer['id']}'",
+        "update marts.metrics_daily set value = value - 1 where metric = 'stripe_customers' "
+        f"and metric_date = '{datetime.fromtimestamp(NOW, UTC).date()}'",
+    )
+    monkeypatch.setenv("STRIPE_WAREHOUSE_HOME", str(copy))
+    assert main(["verify", PROJECT_ID]) == 1
+    assert "run with --explain" in capsys.readouterr().out
+    assert main(["verify", PROJECT_ID, "--explain"]) == 1
+    assert f"{customer['id']}: listed by Stripe" in capsys.readouterr().out
