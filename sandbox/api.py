@@ -38,6 +38,9 @@ ID_PREFIXES = {"cus": "customer", "sub": "subscription", "si": "subscription_ite
 FIELD_OBJECT_TYPES = {"coupon": "coupon"}
 # Objects with a `discounts[]` of expandable ids.
 HAS_DISCOUNT_IDS = frozenset({"subscription", "subscription_item", "invoice", "line_item"})
+# Fields Stripe returns only when the request expands them ("includable"), by object type:
+# a price's tiers and currency options.
+INCLUDABLE = {"price": ("tiers", "currency_options")}
 # Embedded lists Stripe truncates to 10 entries, by object type.
 EMBEDDED_LISTS = {"subscription": "items", "invoice": "lines", "charge": "refunds"}
 
@@ -216,6 +219,9 @@ class StripeApi:
 
     def _expand_path(self, obj: Obj, parts: list[str], path: str) -> Obj:
         head, rest = parts[0], parts[1:]
+        if head in INCLUDABLE.get(obj.get("object", ""), ()) and head not in obj:
+            stored = self.company.get(obj["object"], obj["id"]) or {}
+            return dict(obj, **{head: stored.get(head)})  # null when the price has none
         if head not in obj:
             raise ApiError(400, "invalid_request_error",
                            f"This property cannot be expanded ({path}).", param="expand")
@@ -267,6 +273,8 @@ def unexpanded(obj: Obj) -> Obj:
         if previous is not None:
             data["previous_attributes"] = previous
         return dict(obj, data=data)
+    if kind in INCLUDABLE:
+        return without_includables(obj)
     if kind == "discount":
         source = obj.get("source") or {}
         if isinstance(source.get("coupon"), dict):
@@ -274,11 +282,27 @@ def unexpanded(obj: Obj) -> Obj:
         return obj
     if kind in HAS_DISCOUNT_IDS and _has_objects(obj.get("discounts")):
         obj = dict(obj, discounts=_ids(obj["discounts"]))
+    price = obj.get("price")
+    if isinstance(price, dict) and _has_includables(price):  # an item's price
+        obj = dict(obj, price=without_includables(price))
     field = EMBEDDED_LISTS.get(kind or "")
     embedded = obj.get(field) if field else None
-    if embedded and any(_has_objects(o.get("discounts")) for o in embedded["data"]):
+    if embedded and any(_has_objects(o.get("discounts")) or _has_includables(o.get("price"))
+                        for o in embedded["data"]):
         obj = dict(obj, **{field: dict(embedded, data=[unexpanded(o) for o in embedded["data"]])})
     return obj
+
+
+def _has_includables(obj: object) -> bool:
+    return isinstance(obj, dict) and any(
+        key in obj for key in INCLUDABLE.get(obj.get("object", ""), ()))
+
+
+def without_includables(obj: Obj) -> Obj:
+    """The object without the fields Stripe returns only when expanded (INCLUDABLE)."""
+    if not _has_includables(obj):
+        return obj
+    return {k: v for k, v in obj.items() if k not in INCLUDABLE[obj["object"]]}
 
 
 def _has_objects(values: list | None) -> bool:

@@ -43,12 +43,17 @@ class Collection:
 
 
 def _discount_lines(lines: list[Line], discounts: list[Obj], currency: str) -> list[list[Obj]]:
-    """Per line, the `discount_amounts` of each discount (percent per line, amount off top down)."""
+    """Per line, the `discount_amounts` of each discount (percent per line, amount off top down).
+
+    An item's own discount (`subscription_item` set) applies to that item's lines only, and
+    before the subscription's discounts, as Stripe applies them."""
     per_line: list[list[Obj]] = [[] for _ in lines]
-    for disc in discounts:
+    for disc in sorted(discounts, key=lambda d: d.get("subscription_item") is None):
         cpn = disc["source"]["coupon"]
         left = cpn["amount_off"] if cpn["currency"] == currency else 0
         for i, line in enumerate(lines):
+            if disc.get("subscription_item") not in (None, line.subscription_item):
+                continue
             base = line.amount - sum(d["amount"] for d in per_line[i])
             if base <= 0:
                 continue
@@ -92,7 +97,12 @@ def create_invoice(co: Company, customer_id: str, currency: str, created: int,
         line_objs.append(objects.line_item(
             lid, iid, ln.amount, currency, ln.quantity, parent, pricing, ln.period, co.livemode,
             description=ln.description, discount_amounts=disc_amounts))
-    for line in line_objs:
+    item_discounts = {d["id"] for d in discounts if d.get("subscription_item")}
+    for line, disc_amounts in zip(line_objs, applied, strict=True):
+        # an item's discount is listed on its lines, not on the invoice (Stripe's shape)
+        own = [d["discount"] for d in disc_amounts if d["discount"] in item_discounts]
+        if own:
+            line["discounts"] = own
         co.add("line_item", line)
     inv["lines"] = objects.empty_list(f"/v1/invoices/{iid}/lines", line_objs)
     subtotal = sum(ln.amount for ln in lines)
@@ -100,7 +110,7 @@ def create_invoice(co: Company, customer_id: str, currency: str, created: int,
     for disc_amounts in applied:
         for d in disc_amounts:
             totals[d["discount"]] = totals.get(d["discount"], 0) + d["amount"]
-    used = [d for d in discounts if d["id"] in totals]
+    used = [d for d in discounts if d["id"] in totals and d["id"] not in item_discounts]
     total = subtotal - sum(totals.values())
     inv.update(subtotal=subtotal, subtotal_excluding_tax=subtotal, total=total,
                total_excluding_tax=total, amount_due=max(total, 0), amount_remaining=max(total, 0),

@@ -16,6 +16,7 @@ from sandbox.history import HistorySimulator
 from sandbox.item_mutations import ItemMutations
 from sandbox.mutations import CompanyMutations
 from sandbox.objects import Obj
+from sandbox.pricing_shapes import add_pricing_shapes
 from sandbox.retired_coupons import end_forever_promotion
 
 OBJECT_TYPES = ("customer", "subscription", "subscription_item", "invoice", "line_item", "charge",
@@ -194,6 +195,7 @@ def generate_company(cfg: CompanyConfig) -> Company:
             simulator.simulate_customer(n)
         simulator.refund_some_charges()
         add_zero_mrr_and_scheduled_shapes(company, random.Random(cfg.seed * 1_000 + 14))
+        add_pricing_shapes(company, random.Random(cfg.seed * 1_000 + 6))
     finally:
         # Freeze the history into the permanent generation: later collections (while
         # serving) then never rescan millions of long-lived objects.
