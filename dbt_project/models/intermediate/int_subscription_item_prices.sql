@@ -12,11 +12,15 @@
     moment int_subscription_item_removals dates its removal.
   The day's segment is the one that started last (ties: `priority`).
   Monthly amount (METRICS-SPEC "Monthly amount"): recurring licensed prices only (one-time,
-  metered and proration amounts never enter MRR); per-unit: unit_amount x quantity; tiered,
-  custom and tax-inclusive prices: the item's subscription invoice line amount excluding
-  tax; normalised to a month by the interval: month / n, year / 12n, week x 52 / 12 / n,
-  day x 365 / 12 / n, as one exact division rounded to a millionth of the currency unit, half
-  away from zero (`per_month`).
+  metered and proration amounts never enter MRR), valued from the price at the segment's
+  quantity (macros/price_valuation.sql: per unit, package, graduated and volume tiers) in the
+  subscription's currency: the price's currency option for it when the price has one
+  (stg_stripe__price_points), so an INR subscription on a USD price is valued in INR. Only
+  where the price cannot say (its tiers were never loaded, no unit amount) and for
+  tax-inclusive prices: the item's subscription invoice line amount excluding tax, the former
+  flagged `is_valued_from_invoice_line`. Normalised to a month by the interval: month / n,
+  year / 12n, week x 52 / 12 / n, day x 365 / 12 / n, as one exact division rounded to a
+  millionth of the currency unit, half away from zero (`per_month`).
 -#}
 with lines as (
     select * from {{ ref('stg_stripe__invoice_lines') }}
@@ -34,6 +38,22 @@ prices as (
 
 removals as (
     select * from {{ ref('int_subscription_item_removals') }}
+),
+
+subscriptions as (
+    select project_id, subscription_id, currency from {{ ref('stg_stripe__subscriptions') }}
+),
+
+price_points as (
+    select * from {{ ref('stg_stripe__price_points') }}
+),
+
+priced_prices as (
+    select distinct project_id, price_id from price_points
+),
+
+currency_exponents as (
+    select * from {{ ref('currency_exponents') }}
 ),
 
 latest_regular_lines as (
@@ -152,7 +172,14 @@ segments as (
 priced as (
     select
         segments.*,
-        coalesce(prices.currency, items.currency) as currency,
+        -- the subscription is billed in its currency: the price's option for it, if any
+        coalesce(price_points.currency, subscriptions.currency, prices.currency, items.currency)
+            as currency,
+        -- one billing interval of the segment's quantity, from the price (null: it cannot say)
+        {{ minor_to_major_exact(price_amount_minor('segments.quantity', 'price_points'),
+                                'currency_exponents.exponent') }} as price_amount,
+        price_points.tax_behavior as point_tax_behavior,
+        priced_prices.price_id is not null as has_price_points,
         coalesce(prices.unit_amount, items.unit_amount) as unit_amount,
         coalesce(prices.price_type, items.price_type) as price_type,
         coalesce(prices.billing_scheme, items.billing_scheme) as billing_scheme,
@@ -173,6 +200,32 @@ priced as (
     left join latest_regular_lines
         on segments.project_id = latest_regular_lines.project_id
         and segments.subscription_item_id = latest_regular_lines.subscription_item_id
+    left join subscriptions
+        on segments.project_id = subscriptions.project_id
+        and segments.subscription_id = subscriptions.subscription_id
+    left join price_points
+        on segments.project_id = price_points.project_id
+        and segments.price_id = price_points.price_id
+        and price_points.currency = coalesce(subscriptions.currency, prices.currency)
+    left join currency_exponents
+        on price_points.currency = currency_exponents.currency
+    left join priced_prices
+        on segments.project_id = priced_prices.project_id
+        and segments.price_id = priced_prices.price_id
+),
+
+valued as (
+    select
+        priced.*,
+        coalesce(
+            price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed', false
+        ) as is_recurring_licensed,
+        coalesce(point_tax_behavior, tax_behavior, '') = 'inclusive' as is_tax_inclusive,
+        -- a price staged without its points (not listed): its per-unit terms, or the item's
+        -- own copy of them
+        price_amount is null and not has_price_points and billing_scheme = 'per_unit'
+            and unit_amount is not null as is_valued_from_item_copy
+    from priced
 ),
 
 final as (
@@ -191,21 +244,24 @@ final as (
         billing_interval_count,
         {%- set units = interval_units('billing_interval', 'billing_interval_count') %}
         {{ units }} as interval_units,
-        coalesce(price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed', false)
-            as is_recurring_licensed,
+        is_recurring_licensed,
         -- money: normalised by one exact division, rounded to a millionth (macros/fx.sql)
         cast(case
-            when not coalesce(
-                price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed', false
-            ) then 0
+            when not is_recurring_licensed then 0
             when segment_source in ('proration_credit', 'removed_item') then 0
-            when billing_scheme = 'per_unit'
-                and coalesce(tax_behavior, '') <> 'inclusive'
-                and unit_amount is not null
+            when price_amount is not null and not is_tax_inclusive
+                then {{ per_month('price_amount', units) }}
+            when is_valued_from_item_copy and not is_tax_inclusive
                 then {{ per_month('unit_amount * quantity', units) }}
             else {{ per_month('coalesce(line_amount, 0)', units) }}
-        end as {{ money_type() }}) as monthly_amount
-    from priced
+        end as {{ money_type() }}) as monthly_amount,
+        -- the price cannot say what it charges (e.g. tiers never loaded): the latest invoice
+        -- line's amount stands in for it
+        coalesce(is_recurring_licensed
+            and segment_source not in ('proration_credit', 'removed_item')
+            and price_amount is null and not is_tax_inclusive and not is_valued_from_item_copy,
+            false) as is_valued_from_invoice_line
+    from valued
 )
 
 select * from final
