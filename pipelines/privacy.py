@@ -39,7 +39,7 @@ KEPT_FIELDS: dict[str, frozenset[str]] = {
     "price": _BASE | {
         "active", "unit_amount", "unit_amount_decimal", "recurring", "product", "type",
         "billing_scheme", "tiers", "tiers_mode", "transform_quantity", "lookup_key",
-        "nickname", "custom_unit_amount", "tax_behavior",
+        "nickname", "custom_unit_amount", "tax_behavior", "currency_options",
     },
     "plan": _BASE | _AMOUNTS | {
         "active", "interval", "interval_count", "product", "usage_type", "billing_scheme",

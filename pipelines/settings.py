@@ -35,15 +35,27 @@ ACCOUNT_ENDPOINT = "/v1/account"
 # the only link from an invoice to the charge that paid it on the current API
 # (`charge.invoice`, `invoice.charge` and `invoice.payment_intent` are gone), so every read
 # of an invoice asks for it.
-RETRIEVE_EXPANSIONS = {"subscriptions": ["discounts.source.coupon"],
-                       "invoices": ["discounts", "payments"]}
+# A subscription item's own discounts (`items.data.discounts`) are ids too: expanded, their
+# coupon stays an id (five levels deep in a listing), read from /v1/coupons.
+# A price's `tiers` and `currency_options` are returned only when expanded ("includable"):
+# without them a tiered price, or a subscription billed in another currency than its
+# price's default, cannot be valued from the price (int_price_valuations).
+RETRIEVE_EXPANSIONS = {
+    "subscriptions": ["discounts.source.coupon", "items.data.discounts"],
+    "invoices": ["discounts", "payments"],
+    "prices": ["tiers", "currency_options"],
+}
 # Listed subscriptions also bring their latest invoice (for a long plan it may predate the
 # window), with its discounts.
 LIST_EXPANSIONS = {
     "subscriptions": ["data.discounts.source.coupon", "data.latest_invoice",
-                      "data.latest_invoice.discounts", "data.latest_invoice.payments"],
+                      "data.latest_invoice.discounts", "data.latest_invoice.payments",
+                      "data.items.data.discounts"],
     "invoices": ["data.discounts", "data.payments"],
+    "prices": ["data.tiers", "data.currency_options"],
 }
+# A subscription's items beyond the ten it embeds, paged from /v1/subscription_items.
+ITEM_PAGE_EXPANSIONS = ["data.discounts"]
 
 
 def retrieve_params(table: str) -> dict[str, list[str]]:

@@ -28,6 +28,7 @@ from pipelines.privacy import allowlist
 from pipelines.settings import (
     INVOICE_LINES_ENDPOINT,
     INVOICE_PAYMENTS_ENDPOINT,
+    ITEM_PAGE_EXPANSIONS,
     LIST_ENDPOINTS,
     LIST_EXPANSIONS,
     STRIPE_API_VERSION,
@@ -239,8 +240,10 @@ class StripeExtraction:
         )
 
     def _list_simple(self, table: str, bounds: tuple[int | None, int | None]) -> None:
+        expand = LIST_EXPANSIONS.get(table)
         self._rows_of_pages(
-            self._pages(table, bounds), lambda page: [self._object_row(table, o) for o in page]
+            self._pages(table, bounds, {"expand": expand} if expand else None),
+            lambda page: [self._object_row(table, o) for o in page],
         )
 
     def _list_subscriptions(self) -> None:
@@ -370,7 +373,7 @@ class StripeExtraction:
             rows.append(("subscription_versions", row))
         for item in self._embedded_or_paged(
             subscription.get("items"), LIST_ENDPOINTS["subscription_items"],
-            {"subscription": subscription["id"]},
+            {"subscription": subscription["id"], "expand": ITEM_PAGE_EXPANSIONS},
         ):
             if self._first_sighting("subscription_items", item["id"]):
                 row = self._row(item, self._allowlist(item), subscription=subscription["id"])

@@ -33,6 +33,7 @@ from pipelines.client import StripeReader
 from pipelines.privacy import allowlist
 from pipelines.settings import (
     INVOICE_LINES_ENDPOINT,
+    ITEM_PAGE_EXPANSIONS,
     LIST_ENDPOINTS,
     STRIPE_API_VERSION,
     retrieve_params,
@@ -295,7 +296,7 @@ def _complete_lists(table: str, obj: Row, reader: StripeReader) -> Row:
     """Page embedded lists (≤10 entries) that have more, as the sync does."""
     if table == "subscriptions":
         key, path = "items", LIST_ENDPOINTS["subscription_items"]
-        params: dict[str, Any] = {"subscription": obj["id"]}
+        params: dict[str, Any] = {"subscription": obj["id"], "expand": ITEM_PAGE_EXPANSIONS}
     elif table == "invoices":
         key, path, params = "lines", INVOICE_LINES_ENDPOINT.format(id=obj["id"]), {}
     else:

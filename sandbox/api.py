@@ -41,11 +41,12 @@ ID_PREFIXES = {"cus": "customer", "sub": "subscription", "si": "subscription_ite
 FIELD_OBJECT_TYPES = {"coupon": "coupon"}
 # Objects with a `discounts[]` of expandable ids.
 HAS_DISCOUNT_IDS = frozenset({"subscription", "subscription_item", "invoice", "line_item"})
+# Fields Stripe returns only when the request expands them ("includable"), by object type:
+# a price's tiers and currency options; an invoice's `payments` (its link to the charges that
+# paid it).
+INCLUDABLE = {"price": ("tiers", "currency_options"), "invoice": ("payments",)}
 # Embedded lists Stripe truncates to 10 entries, by object type.
 EMBEDDED_LISTS = {"subscription": "items", "invoice": "lines", "charge": "refunds"}
-# Fields Stripe leaves out of an object unless the request expands them ("includable"), by
-# object type: an invoice's `payments` (its link to the charges that paid it).
-INCLUDABLE = {"invoice": "payments"}
 
 
 class ApiError(Exception):
@@ -257,8 +258,10 @@ class StripeApi:
 
     def _expand_path(self, obj: Obj, parts: list[str], path: str) -> Obj:
         head, rest = parts[0], parts[1:]
-        if head == INCLUDABLE.get(obj.get("object", "")) and not rest:
-            return dict(obj, **{head: self._included(obj, head)})
+        if head in INCLUDABLE.get(obj.get("object", ""), ()) and head not in obj:
+            obj = dict(obj, **{head: self._included(obj, head)})
+            if not rest:
+                return obj
         if head not in obj:
             raise ApiError(400, "invalid_request_error",
                            f"This property cannot be expanded ({path}).", param="expand")
@@ -273,9 +276,11 @@ class StripeApi:
         return dict(obj, **{head: self._expanded(value, head, rest, path)})
 
     def _included(self, obj: Obj, field: str) -> Obj:
-        """An includable list of the stored object, cut to 10 entries as Stripe embeds it."""
-        full = self.company.get(obj["object"], obj["id"])[field]
-        if len(full["data"]) <= EMBEDDED_LIST_LIMIT:
+        """An includable field of the stored object (null when it has none); a list is cut to
+        10 entries as Stripe embeds it."""
+        full = (self.company.get(obj["object"], obj["id"]) or {}).get(field)
+        if not isinstance(full, dict) or full.get("object") != "list" or len(
+                full["data"]) <= EMBEDDED_LIST_LIMIT:
             return full
         return dict(full, data=full["data"][:EMBEDDED_LIST_LIMIT], has_more=True)
 
@@ -306,9 +311,7 @@ def unexpanded(obj: Obj) -> Obj:
     Includable fields (`INCLUDABLE`) are left out likewise, events included.
     """
     kind = obj.get("object")
-    includable = INCLUDABLE.get(kind or "")
-    if includable in obj:
-        obj = {k: v for k, v in obj.items() if k != includable}
+    obj = without_includables(obj)
     if kind == "event":
         data = obj["data"]
         inner = unexpanded(data["object"])
@@ -328,11 +331,27 @@ def unexpanded(obj: Obj) -> Obj:
         return obj
     if kind in HAS_DISCOUNT_IDS and _has_objects(obj.get("discounts")):
         obj = dict(obj, discounts=_ids(obj["discounts"]))
+    price = obj.get("price")
+    if isinstance(price, dict) and _has_includables(price):  # an item's price
+        obj = dict(obj, price=without_includables(price))
     field = EMBEDDED_LISTS.get(kind or "")
     embedded = obj.get(field) if field else None
-    if embedded and any(_has_objects(o.get("discounts")) for o in embedded["data"]):
+    if embedded and any(_has_objects(o.get("discounts")) or _has_includables(o.get("price"))
+                        for o in embedded["data"]):
         obj = dict(obj, **{field: dict(embedded, data=[unexpanded(o) for o in embedded["data"]])})
     return obj
+
+
+def _has_includables(obj: object) -> bool:
+    return isinstance(obj, dict) and any(
+        key in obj for key in INCLUDABLE.get(obj.get("object", ""), ()))
+
+
+def without_includables(obj: Obj) -> Obj:
+    """The object without the fields Stripe returns only when expanded (INCLUDABLE)."""
+    if not _has_includables(obj):
+        return obj
+    return {k: v for k, v in obj.items() if k not in INCLUDABLE[obj["object"]]}
 
 
 def _has_objects(values: list | None) -> bool:

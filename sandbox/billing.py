@@ -43,12 +43,17 @@ class Collection:
 
 
 def _discount_lines(lines: list[Line], discounts: list[Obj], currency: str) -> list[list[Obj]]:
-    """Per line, the `discount_amounts` of each discount (percent per line, amount off top down)."""
+    """Per line, the `discount_amounts` of each discount (percent per line, amount off top down).
+
+    An item's own discount (`subscription_item` set) applies to that item's lines only, and
+    before the subscription's discounts, as Stripe applies them."""
     per_line: list[list[Obj]] = [[] for _ in lines]
-    for disc in discounts:
+    for disc in sorted(discounts, key=lambda d: d.get("subscription_item") is None):
         cpn = disc["source"]["coupon"]
         left = cpn["amount_off"] if cpn["currency"] == currency else 0
         for i, line in enumerate(lines):
+            if disc.get("subscription_item") not in (None, line.subscription_item):
+                continue
             base = line.amount - sum(d["amount"] for d in per_line[i])
             if base <= 0:
                 continue
@@ -97,7 +102,12 @@ def create_invoice(co: Company, customer_id: str, currency: str, created: int,
         if rates:
             line_objs[-1]["taxes"] = taxes.line_taxes(
                 ln.amount - sum(d["amount"] for d in disc_amounts), rates)
-    for line in line_objs:
+    item_discounts = {d["id"] for d in discounts if d.get("subscription_item")}
+    for line, disc_amounts in zip(line_objs, applied, strict=True):
+        # an item's discount is listed on its lines, not on the invoice (Stripe's shape)
+        own = [d["discount"] for d in disc_amounts if d["discount"] in item_discounts]
+        if own:
+            line["discounts"] = own
         co.add("line_item", line)
     inv["lines"] = objects.empty_list(f"/v1/invoices/{iid}/lines", line_objs)
     subtotal = sum(ln.amount for ln in lines)
@@ -105,7 +115,7 @@ def create_invoice(co: Company, customer_id: str, currency: str, created: int,
     for disc_amounts in applied:
         for d in disc_amounts:
             totals[d["discount"]] = totals.get(d["discount"], 0) + d["amount"]
-    used = [d for d in discounts if d["id"] in totals]
+    used = [d for d in discounts if d["id"] in totals and d["id"] not in item_discounts]
     tax_lines = [tax for line in line_objs for tax in line["taxes"]]
     inclusive_tax = sum(t["amount"] for t in tax_lines if t["tax_behavior"] == "inclusive")
     exclusive_tax = sum(t["amount"] for t in tax_lines if t["tax_behavior"] == "exclusive")

@@ -12,6 +12,9 @@ DAY = 86_400
 # KWD has three decimals).
 CURRENCY_EXPONENT = {"usd": 2, "eur": 2, "gbp": 2, "jpy": 0, "kwd": 3}
 
+# A price tier: (up_to, unit_amount, flat_amount); up_to None is the last, unbounded tier.
+Tier = tuple[int | None, int, int]
+
 
 @dataclass(frozen=True)
 class PlanSpec:
@@ -25,7 +28,12 @@ class PlanSpec:
     interval_count: int = 1
     usage_type: str = "licensed"
     billing_scheme: str = "per_unit"
-    tiers: tuple[tuple[int | None, int], ...] = ()  # (up_to, unit_amount), graduated
+    tiers: tuple[Tier, ...] = ()
+    tiers_mode: str = "graduated"  # or "volume": the tier the whole quantity falls in
+    # package pricing: (divide_by, round), e.g. (5, "up"): $10 per 5 seats, 12 seats -> 3 packs
+    transform_quantity: tuple[int, str] | None = None
+    # other currencies the price is sold in (Stripe's `currency_options`): currency -> unit_amount
+    currency_options: tuple[tuple[str, int], ...] = ()
     tax_behavior: str = "exclusive"  # "inclusive": the unit amount already holds the tax
 
 
@@ -37,6 +45,11 @@ PRODUCTS = {
     "support": "Priority support add-on",
     "setup": "Onboarding package",
     **{f"module{n}": f"Module {n} add-on" for n in range(1, 13)},
+    # issue 14 case 6 and issue 15 case 3 (sandbox/pricing_shapes.py)
+    "seatpack": "Seat packs (per 5 seats)",
+    "team": "Team (graduated tiers with a flat first tier)",
+    "platform": "Platform (volume tiers with flat fees)",
+    "global": "Global (priced in several currencies)",
 }
 
 PLANS: tuple[PlanSpec, ...] = (
@@ -55,7 +68,7 @@ PLANS: tuple[PlanSpec, ...] = (
     PlanSpec("pro_jpy_month", "pro", "jpy", 1500, "month"),
     PlanSpec(
         "enterprise_usd_month", "enterprise", "usd", None, "month",
-        billing_scheme="tiered", tiers=((10, 5000), (None, 4000)),
+        billing_scheme="tiered", tiers=((10, 5000, 0), (None, 4000, 0)),
     ),
     PlanSpec("api_usd_month", "api", "usd", 2, "month", usage_type="metered"),
     PlanSpec("support_usd_month", "support", "usd", 900, "month"),
@@ -65,7 +78,23 @@ PLANS: tuple[PlanSpec, ...] = (
     PlanSpec("setup_eur_once", "setup", "eur", 45000, None),
     *(PlanSpec(f"module{n}_usd_month", f"module{n}", "usd", 300 + 100 * n, "month")
       for n in range(1, 13)),
-    # last, so that adding it moved no other price's id (sandbox/taxes.py uses it)
+    # $10 per pack of 5 seats, a started pack is billed whole: 12 seats -> 3 packs -> $30
+    PlanSpec("seatpack_usd_month", "seatpack", "usd", 1000, "month",
+             transform_quantity=(5, "up")),
+    # $100 a year per full pack of 10 seats (a started pack is free): 25 seats -> 2 packs
+    PlanSpec("seatpack_usd_year", "seatpack", "usd", 10000, "year",
+             transform_quantity=(10, "down")),
+    # first 5 seats $49 flat, seats 6-20 $9 each, seats beyond 20 $7 each
+    PlanSpec("team_usd_month", "team", "usd", None, "month", billing_scheme="tiered",
+             tiers=((5, 0, 4900), (20, 900, 0), (None, 700, 0))),
+    # the whole quantity at its tier's price: up to 10 units $8 + $20, up to 50 $6 + $40,
+    # beyond $5
+    PlanSpec("platform_usd_month", "platform", "usd", None, "month", billing_scheme="tiered",
+             tiers_mode="volume", tiers=((10, 800, 2000), (50, 600, 4000), (None, 500, 0))),
+    # $29 a month, sold at EUR 27 and INR 1,999 (currency_options)
+    PlanSpec("global_usd_month", "global", "usd", 2900, "month",
+             currency_options=(("eur", 2700), ("inr", 199900))),
+    # after the others, so that adding it moved no other price's id (sandbox/taxes.py uses it)
     PlanSpec("starter_eur_month_vat_incl", "starter", "eur", 11900, "month",
              tax_behavior="inclusive"),
 )
@@ -131,14 +160,29 @@ def period_end(start: int, interval: str, interval_count: int) -> int:
     return add_months(start, months)
 
 
-def line_amount(plan: PlanSpec, quantity: int) -> int:
-    """Amount of one billing period of `plan` at `quantity` (graduated tiers summed)."""
+def line_amount(plan: PlanSpec, quantity: int, currency: str | None = None) -> int:
+    """Amount of one billing period of `plan` at `quantity`, in `currency` (default: the plan's;
+    another one is priced from its currency option): per unit, per package (the quantity
+    divided and rounded as the plan says), or tiered (graduated: each tier's units at its price
+    plus the flat fee of every tier reached; volume: the whole quantity at the price of the
+    tier it falls in, plus that tier's flat fee)."""
+    unit_amount = plan.unit_amount
+    if currency is not None and currency != plan.currency:
+        unit_amount = dict(plan.currency_options)[currency]
     if plan.billing_scheme != "tiered":
-        return (plan.unit_amount or 0) * quantity
+        if plan.transform_quantity is not None:
+            divide_by, rounding = plan.transform_quantity
+            packs, rest = divmod(quantity, divide_by)
+            quantity = packs + (1 if rest and rounding == "up" else 0)
+        return (unit_amount or 0) * quantity
+    if plan.tiers_mode == "volume":
+        for up_to, unit, flat in plan.tiers:
+            if up_to is None or quantity <= up_to:
+                return quantity * unit + flat
     total, floor = 0, 0
-    for up_to, unit in plan.tiers:
+    for up_to, unit, flat in plan.tiers:
         top = quantity if up_to is None else min(quantity, up_to)
         if top > floor:
-            total += (top - floor) * unit
+            total += (top - floor) * unit + flat
             floor = top
     return total

@@ -17,6 +17,7 @@ from sandbox.history import HistorySimulator
 from sandbox.item_mutations import ItemMutations
 from sandbox.mutations import CompanyMutations
 from sandbox.objects import Obj
+from sandbox.pricing_shapes import add_pricing_shapes
 from sandbox.retired_coupons import end_forever_promotion
 from sandbox.taxes import add_vat_subscriptions
 
@@ -209,6 +210,7 @@ def generate_company(cfg: CompanyConfig) -> Company:
         add_zero_mrr_and_scheduled_shapes(company, random.Random(cfg.seed * 1_000 + 14))
         add_collection_shapes(company, random.Random(cfg.seed * 1_000 + 15))
         add_vat_subscriptions(company, random.Random(cfg.seed * 1_000 + 16))
+        add_pricing_shapes(company, random.Random(cfg.seed * 1_000 + 6))
     finally:
         # Freeze the history into the permanent generation: later collections (while
         # serving) then never rescan millions of long-lived objects.

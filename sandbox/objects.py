@@ -55,23 +55,41 @@ def product(pid: str, name: str, created: int, livemode: bool, default_price: st
 
 
 def price(pid: str, spec: PlanSpec, product_id: str, created: int, livemode: bool) -> Obj:
-    """A Stripe price rendered from a catalog plan."""
+    """A Stripe price rendered from a catalog plan, as stored: with `tiers` (tiered prices) and
+    `currency_options` (prices sold in several currencies), which the API returns only when
+    the request expands them (sandbox/api.py INCLUDABLE)."""
     recurring = None
     if spec.interval is not None:
         recurring = {"interval": spec.interval, "interval_count": spec.interval_count,
                      "meter": None, "usage_type": spec.usage_type, "trial_period_days": None}
-    tiers = None
-    if spec.billing_scheme == "tiered":
-        tiers = [{"flat_amount": None, "flat_amount_decimal": None, "unit_amount": unit,
-                  "unit_amount_decimal": str(unit), "up_to": up_to} for up_to, unit in spec.tiers]
-    return {"id": pid, "object": "price", "active": True, "billing_scheme": spec.billing_scheme,
-            "created": created, "currency": spec.currency, "custom_unit_amount": None,
-            "livemode": livemode, "lookup_key": spec.key, "metadata": {}, "nickname": spec.key,
-            "product": product_id, "recurring": recurring, "tax_behavior": spec.tax_behavior,
-            "tiers": tiers, "tiers_mode": "graduated" if tiers else None,
-            "transform_quantity": None, "type": "recurring" if recurring else "one_time",
-            "unit_amount": spec.unit_amount,
-            "unit_amount_decimal": None if spec.unit_amount is None else str(spec.unit_amount)}
+    tiered = spec.billing_scheme == "tiered"
+    transform = None
+    if spec.transform_quantity is not None:
+        transform = {"divide_by": spec.transform_quantity[0], "round": spec.transform_quantity[1]}
+    rendered = {
+        "id": pid, "object": "price", "active": True, "billing_scheme": spec.billing_scheme,
+        "created": created, "currency": spec.currency, "custom_unit_amount": None,
+        "livemode": livemode, "lookup_key": spec.key, "metadata": {}, "nickname": spec.key,
+        "product": product_id, "recurring": recurring, "tax_behavior": spec.tax_behavior,
+        "tiers_mode": spec.tiers_mode if tiered else None,
+        "transform_quantity": transform, "type": "recurring" if recurring else "one_time",
+        "unit_amount": spec.unit_amount,
+        "unit_amount_decimal": None if spec.unit_amount is None else str(spec.unit_amount)}
+    if tiered:
+        rendered["tiers"] = price_tiers(spec.tiers)
+    if spec.currency_options:
+        # Stripe lists the default currency among the options too
+        rendered["currency_options"] = {
+            currency: {"custom_unit_amount": None, "tax_behavior": spec.tax_behavior, "tiers": None,
+                       "unit_amount": amount, "unit_amount_decimal": str(amount)}
+            for currency, amount in ((spec.currency, spec.unit_amount), *spec.currency_options)}
+    return rendered
+
+
+def price_tiers(tiers: tuple[tuple[int | None, int, int], ...]) -> list[Obj]:
+    """A price's `tiers`, from (up_to, unit_amount, flat_amount)."""
+    return [{"flat_amount": flat, "flat_amount_decimal": str(flat), "unit_amount": unit,
+             "unit_amount_decimal": str(unit), "up_to": up_to} for up_to, unit, flat in tiers]
 
 
 def coupon(spec: CouponSpec, created: int, livemode: bool, times_redeemed: int = 0) -> Obj:
@@ -85,12 +103,14 @@ def coupon(spec: CouponSpec, created: int, livemode: bool, times_redeemed: int =
 
 
 def discount(did: str, coupon_obj: Obj, customer: str, subscription: str | None, start: int,
-             end: int | None, invoice: str | None = None) -> Obj:
-    """A Stripe discount object, stored with `source.coupon` expanded (the API renders its id)."""
+             end: int | None, invoice: str | None = None,
+             subscription_item: str | None = None) -> Obj:
+    """A Stripe discount object, stored with `source.coupon` expanded (the API renders its id);
+    with `subscription_item`, the discount of that item only."""
     return {"id": did, "object": "discount", "checkout_session": None, "customer": customer,
             "customer_account": None, "end": end, "invoice": invoice, "invoice_item": None,
             "promotion_code": None, "source": {"coupon": coupon_obj, "type": "coupon"},
-            "start": start, "subscription": subscription, "subscription_item": None}
+            "start": start, "subscription": subscription, "subscription_item": subscription_item}
 
 
 def customer(cid: str, n: int, created: int, currency: str, livemode: bool) -> Obj:

@@ -132,3 +132,12 @@
     from {{ relation }}
     where json_type({{ single_column }}) in ('OBJECT', 'VARCHAR')
 {%- endmacro %}
+
+{#- The keys of the JSON object at `path` (a list; null when there is none). -#}
+{% macro json_object_keys(column, path) -%}
+    {{ return(adapter.dispatch('json_object_keys', 'stripe_warehouse')(column, path)) }}
+{%- endmacro %}
+
+{% macro default__json_object_keys(column, path) -%}
+    json_keys({{ column }}, '$.{{ path }}')
+{%- endmacro %}

@@ -38,17 +38,42 @@ def usd(amount_minor: int, currency: str, on: date) -> float:
     return amount_minor / 10 ** exponents.get(currency.upper(), 2) * float(rate)
 
 
-def item_amount(price: dict, quantity: int) -> float:
-    """One billing interval of a licensed item: per unit, or graduated tiers."""
+def item_amount(price: dict, quantity: int, currency: str | None = None) -> float:
+    """One billing interval of a licensed item in `currency` (the price's currency option for
+    another one than its default): per unit, per package, graduated or volume tiers."""
+    terms = price
+    if currency is not None and currency != price["currency"]:
+        terms = price["currency_options"][currency]
     if price["billing_scheme"] == "per_unit":
-        return price["unit_amount"] * quantity
+        package = price.get("transform_quantity")
+        if package:
+            whole, rest = divmod(quantity, package["divide_by"])
+            quantity = whole + (1 if rest and package["round"] == "up" else 0)
+        return terms["unit_amount"] * quantity
+    if price.get("tiers_mode") == "volume":
+        floor = 0
+        for tier in terms["tiers"]:
+            if floor < quantity and (tier["up_to"] is None or quantity <= tier["up_to"]):
+                return quantity * (tier["unit_amount"] or 0) + (tier.get("flat_amount") or 0)
+            floor = tier["up_to"] or floor
+        return 0.0
     total, floor = 0.0, 0
-    for tier in price["tiers"]:
+    for tier in terms["tiers"]:
         ceiling = tier["up_to"] if tier["up_to"] is not None else quantity
         units = max(0, min(quantity, ceiling) - floor)
         total += units * (tier["unit_amount"] or 0) + (tier.get("flat_amount") or 0 if units else 0)
         floor = ceiling
     return total
+
+
+def recurring_off(amount: float, discount: dict, interval_months: float, at: int) -> float:
+    """What a recurring discount takes off `amount` (a month's) at `at` (0 when not in force)."""
+    coupon = discount["source"]["coupon"]
+    if coupon["duration"] == "once" or discount["start"] > at or (
+            discount.get("end") is not None and discount["end"] <= at):
+        return 0.0
+    return (amount * (coupon.get("percent_off") or 0) / 100
+            + (coupon.get("amount_off") or 0) / interval_months)
 
 
 def expected_mrr_and_subscriptions(company) -> tuple[float, int]:
@@ -75,17 +100,14 @@ def expected_mrr_and_subscriptions(company) -> tuple[float, int]:
             # tax never enters MRR: a VAT-inclusive price counts without its VAT
             inclusive = sum(r["percentage"] for r in sub.get("default_tax_rates") or []
                             if r["inclusive"])
-            gross += item_amount(price, item.get("quantity") or 1) / interval_months / (
-                1 + inclusive / 100)
+            amount = item_amount(price, item.get("quantity") or 1, sub["currency"]
+                                 ) / interval_months / (1 + inclusive / 100)
+            # an item's own discounts first, on that item only
+            gross += max(amount - sum(recurring_off(amount, d, interval_months, company.now)
+                                      for d in item.get("discounts") or []), 0.0)
         # a metered-only ($0) subscription counts too (issue 14 case 5)
-        discount = 0.0
-        for applied in sub.get("discounts") or []:
-            coupon = applied["source"]["coupon"]
-            ended = applied.get("end") is not None and applied["end"] <= company.now
-            if coupon["duration"] == "once" or ended:
-                continue
-            discount += gross * (coupon.get("percent_off") or 0) / 100
-            discount += (coupon.get("amount_off") or 0) / interval_months
+        discount = sum(recurring_off(gross, d, interval_months, company.now)
+                       for d in sub.get("discounts") or [])
         mrr += usd(max(gross - discount, 0.0), sub["currency"], today)
         counted += 1
     return mrr, counted
@@ -294,7 +316,9 @@ def expected_counted_on(company, day: date) -> tuple[dict[str, float], set[str]]
             interval_months = MONTHS_PER_INTERVAL[recurring["interval"]] * recurring[
                 "interval_count"]
             quantity = quantities.get(item["id"], item.get("quantity") or 1)
-            gross += item_amount(price, quantity) / interval_months
+            amount = item_amount(price, quantity, sub["currency"]) / interval_months
+            gross += max(amount - sum(recurring_off(amount, d, interval_months, at)
+                                      for d in item.get("discounts") or []), 0.0)
         recurring_discounts = {d["id"]: d for d in sub.get("discounts") or []}
         recurring_discounts.update(discounts_by_subscription.get(sub["id"], {}))
         discount = 0.0

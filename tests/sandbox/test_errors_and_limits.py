@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import stripe
 
+from sandbox.catalog import PLANS, PRODUCTS
 from sandbox.company import Company
 from sandbox.server import SandboxServer
 from tests.sandbox.conftest import API_KEY
@@ -96,7 +97,7 @@ def test_rate_limit_answers_429_that_the_sdk_may_retry(company: Company):
         assert _get(f"{srv.url}/v1/coupons")[0] == 200  # another endpoint has its own bucket
         retrying = stripe.StripeClient(API_KEY, base_addresses={"api": srv.url},
                                        max_network_retries=5)
-        assert len(retrying.v1.prices.list(params={"limit": 100}).data) == 32
+        assert len(retrying.v1.prices.list(params={"limit": 100}).data) == len(PLANS)
 
 
 def test_injected_failures_are_500_and_deterministic_for_a_seed(company: Company):
@@ -114,7 +115,7 @@ def test_injected_failures_are_500_and_deterministic_for_a_seed(company: Company
         assert headers["Stripe-Should-Retry"] == "true"
         retrying = stripe.StripeClient(API_KEY, base_addresses={"api": srv.url},
                                        max_network_retries=8)
-        assert len(retrying.v1.products.list(params={"limit": 100}).data) == 18
+        assert len(retrying.v1.products.list(params={"limit": 100}).data) == len(PRODUCTS)
 
 
 def test_latency_delays_each_response_but_concurrent_clients_overlap(company: Company):

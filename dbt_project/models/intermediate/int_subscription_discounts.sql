@@ -8,7 +8,8 @@
   before its natural end; `is_valid_to_estimated` flags an end dated by a sync's observation.
   An `amount_off` in another currency than the subscription's is never mixed into its MRR:
   it counts as 0, flagged `is_amount_off_in_another_currency` (the build warns about each,
-  warn_amount_off_discounts_in_another_currency).
+  warn_amount_off_discounts_in_another_currency). A subscription item's own discount has
+  `subscription_item_id` set: it discounts that item only.
 -#}
 with discounts as (
     select * from {{ ref('stg_stripe__discounts') }}
@@ -69,6 +70,7 @@ joined as (
     select
         ended.project_id,
         ended.subscription_id,
+        ended.subscription_item_id,
         ended.coupon_id,
         ended.duration,
         ended.percent_off,
@@ -101,6 +103,9 @@ final as (
     select distinct
         project_id,
         subscription_id,
+        -- set: the discount of this item only (`subscription_item.discounts`), applied to it
+        -- before the subscription's own discounts (int_subscription_item_mrr_daily)
+        subscription_item_id,
         coupon_id,
         duration,
         coalesce(percent_off, 0) as percent_off,

@@ -13,15 +13,20 @@
     `unpaid`, `incomplete`, `incomplete_expired`, `paused`, `canceled` do not);
   - collection is not paused (`pause_collection`).
   Discounts (METRICS-SPEC): forever and repeating coupons while they last, percent_off on the
-  amount, amount_off spread over the billing interval in months, allocated to items pro rata;
-  the net amount never goes below zero. Money (macros/time_and_money.sql): the percentage,
+  amount, amount_off spread over the billing interval in months. An item's own discounts
+  (`subscription_item.discounts`) come first, on that item only (never more than its amount);
+  the subscription's discounts then apply to what the items' own discounts leave, allocated to
+  the items pro rata of it, as Stripe applies them; the net amount never goes below zero.
+  `is_valued_from_invoice_line`: the item's amount is its latest invoice line's, the price
+  could not say it (int_subscription_item_prices). Money (macros/time_and_money.sql): the percentage,
   the spread and each item's share are rounded to a millionth, half away from zero.
 -#}
 {#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{{ prepare_incremental_days(required_columns=['is_estimated']) }}",
+    pre_hook="{{ prepare_incremental_days(
+        required_columns=['is_estimated', 'is_valued_from_invoice_line']) }}",
     on_schema_change='sync_all_columns',
 ) }}
 
@@ -53,6 +58,12 @@ item_prices as (
 
 discounts as (
     select * from {{ ref('int_subscription_discounts') }}
+    where subscription_item_id is null
+),
+
+item_discounts as (
+    select * from {{ ref('int_subscription_discounts') }}
+    where subscription_item_id is not null
 ),
 
 -- (filtering this CTE on `is_estimated` made DuckDB drop the discounts of every row)
@@ -118,6 +129,7 @@ item_days as (
         coalesce(item_prices.currency, counted_days.subscription_currency) as currency,
         item_prices.interval_units,
         item_prices.monthly_amount as gross_mrr,
+        item_prices.is_valued_from_invoice_line,
         -- an item removed at an estimated moment: its days in the uncertain range; a
         -- tax-inclusive price whose tax was estimated (int_subscription_item_prices)
         coalesce(removals.is_removal_estimated
@@ -142,15 +154,48 @@ item_days as (
     ) = 1
 ),
 
+-- each item's own discounts, on that item's amount only (an inner join: few items have any)
+item_discount_days as (
+    select
+        item_days.project_id,
+        item_days.subscription_item_id,
+        item_days.metric_date,
+        cast(least(
+            max(item_days.gross_mrr),
+            {{ as_money('max(item_days.gross_mrr) * least(sum(item_discounts.percent_off), 100)'
+                ~ ' * 0.01') }}
+            + {{ per_month('sum(item_discounts.amount_off)', 'max(item_days.interval_units)') }}
+        ) as {{ money_type() }}) as item_discount_mrr
+    from item_days
+    inner join item_discounts
+        on item_days.project_id = item_discounts.project_id
+        and item_days.subscription_item_id = item_discounts.subscription_item_id
+        and item_discounts.valid_from <= item_days.day_ends_at
+        and (item_discounts.valid_to is null or item_discounts.valid_to > item_days.day_ends_at)
+    group by item_days.project_id, item_days.subscription_item_id, item_days.metric_date
+),
+
+item_discounted as (
+    select
+        item_days.*,
+        coalesce(item_discount_days.item_discount_mrr, 0) as item_discount_mrr
+    from item_days
+    left join item_discount_days
+        on item_days.project_id = item_discount_days.project_id
+        and item_days.subscription_item_id = item_discount_days.subscription_item_id
+        and item_days.metric_date = item_discount_days.metric_date
+),
+
 subscription_totals as (
     select
         project_id,
         subscription_id,
         metric_date,
         max(day_ends_at) as day_ends_at,
-        sum(gross_mrr) as subscription_gross_mrr,
+        -- what the subscription's own discounts apply to: what the items' discounts leave
+        sum(gross_mrr - item_discount_mrr) as subscription_gross_mrr,
         max(interval_units) as interval_units
-    from item_days
+    from item_discounted
     group by project_id, subscription_id, metric_date
 ),
 
@@ -178,25 +223,27 @@ subscription_discounts as (
         subscription_totals.subscription_gross_mrr
 ),
 
--- the subscription's discount shared by its items in proportion to their gross amounts
+-- the subscription's discount shared by its items in proportion to what their own discounts
+-- leave of them
 allocated as (
     select
-        item_days.*,
-        cast(case
+        item_discounted.*,
+        cast(item_discounted.item_discount_mrr + case
             when subscription_totals.subscription_gross_mrr > 0 then {{ divide_money(
-                'coalesce(subscription_discounts.subscription_discount_mrr, 0) * item_days.gross_mrr',
+                'coalesce(subscription_discounts.subscription_discount_mrr, 0)'
+                ~ ' * (item_discounted.gross_mrr - item_discounted.item_discount_mrr)',
                 'subscription_totals.subscription_gross_mrr') }}
             else 0
         end as {{ money_type() }}) as discount_mrr
-    from item_days
+    from item_discounted
     inner join subscription_totals
-        on item_days.project_id = subscription_totals.project_id
-        and item_days.subscription_id = subscription_totals.subscription_id
-        and item_days.metric_date = subscription_totals.metric_date
+        on item_discounted.project_id = subscription_totals.project_id
+        and item_discounted.subscription_id = subscription_totals.subscription_id
+        and item_discounted.metric_date = subscription_totals.metric_date
     left join subscription_discounts
-        on item_days.project_id = subscription_discounts.project_id
-        and item_days.subscription_id = subscription_discounts.subscription_id
-        and item_days.metric_date = subscription_discounts.metric_date
+        on item_discounted.project_id = subscription_discounts.project_id
+        and item_discounted.subscription_id = subscription_discounts.subscription_id
+        and item_discounted.metric_date = subscription_discounts.metric_date
 ),
 
 final as (
@@ -214,6 +261,7 @@ final as (
         discount_mrr,
         {{ as_money('greatest(gross_mrr - discount_mrr, 0)') }} as net_mrr,
         is_estimated,
+        is_valued_from_invoice_line,
         as_of as built_as_of
     from allocated
 )

@@ -12,21 +12,25 @@
     moment int_subscription_item_removals dates its removal.
   The day's segment is the one that started last (ties: `priority`).
   Monthly amount (METRICS-SPEC "Monthly amount"): recurring licensed prices only (one-time,
-  metered and proration amounts never enter MRR); per-unit: unit_amount x quantity; tiered
-  and custom prices: the item's subscription invoice line amount excluding tax; normalised
-  to a month by the interval: month / n, year / 12n, week x 52 / 12 / n, day x 365 / 12 / n,
-  as one exact division rounded to a millionth of the currency unit, half away from zero
-  (`per_month`).
-  Tax never enters MRR (issue 15 case 2). Exclusive tax is added on top of the price, so
-  unit_amount x quantity holds none. A tax-inclusive per-unit item (price `tax_behavior`
+  metered and proration amounts never enter MRR), valued from the price at the segment's
+  quantity (macros/price_valuation.sql: per unit, package, graduated and volume tiers) in the
+  subscription's currency: the price's currency option for it when the price has one
+  (stg_stripe__price_points), so an INR subscription on a USD price is valued in INR. Only
+  where the price cannot say (its tiers were never loaded, no unit amount): the item's
+  subscription invoice line amount excluding tax, flagged `is_valued_from_invoice_line`.
+  Normalised to a month by the interval: month / n, year / 12n, week x 52 / 12 / n,
+  day x 365 / 12 / n, as one exact division rounded to a millionth of the currency unit, half
+  away from zero (`per_month`).
+  Tax never enters MRR (issue 15 case 2). Exclusive tax is added on top of the price, so the
+  price's amount holds none. A tax-inclusive item (price or currency option `tax_behavior`
   inclusive, or its line carrying inclusive tax, as tax rates with `inclusive` make it) is
   worth, in order of evidence (`tax_source`):
   1. `own_line`: its segment's invoice line amount excluding tax (exact);
   2. `latest_line`: the item's latest regular line's, when that line bills the same price
      and quantity (exact: the same thing invoiced again);
-  3. `latest_line_rate`: unit_amount x quantity / (1 + the latest line's inclusive tax /
+  3. `latest_line_rate`: the price's amount / (1 + the latest line's inclusive tax /
      taxable amount), rounded to a millionth (estimated: the rate may have changed since);
-  4. `no_tax_evidence`: unit_amount x quantity (estimated: no line says what tax it holds).
+  4. `no_tax_evidence`: the price's amount (estimated: no line says what tax it holds).
   3 and 4 set `is_tax_estimated`, which int_subscription_item_mrr_daily carries into
   `is_estimated`.
 -#}
@@ -46,6 +50,22 @@ prices as (
 
 removals as (
     select * from {{ ref('int_subscription_item_removals') }}
+),
+
+subscriptions as (
+    select project_id, subscription_id, currency from {{ ref('stg_stripe__subscriptions') }}
+),
+
+price_points as (
+    select * from {{ ref('stg_stripe__price_points') }}
+),
+
+priced_prices as (
+    select distinct project_id, price_id from price_points
+),
+
+currency_exponents as (
+    select * from {{ ref('currency_exponents') }}
 ),
 
 latest_regular_lines as (
@@ -173,7 +193,14 @@ segments as (
 priced as (
     select
         segments.*,
-        coalesce(prices.currency, items.currency) as currency,
+        -- the subscription is billed in its currency: the price's option for it, if any
+        coalesce(price_points.currency, subscriptions.currency, prices.currency, items.currency)
+            as currency,
+        -- one billing interval of the segment's quantity, from the price (null: it cannot say)
+        {{ minor_to_major_exact(price_amount_minor('segments.quantity', 'price_points'),
+                                'currency_exponents.exponent') }} as price_amount,
+        price_points.tax_behavior as point_tax_behavior,
+        priced_prices.price_id is not null as has_price_points,
         coalesce(prices.unit_amount, items.unit_amount) as unit_amount,
         coalesce(prices.price_type, items.price_type) as price_type,
         coalesce(prices.billing_scheme, items.billing_scheme) as billing_scheme,
@@ -207,15 +234,37 @@ priced as (
     left join latest_regular_lines
         on segments.project_id = latest_regular_lines.project_id
         and segments.subscription_item_id = latest_regular_lines.subscription_item_id
+    left join subscriptions
+        on segments.project_id = subscriptions.project_id
+        and segments.subscription_id = subscriptions.subscription_id
+    left join price_points
+        on segments.project_id = price_points.project_id
+        and segments.price_id = price_points.price_id
+        and price_points.currency = coalesce(subscriptions.currency, prices.currency)
+    left join currency_exponents
+        on price_points.currency = currency_exponents.currency
+    left join priced_prices
+        on segments.project_id = priced_prices.project_id
+        and segments.price_id = priced_prices.price_id
 ),
 
-taxed as (
+valued as (
     select
         priced.*,
-        billing_scheme = 'per_unit'
-            and unit_amount is not null
-            and (coalesce(tax_behavior, '') = 'inclusive' or line_holds_inclusive_tax)
-            as is_tax_inclusive_per_unit
+        coalesce(
+            price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed', false
+        ) as is_recurring_licensed,
+        -- the price (or its currency option) includes tax, or its line holds inclusive tax
+        coalesce(point_tax_behavior, tax_behavior, '') = 'inclusive' or line_holds_inclusive_tax
+            as is_tax_inclusive,
+        -- what the price says one interval of the quantity costs (tax included when
+        -- inclusive): its valuation, or, for a price staged without its points (not listed),
+        -- its per-unit terms or the item's own copy of them; null: the price cannot say
+        case
+            when price_amount is not null then price_amount
+            when not has_price_points and billing_scheme = 'per_unit' and unit_amount is not null
+                then unit_amount * quantity
+        end as list_amount
     from priced
 ),
 
@@ -235,29 +284,33 @@ final as (
         billing_interval_count,
         {%- set units = interval_units('billing_interval', 'billing_interval_count') %}
         {{ units }} as interval_units,
-        coalesce(price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed', false)
-            as is_recurring_licensed,
-        case when is_tax_inclusive_per_unit then tax_source end as tax_source,
-        coalesce(is_tax_inclusive_per_unit
+        is_recurring_licensed,
+        case when is_tax_inclusive then tax_source end as tax_source,
+        coalesce(is_tax_inclusive and list_amount is not null
             and tax_source in ('latest_line_rate', 'no_tax_evidence')
             and segment_source not in ('proration_credit', 'removed_item'), false)
             as is_tax_estimated,
         -- money: normalised by one exact division, rounded to a millionth (macros/fx.sql)
         cast(case
-            when not coalesce(
-                price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed', false
-            ) then 0
+            when not is_recurring_licensed then 0
             when segment_source in ('proration_credit', 'removed_item') then 0
-            when is_tax_inclusive_per_unit and tax_source in ('own_line', 'latest_line')
+            -- tax never enters MRR: an inclusive price's amount without its tax (tax_source)
+            when is_tax_inclusive and tax_source in ('own_line', 'latest_line')
                 then {{ per_month('line_amount', units) }}
-            when is_tax_inclusive_per_unit and tax_source = 'latest_line_rate'
-                then {{ per_month(divide_money('unit_amount * quantity',
-                                               '1 + latest_inclusive_tax_rate'), units) }}
-            when billing_scheme = 'per_unit' and unit_amount is not null
-                then {{ per_month('unit_amount * quantity', units) }}
+            when is_tax_inclusive and tax_source = 'latest_line_rate' and list_amount is not null
+                then {{ per_month(divide_money('list_amount', '1 + latest_inclusive_tax_rate'),
+                                  units) }}
+            when list_amount is not null then {{ per_month('list_amount', units) }}
             else {{ per_month('coalesce(line_amount, 0)', units) }}
-        end as {{ money_type() }}) as monthly_amount
-    from taxed
+        end as {{ money_type() }}) as monthly_amount,
+        -- the price cannot say what it charges (e.g. tiers never loaded): the latest invoice
+        -- line's amount stands in for it
+        coalesce(is_recurring_licensed
+            and segment_source not in ('proration_credit', 'removed_item')
+            and list_amount is null
+            and not (is_tax_inclusive and tax_source in ('own_line', 'latest_line')), false)
+            as is_valued_from_invoice_line
+    from valued
 )
 
 select * from final

@@ -10,8 +10,10 @@
   (an id never seen as an object names no coupon and is left out). The coupon's terms
   (`coupon_*`) are read from the discount where the sync expanded its coupon: a deleted coupon
   is no longer listed by `/v1/coupons`, yet Stripe keeps applying its discounts, so the
-  discount is the only place its terms are found. Read from the staged
-  columns, so that each JSON document is parsed once.
+  discount is the only place its terms are found. A subscription item's own discounts
+  (`subscription_item.discounts`, `subscription_item_id` set) come from the staged items:
+  their coupon is an id (the sync cannot expand it that deep) and is priced from /v1/coupons.
+  Read from the staged columns, so that each JSON document is parsed once.
 -#}
 with observed as (
     select project_id, subscription_id, discounts, discount
@@ -23,6 +25,11 @@ with observed as (
     select project_id, subscription_id, discounts, discount
     from {{ ref('stg_stripe__invoices') }}
     where subscription_id is not null
+    union all
+    -- an item's own discounts (`subscription_item` names the item they apply to)
+    select project_id, subscription_id, discounts, cast(null as json) as discount
+    from {{ ref('stg_stripe__subscription_items') }}
+    where discounts is not null and json_array_length(discounts) > 0
 ),
 
 listed as (

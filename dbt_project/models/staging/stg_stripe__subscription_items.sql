@@ -2,7 +2,7 @@
     'subscription', 'subscription.id', 'price', 'price.id', 'quantity', 'price.currency',
     'price.unit_amount', 'price.type', 'price.billing_scheme', 'price.recurring.interval',
     'price.recurring.interval_count', 'price.recurring.usage_type', 'price.tax_behavior',
-    'current_period_start', 'current_period_end',
+    'current_period_start', 'current_period_end', 'discounts',
 ] -%}
 
 with source as (
@@ -37,6 +37,8 @@ items as (
         {{ json_field(paths, 'price.recurring.usage_type') }} as usage_type,
         {{ json_field(paths, 'price.tax_behavior') }} as tax_behavior,
         {{ from_unix_seconds('created') }} as created_at,
+        -- the item's own discounts (objects where the sync expanded them): stg_stripe__discounts
+        {{ json_field(paths, 'discounts', 'json') }} as discounts,
         {{ from_unix_seconds(json_field(paths, 'current_period_start', 'bigint')) }}
             as current_period_started_at,
         {{ from_unix_seconds(json_field(paths, 'current_period_end', 'bigint')) }}
