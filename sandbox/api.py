@@ -97,7 +97,8 @@ class StripeApi:
         if name == "account" and not rest:
             return Route("/v1/account", "account", self.account, ())
         if name == "invoice_payments" and not rest:
-            return Route("/v1/invoice_payments", "invoice_payments", self.invoice_payments, ())
+            # read with the Invoices permission, as on Stripe
+            return Route("/v1/invoice_payments", "invoices", self.invoice_payments, ())
         if name not in RESOURCES:
             return None
         if not rest:
