@@ -66,6 +66,8 @@ def backfill_objects(company) -> dict[str, list[dict]]:
         ],
         "charges": [c for c in company.objects["charge"] if c["created"] >= now - 90 * DAY],
         "refunds": [r for r in company.objects["refund"] if r["created"] >= now - 90 * DAY],
+        "disputes": [d for d in company.objects.get("dispute", [])
+                     if d["created"] >= now - 90 * DAY],
         "events": [e for e in company.objects["event"] if e["created"] >= now - 30 * DAY],
     }
     return picked

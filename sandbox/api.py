@@ -100,7 +100,8 @@ class StripeApi:
         if name == "account" and not rest:
             return Route("/v1/account", "account", self.account, ())
         if name == "invoice_payments" and not rest:
-            return Route("/v1/invoice_payments", "invoice_payments", self.invoice_payments, ())
+            # read with the Invoices permission, as on Stripe
+            return Route("/v1/invoice_payments", "invoices", self.invoice_payments, ())
         if name == "balance_transactions" and not rest:
             return Route("/v1/balance_transactions", name, self.list_balance_transactions, ())
         if name not in RESOURCES:

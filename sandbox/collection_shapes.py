@@ -82,8 +82,7 @@ def settle_delayed_payment(co: Company, invoice_id: str, at: int,
     """The pending bank debit of the invoice succeeds (or, with `failure_code`, fails) at `at`."""
     inv = co.get("invoice", invoice_id)
     pending = next(p for p in inv["payments"]["data"] if p["status"] == "open")
-    ch = next(c for c in co.objects["charge"]
-              if c["payment_intent"] == pending["payment"]["payment_intent"])
+    ch = _charge_of(co, pending)
     _settle(co, inv, ch, at, failure_code)
     return ch
 
@@ -180,6 +179,8 @@ def _attempt(co: Company, inv: Obj, at: int, method: str) -> Obj:
     ch.update(payment_intent=co.new_id("pi"),
               payment_method_details={"type": method, method: {"last4": "3000"}})
     co.add("charge", ch)
+    # remembered: Stripe finds a PaymentIntent's charge by id, the company would scan
+    co.shared(("charge_of_payment_intent", ch["payment_intent"]), lambda: ch)
     payment = objects.invoice_payment(co.new_id("inpay"), inv["id"], ch["id"], inv["amount_due"],
                                       inv["currency"], at, "open", None, co.livemode)
     payment["payment"] = {"type": "payment_intent", "payment_intent": ch["payment_intent"]}
@@ -214,10 +215,15 @@ def _settle(co: Company, inv: Obj, ch: Obj, at: int, failure_code: str | None) -
 
 
 def _charge_of(co: Company, payment: Obj) -> Obj:
+    """The charge an invoice payment names, or the one of its PaymentIntent."""
     ref = payment["payment"]
     if ref.get("charge"):
         return co.get("charge", ref["charge"])
-    return next(c for c in co.objects["charge"] if c["payment_intent"] == ref["payment_intent"])
+    return co.shared(("charge_of_payment_intent", ref["payment_intent"]), _no_charge)
+
+
+def _no_charge() -> Obj:
+    raise KeyError("no charge of this PaymentIntent in the company")
 
 
 def add_collection_shapes(company: Company, rng: random.Random) -> None:

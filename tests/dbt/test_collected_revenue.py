@@ -25,6 +25,8 @@ UTC day n days before today; each moment is at noon of its day unless said. By h
 - H, no payment method, inside the window (USD): a $35 invoice created at -3, attempted at
   -3 13:00 without a charge. Failed attempts -3: one (the event and the invoice evidence are
   the same attempt).
+Invoices in dunning (USD, end of day): G from -40, H from -3, F from -2 (A and F while their
+debit is pending are being paid, not dunned): 1 on -40..-4, 2 on -3, 3 on -2..today.
 USD revenue: -14 60, -12 80, -8 100, -4 -20, -3 -75, nothing else (-7: 0). Failed attempts:
 -40 1, -3 1, -2 1, nothing else.
 
@@ -166,6 +168,9 @@ def figures(home: Path) -> dict[str, dict[tuple[str, date], Decimal | int]]:
             "estimated_attempts": by_day(
                 "select currency, metric_date, estimated_attempts "
                 "from marts.fct_failed_payments_daily where project_id = ?"),
+            "invoices_in_dunning": by_day(
+                "select currency, metric_date, invoices_in_dunning "
+                "from marts.fct_failed_payments_daily where project_id = ?"),
             "published_failures": by_day(
                 "select 'all', metric_date, value from marts.metrics_daily "
                 "where project_id = ? and metric = 'stripe_failed_payments'"),
@@ -240,6 +245,9 @@ def expected(t: Timeline) -> dict[str, dict]:
         # G's attempt is known from its invoice only, dated at its finalization
         "estimated_attempts": {("USD", usd[-40]): 1},
         "published_failures": {("all", usd[-40]): 1, ("all", usd[-3]): 1, ("all", usd[-2]): 1},
+        # G from -40, H from -3, F from -2 (its debit was pending, not failing, before)
+        "invoices_in_dunning": {("USD", t.day(n)): 1 + (n <= 3) + (n <= 2)
+                                for n in range(40, -1, -1)},
     }
 
 
@@ -258,6 +266,8 @@ def test_a_pending_bank_debit_counts_nothing_until_it_succeeds(scenarios):
     assert early["revenue"] == {("USD", t.day(14)): Decimal("60"),
                                 ("USD", t.day(12)): Decimal("80")}
     assert early["failed_attempts"] == {("USD", t.day(40)): 1}
+    # a debit in progress is not dunning: only G, from -40 to the sync's day
+    assert early["invoices_in_dunning"] == {("USD", t.day(n)): 1 for n in range(40, 8, -1)}
 
 
 @pytest.mark.e2e

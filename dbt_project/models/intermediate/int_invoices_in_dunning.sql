@@ -3,7 +3,9 @@
   voided or marked uncollectible. The first failed attempt is the earliest failed charge or
   `invoice.payment_failed` event naming the invoice; when those are older than the loaded
   window, Stripe's first automatic attempt at finalization (an invoice attempted and not paid
-  at once: open/uncollectible with attempts, or paid after more than one attempt).
+  at once: open/uncollectible with attempts, or paid after more than one attempt). An open
+  invoice whose attempt is a bank debit still `pending` (SEPA, ACH, BACS take days) is being
+  paid, not dunned: it enters dunning only if the debit fails.
   `last_failed_at` and `next_payment_attempt_at` tell when Stripe stopped retrying.
 -#}
 with invoices as (
@@ -12,6 +14,23 @@ with invoices as (
 
 failures as (
     select * from {{ ref('int_payment_failures') }}
+),
+
+-- invoices with a payment in progress: a linked charge still pending
+invoices_being_paid as (
+    select distinct invoice_payments.project_id, invoice_payments.invoice_id
+    from {{ ref('stg_stripe__invoice_payments') }} as invoice_payments
+    inner join {{ ref('stg_stripe__charges') }} as charges
+        on invoice_payments.project_id = charges.project_id
+        and invoice_payments.payment_intent_id = charges.payment_intent_id
+    where charges.status = 'pending'
+    union
+    select distinct invoice_payments.project_id, invoice_payments.invoice_id
+    from {{ ref('stg_stripe__invoice_payments') }} as invoice_payments
+    inner join {{ ref('stg_stripe__charges') }} as charges
+        on invoice_payments.project_id = charges.project_id
+        and invoice_payments.charge_id = charges.charge_id
+    where charges.status = 'pending'
 ),
 
 payment_failed_events as (
@@ -54,8 +73,12 @@ final as (
     left join failed_attempts
         on invoices.project_id = failed_attempts.project_id
         and invoices.invoice_id = failed_attempts.invoice_id
+    left join invoices_being_paid
+        on invoices.project_id = invoices_being_paid.project_id
+        and invoices.invoice_id = invoices_being_paid.invoice_id
     where failed_attempts.first_failed_at is not null
-        or (invoices.status in ('open', 'uncollectible') and invoices.attempt_count > 0)
+        or (invoices.status in ('open', 'uncollectible') and invoices.attempt_count > 0
+            and invoices_being_paid.invoice_id is null)
         or (invoices.status = 'paid' and invoices.attempt_count > 1)
 )
 
