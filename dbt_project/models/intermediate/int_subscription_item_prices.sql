@@ -238,8 +238,10 @@ final as (
         coalesce(price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed', false)
             as is_recurring_licensed,
         case when is_tax_inclusive_per_unit then tax_source end as tax_source,
+        -- only where an amount was estimated: metered, one-time and zeroed segments are 0
         coalesce(is_tax_inclusive_per_unit
             and tax_source in ('latest_line_rate', 'no_tax_evidence')
+            and price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed'
             and segment_source not in ('proration_credit', 'removed_item'), false)
             as is_tax_estimated,
         -- money: normalised by one exact division, rounded to a millionth (macros/fx.sql)
