@@ -286,8 +286,10 @@ final as (
         {{ units }} as interval_units,
         is_recurring_licensed,
         case when is_tax_inclusive then tax_source end as tax_source,
+        -- only where an amount was estimated: metered, one-time and zeroed segments are 0
         coalesce(is_tax_inclusive and list_amount is not null
             and tax_source in ('latest_line_rate', 'no_tax_evidence')
+            and price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed'
             and segment_source not in ('proration_credit', 'removed_item'), false)
             as is_tax_estimated,
         -- money: normalised by one exact division, rounded to a millionth (macros/fx.sql)
