@@ -3,8 +3,9 @@
   a mid-period change is dated where it happened, not at the sync that first saw it, and no
   later sync moves it. One row per dated state, [valid_from, next state), by evidence:
   1. `event`: each `customer.subscription.updated` event that changed the item list
-     (`previous_attributes.items`): the items after the change, from its `created` (exact;
-     Stripe keeps 30 days of events, the warehouse keeps them for good);
+     (`previous_attributes.items`): each item it added or whose quantity or price it changed,
+     as it was after the event, from its `created` (exact; Stripe keeps 30 days of events,
+     the warehouse keeps the ones it read);
   2. `subscription_version`: a stored version (sync or webhook, insert-only) whose item
      differs from the subscription's previous version, when no event or proration line dates
      the change in between: it happened in (previous version, this one], dated at this
@@ -33,20 +34,50 @@ event_items as (
     select
         project_id,
         subscription_id,
+        event_id,
         created_at,
         {{ json_array_items('items') }} as item
     from {{ ref('stg_stripe__subscription_item_events') }}
 ),
 
-event_states as (
+previous_event_items as (
+    select project_id, event_id, {{ json_array_items('previous_items') }} as item
+    from {{ ref('stg_stripe__subscription_item_events') }}
+),
+
+event_previous_states as (
+    select
+        project_id,
+        event_id,
+        {{ json_text('item', 'id') }} as subscription_item_id,
+        {{ json_id('item', 'price') }} as price_id,
+        {{ json_value('item', 'quantity', 'bigint') }} as quantity
+    from previous_event_items
+),
+
+event_after_states as (
     select
         project_id,
         subscription_id,
+        event_id,
         {{ json_text('item', 'id') }} as subscription_item_id,
         {{ json_id('item', 'price') }} as price_id,
         {{ json_value('item', 'quantity', 'bigint') }} as quantity,
         created_at as changed_at
     from event_items
+),
+
+-- the items the event changed: added (not in the previous list), or another quantity or price
+event_states as (
+    select after.*
+    from event_after_states as after
+    left join event_previous_states as before
+        on after.project_id = before.project_id
+        and after.event_id = before.event_id
+        and after.subscription_item_id = before.subscription_item_id
+    where before.subscription_item_id is null
+        or after.quantity is distinct from before.quantity
+        or after.price_id is distinct from coalesce(before.price_id, after.price_id)
 ),
 
 version_items as (
