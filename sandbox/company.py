@@ -63,6 +63,8 @@ class Company(CompanyMutations, ItemMutations):
         self._shared: dict[tuple, Obj] = {}
         # deleted subscription items (the API 404s), each with its `removed_at`
         self.removed_items: dict[str, Obj] = {}
+        # proration lines of mid-period seat changes waiting for the next invoice, by subscription
+        self.pending_prorations: dict[str, list] = {}
         self._payers: dict[str, tuple[Obj, Obj]] = {}
         self._plans = {p.key: p for p in PLANS}
         self._price_ids: dict[str, str] = {}

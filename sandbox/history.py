@@ -20,6 +20,7 @@ from sandbox.catalog import (
 )
 from sandbox.item_mutations import maybe_remove_add_on
 from sandbox.objects import Obj
+from sandbox.seat_changes import maybe_change_seats_mid_period, replace_item
 
 if TYPE_CHECKING:
     from sandbox.company import Company
@@ -46,6 +47,7 @@ class HistorySimulator:
         self._first_payment_fails = False
         # item removals draw from their own stream: the rest of the history stays as it was
         self.removal_rng = random.Random(f"item-removals:{start}")
+        self.seat_rng = random.Random(f"mid-period-seats:{start}")  # likewise
 
     def simulate_customer(self, n: int) -> None:
         """Create customer number `n` and everything it ever bought."""
@@ -170,6 +172,7 @@ class HistorySimulator:
                 if cancel < now:
                     return self._cancel(sub, cancel, pend, at_period_end=rng.random() < 0.6)
             if pend > now:
+                maybe_change_seats_mid_period(co, self.seat_rng, sub, items, period_start)
                 if rng.random() < 0.02:
                     paused_at = rng.randint(period_start, now)
                     sub["pause_collection"] = {"behavior": "void", "resumes_at": None}
@@ -305,16 +308,20 @@ class HistorySimulator:
             return []
         new_q = max(1, quantity + rng.choice((-3, -2, -1, 1, 2, 3, 5)))
         spec = self.co.plan(si["price"]["lookup_key"])
-        items[0] = (si, new_q)
-        si["quantity"] = new_q
+        # a new item dict (not set in place), so the events emitted before keep the old quantity
+        new_si = dict(si, quantity=new_q)
+        previous = sub["items"]  # Stripe sends the whole previous item list
+        sub["items"] = dict(sub["items"], data=[new_si if i is si else i
+                                                for i in sub["items"]["data"]])
+        replace_item(self.co, si, new_si)
+        items[0] = (new_si, new_q)
+        si = new_si
         if rng.random() < 0.5:
-            self.co.emit("customer.subscription.updated", end, sub,
-                         {"items": {"data": [{"id": si["id"], "quantity": quantity}]}})
+            self.co.emit("customer.subscription.updated", end, sub, {"items": previous})
             return []
         at = rng.randint(start + 1, end - 1)
         share = (end - at) / (end - start)
-        self.co.emit("customer.subscription.updated", at, sub,
-                     {"items": {"data": [{"id": si["id"], "quantity": quantity}]}})
+        self.co.emit("customer.subscription.updated", at, sub, {"items": previous})
         return [Line(si["price"], quantity, -round(line_amount(spec, quantity) * share), (at, end),
                      si["id"], proration=True, description=f"Unused time on {quantity} seats"),
                 Line(si["price"], new_q, round(line_amount(spec, new_q) * share), (at, end),

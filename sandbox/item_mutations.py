@@ -14,6 +14,7 @@ from sandbox import objects
 from sandbox.billing import Attempt, Collection, Line, create_invoice
 from sandbox.catalog import line_amount, period_end
 from sandbox.objects import Obj
+from sandbox.seat_changes import change_seats
 
 if TYPE_CHECKING:
     from sandbox.company import Company
@@ -66,6 +67,18 @@ class ItemMutations:
         self.removed_items[item_id] = dict(item, removed_at=at)
         self.emit("customer.subscription.updated", at, sub, {"items": previous})
         self.touch("subscription", "subscription_item")
+        return self._events_since(mark)
+
+    def change_item_quantity(self: Company, sub_id: str, item_id: str, quantity: int, at: int,
+                             prorate: bool = False) -> list[Obj]:
+        """Change one item's quantity at `at` mid-period (`proration_behavior=none`, or with
+        `prorate` `create_prorations`: pending until the next invoice; sandbox.seat_changes)."""
+        sub = self._require("subscription", sub_id)
+        item = self._require("subscription_item", item_id)
+        if item not in sub["items"]["data"]:
+            raise KeyError(f"subscription item {item_id!r} is not on {sub_id!r}")
+        mark = len(self.objects["event"])
+        change_seats(self, sub, item, quantity, at, prorate)
         return self._events_since(mark)
 
 

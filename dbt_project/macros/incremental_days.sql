@@ -38,11 +38,27 @@
     {%- set rewrite_whole = float_columns or not has_columns(this, required_columns) -%}
     create or replace temp table {{ rebuild_window_table() }} as
     select
-        runs.project_id,
-        cast({{ dbt.dateadd('day', -var('incremental_lookback_days'), 'cast(min(runs.window_start) as date)') }} as date)
-            as rebuild_from_date
-    {{ succeeded_runs(not_built_only=not rewrite_whole) }}
-    group by runs.project_id;
+        unseen.project_id,
+        -- never after the last day already built: that day was partial ("today" then), and a
+        -- load whose window starts days later (a webhook batch after days without a sync)
+        -- must not leave the days in between unbuilt
+        case
+            when built_days.last_built_date < unseen.rebuild_from_date
+                then built_days.last_built_date
+            else unseen.rebuild_from_date
+        end as rebuild_from_date
+    from (
+        select
+            runs.project_id,
+            cast({{ dbt.dateadd('day', -var('incremental_lookback_days'), 'cast(min(runs.window_start) as date)') }} as date)
+                as rebuild_from_date
+        {{ succeeded_runs(not_built_only=not rewrite_whole) }}
+        group by runs.project_id
+    ) as unseen
+    left join (
+        select project_id, max(metric_date) as last_built_date from {{ this }} group by project_id
+    ) as built_days
+        on unseen.project_id = built_days.project_id;
 
     delete from {{ this }}
     where exists (

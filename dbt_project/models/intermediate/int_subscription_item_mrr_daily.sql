@@ -77,6 +77,17 @@ removals as (
     from {{ ref('int_subscription_item_removals') }}
 ),
 
+-- item changes dated at an upper bound (int_subscription_item_states): [from, to] days
+estimated_changes as (
+    select
+        project_id,
+        subscription_item_id,
+        cast(estimated_from as date) as estimated_from_date,
+        cast(valid_from as date) as estimated_to_date
+    from {{ ref('int_subscription_item_states') }}
+    where is_estimated
+),
+
 lifecycle_days as (
     select
         subscriptions.project_id,
@@ -135,7 +146,16 @@ item_days as (
         coalesce(removals.is_removal_estimated
             and counted_days.metric_date between cast(removals.estimated_from as date)
             and cast(removals.removed_at as date), false)
-            or coalesce(item_prices.is_tax_estimated, false) as is_estimated
+            or coalesce(item_prices.is_tax_estimated, false)
+        -- or a price or quantity change dated at an upper bound, on its uncertain days
+        or exists (
+            select 1
+            from estimated_changes
+            where estimated_changes.project_id = counted_days.project_id
+                and estimated_changes.subscription_item_id = item_prices.subscription_item_id
+                and counted_days.metric_date between estimated_changes.estimated_from_date
+                and estimated_changes.estimated_to_date
+        ) as is_estimated
     from counted_days
     inner join item_prices
         on counted_days.project_id = item_prices.project_id

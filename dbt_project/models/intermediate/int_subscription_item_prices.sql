@@ -8,6 +8,10 @@
     nearest evidence: lines older than the backfill window are not loaded, and the current
     listing may reflect later changes); with no line at all, the item as listed; and,
     overriding everything, the item as listed from the moment it was synced;
+  - each price or quantity the item was seen with, from the moment
+    int_subscription_item_states dates the change (a `customer.subscription.updated` event, else
+    the stored subscription versions; issue 14 case 2): a mid-period change starts where it
+    happened, not at the sync that saw it, and later syncs do not move it;
   - a removed item (no longer in its subscription's own item list) is worth nothing from the
     moment int_subscription_item_removals dates its removal.
   The day's segment is the one that started last (ties: `priority`).
@@ -66,6 +70,12 @@ priced_prices as (
 
 currency_exponents as (
     select * from {{ ref('currency_exponents') }}
+),
+
+-- dated states; `renewal` rows only flag a period, the invoice line is the segment already
+item_states as (
+    select * from {{ ref('int_subscription_item_states') }}
+    where state_source <> 'renewal'
 ),
 
 latest_regular_lines as (
@@ -182,10 +192,30 @@ removed_item_segments as (
     from removals
 ),
 
+-- a state seen from the moment it began (the latest start wins: a state dated by an event
+-- outlives the invoice line of the period it changed)
+dated_state_segments as (
+    select
+        project_id,
+        subscription_id,
+        subscription_item_id,
+        price_id,
+        quantity,
+        valid_from,
+        cast(null as timestamp) as valid_to,
+        state_source as segment_source,
+        3 as priority,
+        cast(null as {{ money_type() }}) as own_line_amount,
+        cast(null as {{ money_type() }}) as own_line_inclusive_tax
+    from item_states
+),
+
 segments as (
     select * from line_segments
     union all
     select * from listed_item_segments
+    union all
+    select * from dated_state_segments
     union all
     select * from removed_item_segments
 ),

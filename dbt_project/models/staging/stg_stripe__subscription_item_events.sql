@@ -1,7 +1,9 @@
 {#-
   `customer.subscription.updated` events that changed the item list: the items before
   (`previous_attributes.items`, which Stripe sends whole) and after the change. An item in
-  `previous_item_ids` but not in `item_ids` was removed at `created_at`.
+  `previous_item_ids` but not in `item_ids` was removed at `created_at`. `items` and
+  `previous_items`: the item objects after and before the change (their prices and
+  quantities date changes in int_subscription_item_states).
 -#}
 with source as (
     select * from {{ source('stripe', 'events') }}
@@ -17,6 +19,8 @@ final as (
         {{ json_text('data', 'data.object.id') }} as subscription_id,
         {{ json_array_ids('data', 'data.object.items.data') }} as item_ids,
         {{ json_array_ids('data', 'data.previous_attributes.items.data') }} as previous_item_ids,
+        {{ json_object('data', 'data.object.items.data') }} as items,
+        {{ json_object('data', 'data.previous_attributes.items.data') }} as previous_items,
         {{ from_unix_seconds('created') }} as created_at
     from source
     where {{ json_has_key('data', 'data.previous_attributes.items') }}
