@@ -240,7 +240,8 @@ def sync_project(
     if connection.mode == "test":
         warnings.append(test_mode_warning(project_id))
         log.warning(warnings[-1])
-    window = sync_window(kind, now=now, since_event_created=connection.last_event_created)
+    window = sync_window(kind, now=now, since_event_created=connection.last_event_created,
+                         last_sync_at=connection.last_sync_at)
     started = dt.datetime.now(dt.UTC)
     pipeline = dlt.pipeline(
         pipeline_name=f"stripe_{project_id}",
@@ -276,6 +277,7 @@ def sync_project(
             source = stripe_source(
                 project_id, reader, kind, now=now,
                 since_event_created=connection.last_event_created,
+                last_sync_at=connection.last_sync_at,
             )
             pipeline.extract(source, loader_file_format="jsonl")
         phase("normalize")

@@ -455,9 +455,11 @@ def stripe_source(
     kind: SyncKind,
     now: int | None = None,
     since_event_created: int | None = None,
+    last_sync_at: float | None = None,
 ) -> DltSource:
     """The raw tables of one project for a ``backfill`` or ``refresh`` (see windows.py)."""
-    window = sync_window(kind, now=now, since_event_created=since_event_created)
+    window = sync_window(kind, now=now, since_event_created=since_event_created,
+                         last_sync_at=last_sync_at)
     extraction = StripeExtraction(project_id, reader, window)
 
     @dlt.source(name="stripe", max_table_nesting=0, root_key=False)

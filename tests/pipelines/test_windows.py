@@ -32,3 +32,20 @@ def test_refresh_after_a_long_pause_is_bounded_by_event_retention() -> None:
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError):
         sync_window("everything", now=NOW)  # type: ignore[arg-type]
+
+
+def test_refresh_soon_after_the_last_sync_reads_7_days() -> None:
+    w = sync_window("refresh", now=NOW, last_sync_at=NOW - 3 * 3600)
+    assert w.activity_start == NOW - 7 * DAY
+
+
+def test_refresh_after_a_12_day_pause_reads_from_the_last_sync() -> None:
+    """Synced 12 days ago, then not until now: the activity of days -12..now is read
+    (days -12..-7 were never read; stopping at -7 would leave them empty for good)."""
+    w = sync_window("refresh", now=NOW, last_sync_at=NOW - 12 * DAY)
+    assert w.activity_start == NOW - 12 * DAY
+
+
+def test_refresh_after_a_long_pause_reads_no_more_than_a_backfill() -> None:
+    w = sync_window("refresh", now=NOW, last_sync_at=NOW - 200 * DAY)
+    assert w.activity_start == NOW - 90 * DAY
