@@ -20,6 +20,8 @@ from pathlib import Path
 
 from orchestration.observer import RunObserver
 from pipelines.load import SyncResult
+from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.storage import storage_error
 
 STARTED_BY_TAG = "stripe_warehouse/started_by"
 PID_TAG = "stripe_warehouse/pid"
@@ -49,7 +51,20 @@ def run_sync_job(
     observer = observer or RunObserver()
     observer.command = True
     with _quiet_dagster():
-        _execute(home, project_id, kind, observer, transform, api_base, started_by)
+        try:
+            _execute(home, project_id, kind, observer, transform, api_base, started_by)
+        except (WarehouseError, KeyboardInterrupt):
+            raise
+        except Exception as error:  # Dagster's own storage (SQLite) on a full or read-only disk
+            chain: list[BaseException] = []
+            seen: BaseException | None = error
+            while seen is not None and seen not in chain:
+                chain.append(seen)
+                seen = seen.__cause__ or seen.__context__
+            disk = storage_error(chain, f"the sync of {project_id}")
+            if disk is None:
+                raise
+            raise disk from error
     assert observer.sync is not None  # the sync step succeeded, or its error was raised
     return observer.sync
 
