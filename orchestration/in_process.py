@@ -92,9 +92,8 @@ def _execute(home: Path, project_id: str, kind: str, observer: RunObserver, tran
     from dagster._core.instance.ref import InstanceRef
 
     from orchestration.definitions import defs
-    from orchestration.observer import OBSERVER_KEY, observer_resource
+    from orchestration.observer import observing
     from orchestration.partitions import project_partitions
-    from orchestration.resources import WarehouseResource
     from orchestration.ui import dagster_home
 
     job = defs.resolve_job_def(kind)
@@ -108,15 +107,17 @@ def _execute(home: Path, project_id: str, kind: str, observer: RunObserver, tran
         if not instance.has_dynamic_partition(project_partitions.name, project_id):
             instance.add_dynamic_partitions(project_partitions.name, [project_id])
         release_abandoned_runs(instance)
+        # the state directory and API address as run config: the job keeps its resources
+        run_config = {**QUIET, "resources": {
+            "warehouse": {"config": {"home": str(home), "api_base": api_base}}}}
         try:
-            job.execute_in_process(
-                run_config=QUIET, instance=instance, partition_key=project_id,
-                asset_selection=selection,
-                tags={STARTED_BY_TAG: started_by, PID_TAG: str(os.getpid()),
-                      HOST_TAG: socket.gethostname()},
-                resources={"warehouse": WarehouseResource(home=str(home), api_base=api_base),
-                           OBSERVER_KEY: observer_resource(observer)},
-            )
+            with observing(observer):
+                job.execute_in_process(
+                    run_config=run_config, instance=instance, partition_key=project_id,
+                    asset_selection=selection,
+                    tags={STARTED_BY_TAG: started_by, PID_TAG: str(os.getpid()),
+                          HOST_TAG: socket.gethostname()},
+                )
         except DagsterExecutionInterruptedError:
             # Dagster turns Ctrl-C inside a step into its own error (the run is recorded as
             # failed): for the command it is the interrupt it always was (exit 130, one line).

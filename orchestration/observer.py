@@ -10,6 +10,8 @@ Runs launched by Dagster itself get an observer that shows nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from dagster import ResourceDefinition
@@ -30,9 +32,24 @@ class RunObserver:
     command: bool = False
 
 
-def observer_resource(observer: RunObserver | None = None) -> ResourceDefinition:
-    """The resource holding ``observer``; a fresh, silent one per run when none is given."""
-    if observer is not None:
-        return ResourceDefinition.hardcoded_resource(observer, "the command's progress display")
-    return ResourceDefinition(lambda _: RunObserver(),
-                              description="silent: runs launched by Dagster show no display")
+# The observer of the command running a job in this process, while it does (a run's resources
+# cannot be swapped for an asset subset, as `sync --no-transform` runs).
+_command_observer: RunObserver | None = None
+
+
+@contextmanager
+def observing(observer: RunObserver) -> Iterator[RunObserver]:
+    """Runs executed in this process meanwhile report to ``observer``."""
+    global _command_observer
+    previous, _command_observer = _command_observer, observer
+    try:
+        yield observer
+    finally:
+        _command_observer = previous
+
+
+def observer_resource() -> ResourceDefinition:
+    """The command's observer during :func:`observing`; else a fresh, silent one per run."""
+    return ResourceDefinition(lambda _: _command_observer or RunObserver(),
+                              description="the command's progress display, if a command runs "
+                                          "the job in its process; silent otherwise")
