@@ -10,16 +10,25 @@ from typing import Any
 
 import dlt
 import duckdb
-from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
+from dagster import (
+    AssetExecutionContext,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    ResourceParam,
+    multi_asset,
+)
 from dagster_dbt import DbtCliResource, dbt_assets
 from dagster_dlt import build_dlt_asset_specs
 
+from orchestration.observer import RunObserver
 from orchestration.partitions import project_partitions
 from orchestration.resources import (
     WarehouseResource,
     build_and_publish,
     ensure_dbt_manifest,
 )
+from orchestration.run_metadata import previous_objects_read, sync_metadata
 from orchestration.translators import (
     RAW_GROUP,
     StripeDbtTranslator,
@@ -70,10 +79,13 @@ def sync_kind_of(tags: dict[str, str]) -> str:
     pool=DUCKDB_POOL,
 )
 def stripe_raw_tables(
-    context: AssetExecutionContext, warehouse: WarehouseResource
+    context: AssetExecutionContext, warehouse: WarehouseResource,
+    observer: ResourceParam[RunObserver],
 ) -> Iterator[MaterializeResult]:
-    """Sync one project (the partition) from Stripe and report the rows each table received."""
+    """Sync one project (the partition) from Stripe and report the rows each table received,
+    the window, the requests and 429s (see :func:`orchestration.run_metadata.sync_metadata`)."""
     kind = sync_kind_of(context.run.tags)
+    observer.progress.expect(previous_objects_read(context.instance, context.partition_key, kind))
     # A token Stripe rejects (401) marks the project revoked: no schedule retries it.
     result = sync_or_revoke(
         warehouse.store(),
@@ -81,24 +93,24 @@ def stripe_raw_tables(
         kind,  # type: ignore[arg-type]
         home=warehouse.home_path(),
         api_base=warehouse.api_base,
+        progress=observer.progress.objects,
+        phase=observer.progress.phase,
     )
+    observer.sync = result
     for warning in result.warnings:
         context.log.warning(warning)
     loaded = {**result.rows_per_table, "sync_runs": 1}
     tables = [key.path[-1] for key in context.selected_asset_keys]
     totals = project_row_counts(warehouse.warehouse_file(), context.partition_key, tables)
+    shared = sync_metadata(result)
     # One extraction feeds every table, so a subset run still reads all of them.
     for key in context.selected_asset_keys:
         table = key.path[-1]
-        yield MaterializeResult(
-            asset_key=key,
-            metadata={
-                "sync_kind": kind,
-                "sync_run_id": result.run_id,
-                "rows_loaded": loaded.get(table, 0),
-                "dagster/row_count": totals.get(table, 0),
-            },
-        )
+        metadata = {**shared, "rows_loaded": loaded.get(table, 0),
+                    "dagster/row_count": totals.get(table, 0)}
+        if table == "sync_runs":  # the run's own row: every table's count in one place
+            metadata["rows_per_table"] = MetadataValue.json(result.rows_per_table)
+        yield MaterializeResult(asset_key=key, metadata=metadata)
 
 
 def project_row_counts(warehouse_file: Path, project_id: str, tables: list[str]) -> dict[str, int]:
@@ -129,8 +141,9 @@ def project_row_counts(warehouse_file: Path, project_id: str, tables: list[str])
     pool=DUCKDB_POOL,
 )
 def stripe_dbt_models(
-    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource,
+    observer: ResourceParam[RunObserver],
 ) -> Iterator[Any]:
     """Build (run and test) the selected dbt models; tests report as asset checks. Then publish
     the marts to the readers' copy, so BI tools see the new data without touching the lock."""
-    yield from build_and_publish(context, dbt, warehouse)
+    yield from build_and_publish(context, dbt, warehouse, observer=observer)

@@ -11,6 +11,7 @@ from orchestration.jobs import (
     retention_job,
     transform_job,
 )
+from orchestration.observer import OBSERVER_KEY, observer_resource
 from orchestration.resources import WarehouseResource, dbt_resource
 from orchestration.schedules import (
     freshness_schedule,
@@ -32,5 +33,6 @@ defs = Definitions(
         freshness_schedule,
     ],
     sensors=[connections_sensor, own_cron_sensor, webhook_inbox_sensor],
-    resources={"warehouse": WarehouseResource(), "dbt": dbt_resource()},
+    resources={"warehouse": WarehouseResource(), "dbt": dbt_resource(),
+               OBSERVER_KEY: observer_resource()},
 )

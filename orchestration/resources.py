@@ -1,18 +1,27 @@
 """Resources: where the warehouse lives, and the dbt project with a manifest that is up to date."""
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource, InitResourceContext
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    ConfigurableResource,
+    InitResourceContext,
+    Output,
+)
 from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
+from orchestration.translators import METRICS_DAILY_KEY
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.publish import publication
 from stripe_warehouse.registry import ConnectionStore
@@ -23,7 +32,14 @@ from stripe_warehouse.settings import (
     use_private_file_modes,
     warehouse_path,
 )
-from stripe_warehouse.transform import DBT_STATE_DIR, build_args, state_home
+from stripe_warehouse.transform import (
+    ANSI_ESCAPE,
+    DBT_STATE_DIR,
+    FAILED_STATUSES,
+    TransformError,
+    build_args,
+    state_home,
+)
 from stripe_warehouse.writer_lock import warehouse_writer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +52,8 @@ DBT_TARGET = state_home() / DBT_STATE_DIR / "dagster-target"
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 DBT_SOURCES = ("dbt_project.yml", "profiles.yml", "dbt_project/models", "dbt_project/macros",
                "dbt_project/seeds", "dbt_project/tests")
+
+BUILT_NODE_TYPES = {"model", "seed", "snapshot", "test"}
 
 dbt_project = DbtProject(project_dir=REPO_ROOT, profiles_dir=REPO_ROOT, target_path=DBT_TARGET)
 
@@ -125,20 +143,98 @@ def build_and_publish(
     dbt: DbtCliResource,
     warehouse: WarehouseResource,
     full_refresh: bool = False,
+    observer: Any = None,
     **cli_options: Any,
 ) -> Iterator[Any]:
     """`dbt build` streamed as Dagster events, then the marts published to the readers' copy
-    (reporting.duckdb), so BI tools see the new data without ever touching the write lock."""
+    (reporting.duckdb), so BI tools see the new data without ever touching the write lock.
+
+    ``metrics_daily``'s materialisation (and its checks, which must follow it) is held back
+    until the marts are published, to carry each project's six metrics read from that copy.
+    ``observer`` (:class:`orchestration.observer.RunObserver`) shows the build's progress.
+    """
+    from orchestration.run_metadata import metrics_metadata
+    from stripe_warehouse.progress import SyncProgress
+
+    progress = observer.progress if observer is not None else SyncProgress()
     warehouse.export_home()
     # Dagster's pool queues only Dagster's own runs: the writer lock, held here around the dbt
     # subprocess, also makes a CLI sync or the real-time applier wait for this build (and
     # this build wait for them) instead of failing.
     writer = warehouse_writer(warehouse.home_path(), f"Dagster run {context.run_id[:8]}: dbt build")
+    held: list[Any] = []
+    progress.phase("build")
     # a full rebuild may change old days without a later built_as_of: publish it whole
     with writer, publication(warehouse.home_path(), whole=full_refresh) as publish:
-        with dbt_run_target() as target:
+        with dbt_run_target() as target, _dbt_lines_to(observer, warehouse.home_path()):
             run = dbt.cli(build_args(full_refresh), context=context, target_path=target,
                           **cli_options)
-            yield from run.stream()
+            nodes = _node_count(dbt_project.manifest_path)
+            finished: set[str] = set()
+            try:
+                for event in run.stream():
+                    # a model's output or a test's result: one node done
+                    before = len(finished)
+                    finished.add(str(event.metadata.get("unique_id", id(event))))
+                    if before < len(finished) < nodes:
+                        progress.steps(len(finished), nodes)
+                    # Downstream models must follow metrics_daily: hold it and what follows.
+                    if held or _event_asset_key(context, event) == METRICS_DAILY_KEY:
+                        held.append(event)
+                    else:
+                        yield event
+            except DagsterDbtCliRuntimeError:
+                raise TransformError(_failed_node(target) or "dbt build failed: see the "
+                                     f"run's logs in the Dagster UI ({context.run_id})") from None
+            progress.steps(nodes, nodes)
+        progress.phase("publish")
         published = publish()
     context.log.info(f"published the marts to {published}")
+    metrics = metrics_metadata(published, context.run.tags.get("dagster/partition")) \
+        if held else {}
+    for event in held:
+        if _event_asset_key(context, event) == METRICS_DAILY_KEY and isinstance(
+                event, Output | AssetMaterialization):
+            event = event.with_metadata({**event.metadata, **metrics})
+        yield event
+
+
+@contextmanager
+def _dbt_lines_to(observer: Any, home: Path) -> Iterator[None]:
+    """dagster-dbt echoes every dbt log line on stdout (the compute log of a daemon's run);
+    a command's own terminal shows its progress display instead, and the lines go to a file."""
+    if observer is None or not observer.command:
+        yield
+        return
+    log = home / DBT_STATE_DIR / "logs" / "dagster-dbt.log"
+    make_private_dirs(log.parent)
+    with open(log, "w") as lines, redirect_stdout(lines):
+        yield
+
+
+def _failed_node(target: Path) -> str | None:
+    """One line naming the first failed dbt node and dbt's reason, from run_results.json."""
+    results = target / "run_results.json"
+    if not results.exists():
+        return None
+    for result in json.loads(results.read_text()).get("results", []):
+        if str(result.get("status", "")).lower() in FAILED_STATUSES:
+            message = " ".join(ANSI_ESCAPE.sub("", str(result.get("message") or "")).split())
+            return f"dbt build failed at {result['unique_id']}: {message}"
+    return None
+
+
+def _node_count(manifest: Path) -> int:
+    """The nodes a whole `dbt build` runs (models, seeds, snapshots, data tests): the bar's
+    total; a selection runs fewer, and the bar then completes at its last node."""
+    nodes = json.loads(manifest.read_text())["nodes"].values()
+    return sum(1 for node in nodes if node["resource_type"] in BUILT_NODE_TYPES)
+
+
+def _event_asset_key(context: Any, event: Any) -> AssetKey | None:
+    """The asset a dbt event is about (an Output names only its output)."""
+    if isinstance(event, Output):
+        if not context.has_assets_def:
+            return None
+        return context.assets_def.keys_by_output_name.get(event.output_name)
+    return getattr(event, "asset_key", None)

@@ -19,6 +19,7 @@ from dagster import (
 
 from orchestration.assets import DUCKDB_POOL
 from orchestration.resources import WarehouseResource
+from orchestration.webhook_events import webhook_marts_materialization
 from pipelines.webhooks_apply import apply_inbox
 from service.applier import marts_selection
 from service.inbox import Inbox
@@ -39,9 +40,10 @@ def apply_webhook_events(context: OpExecutionContext, warehouse: WarehouseResour
         context.log.warning(f"webhooks: {result.failed} events could not be applied and were "
                             "quarantined (`stripe-warehouse status` shows why)")
     if result.rows_written:
-        run_dbt(["run", "--quiet", "--select",
-                 *marts_selection({*result.rows_written, "sync_runs"})], home=home)
+        tables = {*result.rows_written, "sync_runs"}
+        run_dbt(["run", "--quiet", "--select", *marts_selection(tables)], home=home)
         context.log.info(f"published the marts to {publish_marts(home)}")
+        context.log_event(webhook_marts_materialization(home, result, tables, "Dagster"))
 
 
 @job(name="webhooks", description="Apply stored Stripe webhooks and refresh metrics_daily.")

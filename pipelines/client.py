@@ -139,6 +139,7 @@ class StripeReader:
         self.counts: dict[str, int] = {}
         self.requests = 0
         self.retries = 0
+        self.throttled = 0  # 429 answers (each retried): how close a sync ran to the limit
         self.answered: dict[str, int] = {}  # successful requests per rate-limit bucket
 
     def __enter__(self) -> "StripeReader":
@@ -292,6 +293,9 @@ class StripeReader:
                     ) from None
             except stripe.StripeError as error:
                 status = error.http_status
+                if status == 429:
+                    with self._lock:
+                        self.throttled += 1
                 delay = retry_delay(attempt, status, error.headers or {})
                 if delay is None:
                     raise self._final_error(path, error) from None

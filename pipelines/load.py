@@ -91,6 +91,8 @@ class SyncResult:
     test_mode: bool
     last_event_created: int | None
     warnings: list[str] = field(default_factory=list)
+    throttled: int = 0  # 429 answers among the requests (each one retried)
+    objects_read: int = 0  # objects the listings returned (the progress display's count)
 
     @property
     def objects_loaded(self) -> int:
@@ -299,6 +301,7 @@ def sync_project(
                 requests_by_endpoint=dict(reader.answered),
                 test_mode=connection.mode == "test" or test_data,
                 last_event_created=last_event_created, warnings=warnings,
+                throttled=reader.throttled, objects_read=sum(reader.counts.values()),
             )
             pipeline.run(_sync_run_rows(run), loader_file_format="jsonl")
     except Exception as error:

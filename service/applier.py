@@ -135,6 +135,7 @@ class InboxApplier:
             return False
         log.info("applied %d events in %.2f s, marts refreshed %.2f s later", result.events,
                  result.seconds, time.time() - applied_through)
+        refreshed = set(self._stale_tables)
         self._stale_tables.clear()
         with Inbox(self.home) as inbox:
             inbox.mark_visible(applied_through)
@@ -144,4 +145,9 @@ class InboxApplier:
         except (WarehouseError, duckdb.Error) as error:  # e.g. the writer lock's wait ran out
             log.error("marts refreshed but not published (%s): the next round or build "
                       "publishes them", " ".join(str(error).split()))
+            return True
+        # the marts are visible: now record the refresh where `stripe-warehouse ui` shows it
+        from orchestration.webhook_events import report_webhook_refresh
+
+        report_webhook_refresh(self.home, result, refreshed)
         return True

@@ -180,24 +180,25 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> None:
-    """Run a backfill or a refresh of one project, showing its phases as they go."""
+    """Run a backfill or a refresh of one project as a Dagster run in this process (recorded
+    in the state directory's Dagster instance, shown by `stripe-warehouse ui`), showing its
+    phases as they go."""
+    from orchestration.in_process import run_sync_job
+    from orchestration.observer import RunObserver
+    from stripe_warehouse.demo_project import refuse_demo_sync
     from stripe_warehouse.progress import progress_for
-    from stripe_warehouse.revocation import sync_or_revoke
 
     kind = "backfill" if args.backfill else "refresh"
     store = ConnectionStore()
-    store.get(args.project)  # unknown project: fail before any work
-    result = None
+    refuse_demo_sync(store, args.project)  # unknown or demo project: fail before any work
+    observer = RunObserver()
     try:
         # the display owns the terminal until it closes: the summary is printed after it
-        with progress_for(sys.stderr, sys.stdout) as progress:
-            result = sync_or_revoke(store, args.project, kind, progress=progress.objects,
-                                    phase=progress.phase)
-            if not args.no_transform:
-                from stripe_warehouse.transform import build
-
-                build(home=store.home, progress=progress)
+        with progress_for(sys.stderr, sys.stdout) as observer.progress:
+            run_sync_job(store.home, args.project, kind, observer,
+                         transform=not args.no_transform)
     finally:
+        result = observer.sync
         if result is not None:  # loaded even if the build failed: say what was loaded
             for warning in result.warnings:
                 print(f"warning: {warning}", file=sys.stderr)

@@ -112,11 +112,10 @@ def start_afresh(home: Path, store: ConnectionStore) -> None:
 
 def run_demo(home: Path, customers: int = DEMO_CUSTOMERS) -> None:
     """Seed a sandbox company, connect it, backfill, build the marts and print the metrics."""
-    from pipelines.load import sync_project
+    from orchestration.in_process import run_sync_job
     from stripe_warehouse.metrics import print_metrics
     from stripe_warehouse.publish import published_path
     from stripe_warehouse.report import write_report
-    from stripe_warehouse.transform import build
     from stripe_warehouse.verify import run_verify
 
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -127,21 +126,23 @@ def run_demo(home: Path, customers: int = DEMO_CUSTOMERS) -> None:
     print(f"demo: starting the Stripe sandbox with a {customers:,}-customer company ...")
     with SandboxProcess(customers) as sandbox:
         print(f"demo: sandbox at {sandbox.url}")
-        mark_demo(home, store.connect(DEMO_PROJECT, "pro", DEMO_API_KEY), sandbox.url)
+        connection = store.connect(DEMO_PROJECT, "pro", DEMO_API_KEY)
         t0 = time.monotonic()
-        result = sync_project(store, DEMO_PROJECT, "backfill", home=home, api_base=sandbox.url)
-        print(
-            f"demo: backfill loaded {result.objects_loaded:,} objects in "
-            f"{time.monotonic() - t0:.1f} s"
-        )
-        t0 = time.monotonic()
-        build(home=home)
-        print(f"demo: dbt build finished in {time.monotonic() - t0:.1f} s")
+        try:
+            # the backfill job, recorded in the state dir's Dagster instance (`ui` shows it)
+            result = run_sync_job(home, DEMO_PROJECT, "backfill", api_base=sandbox.url,
+                                  started_by="demo")
+        finally:  # marked after its sync: a demo project is never synced again
+            mark_demo(home, connection, sandbox.url)
+        seconds = (result.finished_at - result.started_at).total_seconds()
+        print(f"demo: backfill loaded {result.objects_loaded:,} objects in {seconds:.1f} s")
+        print(f"demo: dbt build finished in {time.monotonic() - t0 - seconds:.1f} s; the run "
+              "is in the Dagster UI (`stripe-warehouse ui`)")
         print_metrics(home, DEMO_PROJECT)
         # while the sandbox still runs: the figures recomputed from its API must reconcile
         t0 = time.monotonic()
-        report, _ = run_verify(home, DEMO_PROJECT, explain=True, api_base=sandbox.url)
-        print(report)
+        verification, _ = run_verify(home, DEMO_PROJECT, explain=True, api_base=sandbox.url)
+        print(verification)
         print(f"demo: verify (`stripe-warehouse verify {DEMO_PROJECT}`) took "
               f"{time.monotonic() - t0:.1f} s")
     report = write_report(published_path(home), DEMO_PROJECT, home / "reports" / "demo.html")

@@ -1,9 +1,11 @@
 """What a sync shows while it runs: its phases, a bar, rate and ETA on a terminal; lines if not.
 
 A sync goes through five phases: ``extract`` (reading Stripe), ``normalize`` and ``load`` (dlt
-into DuckDB), ``build`` (dbt) and ``publish`` (the readers' copy). Extraction has no known total
-(Stripe does not say how many objects a listing holds), so it shows objects and their rate;
-the build knows its number of dbt nodes, so it shows a bar and an ETA.
+into DuckDB), ``build`` (dbt) and ``publish`` (the readers' copy). Stripe does not say how many
+objects a listing holds, so extraction expects as many objects as the project's previous sync
+of the same kind read (:meth:`SyncProgress.expect`, from the Dagster instance's record of it)
+and shows its rate and an ETA against that; a first sync shows objects and rate only. The
+build knows its number of dbt nodes, so it shows a bar and an ETA.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ class SyncProgress:
 
     def phase(self, name: str) -> None:
         """A new phase starts (one of :data:`PHASES`); the previous one is done."""
+
+    def expect(self, objects: int | None) -> None:
+        """Objects the extraction is expected to read (the previous sync's), for its ETA."""
 
     def objects(self, counts: dict[str, int]) -> None:
         """Objects read from Stripe so far, per object type (extract phase)."""
@@ -56,6 +61,7 @@ class PlainProgress(SyncProgress):
         self._objects = 0
         self._printed_objects = 0
         self._printed_steps = 0
+        self._expected: int | None = None
 
     def _print(self, line: str) -> None:
         print(line, file=self._out, flush=True)
@@ -78,6 +84,9 @@ class PlainProgress(SyncProgress):
         elapsed = _duration(self._phase_started - self._started)
         self._print(f"[{position}/{len(PHASES)}] {name} (elapsed {elapsed})")
 
+    def expect(self, objects: int | None) -> None:
+        self._expected = objects or None
+
     def objects(self, counts: dict[str, int]) -> None:
         self._objects = sum(counts.values())
         if self._objects - self._printed_objects < OBJECTS_PER_LINE:
@@ -86,7 +95,10 @@ class PlainProgress(SyncProgress):
         took = self._clock() - self._phase_started
         rate = self._objects / took if took > 0 else 0.0
         parts = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
-        self._print(f"  read {self._objects:,} objects ({parts}), {rate:,.0f}/s, "
+        eta = extraction_eta(self._objects, self._expected, rate)
+        expected = (f" of ~{self._expected:,}, ETA {_duration(eta)}"
+                    if eta is not None and self._expected else "")
+        self._print(f"  read {self._objects:,} objects{expected} ({parts}), {rate:,.0f}/s, "
                     f"elapsed {_duration(self._clock() - self._started)}")
 
     def steps(self, done: int, total: int) -> None:
@@ -130,6 +142,7 @@ class TerminalProgress(SyncProgress):
         self._display.start()
         self._tasks: dict[str, int] = {}
         self._current: str | None = None
+        self._expected: int | None = None
 
     def _finish_current(self) -> None:
         if self._current is None:
@@ -145,6 +158,9 @@ class TerminalProgress(SyncProgress):
         self._tasks[name] = self._display.add_task(name, total=None, count="", rate="")
         self._current = name
 
+    def expect(self, objects: int | None) -> None:
+        self._expected = objects or None
+
     def objects(self, counts: dict[str, int]) -> None:
         if self._current is None:
             return
@@ -152,7 +168,10 @@ class TerminalProgress(SyncProgress):
         total = sum(counts.values())
         elapsed = self._display.tasks[task].elapsed or 0.0
         rate = f"{total / elapsed:,.0f} objects/s" if elapsed > 0 else ""
-        self._display.update(task, completed=total, count=f"{total:,} objects", rate=rate)
+        # A bar towards the previous sync's count gives rich's ETA; past it, keep it just ahead.
+        expected = max(self._expected, total + 1) if self._expected else None
+        count = f"{total:,} of ~{expected:,} objects" if expected else f"{total:,} objects"
+        self._display.update(task, completed=total, total=expected, count=count, rate=rate)
 
     def steps(self, done: int, total: int) -> None:
         if self._current is None:
@@ -164,6 +183,14 @@ class TerminalProgress(SyncProgress):
         if not failed:
             self._finish_current()
         self._display.stop()
+
+
+def extraction_eta(done: int, expected: int | None, rate: float) -> float | None:
+    """Seconds left to read ``expected`` objects at ``rate``; 0 once past it (the account grew
+    since the previous sync: the listings end soon); None without an expectation or a rate."""
+    if not expected or rate <= 0:
+        return None
+    return max(expected - done, 0) / rate
 
 
 def progress_for(terminal: TextIO, plain: TextIO) -> SyncProgress:

@@ -27,8 +27,10 @@ _CORRUPTION_MARKERS = (
     "does not match stored checksum",
 )
 # What DuckDB (and the OS) say when a write finds no room or no permission.
-_FULL_MARKERS = ("no space left on device", "disk quota exceeded", "file too large")
-_READ_ONLY_MARKERS = ("read-only file system", "permission denied")
+# SQLite (the Dagster instance's run storage) says it in its own words
+_FULL_MARKERS = ("no space left on device", "disk quota exceeded", "file too large",
+                 "database or disk is full")
+_READ_ONLY_MARKERS = ("read-only file system", "permission denied", "readonly database")
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _READ_ONLY_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM}
 

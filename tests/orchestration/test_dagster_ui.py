@@ -1,4 +1,7 @@
-"""`dagster dev` as `stripe-warehouse ui` starts it, looked at through headless Chromium."""
+"""`dagster dev` as `stripe-warehouse ui` starts it, looked at through headless Chromium.
+
+The README's screenshots are taken after the demo instead (test_ui_after_demo.py): a real run.
+"""
 
 import json
 import os
@@ -15,11 +18,9 @@ from orchestration.ui import start_ui, stop_ui, wait_until_ready
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.registry import ConnectionStore
 from tests.browser import chromium
-from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 RAW_TABLES = ("customers", "subscriptions", "subscription_items", "invoices", "invoice_lines",
               "charges", "refunds", "prices", "products", "coupons", "events",
               "subscription_versions", "sync_runs")
@@ -86,24 +87,15 @@ def test_global_lineage_runs_from_raw_tables_through_dbt_layers_to_marts(ui: str
     dom = chromium("--dump-dom", f"{ui}/asset-groups")
     for group in ("stripe_raw", "staging", "intermediate", "marts"):
         assert f">{group}<" in dom
-    shot = SCREENSHOTS / "dagster-asset-graph.png"
-    chromium(f"--screenshot={shot}", f"{ui}/asset-groups")
-    assert shot.stat().st_size > 20_000
 
 
 def test_raw_table_assets_are_partitioned_per_project(ui: str) -> None:
     page = f"{ui}/locations/orchestration.definitions/asset-groups/stripe_raw"
     dom = chromium("--dump-dom", page)
     assert "3 partitions" in dom  # acme, globex, initech: added by the connect sensor
-    shot = SCREENSHOTS / "dagster-raw-tables.png"
-    chromium(f"--screenshot={shot}", page)
-    assert shot.stat().st_size > 20_000
 
 
 def test_automation_page_shows_the_pro_and_scale_schedules_and_the_connect_sensor(ui: str) -> None:
     dom = chromium("--dump-dom", f"{ui}/automation")
     for name in ("pro_refresh", "scale_refresh", "daily_retention", "connections_sensor"):
         assert name in dom
-    shot = SCREENSHOTS / "dagster-schedules.png"
-    chromium(f"--screenshot={shot}", f"{ui}/automation")
-    assert shot.stat().st_size > 20_000

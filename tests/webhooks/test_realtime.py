@@ -28,6 +28,25 @@ def today_value(rows: list[tuple], metric: str) -> float:
     return max((row for row in rows if row[2] == metric), key=lambda row: row[1])[3]
 
 
+def recorded_refresh(home) -> dict:
+    """The metadata of the marts refresh the service reported to the Dagster instance (it
+    reports right after publishing, so shortly after the events are visible)."""
+    from dagster import DagsterInstance
+
+    from orchestration.translators import METRICS_DAILY_KEY
+    from orchestration.ui import dagster_home
+
+    deadline = time.monotonic() + VISIBLE_WITHIN
+    with DagsterInstance.from_config(str(dagster_home(home))) as instance:
+        while time.monotonic() < deadline:
+            records = instance.fetch_materializations(METRICS_DAILY_KEY, limit=1).records
+            if records:
+                metadata = records[0].asset_materialization.metadata
+                return {key: value.value for key, value in metadata.items()}
+            time.sleep(0.2)
+    raise AssertionError("the real-time refresh was not recorded in the Dagster instance")
+
+
 def wait_visible(home, event_ids: list[str]) -> None:
     deadline = time.monotonic() + VISIBLE_WITHIN
     with sqlite3.connect(inbox_path(home)) as con:
@@ -58,6 +77,12 @@ def test_cancellation_reaches_metrics_daily_exactly_as_a_dbt_run_computes_it(hom
     assert metrics(home, "reporting.duckdb") == fast
     assert today_value(fast, "stripe_active_subscriptions") == (
         today_value(before, "stripe_active_subscriptions") - 1)
+    # the refresh is recorded in the state directory's Dagster instance (`stripe-warehouse ui`)
+    recorded = recorded_refresh(home)
+    assert recorded["refreshed_by"] == "the real-time service"
+    assert 1 <= recorded["events_applied"] <= len(events)
+    assert {"subscriptions", "sync_runs"} <= set(recorded["tables_refreshed"])
+    assert recorded["projects"] == 1
     assert today_value(fast, "stripe_mrr") != today_value(before, "stripe_mrr")
     run_dbt(["run", "--quiet", "--select", "+metrics_daily"], home=home)
     assert metrics(home) == fast

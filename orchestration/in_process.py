@@ -1,0 +1,153 @@
+"""A command's sync as a Dagster run in its own process: one code path for every sync.
+
+`stripe-warehouse sync`, the demo and Dagster's schedules all run the same ``backfill`` or
+``refresh`` job; a command executes it in process against the instance of its state directory
+(``<state dir>/dagster``, the one `stripe-warehouse ui` shows), so its run, the project's
+partition, the marts' materialisations and their check results are all recorded there. The
+command keeps its terminal: Dagster's own log lines are off, the progress display is fed by the
+steps (:mod:`orchestration.observer`), and an error is the step's own one-line error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from orchestration.observer import RunObserver
+from pipelines.load import SyncResult
+from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.storage import storage_error
+
+STARTED_BY_TAG = "stripe_warehouse/started_by"
+PID_TAG = "stripe_warehouse/pid"
+HOST_TAG = "stripe_warehouse/host"
+# Dagster logs every event of the run; the command prints its own lines (and errors) instead.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+# The same instance (storage, pools) without capturing the steps' stdout and stderr: that is
+# the command's terminal, and the capture's helper processes (`tail`, an orphan watcher, in
+# the command's process group) would each print a traceback on Ctrl-C.
+NO_CAPTURED_OUTPUT = {"compute_logs": {
+    "module": "dagster._core.storage.noop_compute_log_manager",
+    "class": "NoOpComputeLogManager",
+}}
+
+
+def run_sync_job(
+    home: Path, project_id: str, kind: str, observer: RunObserver | None = None, *,
+    transform: bool = True, api_base: str | None = None, started_by: str = "cli",
+) -> SyncResult:
+    """Run the ``kind`` job (backfill or refresh) for ``project_id`` in this process; with
+    ``transform=False`` only the raw tables (no dbt). ``observer`` holds the progress display
+    and receives the sync's result, kept even when the build fails after it. Returns the
+    sync's result; raises the failed step's own error (a WarehouseError, or the interrupt)."""
+    home = home.resolve()
+    # dbt (profiles.yml) and the dbt assets' manifest location read the state directory here
+    os.environ["STRIPE_WAREHOUSE_HOME"] = str(home)
+    observer = observer or RunObserver()
+    observer.command = True
+    with _quiet_dagster():
+        try:
+            _execute(home, project_id, kind, observer, transform, api_base, started_by)
+        except (WarehouseError, KeyboardInterrupt):
+            raise
+        except Exception as error:  # Dagster's own storage (SQLite) on a full or read-only disk
+            chain: list[BaseException] = []
+            seen: BaseException | None = error
+            while seen is not None and seen not in chain:
+                chain.append(seen)
+                seen = seen.__cause__ or seen.__context__
+            disk = storage_error(chain, f"the sync of {project_id}")
+            if disk is None:
+                raise
+            raise disk from error
+    assert observer.sync is not None  # the sync step succeeded, or its error was raised
+    return observer.sync
+
+
+@contextmanager
+def _quiet_dagster() -> Iterator[None]:
+    """No Dagster preview notices or log lines on the command's terminal (the run's events are
+    in the instance); the command prints its own lines and errors."""
+    # Dagster re-logs the run's events under the `dagster` loggers, which would reach the
+    # command's root handler (it prints errors) at every level.
+    dagster_logger = logging.getLogger("dagster")
+    propagate = dagster_logger.propagate
+    dagster_logger.propagate = False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        dagster_logger.propagate = propagate
+
+
+def _execute(home: Path, project_id: str, kind: str, observer: RunObserver, transform: bool,
+             api_base: str | None, started_by: str) -> None:
+    from dagster import DagsterExecutionInterruptedError, DagsterInstance
+    from dagster._core.instance.ref import InstanceRef
+
+    from orchestration.definitions import defs
+    from orchestration.observer import observing
+    from orchestration.partitions import project_partitions
+    from orchestration.ui import dagster_home
+
+    job = defs.resolve_job_def(kind)
+    selection = None
+    if not transform:
+        from orchestration.assets import stripe_raw_tables
+
+        selection = list(stripe_raw_tables.keys)
+    with DagsterInstance.from_ref(InstanceRef.from_dir(
+            str(dagster_home(home)), overrides=NO_CAPTURED_OUTPUT)) as instance:
+        if not instance.has_dynamic_partition(project_partitions.name, project_id):
+            instance.add_dynamic_partitions(project_partitions.name, [project_id])
+        release_abandoned_runs(instance)
+        # the state directory and API address as run config: the job keeps its resources
+        run_config = {**QUIET, "resources": {
+            "warehouse": {"config": {"home": str(home), "api_base": api_base}}}}
+        try:
+            with observing(observer):
+                job.execute_in_process(
+                    run_config=run_config, instance=instance, partition_key=project_id,
+                    asset_selection=selection,
+                    tags={STARTED_BY_TAG: started_by, PID_TAG: str(os.getpid()),
+                          HOST_TAG: socket.gethostname()},
+                )
+        except DagsterExecutionInterruptedError:
+            # Dagster turns Ctrl-C inside a step into its own error (the run is recorded as
+            # failed): for the command it is the interrupt it always was (exit 130, one line).
+            raise KeyboardInterrupt from None
+
+
+def release_abandoned_runs(instance: object) -> None:
+    """Mark failed the runs a command started here whose process is gone (killed with SIGKILL,
+    out of memory), and free their pool slot: else the ``duckdb`` pool of one stays taken and
+    every later run waits for it forever."""
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    assert isinstance(instance, DagsterInstance)
+    running = instance.get_runs(RunsFilter(
+        statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING],
+        tags={HOST_TAG: socket.gethostname()},
+    ))
+    for run in running:
+        pid = run.tags.get(PID_TAG, "")
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        instance.report_run_failed(run, f"the process that ran it ({pid}) is gone")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
