@@ -2,9 +2,19 @@
   `customer.subscription.updated` events that changed the item list: the items before
   (`previous_attributes.items`, which Stripe sends whole) and after the change. An item in
   `previous_item_ids` but not in `item_ids` was removed at `created_at`.
+  Incremental (performance: a refresh read every raw event again): only the events of the
+  loads since the last build (rows_synced_since_last_build); an event never changes, and one
+  loaded again replaces its row.
 -#}
+{{ config(
+    materialized='incremental',
+    unique_key=['project_id', 'event_id'],
+    incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
+) }}
+
 with source as (
-    select * from {{ source('stripe', 'events') }}
+    select * from ({{ rows_synced_since_last_build('events') }}) as synced
     -- the `type` column first: only rows without it have their JSON read
     where type = 'customer.subscription.updated'
         or (type is null and {{ json_text('data', 'type') }} = 'customer.subscription.updated')
@@ -17,7 +27,8 @@ final as (
         {{ json_text('data', 'data.object.id') }} as subscription_id,
         {{ json_array_ids('data', 'data.object.items.data') }} as item_ids,
         {{ json_array_ids('data', 'data.previous_attributes.items.data') }} as previous_item_ids,
-        {{ from_unix_seconds('created') }} as created_at
+        {{ from_unix_seconds('created') }} as created_at,
+        built_as_of
     from source
     where {{ json_has_key('data', 'data.previous_attributes.items') }}
 )
