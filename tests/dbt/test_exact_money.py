@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from stripe_warehouse.transform import build
+from stripe_warehouse.transform import TransformError, build, run_dbt
 from tests.dbt import rounding_scenario
 
 MONEY = "DECIMAL(38,6)"
@@ -144,3 +144,32 @@ def test_a_warehouse_built_when_money_was_double_is_rewritten_exact_by_the_next_
     assert types[("fct_mrr_daily", "mrr")] == MONEY
     assert types[("fct_mrr_movements", "closing_mrr")] == MONEY
     assert rebuilt == exact
+
+
+USD_CHECK = "assert_published_usd_figures_are_converted"
+
+
+def test_the_usd_check_of_a_refresh_fails_on_a_figure_a_millionth_off_on_a_day_it_rebuilt(
+    rounding_homes, tmp_path: Path
+) -> None:
+    """The USD check recomputes only the days the last build rewrote (a refresh: its window),
+    not every item-day; it still fails when a published MRR of such a day is a millionth of a
+    dollar off (a figure summed unconverted or rounded differently)."""
+    refreshed_later, _ = rounding_homes
+    shutil.copy(refreshed_later / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        rebuilt_days, all_days = con.execute(
+            "select count(*) filter (built_as_of = (select max(built_as_of) "
+            "from marts.fct_mrr_daily)), count(*) from marts.fct_mrr_daily"
+        ).fetchone()
+    assert 0 < rebuilt_days < all_days  # the refresh rewrote some days, not all
+    run_dbt(["test", "--select", USD_CHECK], home=tmp_path)  # as built: passes
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute(
+            "update marts.metrics_daily set value = value + 0.000001 "
+            "where metric = 'stripe_mrr' "
+            "and metric_date = (select max(metric_date) from marts.metrics_daily)"
+        )
+    with pytest.raises(TransformError, match=USD_CHECK):
+        run_dbt(["test", "--select", USD_CHECK], home=tmp_path)

@@ -56,6 +56,59 @@ item_prices as (
     select * from {{ ref('int_subscription_item_prices') }}
 ),
 
+-- Performance (bench/transform_build.py): the segment a day reads is picked once per span of
+-- time in which the same segments are in force, not once per item and day (a window over
+-- every item-day was the model's largest cost). An instant t is in a segment when
+-- valid_from < t <= valid_to (or valid_to null). Between two consecutive boundaries
+-- (valid_from or valid_to values) of an item's segments, the instants (span_from, span_to]
+-- are in the same segments; after the last one, (span_from, open) in the open-ended ones.
+item_boundaries as (
+    select project_id, subscription_id, subscription_item_id, valid_from as boundary
+    from item_prices
+    where valid_from is not null
+    union
+    select project_id, subscription_id, subscription_item_id, valid_to as boundary
+    from item_prices
+    where valid_from is not null and valid_to is not null
+),
+
+item_spans as (
+    select
+        project_id,
+        subscription_id,
+        subscription_item_id,
+        boundary as span_from,
+        lead(boundary) over (
+            partition by project_id, subscription_id, subscription_item_id order by boundary
+        ) as span_to
+    from item_boundaries
+),
+
+-- the segment of each span: of those in force throughout it, the one that started last
+-- (ties: `priority`, then the later end, for a stable pick)
+item_span_prices as (
+    select
+        item_spans.span_from,
+        item_spans.span_to,
+        item_prices.*
+    from item_spans
+    inner join item_prices
+        on item_spans.project_id = item_prices.project_id
+        and item_spans.subscription_id = item_prices.subscription_id
+        and item_spans.subscription_item_id = item_prices.subscription_item_id
+        and item_prices.valid_from <= item_spans.span_from
+        and (item_prices.valid_to is null or item_prices.valid_to >= item_spans.span_to)
+    -- spans ended before the first day read (a refresh rebuilds a few days) are not needed
+    where item_spans.span_to is null
+        or item_spans.span_to >= (select min(day_ends_at) from days)
+    qualify row_number() over (
+        partition by item_spans.project_id, item_spans.subscription_id,
+            item_spans.subscription_item_id, item_spans.span_from
+        order by item_prices.valid_from desc, item_prices.priority desc,
+            item_prices.valid_to desc nulls first
+    ) = 1
+),
+
 discounts as (
     select * from {{ ref('int_subscription_discounts') }}
     where subscription_item_id is null
@@ -157,21 +210,21 @@ item_days as (
                 and estimated_changes.estimated_to_date
         ) as is_estimated
     from counted_days
-    inner join item_prices
+    -- the day is read at day_ends_at: the one span of the item holding that instant
+    inner join item_span_prices as item_prices
         on counted_days.project_id = item_prices.project_id
         and counted_days.subscription_id = item_prices.subscription_id
-        and item_prices.valid_from < counted_days.day_ends_at
-        and (item_prices.valid_to is null or item_prices.valid_to >= counted_days.day_ends_at)
+        and item_prices.span_from < counted_days.day_ends_at
+        and (item_prices.span_to is null or item_prices.span_to >= counted_days.day_ends_at)
     left join removals
         on item_prices.project_id = removals.project_id
         and item_prices.subscription_item_id = removals.subscription_item_id
-    qualify row_number() over (
-        partition by
-            counted_days.project_id,
-            item_prices.subscription_item_id,
-            counted_days.metric_date
-        order by item_prices.valid_from desc, item_prices.priority desc
-    ) = 1
+),
+
+-- Performance: only a subscription with a discount needs its day's total (to share the
+-- discount among its items); most have none, and their items' discount is 0
+discounted_subscriptions as (
+    select distinct project_id, subscription_id from discounts
 ),
 
 -- each item's own discounts, on that item's amount only (an inner join: few items have any)
@@ -208,15 +261,20 @@ item_discounted as (
 
 subscription_totals as (
     select
-        project_id,
-        subscription_id,
-        metric_date,
-        max(day_ends_at) as day_ends_at,
+        item_discounted.project_id,
+        item_discounted.subscription_id,
+        item_discounted.metric_date,
+        max(item_discounted.day_ends_at) as day_ends_at,
         -- what the subscription's own discounts apply to: what the items' discounts leave
-        sum(gross_mrr - item_discount_mrr) as subscription_gross_mrr,
-        max(interval_units) as interval_units
+        sum(item_discounted.gross_mrr - item_discounted.item_discount_mrr)
+            as subscription_gross_mrr,
+        max(item_discounted.interval_units) as interval_units
     from item_discounted
-    group by project_id, subscription_id, metric_date
+    inner join discounted_subscriptions
+        on item_discounted.project_id = discounted_subscriptions.project_id
+        and item_discounted.subscription_id = discounted_subscriptions.subscription_id
+    group by item_discounted.project_id, item_discounted.subscription_id,
+        item_discounted.metric_date
 ),
 
 subscription_discounts as (
@@ -224,6 +282,7 @@ subscription_discounts as (
         subscription_totals.project_id,
         subscription_totals.subscription_id,
         subscription_totals.metric_date,
+        subscription_totals.subscription_gross_mrr,
         cast(least(
             subscription_totals.subscription_gross_mrr,
             {{ as_money('subscription_totals.subscription_gross_mrr'
@@ -249,17 +308,15 @@ allocated as (
     select
         item_discounted.*,
         cast(item_discounted.item_discount_mrr + case
-            when subscription_totals.subscription_gross_mrr > 0 then {{ divide_money(
+            -- no discount on the day (the division below would give 0 too, at a cost per row)
+            when subscription_discounts.subscription_id is null then 0
+            when subscription_discounts.subscription_gross_mrr > 0 then {{ divide_money(
                 'coalesce(subscription_discounts.subscription_discount_mrr, 0)'
                 ~ ' * (item_discounted.gross_mrr - item_discounted.item_discount_mrr)',
-                'subscription_totals.subscription_gross_mrr') }}
+                'subscription_discounts.subscription_gross_mrr') }}
             else 0
         end as {{ money_type() }}) as discount_mrr
     from item_discounted
-    inner join subscription_totals
-        on item_discounted.project_id = subscription_totals.project_id
-        and item_discounted.subscription_id = subscription_totals.subscription_id
-        and item_discounted.metric_date = subscription_totals.metric_date
     left join subscription_discounts
         on item_discounted.project_id = subscription_discounts.project_id
         and item_discounted.subscription_id = subscription_discounts.subscription_id

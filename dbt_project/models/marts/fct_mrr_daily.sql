@@ -13,8 +13,16 @@ with days as (
     {{ only_days_to_rebuild('reporting_days') }}
 ),
 
+-- Performance: only the columns used below, so that the view converts net MRR alone (its
+-- other USD columns cost a multiplication and a rounding per item-day each)
 subscription_mrr as (
-    select subscription_mrr_daily.*
+    select
+        subscription_mrr_daily.project_id,
+        subscription_mrr_daily.metric_date,
+        subscription_mrr_daily.subscription_id,
+        subscription_mrr_daily.customer_id,
+        subscription_mrr_daily.status,
+        subscription_mrr_daily.net_mrr_usd
     from {{ ref('fct_subscription_mrr_daily') }} as subscription_mrr_daily
     {{ only_days_to_rebuild('subscription_mrr_daily') }}
 ),

@@ -50,21 +50,42 @@ subscriptions as (
 -- each item priced as fct_subscription_mrr_daily prices it (the day's rate, rounded per item),
 -- so that customers' MRR sums to fct_mrr_daily's exactly; and at the next day's rate: what the
 -- same MRR is worth tomorrow before any change, from which tomorrow's fx movement follows
+-- Performance: items share a few price points, so each distinct amount of a currency and day
+-- is converted once (the same exact product and rounding as per item), then joined back
+amounts as (
+    select distinct currency, metric_date, net_mrr
+    from subscription_mrr
+),
+
+amounts_usd as (
+    select
+        amounts.currency,
+        amounts.metric_date,
+        amounts.net_mrr,
+        {{ to_usd('amounts.net_mrr', 'rates.usd_per_unit') }} as mrr,
+        {{ to_usd('amounts.net_mrr', 'next_rates.usd_per_unit') }} as mrr_at_next_rate
+    from amounts
+    inner join fx_rates as rates
+        on amounts.currency = rates.currency
+        and amounts.metric_date = rates.metric_date
+    left join fx_rates as next_rates
+        on amounts.currency = next_rates.currency
+        and next_rates.metric_date
+            = cast({{ dbt.dateadd('day', 1, 'amounts.metric_date') }} as date)
+),
+
 item_usd as (
     select
         subscription_mrr.project_id,
         subscription_mrr.customer_id,
         subscription_mrr.metric_date,
-        {{ to_usd('subscription_mrr.net_mrr', 'rates.usd_per_unit') }} as mrr,
-        {{ to_usd('subscription_mrr.net_mrr', 'next_rates.usd_per_unit') }} as mrr_at_next_rate
+        amounts_usd.mrr,
+        amounts_usd.mrr_at_next_rate
     from subscription_mrr
-    inner join fx_rates as rates
-        on subscription_mrr.currency = rates.currency
-        and subscription_mrr.metric_date = rates.metric_date
-    left join fx_rates as next_rates
-        on subscription_mrr.currency = next_rates.currency
-        and next_rates.metric_date
-            = cast({{ dbt.dateadd('day', 1, 'subscription_mrr.metric_date') }} as date)
+    inner join amounts_usd
+        on subscription_mrr.currency = amounts_usd.currency
+        and subscription_mrr.metric_date = amounts_usd.metric_date
+        and subscription_mrr.net_mrr is not distinct from amounts_usd.net_mrr
 ),
 
 customer_mrr as (
