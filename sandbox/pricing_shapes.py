@@ -124,7 +124,8 @@ def add_pricing_shapes(company: Company, rng: random.Random) -> None:
             subscribe_priced(company, customer["id"],
                              [("pro_usd_month", rng.randint(1, 20)), ("support_usd_month", 1)],
                              start(), item_coupons={rng.randint(0, 1): rng.choice(ITEM_COUPONS)})
-    for _ in range(max(1, len(live) * INR_CUSTOMERS_PER_HUNDRED // 100)):
+    # at least one in any company with customers; none in an empty one (a scenario's own)
+    for _ in range(-(-len(live) * INR_CUSTOMERS_PER_HUNDRED // 100)):
         at = start()
         customer = new_customer(company, "inr", at - rng.randint(0, 3600))
         subscribe_priced(company, customer["id"], [("global_usd_month", 1)], at, currency="inr")
