@@ -18,6 +18,7 @@ import pytest
 
 from pipelines.load import sync_project
 from pipelines.webhooks_apply import apply_inbox
+from sandbox.api import unexpanded
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from service.inbox import Inbox
@@ -99,7 +100,7 @@ def test_late_webhook_rows_of_one_project_are_built_after_another_projects_sync(
                           if e["type"] == "invoice.payment_succeeded")
         with Inbox(home) as inbox:
             for event in events:
-                inbox.store(BETA, event)
+                inbox.store(BETA, unexpanded(event))  # as Stripe sends it (webhook_sender)
         applied = apply_inbox(home, refetch=False)
         assert applied.waiting == {} and applied.failed == applied.stale == 0
         assert applied.rows_written["invoices"] == 1
