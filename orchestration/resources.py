@@ -38,6 +38,7 @@ from stripe_warehouse.transform import (
     FAILED_STATUSES,
     TransformError,
     build_args,
+    dbt_target_path,
     state_home,
 )
 from stripe_warehouse.writer_lock import warehouse_writer
@@ -121,16 +122,29 @@ def ensure_dbt_manifest() -> Path:
 
 
 @contextmanager
-def dbt_run_target() -> Iterator[Path]:
+def dbt_run_target(home: Path) -> Iterator[Path]:
     """A throw-away dbt target directory for one invocation, seeded with the parse cache.
 
-    dagster-dbt would otherwise leave one new directory per run under ``./target``.
+    dagster-dbt would otherwise leave one new directory per run under ``./target``. It lives
+    in the state directory's ``dbt/`` (owner-only, like everything a run writes), and the
+    invocation's ``run_results.json``, failed or not, is kept where ``transform`` leaves its
+    own (``dbt/target/``): the last build's results are always in one place.
     """
-    with tempfile.TemporaryDirectory(prefix="dbt-target-") as directory:
+    root = home / DBT_STATE_DIR
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".run-target-", dir=root) as directory:
         cache = dbt_project.manifest_path.with_name("partial_parse.msgpack")
         if cache.exists():
             shutil.copy(cache, directory)
-        yield Path(directory)
+        try:
+            yield Path(directory)
+        finally:
+            results = Path(directory) / "run_results.json"
+            if results.exists():
+                kept = dbt_target_path(home)
+                kept.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.replace(results, kept / "run_results.json")
+                (kept / "run_results.json").chmod(0o600)
 
 
 def dbt_resource() -> DbtCliResource:
@@ -166,7 +180,8 @@ def build_and_publish(
     progress.phase("build")
     # a full rebuild may change old days without a later built_as_of: publish it whole
     with writer, publication(warehouse.home_path(), whole=full_refresh) as publish:
-        with dbt_run_target() as target, _dbt_lines_to(observer, warehouse.home_path()):
+        with dbt_run_target(warehouse.home_path()) as target, _dbt_lines_to(
+                observer, warehouse.home_path()):
             run = dbt.cli(build_args(full_refresh), context=context, target_path=target,
                           **cli_options)
             nodes = _node_count(dbt_project.manifest_path)
