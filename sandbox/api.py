@@ -167,8 +167,10 @@ class StripeApi:
 
     def list_balance_transactions(self, params: Obj) -> Obj:
         """`GET /v1/balance_transactions` with `type`, created range, cursors and expansion
-        (`data.source`); derived from the charges and refunds (sandbox/balance.py)."""
-        built_for = (self.company.versions["charge"], self.company.versions["refund"])
+        (`data.source`); derived from the charges, refunds, invoices (when a bank debit was
+        collected) and disputes (sandbox/balance.py)."""
+        built_for = tuple(self.company.versions[kind]
+                          for kind in ("charge", "refund", "invoice", "dispute"))
         if self._ledger is None or self._ledger[0] != built_for:
             self._ledger = (built_for, OrderedView.of(balance_transactions(self.company)))
         view = self._ledger[1]

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.verify_marts import MartFigures, read_marts, read_rates
-from stripe_warehouse.verify_stripe import StripeFigures, round_money
+from stripe_warehouse.verify_pricing import round_money
+from stripe_warehouse.verify_stripe import StripeFigures
 
 CENT = Decimal("0.01")
 
@@ -82,6 +83,8 @@ def _stock_checks(stripe: StripeFigures, marts: MartFigures,
     usd: dict[str, Decimal] = {}
     unconverted = set()
     for sub_id, money in stripe.subscription_mrr.items():
+        if sub_id in stripe.mrr_left_out:
+            continue
         rate = rates.get((money.currency, day))
         if rate is None:
             unconverted.add(money.currency)
@@ -90,9 +93,22 @@ def _stock_checks(stripe: StripeFigures, marts: MartFigures,
     for currency in sorted(unconverted):
         notes.append(f"no FX rate for {currency}: its subscriptions are left out of MRR on "
                      "both sides (see the build's warning)")
+    # counted on both sides, but their MRR is not recomputed: taken off the warehouse's total
+    left_out = {s: v for s, v in marts.subscription_mrr_usd.items()
+                if s in stripe.mrr_left_out and v is not None}
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for sub_id, why in sorted(stripe.mrr_left_out.items()):
+        by_reason[why].append(sub_id)
+    for why, sub_ids in by_reason.items():
+        valued = sum((left_out.get(s, Decimal(0)) for s in sub_ids), Decimal(0))
+        notes.append(f"{len(sub_ids)} subscription(s) left out of the MRR comparison on both "
+                     f"sides ({why}; the warehouse values them at {_figure(valued)} USD): "
+                     + ", ".join(sub_ids))
     mrr = Check(f"MRR {day}", "USD", sum(usd.values(), Decimal(0)),
-                marts.daily.get(("stripe_mrr", day), Decimal(0)))
-    converted = {s: v for s, v in marts.subscription_mrr_usd.items() if v is not None}
+                marts.daily.get(("stripe_mrr", day), Decimal(0))
+                - sum(left_out.values(), Decimal(0)))
+    converted = {s: v for s, v in marts.subscription_mrr_usd.items()
+                 if v is not None and s not in stripe.mrr_left_out}
     for sub_id in sorted(set(usd) | set(converted)):
         ours, theirs = usd.get(sub_id), converted.get(sub_id)
         if ours is None or theirs is None or abs(ours - theirs) > CENT:
@@ -152,7 +168,7 @@ def _revenue_checks(stripe: StripeFigures, marts: MartFigures,
 
 def _failed_payments_check(stripe: StripeFigures, marts: MartFigures, end: date) -> Check:
     window = [end - timedelta(days=n) for n in range(7)]
-    per_day = Counter(stripe.failed_charges.values())
+    per_day = Counter(stripe.failed_attempts.values())
     check = Check(f"failed payments 7 days {window[-1]}..{end}", "count",
                   Decimal(sum(per_day[d] for d in window)),
                   sum((marts.daily.get(("stripe_failed_payments", d), Decimal(0))
@@ -160,8 +176,8 @@ def _failed_payments_check(stripe: StripeFigures, marts: MartFigures, end: date)
     for d in sorted(window):
         theirs = marts.daily.get(("stripe_failed_payments", d), Decimal(0))
         if per_day[d] != theirs:
-            failed = sorted(c for c, day in stripe.failed_charges.items() if day == d)
-            check.explanation.append(f"{d}: Stripe {per_day[d]} failed charges "
+            failed = sorted(c for c, day in stripe.failed_attempts.items() if day == d)
+            check.explanation.append(f"{d}: Stripe {per_day[d]} failed attempts "
                                      f"({', '.join(failed) or 'none'}), warehouse {int(theirs)}")
     return check
 

@@ -3,34 +3,53 @@
 Independent of dbt: it reads the current listings (GET only, through the project's
 rate-limited StripeReader) and applies docs/metrics-spec.md itself. Nothing read is stored.
 - MRR and active subscriptions now: the listed subscriptions that count (active or past_due,
-  no cancellation requested or scheduled, not paused, out of trial), each licensed item's
-  amount for one interval normalised to a month, less its recurring discounts;
-- revenue per day: Stripe's ledger, the balance transactions of type charge, payment, refund,
-  payment_refund and the dispute ones (reporting_category dispute / dispute_reversal), in the
-  currency of the object that moved the money;
-- failed payments per day: the failed charges;
+  no cancellation requested or scheduled, not paused, out of trial), valued from their prices
+  read with tiers and currency options (verify_pricing.py), less item then subscription
+  discounts. Inclusive tax is taken out with the percentages of the inclusive tax rates the
+  subscription or item holds (the spec reads the same tax from the invoice lines those rates
+  made); a tax-inclusive price with no tax rate (Stripe Tax fills none) is counted but left
+  out of the MRR comparison on both sides, named in a note;
+- revenue per day: Stripe's ledger, the balance transactions of type charge, payment, refund
+  and payment_refund (a bank debit's line is dated when it succeeded); lost disputes from the
+  disputes themselves (their withdrawal lines, amount and fee) on the day they closed, as the
+  spec counts them (Stripe's ledger dates the withdrawal when the dispute opens);
+- failed payments per day: each failed charge on the day it failed (`charge.failed` event,
+  else its creation), `invoice.payment_failed` events no failed charge of the invoice accounts
+  for, and the invoice evidence (`attempt_count` beyond the linked charges and those events),
+  dated at finalization;
 - customers now: the customers listing (Stripe lists no deleted customer).
 """
 
 from __future__ import annotations
 
 import csv
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from stripe_warehouse.verify_pricing import (
+    INTERVAL_UNITS,
+    MONTH_UNITS,
+    PriceCannotSay,
+    inclusive_percentage,
+    is_running,
+    is_tax_inclusive,
+    item_interval_amount,
+    monthly,
+    recurring_off,
+)
+
 SEEDS = Path(__file__).resolve().parent.parent / "dbt_project" / "seeds"
 EXPONENTS_CSV = SEEDS / "currency_exponents.csv"
-MICRO = Decimal("0.000001")
-# units of 1/4745 month per interval (the warehouse's `interval_units`): exact month fractions
-INTERVAL_UNITS = {"month": 4745, "year": 56940, "week": 1095, "day": 156}
 LEDGER_TYPES = {"charge", "payment", "refund", "payment_refund"}
-LEDGER_CATEGORIES = {"dispute", "dispute_reversal"}
+EVENTS_KEPT = 30 * 86_400  # Stripe keeps 30 days of events
+FAILURE_MATCH = 3_600  # an invoice.payment_failed within an hour of a failed charge is that one
+LATE_FAILURE = 14 * 86_400  # a bank debit created up to two weeks before it failed
 Obj = dict[str, Any]
-
 
 @dataclass(frozen=True)
 class Money:
@@ -55,8 +74,11 @@ class StripeFigures:
     """What the API says, with the objects behind each figure."""
 
     subscription_mrr: dict[str, Money] = field(default_factory=dict)  # counted subscriptions
+    # counted subscriptions left out of the MRR comparison, with why (tax-inclusive, ...)
+    mrr_left_out: dict[str, str] = field(default_factory=dict)
     ledger: list[LedgerEntry] = field(default_factory=list)
-    failed_charges: dict[str, date] = field(default_factory=dict)
+    # failed attempts by day: a charge id, or "in_... (no charge)" for invoice evidence
+    failed_attempts: dict[str, date] = field(default_factory=dict)
     customer_ids: set[str] = field(default_factory=set)
 
 
@@ -71,36 +93,37 @@ def major(amount_minor: int | Decimal, currency: str, exps: dict[str, int]) -> D
     return Decimal(amount_minor).scaleb(-exps.get(currency.upper(), 2))
 
 
-def round_money(value: Decimal) -> Decimal:
-    """Six decimals, half away from zero (the warehouse's one rounding rule)."""
-    return value.quantize(MICRO, rounding=ROUND_HALF_UP)
-
-
 def utc_day(ts: int) -> date:
     return datetime.fromtimestamp(ts, UTC).date()
 
 
 def read_figures(reader: Any, now: int, flows_from: int, flows_to: int) -> StripeFigures:
     """Everything `verify` compares: subscriptions and customers as listed now, the ledger and
-    failed charges created in [flows_from, flows_to)."""
+    failed payments of [flows_from, flows_to)."""
     exps = exponents()
     figures = StripeFigures()
+    prices = _by_id(reader.list_all("/v1/prices", {
+        "expand": ["data.tiers", "data.currency_options"]}))
+    coupons = _by_id(reader.list_all("/v1/coupons"))
     for page in reader.list_all("/v1/subscriptions", {
-            "status": "all", "expand": ["data.discounts.source.coupon"]}):
+            "status": "all",
+            "expand": ["data.discounts.source.coupon", "data.items.data.discounts"]}):
         for sub in page:
             if counts(sub, now):
-                items = _items(reader, sub)
-                figures.subscription_mrr[sub["id"]] = subscription_mrr(sub, items, now, exps)
+                _value(figures, sub, _items(reader, sub), prices, coupons, now, exps)
     for page in reader.list_all("/v1/balance_transactions", {"expand": ["data.source"]},
                                 created_gte=flows_from, created_lt=flows_to):
         figures.ledger.extend(e for txn in page if (e := ledger_entry(txn, exps)) is not None)
-    for page in reader.list_all("/v1/charges", created_gte=flows_from, created_lt=flows_to):
-        for charge in page:
-            if charge["status"] == "failed":
-                figures.failed_charges[charge["id"]] = utc_day(charge["created"])
+    events_from = max(flows_from, now - EVENTS_KEPT) - FAILURE_MATCH
+    figures.ledger += lost_disputes(reader, events_from, flows_from, flows_to, exps)
+    figures.failed_attempts = failed_attempts(reader, events_from, flows_from, flows_to)
     for page in reader.list_all("/v1/customers"):
         figures.customer_ids.update(c["id"] for c in page if not c.get("deleted"))
     return figures
+
+
+def _by_id(pages: Iterable[list[Obj]]) -> dict[str, Obj]:
+    return {obj["id"]: obj for page in pages for obj in page}
 
 
 def counts(sub: Obj, now: int) -> bool:
@@ -121,58 +144,88 @@ def _items(reader: Any, sub: Obj) -> list[Obj]:
     if not embedded.get("has_more"):
         return embedded["data"]
     return [item for page in reader.list_sequential(
-        "/v1/subscription_items", {"subscription": sub["id"]}) for item in page]
+        "/v1/subscription_items", {"subscription": sub["id"], "expand": ["data.discounts"]})
+        for item in page]
 
 
-def item_interval_amount(price: Obj, quantity: int) -> Decimal:
-    """One billing interval of a licensed item in minor units: per unit, or graduated tiers."""
-    if price["billing_scheme"] == "per_unit":
-        return Decimal(price["unit_amount_decimal"] or price["unit_amount"] or 0) * quantity
-    total, floor = Decimal(0), 0
-    for tier in price["tiers"] or []:
-        ceiling = tier["up_to"] if tier["up_to"] is not None else quantity
-        units = max(0, min(quantity, ceiling) - floor)
-        if units:
-            unit = tier.get("unit_amount_decimal") or tier.get("unit_amount") or 0
-            total += units * Decimal(unit) + Decimal(tier.get("flat_amount") or 0)
-        floor = ceiling
-        if floor >= quantity:
-            break
-    return total
+def _value(figures: StripeFigures, sub: Obj, items: list[Obj], prices: dict[str, Obj],
+           coupons: dict[str, Obj], now: int, exps: dict[str, int]) -> None:
+    """Count the subscription; value it, or say why its MRR is not compared."""
+    currency = sub["currency"]
+    figures.subscription_mrr[sub["id"]] = Money(Decimal(0), currency.upper())
+    inclusive: dict[str, Decimal] = {}  # item id -> inclusive tax percentage to take out
+    try:
+        for item in _licensed(items):
+            price = prices.get(item["price"]["id"], item["price"])
+            rates = [*(sub.get("default_tax_rates") or []), *(item.get("tax_rates") or [])]
+            if is_tax_inclusive(price, currency, rates):
+                percentage = inclusive_percentage(rates)
+                if not percentage:
+                    figures.mrr_left_out[sub["id"]] = (
+                        "a tax-inclusive price with no tax rate (Stripe Tax): its tax is known "
+                        "only from the invoice lines the warehouse reads")
+                    return
+                inclusive[item["id"]] = percentage
+        figures.subscription_mrr[sub["id"]] = subscription_mrr(sub, items, prices, coupons,
+                                                               now, exps, inclusive)
+    except PriceCannotSay as reason:
+        figures.mrr_left_out[sub["id"]] = str(reason)
 
 
-def subscription_mrr(sub: Obj, items: Iterable[Obj], now: int, exps: dict[str, int]) -> Money:
-    """The subscription's MRR in its currency: licensed items normalised to a month, less the
-    recurring discounts still running (percent of the gross, amount_off over the interval)."""
-    currency = sub["currency"].upper()
-    gross, units = Decimal(0), INTERVAL_UNITS["month"]
-    for item in items:
-        price = item["price"]
-        recurring = price.get("recurring")
-        if not recurring or recurring.get("usage_type") != "licensed":
-            continue
+def _licensed(items: Iterable[Obj]) -> list[Obj]:
+    return [item for item in items if (item["price"].get("recurring") or {}).get("usage_type")
+            == "licensed"]
+
+
+def _coupon(discount: Obj | str, coupons: dict[str, Obj]) -> tuple[Obj, Obj | None]:
+    """A discount and its coupon's terms (expanded, else from the coupons listing)."""
+    if isinstance(discount, str):
+        return {"id": discount}, None
+    coupon = discount["source"]["coupon"]
+    return discount, coupon if isinstance(coupon, dict) else coupons.get(coupon)
+
+
+def subscription_mrr(sub: Obj, items: Iterable[Obj], prices: dict[str, Obj],
+                     coupons: dict[str, Obj], now: int, exps: dict[str, int],
+                     inclusive: dict[str, Decimal] | None = None) -> Money:
+    """The subscription's MRR in its currency: licensed items valued from their prices and
+    normalised to a month, without the inclusive tax their tax rates hold (`inclusive`: item
+    id -> percentage), each less its own running discounts (capped at its amount), then
+    less the subscription's running discounts (percent of what the items leave, amount_off
+    over the interval)."""
+    currency = sub["currency"]
+
+    def major_of(amount: int | Decimal) -> Decimal:
+        return major(amount, currency, exps)
+
+    net_items, units = Decimal(0), MONTH_UNITS
+    for item in _licensed(items):
+        price = prices.get(item["price"]["id"], item["price"])
+        recurring = price["recurring"]
         units = INTERVAL_UNITS[recurring["interval"]] * (recurring.get("interval_count") or 1)
-        amount = major(item_interval_amount(price, item.get("quantity") or 1), currency, exps)
-        gross += round_money(amount * 4745 / units)
-    discount = Decimal(0)
+        amount = major_of(item_interval_amount(price, item.get("quantity") or 0, currency))
+        if (inclusive or {}).get(item["id"]):
+            amount = amount * 100 / (100 + inclusive[item["id"]])
+        amount = monthly(amount, units)
+        off = Decimal(0)
+        for applied in item.get("discounts") or []:
+            discount, coupon = _coupon(applied, coupons)
+            if is_running(discount, coupon, now):
+                off += recurring_off(amount, coupon, units, currency, major_of)
+        net_items += max(amount - off, Decimal(0))
+    off = Decimal(0)
     for applied in sub.get("discounts") or []:
-        if isinstance(applied, str):
-            continue  # not expanded: cannot happen with the listing's expansion
-        coupon = applied["source"]["coupon"]
-        if coupon["duration"] == "once" or (applied.get("end") and applied["end"] <= now):
-            continue
-        if coupon.get("percent_off"):
-            discount += round_money(gross * Decimal(str(coupon["percent_off"])) / 100)
-        if coupon.get("amount_off") and (coupon.get("currency") or "").upper() == currency:
-            off = major(coupon["amount_off"], currency, exps)
-            discount += round_money(off * 4745 / units)
-    return Money(max(gross - discount, Decimal(0)), currency)
+        discount, coupon = _coupon(applied, coupons)
+        if is_running(discount, coupon, now):
+            off += recurring_off(net_items, coupon, units, currency, major_of)
+    return Money(max(net_items - off, Decimal(0)), currency.upper())
 
 
 def ledger_entry(txn: Obj, exps: dict[str, int]) -> LedgerEntry | None:
     """The revenue a balance transaction moved, in the currency of its source object (the
-    ledger's own amount is in the settlement currency when Stripe converted it)."""
-    if txn["type"] not in LEDGER_TYPES and txn.get("reporting_category") not in LEDGER_CATEGORIES:
+    ledger's own amount is in the settlement currency when Stripe converted it). Dispute lines
+    are left to `lost_disputes` (the spec dates a lost dispute when it closes)."""
+    if txn["type"] not in LEDGER_TYPES:
         return None
     source = txn.get("source")
     source_id = source["id"] if isinstance(source, dict) else str(source)
@@ -183,3 +236,101 @@ def ledger_entry(txn: Obj, exps: dict[str, int]) -> LedgerEntry | None:
         amount, currency = sign * original, source["currency"]
     return LedgerEntry(txn["id"], source_id, utc_day(txn["created"]),
                        Money(major(amount, currency, exps), currency.upper()))
+
+
+def _events(reader: Any, kind: str, since: int, until: int) -> list[Obj]:
+    return [event for page in reader.list_all("/v1/events", {"type": kind},
+                                              created_gte=since, created_lt=until)
+            for event in page]
+
+
+def lost_disputes(reader: Any, events_from: int, flows_from: int, flows_to: int,
+                  exps: dict[str, int]) -> list[LedgerEntry]:
+    """Each lost dispute closed in [flows_from, flows_to): its withdrawal lines' net (amount
+    and fee) on the day it closed (`charge.dispute.closed`, else its evidence deadline)."""
+    closed_at = {event["data"]["object"]["id"]: event["created"]
+                 for event in _events(reader, "charge.dispute.closed", events_from, flows_to)}
+    entries = []
+    for page in reader.list_all("/v1/disputes"):
+        for dispute in page:
+            if dispute["status"] != "lost":
+                continue
+            at = closed_at.get(dispute["id"], dispute["evidence_details"]["due_by"])
+            if not flows_from <= at < flows_to:
+                continue
+            for line in dispute.get("balance_transactions") or []:
+                entries.append(LedgerEntry(
+                    line["id"], dispute["id"], utc_day(at),
+                    Money(major(line["net"], line["currency"], exps), line["currency"].upper())))
+    return entries
+
+
+def failed_attempts(reader: Any, events_from: int, flows_from: int,
+                    flows_to: int) -> dict[str, date]:
+    """Each failed payment attempt of [flows_from, flows_to) once, on the day it failed."""
+    failed_at = {event["data"]["object"]["id"]: event["created"]
+                 for event in _events(reader, "charge.failed", events_from, flows_to)}
+    failed = {}  # charge id -> (failed at, customer, payment intent)
+    for page in reader.list_all("/v1/charges", created_gte=flows_from - LATE_FAILURE,
+                                created_lt=flows_to):
+        for charge in page:
+            if charge["status"] == "failed":
+                at = failed_at.get(charge["id"], charge["created"])
+                failed[charge["id"]] = (at, charge.get("customer"), charge.get("payment_intent"))
+    attempts = {cid: utc_day(at) for cid, (at, _, _) in failed.items()
+                if flows_from <= at < flows_to}
+    attempts.update(_attempts_without_charge(reader, failed, events_from, flows_from, flows_to))
+    return attempts
+
+
+def _attempts_without_charge(reader: Any, failed: dict[str, tuple[int, Any, Any]],
+                             events_from: int, flows_from: int, flows_to: int) -> dict[str, date]:
+    """`invoice.payment_failed` events no failed charge accounts for (a failed charge paying
+    the invoice, or paying no invoice and of the same customer, failed within an hour), and
+    the invoice evidence: `attempt_count` beyond its linked charges and those events, dated at
+    its finalization."""
+    events = _events(reader, "invoice.payment_failed", events_from, flows_to)
+    invoices = _by_id(reader.list_all("/v1/invoices", {"expand": ["data.payments"]},
+                                      created_gte=flows_from - LATE_FAILURE,
+                                      created_lt=flows_to))
+    for event in events:
+        invoice_id = event["data"]["object"]["id"]
+        if invoice_id not in invoices:
+            found = reader.retrieve(f"/v1/invoices/{invoice_id}", {"expand": ["payments"]})
+            if found is not None:
+                invoices[invoice_id] = found
+    charges_of: dict[str, set[str]] = {}
+    paying_an_invoice: set[str] = set()
+    by_intent = {intent: cid for cid, (_, _, intent) in failed.items() if intent}
+    for invoice in invoices.values():
+        linked = set()
+        for payment in (invoice.get("payments") or {}).get("data") or []:
+            ref = payment.get("payment") or {}
+            linked.add(ref.get("charge") or by_intent.get(ref.get("payment_intent"))
+                       or ref.get("payment_intent") or payment["id"])
+        charges_of[invoice["id"]] = linked
+        paying_an_invoice |= linked
+    attempts: dict[str, date] = {}
+    chargeless = defaultdict(int)
+    for event in events:
+        invoice = event["data"]["object"]
+        linked = charges_of.get(invoice["id"], set())
+        if any(abs(at - event["created"]) <= FAILURE_MATCH
+               and (cid in linked or (cid not in paying_an_invoice
+                                      and customer == invoice.get("customer")))
+               for cid, (at, customer, _) in failed.items()):
+            continue
+        chargeless[invoice["id"]] += 1
+        if flows_from <= event["created"] < flows_to:
+            attempts[f"{invoice['id']} ({event['id']}, no charge)"] = utc_day(event["created"])
+    for invoice in invoices.values():
+        if invoice.get("payments") is None:
+            continue  # its charges are unknown: no evidence
+        rest = (invoice.get("attempt_count") or 0) - len(charges_of[invoice["id"]]) \
+            - chargeless[invoice["id"]]
+        finalized = (invoice.get("status_transitions") or {}).get("finalized_at")
+        if rest > 0 and finalized and flows_from <= finalized < flows_to:
+            for n in range(rest):
+                attempts[f"{invoice['id']} (attempt without charge {n + 1}, estimated)"] = \
+                    utc_day(finalized)
+    return attempts

@@ -10,7 +10,14 @@ leave them, and `verify --explain` must fail on the right line and name the righ
 - one day's revenue short by a charge (its amount taken off metrics_daily on the charge's day):
   both the 7- and 30-day revenue lines differ by exactly that amount, and the charge is named
   among the ledger's objects of that day;
-- one customer missing from the marts: customers differ by 1 and its id is named.
+- one customer missing from the marts: customers differ by 1 and its id is named;
+- a lost dispute missing from the marts: both revenue lines differ by its amount and fee and
+  the dispute is named on the day it closed.
+Besides the generated shapes, the company gets the collection shapes of issue 15 inside the
+windows, so the green run covers them: a $100 bank debit created 6 days ago that succeeded 3
+days ago (counted once, on that day), an attempt without a payment method 5 days ago (a
+failed payment without a charge) and a $50 card charge disputed 15 days ago and lost 3 days
+ago (-$50 - $15 fee on that day).
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ import duckdb
 import pytest
 
 from pipelines.load import sync_project
-from sandbox.company import CompanyConfig, generate_company
+from sandbox import collection_shapes as shapes
+from sandbox.catalog import DAY
+from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from stripe_warehouse.cli import main
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
@@ -38,10 +47,27 @@ API_KEY = "sk_test_verify"
 NOW = 1_796_558_400  # Sun 2026-12-06 12:00:00 UTC
 
 
+def _with_collection_shapes(company: Company) -> str:
+    """Plant the bank debit, the chargeless attempt and the lost dispute; the dispute's id."""
+    usd = [c["id"] for c in company.objects["customer"]
+           if c["currency"] == "usd" and not c.get("deleted")]
+    debit = shapes.one_off_invoice(company, usd[0], 10000, NOW - 6 * DAY)
+    shapes.start_delayed_payment(company, debit["id"], NOW - 6 * DAY + 600)
+    shapes.settle_delayed_payment(company, debit["id"], NOW - 3 * DAY)
+    no_method = shapes.one_off_invoice(company, usd[1], 2500, NOW - 5 * DAY)
+    shapes.fail_without_payment_method(company, no_method["id"], NOW - 5 * DAY + 3600)
+    card = shapes.pay_by_card(company, shapes.one_off_invoice(
+        company, usd[2], 5000, NOW - 20 * DAY)["id"], NOW - 20 * DAY)
+    dispute = shapes.open_dispute(company, card["id"], NOW - 15 * DAY)
+    shapes.close_dispute(company, dispute["id"], NOW - 3 * DAY)
+    return dispute["id"]
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, object]]:
     """The built state directory, the running sandbox's URL and the company."""
     company = generate_company(CompanyConfig(customers=80, years=2, seed=42, now=NOW))
+    _with_collection_shapes(company)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SECRET_KEY_ENV, generate_key())
         home = tmp_path_factory.mktemp("verify_home")
@@ -185,3 +211,44 @@ def test_the_command_exits_0_when_green_and_1_naming_the_object_when_not(
     assert "run with --explain" in capsys.readouterr().out
     assert main(["verify", PROJECT_ID, "--explain"]) == 1
     assert f"{customer['id']}: listed by Stripe" in capsys.readouterr().out
+
+
+@pytest.mark.e2e
+def test_a_lost_dispute_missing_from_the_revenue_is_named(built, tmp_path):
+    home, url, company = built
+    (dispute,) = [d for d in company.objects["dispute"] if d["status"] == "lost"]
+    closed = datetime.fromtimestamp(NOW - 3 * DAY, UTC).date()
+    copy = _planted_copy(
+        home, tmp_path,
+        "update marts.metrics_daily set value = value + 65 "
+        f"where metric = 'stripe_revenue' and metric_date = '{closed}'",
+    )
+    report, code = run_verify(copy, PROJECT_ID, explain=True, api_base=url)
+    print(report)
+    assert code == 1
+    for window in ("revenue 7 days", "revenue 30 days"):
+        assert _line(report, window).endswith("difference +65.00")
+    assert f"{closed}: Stripe's ledger" in report
+    assert f"  {dispute['id']} ({dispute['balance_transactions'][0]['id']}) -65.00 USD" \
+        in report
+
+
+@pytest.mark.e2e
+def test_a_failed_attempt_without_a_charge_is_recomputed_and_named(built, tmp_path):
+    """The attempt without a payment method 5 days ago has no charge: Stripe's side counts it
+    from the invoice's `invoice.payment_failed`; taken out of the marts, it is named."""
+    home, url, company = built
+    (invoice,) = [i for i in company.objects["invoice"] if i["created"] == NOW - 5 * DAY
+                  and i["attempt_count"] and not i["payments"]["data"]]
+    day = datetime.fromtimestamp(NOW - 5 * DAY, UTC).date()
+    copy = _planted_copy(
+        home, tmp_path,
+        "update marts.metrics_daily set value = value - 1 "
+        f"where metric = 'stripe_failed_payments' and metric_date = '{day}'",
+    )
+    report, code = run_verify(copy, PROJECT_ID, explain=True, api_base=url)
+    print(report)
+    assert code == 1
+    assert _line(report, "failed payments 7 days").endswith("difference -1")
+    assert f"{day}: Stripe " in report and f"{invoice['id']} (evt_" in report
+    assert "no charge)" in report
