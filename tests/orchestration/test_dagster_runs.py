@@ -15,7 +15,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
+from dagster import (
+    AssetCheckSeverity,
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+)
 
 from orchestration.definitions import defs
 from orchestration.partitions import project_partitions
@@ -160,7 +166,14 @@ def test_dbt_tests_and_tier_freshness_are_reported_as_asset_checks(backfills: Ba
     by_name = {e.check_name: e for e in evaluations}
     assert by_name[FRESHNESS_CHECK].passed
     dbt_checks = [e for e in evaluations if e.check_name != FRESHNESS_CHECK]
-    assert len(dbt_checks) > 10 and all(e.passed for e in dbt_checks)
+    assert len(dbt_checks) > 10
+    # warn-severity tests may fire on a generated company (e.g. its KWD customers have no FX
+    # rate: warn_currencies_without_fx_rate); every error-severity test passes
+    failed = {e.check_name: e.severity for e in dbt_checks if not e.passed}
+    assert all(severity == AssetCheckSeverity.WARN for severity in failed.values()), failed
+    assert set(failed) <= {"warn_currencies_without_fx_rate",
+                           "warn_discounts_whose_coupon_is_not_loaded",
+                           "warn_amount_off_discounts_in_another_currency"}, failed
 
 
 def test_retention_job_clips_a_starter_project_to_three_days_and_rebuilds_the_marts(
