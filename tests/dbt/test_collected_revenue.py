@@ -38,10 +38,8 @@ the figures above.
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import time
-import types
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -49,9 +47,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import pipelines.load
-import pipelines.source
-from pipelines.load import sync_project
 from pipelines.webhooks_apply import apply_inbox
 from sandbox import collection_shapes as shapes
 from sandbox import objects
@@ -63,6 +58,7 @@ from service.inbox import Inbox
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
+from tests.dbt.timed_sync import sync_as_of
 
 PROJECT_ID = "collected"
 API_KEY = "sk_test_collected_revenue"
@@ -127,24 +123,9 @@ class Shapes:
         shapes.settle_delayed_payment(co, self.invoices["F"], t.at(2), "insufficient_funds")
 
 
-class FrozenClock(dt.datetime):
-    frozen: dt.datetime
-
-    @classmethod
-    def now(cls, tz: dt.tzinfo | None = None) -> dt.datetime:  # type: ignore[override]
-        return cls.frozen
-
-
-def sync_at(store: ConnectionStore, home: Path, url: str, kind: str, at: int | None) -> None:
+def sync_at(store: ConnectionStore, home, url: str, kind: str, at: int | None) -> None:
     """A real sync; with `at`, as if run at that moment (its rows and run stamped then)."""
-    if at is None:
-        sync_project(store, PROJECT_ID, kind, home=home, api_base=url)
-        return
-    clock = type("Clock", (FrozenClock,), {"frozen": datetime.fromtimestamp(at, UTC)})
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipelines.source, "_now", lambda: clock.frozen)
-        patch.setattr(pipelines.load, "dt", types.SimpleNamespace(datetime=clock, UTC=dt.UTC))
-        sync_project(store, PROJECT_ID, kind, home=home, api_base=url, now=at)
+    sync_as_of(store, PROJECT_ID, home, url, kind, at)
 
 
 def figures(home: Path) -> dict[str, dict[tuple[str, date], Decimal | int]]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import time
-import types
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,15 +24,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import pipelines.load
-import pipelines.source
-from pipelines.load import sync_project
 from sandbox.catalog import DAY
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
+from tests.dbt.timed_sync import sync_as_of
 
 PROJECT_ID = "items"
 API_KEY = "sk_test_item_removal"
@@ -63,26 +60,9 @@ def two_item_subscription(company: Company, at: int) -> tuple[str, str]:
     return sub["id"], sub["items"]["data"][1]["id"]
 
 
-class FrozenClock(dt.datetime):
-    """`datetime.now` of the sync stuck at one moment: a sync run on an earlier day."""
-
-    frozen: dt.datetime
-
-    @classmethod
-    def now(cls, tz: dt.tzinfo | None = None) -> dt.datetime:  # type: ignore[override]
-        return cls.frozen
-
-
 def sync_at(store: ConnectionStore, home, url: str, kind: str, at: int | None) -> None:
     """A real sync; with `at`, as if run at that moment (its rows and run stamped then)."""
-    if at is None:
-        sync_project(store, PROJECT_ID, kind, home=home, api_base=url)
-        return
-    clock = type("Clock", (FrozenClock,), {"frozen": datetime.fromtimestamp(at, UTC)})
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipelines.source, "_now", lambda: clock.frozen)
-        patch.setattr(pipelines.load, "dt", types.SimpleNamespace(datetime=clock, UTC=dt.UTC))
-        sync_project(store, PROJECT_ID, kind, home=home, api_base=url, now=at)
+    sync_as_of(store, PROJECT_ID, home, url, kind, at)
 
 
 def subscription_mrr(home, subscription_id: str) -> dict[date, Decimal]:

@@ -25,8 +25,11 @@ class FrozenClock(dt.datetime):
 
 
 def sync_as_of(store: ConnectionStore, project_id: str, home: Path, url: str, kind: str,
-               at: int) -> None:
-    """A real sync of `project_id` over HTTP, run as if at `at` (unix seconds)."""
+               at: int | None) -> None:
+    """A real sync of `project_id` over HTTP, run as if at `at` (unix seconds); now if None."""
+    if at is None:
+        sync_project(store, project_id, kind, home=home, api_base=url)
+        return
     clock = type("Clock", (FrozenClock,), {"frozen": dt.datetime.fromtimestamp(at, dt.UTC)})
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pipelines.source, "_now", lambda: clock.frozen)
