@@ -1,4 +1,4 @@
-"""Builders of Stripe objects in the current API shape (see fixtures3.json).
+"""Builders of Stripe objects in the current API shape (see tests/fixtures/stripe/fixtures3.json).
 
 Constant nested values are shared between objects to keep 100k-customer companies small in
 memory; nothing in the sandbox mutates a nested value in place (mutations replace it).

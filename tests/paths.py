@@ -1,7 +1,8 @@
-"""Where the tests find the repository and the `shared/` folder that sits beside it (in CI too)."""
+"""Where the tests find the repository and the fixture files it ships (tests/fixtures/)."""
 
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT.parent / "shared"
-STRIPE_FIXTURES = SHARED / "stripe" / "fixtures3.json"
+FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures"
+# Stripe's own sample objects (MIT licence, origin in tests/fixtures/stripe/README.md)
+STRIPE_FIXTURES = FIXTURES_DIR / "stripe" / "fixtures3.json"
