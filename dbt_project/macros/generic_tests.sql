@@ -91,3 +91,22 @@ left join (select distinct project_id, {{ date_column }} as metric_date from {{ 
     and days.metric_date = covered.metric_date
 where covered.metric_date is null
 {% endtest %}
+
+{#-
+  A staging model's primary key: `columns` never null and their combination unique, in one
+  scan and one dbt node per model (two tests per key column would add ~30 nodes to every
+  refresh build, each paying dbt's own cost per node). Fails with one row per broken key:
+  the key's values, how many rows hold it, and which rule it breaks.
+-#}
+{% test primary_key(model, columns) %}
+{%- set key = columns | join(', ') %}
+{%- set has_null = [] %}
+{%- for column in columns %}{% do has_null.append(column ~ ' is null') %}{% endfor %}
+select
+    {{ key }},
+    count(*) as occurrences,
+    case when {{ has_null | join(' or ') }} then 'null in key' else 'duplicate key' end as breaks
+from {{ model }}
+group by {{ key }}
+having count(*) > 1 or {{ has_null | join(' or ') }}
+{% endtest %}
