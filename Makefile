@@ -21,15 +21,17 @@ chromium:
 demo: $(STAMP)
 	$(BIN)/stripe-warehouse demo
 
-test: $(STAMP) chromium
-	$(BIN)/ruff check .
+# CI runs only `make test`: the linters run first, then the suite.
+test: lint chromium
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not e2e and not browser"
 
+# ruff on the Python; sqlfluff (dbt templater, .sqlfluff) on the dbt models, ~1 min offline.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python scripts/lint_sql.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache dbt_project/target dbt_project/logs

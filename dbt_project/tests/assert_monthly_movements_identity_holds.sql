@@ -1,4 +1,7 @@
-{#- Per project and month: opening + new + expansion + reactivation - contraction - churn + fx = closing. -#}
+{#-
+  Per project and month:
+  opening + new + expansion + reactivation - contraction - churn + fx = closing.
+-#}
 select *
 from {{ ref('fct_mrr_movements_monthly') }}
 -- exact: money is DECIMAL, so no tolerance

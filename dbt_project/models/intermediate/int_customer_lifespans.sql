@@ -42,7 +42,11 @@ activity as (
             coalesce(ended_at, canceled_at, synced_at) as ended_at
         from {{ ref('stg_stripe__subscriptions') }}
         union all
-        select project_id, customer_id, created_at, coalesce(paid_at, voided_at, created_at)
+        select
+            project_id,
+            customer_id,
+            created_at as began_at,
+            coalesce(paid_at, voided_at, created_at) as ended_at
         from {{ ref('stg_stripe__invoices') }}
     ) as named
     where customer_id is not null

@@ -97,7 +97,8 @@ unmatched_events as (
             and failed_charges.customer_id = payment_failed_events.customer_id
             and (failed_charges.invoice_id is null
                 or failed_charges.invoice_id = payment_failed_events.invoice_id)
-            and abs({{ dbt.datediff('failed_charges.failed_at', 'payment_failed_events.created_at', 'second') }})
+            and abs({{ dbt.datediff(
+                'failed_charges.failed_at', 'payment_failed_events.created_at', 'second') }})
                 <= 3600
     )
 ),
@@ -172,14 +173,14 @@ final as (
     select
         chargeless_attempt_rows.project_id,
         'invoice_attempt_count' as attempt_source,
-        chargeless_attempt_rows.invoice_id || ':' || cast(chargeless_attempt_rows.attempt_number as varchar)
-            as attempt_id,
+        chargeless_attempt_rows.invoice_id || ':'
+            || cast(chargeless_attempt_rows.attempt_number as varchar) as attempt_id,
         chargeless_attempt_rows.customer_id,
         chargeless_attempt_rows.invoice_id,
         chargeless_attempt_rows.finalized_at as occurred_at,
         chargeless_attempt_rows.currency,
-        {{ minor_to_major('chargeless_attempt_rows.amount_due_minor', 'currency_exponents.exponent') }}
-            as amount,
+        {{ minor_to_major(
+            'chargeless_attempt_rows.amount_due_minor', 'currency_exponents.exponent') }} as amount,
         true as is_estimated
     from chargeless_attempt_rows
     left join currency_exponents on chargeless_attempt_rows.currency = currency_exponents.currency

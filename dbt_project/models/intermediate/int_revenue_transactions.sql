@@ -111,7 +111,9 @@ guessed_invoice_charges as (
         and charges.customer_id = unlinked_paid_invoices.customer_id
         and charges.currency = unlinked_paid_invoices.currency
         and charges.amount_captured_minor = unlinked_paid_invoices.amount_paid_minor
-    where abs({{ dbt.datediff('charges.created_at', 'unlinked_paid_invoices.paid_at', 'second') }}) <= 86400
+    where
+        abs({{ dbt.datediff('charges.created_at', 'unlinked_paid_invoices.paid_at', 'second') }})
+        <= 86400
 ),
 
 invoice_charges as (
@@ -161,7 +163,7 @@ final as (
         paid_at as occurred_at,
         currency,
         amount_paid as amount,
-        exists (
+        exists(
             select 1
             from guessed_invoice_charges
             where guessed_invoice_charges.project_id = paid_invoices.project_id

@@ -100,7 +100,7 @@ item_span_prices as (
         and (item_prices.valid_to is null or item_prices.valid_to >= item_spans.span_to)
     -- spans ended before the first day read (a refresh rebuilds a few days) are not needed
     where item_spans.span_to is null
-        or item_spans.span_to >= (select min(day_ends_at) from days)
+        or item_spans.span_to >= (select min(days.day_ends_at) from days)
     qualify row_number() over (
         partition by item_spans.project_id, item_spans.subscription_id,
             item_spans.subscription_item_id, item_spans.span_from
@@ -287,7 +287,8 @@ subscription_discounts as (
             subscription_totals.subscription_gross_mrr,
             {{ as_money('subscription_totals.subscription_gross_mrr'
                 ~ ' * least(sum(discounts.percent_off), 100) * 0.01') }}
-            + {{ per_month('sum(discounts.amount_off)', 'max(subscription_totals.interval_units)') }}
+            + {{ per_month(
+                'sum(discounts.amount_off)', 'max(subscription_totals.interval_units)') }}
         ) as {{ money_type() }}) as subscription_discount_mrr
     from subscription_totals
     inner join discounts

@@ -109,7 +109,7 @@ earliest_lines as (
     where not is_proration or amount < 0
     qualify row_number() over (
         partition by project_id, subscription_item_id
-        order by period_started_at, is_proration desc, invoice_created_at
+        order by period_started_at asc, is_proration desc, invoice_created_at asc
     ) = 1
 ),
 

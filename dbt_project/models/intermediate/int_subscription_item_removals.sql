@@ -99,7 +99,7 @@ last_listed as (
         select * from version_items
         union all
         select project_id, subscription_id, subscription_item_id, synced_at from item_rows
-    )
+    ) as listings
     group by all
 ),
 

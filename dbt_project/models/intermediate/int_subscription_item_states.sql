@@ -143,7 +143,7 @@ regular_lines as (
             partition by project_id, subscription_item_id, period_started_at
             order by amount desc
         ) = 1
-    )
+    ) as period_lines
     window by_period as (partition by project_id, subscription_item_id order by period_started_at)
 ),
 

@@ -130,7 +130,8 @@ earliest_observations as (
     from observations
     where observed_at is not null and status is not null
     qualify row_number() over (
-        partition by project_id, subscription_id order by observed_at, priority desc, status
+        partition by project_id, subscription_id
+        order by observed_at asc, priority desc, status asc
     ) = 1
 ),
 
@@ -243,7 +244,7 @@ change_instants as (
             started_at, activated_at, past_due_from, unpaid_from, paused_from, trialing_from,
             paused_status_from
         ])
-            as instants(changed_at)
+            as instants (changed_at)
     where changed_at is not null
 ),
 
@@ -279,7 +280,7 @@ deduplicated as (
     where observed_at is not null and status is not null
     qualify row_number() over (
         partition by project_id, subscription_id, observed_at
-        order by priority desc, status
+        order by priority desc, status asc
     ) = 1
 ),
 

@@ -158,7 +158,10 @@ first_mrr_days as (
     select project_id, customer_id, min(metric_date) as first_mrr_date
     from {{ ref('int_subscription_item_mrr_daily') }}
     where net_mrr > 0
-        and (project_id, customer_id) in (select project_id, customer_id from starting_customers)
+        and (project_id, customer_id) in (
+            select starting_customers.project_id, starting_customers.customer_id
+            from starting_customers
+        )
     group by project_id, customer_id
 ),
 
@@ -196,16 +199,19 @@ final as (
                 then closing_mrr
             else 0
         end as {{ money_type() }}) as new_mrr,
-        {{ as_money('case when opening_mrr > 0 and closing_mrr > 0 and change > 0 then change else 0 end') }}
+        {{ as_money('case when opening_mrr > 0 and closing_mrr > 0 and change > 0'
+            ~ ' then change else 0 end') }}
             as expansion_mrr,
         cast(case
             when opening_mrr = 0 and closing_mrr > 0 and coalesce(has_earlier_history, false)
                 then closing_mrr
             else 0
         end as {{ money_type() }}) as reactivation_mrr,
-        {{ as_money('case when opening_mrr > 0 and closing_mrr > 0 and change < 0 then -change else 0 end') }}
+        {{ as_money('case when opening_mrr > 0 and closing_mrr > 0 and change < 0'
+            ~ ' then -change else 0 end') }}
             as contraction_mrr,
-        {{ as_money('case when opening_mrr > 0 and closing_mrr = 0 then opening_mrr + fx else 0 end') }}
+        {{ as_money('case when opening_mrr > 0 and closing_mrr = 0'
+            ~ ' then opening_mrr + fx else 0 end') }}
             as churn_mrr,
         {{ as_money('fx') }} as fx_mrr,
         {{ as_money('closing_mrr') }} as closing_mrr,

@@ -53,11 +53,12 @@ final as (
         {{ as_money('value') }} as value,
         {{ as_money('lag(value) over (partition by project_id, metric order by period_start)') }}
             as previous_value,
-        {{ as_money('value - lag(value) over (partition by project_id, metric order by period_start)') }}
-            as change,
+        {{ as_money('value - lag(value) over (partition by project_id, metric'
+            ~ ' order by period_start)') }} as change,
         case
             when lag(value) over (partition by project_id, metric order by period_start) <> 0
-                then (value - lag(value) over (partition by project_id, metric order by period_start))
+                then (value - lag(value) over (
+                    partition by project_id, metric order by period_start))
                     / lag(value) over (partition by project_id, metric order by period_start)
         end as growth_rate
     from period_values

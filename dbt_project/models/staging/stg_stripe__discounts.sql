@@ -63,8 +63,10 @@ expanded as (
         {{ from_unix_seconds(json_value('discount', 'end', 'bigint')) }} as ends_at,
         {{ json_id('discount', 'subscription_item') }} as subscription_item_id,
         {{ coupon_term('discount', 'duration') }} as coupon_duration,
-        cast({{ coupon_term('discount', 'duration_in_months') }} as integer) as coupon_duration_in_months,
-        cast({{ coupon_term('discount', 'percent_off') }} as {{ money_type() }}) as coupon_percent_off,
+        cast({{ coupon_term('discount', 'duration_in_months') }} as integer)
+            as coupon_duration_in_months,
+        cast({{ coupon_term('discount', 'percent_off') }} as {{ money_type() }})
+            as coupon_percent_off,
         cast({{ coupon_term('discount', 'amount_off') }} as bigint) as coupon_amount_off_minor,
         upper({{ coupon_term('discount', 'currency') }}) as coupon_currency
     from unioned

@@ -15,10 +15,12 @@
 ) }}
 
 {#- the changed keys only: a small document, parsed again cheaply for its keys -#}
-{%- set previous_attributes_json = 'cast(' ~ json_field(paths, 'data.previous_attributes') ~ ' as json)' -%}
+{%- set previous_attributes_json =
+    'cast(' ~ json_field(paths, 'data.previous_attributes') ~ ' as json)' -%}
 
 with source as (
-    {{ rows_synced_since_last_build('events', ['previous_status_changed', 'previous_cancel_at_changed']) }}
+    {{ rows_synced_since_last_build(
+        'events', ['previous_status_changed', 'previous_cancel_at_changed']) }}
 ),
 
 parsed as (

@@ -105,7 +105,7 @@ amounts as (
     left join currency_exponents on lines.currency = currency_exponents.currency
 ),
 
-{#-
+{#
   The line's amount without tax and before discounts (what MRR prices from). Inclusive taxes
   are computed on the discounted amount, so the line's own share is amount x taxable /
   (taxable + tax): 119 with 19% VAT is 100; 119 less a 10% discount pays 107.10 of which

@@ -16,7 +16,8 @@
 ) }}
 
 with source as (
-    select * from ({{ rows_synced_since_last_build('events', ['items', 'previous_items']) }}) as synced
+    select *
+    from ({{ rows_synced_since_last_build('events', ['items', 'previous_items']) }}) as synced
     -- the `type` column first: only rows without it have their JSON read
     where type = 'customer.subscription.updated'
         or (type is null and {{ json_text('data', 'type') }} = 'customer.subscription.updated')
