@@ -17,6 +17,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import dlt
@@ -24,6 +25,7 @@ import orjson
 from dlt.sources import DltSource
 
 from pipelines.client import StripeReader
+from pipelines.event_types import EVENT_TYPE_GROUPS
 from pipelines.privacy import allowlist
 from pipelines.settings import (
     INVOICE_LINES_ENDPOINT,
@@ -33,6 +35,7 @@ from pipelines.settings import (
     LIST_EXPANSIONS,
     STRIPE_API_VERSION,
     TABLE_OF_OBJECT,
+    TABLE_OF_REFERENCED,
     retrieve_params,
 )
 from pipelines.windows import SyncKind, SyncWindow, sync_window
@@ -216,9 +219,10 @@ class StripeExtraction:
         recent = (w.activity_start, w.end)
         backfill = w.kind == "backfill"
         # Events usually need the most pages of one endpoint (the per-endpoint limit makes
-        # them the critical path): start them first.
+        # them the critical path): start them first, one listing per group of at most 20
+        # types (pipelines/event_types.py).
         return [
-            self._list_events,
+            *(partial(self._list_events, types) for types in EVENT_TYPE_GROUPS),
             lambda: self._list_simple("customers", everything if backfill else recent),
             self._list_subscriptions,
             lambda: self._list_invoices(recent),
@@ -260,9 +264,11 @@ class StripeExtraction:
             lambda page: [row for invoice in page for row in self._invoice_rows(invoice)],
         )
 
-    def _list_events(self) -> None:
+    def _list_events(self, types: tuple[str, ...]) -> None:
+        """The events of `types` (exact names, 20 at most: Stripe's `types[]`)."""
         self._rows_of_pages(
-            self._pages("events", (self.window.events_start, self.window.end)),
+            self._pages("events", (self.window.events_start, self.window.end),
+                        {"types": list(types)}),
             self._event_rows,
         )
 
@@ -300,7 +306,11 @@ class StripeExtraction:
 
     def _note_named_object(self, event: dict[str, Any]) -> None:
         obj = (event.get("data") or {}).get("object") or {}
-        table = TABLE_OF_OBJECT.get(obj.get("object", ""))
+        kind = obj.get("object", "")
+        table = TABLE_OF_OBJECT.get(kind)
+        if kind in TABLE_OF_REFERENCED:  # a credit note: its invoice changed
+            table, field = TABLE_OF_REFERENCED[kind]
+            obj = {"id": obj.get(field)} if isinstance(obj.get(field), str) else {}
         if table and table not in RELISTED_TABLES and obj.get("id"):
             key, created = (table, obj["id"]), int(event.get("created") or 0)
             with self._seen_lock:
