@@ -235,12 +235,13 @@ class StripeExtraction:
         ]
 
     def _pages(
-        self, table: str, bounds: tuple[int | None, int | None], params: dict | None = None
+        self, table: str, bounds: tuple[int | None, int | None], params: dict | None = None,
+        shares: int = 1,
     ) -> Iterator[list[dict[str, Any]]]:
         gte, lt = bounds
         return self.reader.list_all(
             LIST_ENDPOINTS[table], params, created_gte=gte, created_lt=lt,
-            priority=table in CRITICAL_LISTINGS,
+            priority=table in CRITICAL_LISTINGS, shares=shares,
         )
 
     def _list_simple(self, table: str, bounds: tuple[int | None, int | None]) -> None:
@@ -265,10 +266,13 @@ class StripeExtraction:
         )
 
     def _list_events(self, types: tuple[str, ...]) -> None:
-        """The events of `types` (exact names, 20 at most: Stripe's `types[]`)."""
+        """The events of `types` (exact names, 20 at most: Stripe's `types[]`); with none,
+        of every type (the listing before issue 18, which bench/extract_throughput.py runs
+        for comparison)."""
         self._rows_of_pages(
             self._pages("events", (self.window.events_start, self.window.end),
-                        {"types": list(types)}),
+                        {"types": list(types)} if types else None,
+                        shares=len(EVENT_TYPE_GROUPS)),
             self._event_rows,
         )
 
