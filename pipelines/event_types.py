@@ -2,19 +2,19 @@
 
 Real accounts carry many event types a revenue warehouse never reads (`payment_intent.*`,
 `payment_method.*`, `setup_intent.*`, `checkout.session.*`, `invoiceitem.*`,
-`invoice.created`, `invoice.updated`, `charge.updated`, ...): on a busy account they are most
-of the events, and `/v1/events` is the listing with the most pages. A sync lists only:
+`invoice.created`, `charge.updated`, ...): on a busy account they are a large share of the
+events, and `/v1/events` is the listing with the most pages. A sync lists only:
 
 * MODEL_EVENT_TYPES, the types the dbt models read (tests/pipelines/test_event_types.py scans
   the dbt SQL for event type literals and fails on one missing here), and
 * REFETCH_EVENT_TYPES, the types a refresh needs to find an object created before its window
   that changed since (it re-fetches what they name, source.StripeExtraction): each change a
-  model reads comes with one of them. Left out: `invoice.created` (a new invoice is in the
-  window's invoice listing), `invoice.updated` (on a finalized invoice the changes the models
-  read come with `invoice.paid`, `.voided`, `.marked_uncollectible`, `.payment_*`, or a
-  credit note, whose events name its invoice) and `charge.updated` (description, metadata,
-  balance transaction: nothing the models read). `price.created`, `product.created` and
-  `coupon.created` name objects created in the window, which the refresh lists anyway.
+  model reads comes with one of them (`invoice.updated` included: a partial payment or a
+  credit note changes an open or paid invoice with no other event naming the invoice). Left
+  out: `invoice.created` (a new invoice is in the window's invoice listing) and
+  `charge.updated` (description, metadata, balance transaction: nothing the models read).
+  `price.created`, `product.created` and `coupon.created` name objects created in the
+  window, which the refresh lists anyway.
 
 `types[]` takes exact names only (up to 20 per request; only `type` takes a `*` wildcard, and
 not together with `types`), so a prefix a model reads (`customer.subscription.%`) is spelled
@@ -40,11 +40,8 @@ MODEL_EVENT_TYPES = SUBSCRIPTION_EVENT_TYPES | {
 
 REFETCH_EVENT_TYPES = frozenset({
     "customer.created", "customer.updated", "customer.deleted",
-    "invoice.finalized", "invoice.paid", "invoice.payment_succeeded",
+    "invoice.finalized", "invoice.updated", "invoice.paid", "invoice.payment_succeeded",
     "invoice.payment_failed", "invoice.voided", "invoice.marked_uncollectible",
-    # a credit note changes its invoice's `post_payment_credit_notes_amount` (an update
-    # changes only its memo and metadata)
-    "credit_note.created", "credit_note.voided",
     "charge.succeeded", "charge.failed", "charge.pending", "charge.captured",
     "charge.expired", "charge.refunded",
     "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed",

@@ -76,9 +76,6 @@ TABLE_OF_OBJECT = {
     "product": "products",
     "coupon": "coupons",
 }
-# Objects whose events tell that another object changed: name -> (its raw table, the field
-# naming it). A credit note changes its invoice's `post_payment_credit_notes_amount`.
-TABLE_OF_REFERENCED = {"credit_note": ("invoices", "invoice")}
 
 
 

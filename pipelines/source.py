@@ -35,7 +35,6 @@ from pipelines.settings import (
     LIST_EXPANSIONS,
     STRIPE_API_VERSION,
     TABLE_OF_OBJECT,
-    TABLE_OF_REFERENCED,
     retrieve_params,
 )
 from pipelines.windows import SyncKind, SyncWindow, sync_window
@@ -310,11 +309,7 @@ class StripeExtraction:
 
     def _note_named_object(self, event: dict[str, Any]) -> None:
         obj = (event.get("data") or {}).get("object") or {}
-        kind = obj.get("object", "")
-        table = TABLE_OF_OBJECT.get(kind)
-        if kind in TABLE_OF_REFERENCED:  # a credit note: its invoice changed
-            table, field = TABLE_OF_REFERENCED[kind]
-            obj = {"id": obj.get(field)} if isinstance(obj.get(field), str) else {}
+        table = TABLE_OF_OBJECT.get(obj.get("object", ""))
         if table and table not in RELISTED_TABLES and obj.get("id"):
             key, created = (table, obj["id"]), int(event.get("created") or 0)
             with self._seen_lock:

@@ -273,7 +273,7 @@ def test_backfill_lists_only_the_event_types_in_use_with_fewer_requests(
     loaded = dict(query(store.home, "select type, count(*) from stripe_raw.events group by 1"))
     in_window = [e for e in company.objects["event"] if e["created"] >= NOW - 30 * DAY]
     assert set(loaded) == {e["type"] for e in in_window} & set(LISTED_EVENT_TYPES)
-    assert sum(loaded.values()) < len(in_window) / 2  # most events are of unread types
+    assert sum(loaded.values()) < 0.7 * len(in_window)  # many events are of unread types
 
     monkeypatch.setattr(extraction_source, "EVENT_TYPE_GROUPS", [()])  # one listing of every type
     every = ConnectionStore(tmp_path / "every")
@@ -287,7 +287,8 @@ def test_backfill_lists_only_the_event_types_in_use_with_fewer_requests(
 def test_refresh_picks_up_a_credit_note_on_an_old_invoice(
     company: Company, sandbox: SandboxServer, store: ConnectionStore
 ) -> None:
-    """`invoice.updated` is not listed: the credit note's own event names the invoice.
+    """A credit note changes an invoice older than the refresh's window: `invoice.updated`
+    names it (listed for that reason, though no model reads it).
 
     An invoice paid 20 days before the backfill gets a credit note 2 days after it, for half
     its amount: the refresh must store post_payment_credit_notes_amount = amount_paid // 2
@@ -305,5 +306,19 @@ def test_refresh_picks_up_a_credit_note_on_an_old_invoice(
     refund_with_credit_note(company, old["id"], amount, later - 60)
     sync_project(store, "acme", "refresh", api_base=sandbox.url, now=later)
     assert query(store.home, stored, [old["id"]]) == [(amount,)]
-    assert query(store.home, "select count(*) from stripe_raw.events "
-                             "where type = 'invoice.updated'") == [(0,)]
+
+
+def test_a_dispute_keeps_its_evidence_deadline(
+    company: Company, sandbox: SandboxServer, store: ConnectionStore
+) -> None:
+    # `evidence_details.due_by` dates a lost dispute whose closing event is older than the 30
+    # days Stripe keeps (METRICS-SPEC "Lost disputes"); the allowlist used to drop it
+    from sandbox import collection_shapes
+
+    charge = next(c for c in company.objects["charge"] if c["status"] == "succeeded"
+                  and c["created"] >= NOW - 60 * DAY)
+    dispute = collection_shapes.open_dispute(company, charge["id"], charge["created"] + DAY)
+    sync_project(store, "acme", "backfill", api_base=sandbox.url, now=NOW)
+    assert query(store.home, "select data->'evidence_details'->>'due_by' from "
+                             "stripe_raw.disputes where id = ?", [dispute["id"]]) == [
+        (str(dispute["evidence_details"]["due_by"]),)]

@@ -109,17 +109,17 @@ def test_event_types_list_takes_exact_names_only(client, company: Company):
     assert split and {e.type for e in split} == {"charge.succeeded"}
 
 
-def test_most_events_are_of_types_a_revenue_warehouse_never_reads(company: Company):
-    """Payment intents, saved cards, Checkout, invoice updates: more than half, as on real
-    accounts; each names an object the company holds."""
+def test_many_events_are_of_types_a_revenue_warehouse_never_reads(company: Company):
+    """Payment intents, saved cards, Checkout, invoice creations, charge updates: about two
+    events in five, as on real accounts."""
     from pipelines.event_types import LISTED_EVENT_TYPES
 
     types = [e["type"] for e in company.objects["event"]]
     unread = [t for t in types if t not in LISTED_EVENT_TYPES]
-    assert 0.5 < len(unread) / len(types) < 0.7
+    assert 0.3 < len(unread) / len(types) < 0.5
     assert {"payment_intent.created", "payment_intent.succeeded", "setup_intent.succeeded",
-            "payment_method.attached", "checkout.session.completed", "invoice.updated",
-            "invoice.created", "charge.updated"} <= set(unread)
+            "payment_method.attached", "checkout.session.completed", "invoice.created",
+            "charge.updated"} <= set(unread)
 
 
 def test_thirty_day_cutoff_hides_older_events_even_when_asked_by_created(company: Company):
