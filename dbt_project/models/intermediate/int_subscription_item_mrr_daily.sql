@@ -147,7 +147,9 @@ estimated_changes as (
         cast(ended.valid_to_estimated_from as date),
         cast(ended.valid_to as date)
     from {{ ref('int_subscription_discounts') }} as ended
-    left join {{ ref('stg_stripe__subscription_items') }} as items
+    -- a subscription's discount: each of its items
+    left join (select distinct project_id, subscription_id, subscription_item_id
+               from item_prices) as items
         on ended.subscription_item_id is null
         and ended.project_id = items.project_id
         and ended.subscription_id = items.subscription_id
