@@ -373,6 +373,16 @@ class StripeExtraction:
                 rows.extend(self._invoice_rows(latest, seen=True))
             subscription = dict(subscription, latest_invoice=latest["id"])
         self._first_sighting("subscriptions", subscription["id"])
+        embedded = subscription.get("items")
+        items = self._embedded_or_paged(
+            embedded, LIST_ENDPOINTS["subscription_items"],
+            {"subscription": subscription["id"], "expand": ITEM_PAGE_EXPANSIONS},
+        )
+        if embedded and embedded.get("has_more"):
+            # the subscription's row and version hold every item, as the webhook's re-fetch
+            # writes them: a version cut at ten items would show the rest as gone, and their
+            # changes and discounts could not be dated from the versions
+            subscription = dict(subscription, items=dict(embedded, data=items, has_more=False))
         data = self._allowlist(subscription)
         rows.append(("subscriptions", self._row(subscription, data)))
         digest = version_hash(data)
@@ -380,10 +390,7 @@ class StripeExtraction:
             row = self._row(subscription, data, version_hash=digest, source=source)
             row["observed_at"] = row["_synced_at"]
             rows.append(("subscription_versions", row))
-        for item in self._embedded_or_paged(
-            subscription.get("items"), LIST_ENDPOINTS["subscription_items"],
-            {"subscription": subscription["id"], "expand": ITEM_PAGE_EXPANSIONS},
-        ):
+        for item in items:
             if self._first_sighting("subscription_items", item["id"]):
                 row = self._row(item, self._allowlist(item), subscription=subscription["id"])
                 rows.append(("subscription_items", row))
