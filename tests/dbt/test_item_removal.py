@@ -38,6 +38,9 @@ API_KEY = "sk_test_item_removal"
 # builds between a scenario's first and last. Each scenario's last build is a whole `dbt build`,
 # so every model and data test of the project still runs on the shape.
 SUBSCRIPTION_MRR = "+fct_subscription_mrr_daily"
+# Set with it: a data test that also reads a model outside the selection (metrics_daily's)
+# waits for the whole build instead of failing on a model not built yet (dbt's default "eager").
+CAUTIOUS_TESTS = ("DBT_INDIRECT_SELECTION", "cautious")
 
 
 class Timeline:
@@ -94,6 +97,7 @@ def removal_histories(tmp_path_factory):
     histories: dict[str, dict[date, Decimal]] = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SECRET_KEY_ENV, generate_key())
+        patch.setenv(*CAUTIOUS_TESTS)
         for scenario in ("backfill_after", "backfill_before_then_refreshes"):
             home = tmp_path_factory.mktemp(scenario)
             patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))

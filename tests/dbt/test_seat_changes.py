@@ -34,6 +34,7 @@ from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
 from tests.dbt.test_item_removal import (
+    CAUTIOUS_TESTS,
     PROJECT_ID,
     SUBSCRIPTION_MRR,
     Timeline,
@@ -87,6 +88,7 @@ def seat_histories(tmp_path_factory):
     histories: dict[str, dict[str, dict[date, Decimal]]] = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SECRET_KEY_ENV, generate_key())
+        patch.setenv(*CAUTIOUS_TESTS)
         for scenario in ("backfill_after", "refreshes", "webhook"):
             home = tmp_path_factory.mktemp(scenario)
             patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
