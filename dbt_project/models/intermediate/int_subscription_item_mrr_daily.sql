@@ -143,9 +143,9 @@ estimated_changes as (
     union all
     select
         ended.project_id,
-        coalesce(ended.subscription_item_id, items.subscription_item_id),
-        cast(ended.valid_to_estimated_from as date),
-        cast(ended.valid_to as date)
+        coalesce(ended.subscription_item_id, items.subscription_item_id) as subscription_item_id,
+        cast(ended.valid_to_estimated_from as date) as estimated_from_date,
+        cast(ended.valid_to as date) as estimated_to_date
     from {{ ref('int_subscription_discounts') }} as ended
     -- a subscription's discount: each of its items
     left join (select distinct project_id, subscription_id, subscription_item_id

@@ -34,7 +34,11 @@ with observed as (
     from {{ ref('stg_stripe__subscription_items') }}
     where discounts is not null and json_array_length(discounts) > 0
     union all
-    select project_id, subscription_id, json_extract(item, '$.discounts'), cast(null as json)
+    select
+        project_id,
+        subscription_id,
+        json_extract(item, '$.discounts') as discounts,
+        cast(null as json) as discount
     from (
         select project_id, subscription_id, {{ json_array_items('items') }} as item
         from {{ ref('stg_stripe__subscription_versions') }}
