@@ -148,8 +148,9 @@ def main() -> None:
         for label, tree in trees.items():
             figures = one_round(tree)
             runs[label].append(figures)
-            print(f"round {round_number + 1} {label}: " + ", ".join(
-                f"{k} {v:.1f}" for k, v in figures.items()), flush=True)
+            lines.append(f"round {round_number + 1} {label}: " + ", ".join(
+                f"{k} {v:.1f}" for k, v in figures.items()))
+            print(lines[-1], flush=True)
     lines += [line(label, found) for label, found in runs.items()]
     if "before" in runs:
         ratio = (statistics.median(r["build"] for r in runs["after"])
@@ -160,7 +161,7 @@ def main() -> None:
     lines.append(f"load average after {os.getloadavg()[0]:.1f}")
     with RESULTS.open("a") as results:  # earlier runs stay: machines differ from day to day
         results.write("\n".join(lines) + "\n")
-    print("\n".join(lines[2:]))
+    print("\n".join(line for line in lines[2:] if not line.startswith("round ")))
 
 
 if __name__ == "__main__":
