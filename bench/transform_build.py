@@ -28,6 +28,7 @@ import duckdb
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from pipelines.event_types import LISTED_EVENT_TYPES  # noqa: E402
 from sandbox.company import CompanyConfig, generate_company  # noqa: E402
 from stripe_warehouse.publish import publication  # noqa: E402
 from stripe_warehouse.transform import build_args, dbt_target_path, run_dbt  # noqa: E402
@@ -68,7 +69,9 @@ def backfill_objects(company) -> dict[str, list[dict]]:
         "refunds": [r for r in company.objects["refund"] if r["created"] >= now - 90 * DAY],
         "disputes": [d for d in company.objects.get("dispute", [])
                      if d["created"] >= now - 90 * DAY],
-        "events": [e for e in company.objects["event"] if e["created"] >= now - 30 * DAY],
+        # the types a sync lists (pipelines/event_types.py)
+        "events": [e for e in company.objects["event"]
+                   if e["created"] >= now - 30 * DAY and e["type"] in LISTED_EVENT_TYPES],
     }
     return picked
 
