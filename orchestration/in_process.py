@@ -92,6 +92,7 @@ def _execute(home: Path, project_id: str, kind: str, observer: RunObserver, tran
     from dagster._core.instance.ref import InstanceRef
 
     from orchestration.definitions import defs
+    from orchestration.instance_writes import cheap_instance_writes
     from orchestration.observer import observing
     from orchestration.partitions import project_partitions
     from orchestration.ui import dagster_home
@@ -102,7 +103,8 @@ def _execute(home: Path, project_id: str, kind: str, observer: RunObserver, tran
         from orchestration.assets import stripe_raw_tables
 
         selection = list(stripe_raw_tables.keys)
-    with DagsterInstance.from_ref(InstanceRef.from_dir(
+    # the run stores ~300 events: without a sync and a checkpoint each (instance_writes)
+    with cheap_instance_writes(dagster_home(home)), DagsterInstance.from_ref(InstanceRef.from_dir(
             str(dagster_home(home)), overrides=NO_CAPTURED_OUTPUT)) as instance:
         if not instance.has_dynamic_partition(project_partitions.name, project_id):
             instance.add_dynamic_partitions(project_partitions.name, [project_id])

@@ -1,8 +1,12 @@
-"""Marts refreshed after webhooks, recorded in the Dagster instance like every other build.
+"""Webhook batches and the marts refreshed after them, recorded in the Dagster instance like
+every other sync and build.
 
-The Dagster ``webhooks`` job logs the materialisation in its run; the real-time service
-(:mod:`service.applier`), which refreshes within seconds outside Dagster, reports the same
-materialisation to the instance of its state directory as a runless event. Both build it here.
+Each applied batch is a materialisation of the raw tables it wrote (and ``sync_runs``) for its
+project's partition, with the rows, the events' window, the duration, the re-fetch requests
+and 429s and the test mode; the refresh is a materialisation of ``metrics_daily``. The Dagster
+``webhooks`` job logs them in its run; the real-time service (:mod:`service.applier`), which
+refreshes within seconds outside Dagster, reports the same materialisations to the instance of
+its state directory as runless events. Both build them here.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from pathlib import Path
 
 from dagster import AssetMaterialization, DagsterInstance, MetadataValue
 
+from orchestration.partitions import project_partitions
 from orchestration.run_metadata import metrics_metadata
-from orchestration.translators import METRICS_DAILY_KEY
-from pipelines.webhooks_apply import ApplyResult
+from orchestration.translators import METRICS_DAILY_KEY, raw_table_key
+from pipelines.webhooks_apply import AppliedBatch, ApplyResult
 from stripe_warehouse.publish import published_path
 
 log = logging.getLogger(__name__)
@@ -40,15 +45,64 @@ def webhook_marts_materialization(
     )
 
 
-def report_webhook_refresh(home: Path, result: ApplyResult, tables: set[str]) -> None:
-    """Record the real-time service's refresh in the state directory's Dagster instance; a
-    failure here is logged on one line and never stops the service (the marts are fresh)."""
+def webhook_raw_materializations(batch: AppliedBatch, by: str) -> list[AssetMaterialization]:
+    """The raw tables one batch wrote, and its ``sync_runs`` row, for its project's partition
+    (a child table's rows count for the table whose asset loads it)."""
+    rows: dict[str, int] = {}
+    for table, count in batch.rows_written.items():
+        asset_table = table.split("__")[0]
+        rows[asset_table] = rows.get(asset_table, 0) + count
+    shared = {
+        "sync_kind": "webhook",
+        "applied_by": by,
+        "window_start": MetadataValue.timestamp(batch.window_start),
+        "window_end": MetadataValue.timestamp(batch.window_end),
+        "duration_s": MetadataValue.float(
+            round((batch.finished_at - batch.started_at).total_seconds(), 3)),
+        "requests": batch.requests,
+        "retries": batch.retries,
+        "rate_limited_429": batch.throttled,
+        "test_mode": MetadataValue.bool(batch.test_mode),
+    }
+    materializations = [
+        AssetMaterialization(asset_key=raw_table_key(table), partition=batch.project_id,
+                             description=f"webhook batch applied ({by})",
+                             metadata={**shared, "rows_loaded": count})
+        for table, count in sorted(rows.items())
+    ]
+    materializations.append(AssetMaterialization(
+        asset_key=raw_table_key("sync_runs"), partition=batch.project_id,
+        description=f"webhook batch applied ({by})",
+        metadata={**shared, "rows_loaded": 1,
+                  "rows_per_table": MetadataValue.json(batch.rows_written)}))
+    return materializations
+
+
+def add_project_partitions(instance: DagsterInstance, batches: list[AppliedBatch]) -> None:
+    """The batches' projects as partitions (a project synced before it was recorded has none)."""
+    missing = sorted({batch.project_id for batch in batches} - set(
+        instance.get_dynamic_partitions(project_partitions.name)))
+    if missing:
+        instance.add_dynamic_partitions(project_partitions.name, missing)
+
+
+def report_webhook_refresh(
+    home: Path, result: ApplyResult, tables: set[str], batches: list[AppliedBatch]
+) -> None:
+    """Record the real-time service's batches (``batches``: every one applied since the last
+    report) and its refresh in the state directory's Dagster instance; a failure here is
+    logged on one line and never stops the service (the marts are fresh)."""
     from orchestration.ui import dagster_home
 
+    by = "the real-time service"
     try:
         with DagsterInstance.from_config(str(dagster_home(home))) as instance:
+            add_project_partitions(instance, batches)
+            for batch in batches:
+                for materialization in webhook_raw_materializations(batch, by):
+                    instance.report_runless_asset_event(materialization)
             instance.report_runless_asset_event(
-                webhook_marts_materialization(home, result, tables, "the real-time service"))
+                webhook_marts_materialization(home, result, tables, by))
     except Exception as error:  # noqa: BLE001 - recording is best effort, never a failed round
         log.warning("marts refresh not recorded in Dagster (%s: %s)", type(error).__name__,
                     " ".join(str(error).split())[:200])

@@ -19,7 +19,11 @@ from dagster import (
 
 from orchestration.assets import DUCKDB_POOL
 from orchestration.resources import WarehouseResource
-from orchestration.webhook_events import webhook_marts_materialization
+from orchestration.webhook_events import (
+    add_project_partitions,
+    webhook_marts_materialization,
+    webhook_raw_materializations,
+)
 from pipelines.webhooks_apply import apply_inbox
 from service.applier import marts_selection
 from service.inbox import Inbox
@@ -36,6 +40,10 @@ def apply_webhook_events(context: OpExecutionContext, warehouse: WarehouseResour
         f"webhooks: {result.applied} applied, {result.stale} stale, {result.ignored} recorded "
         f"only, rows {result.rows_written}, waiting {result.waiting}"
     )
+    add_project_partitions(context.instance, result.batches)
+    for batch in result.batches:  # the raw tables each batch wrote, for its project
+        for materialization in webhook_raw_materializations(batch, "Dagster"):
+            context.log_event(materialization)
     if result.failed:  # quarantined in the inbox: the run goes on, `status` shows why
         context.log.warning(f"webhooks: {result.failed} events could not be applied and were "
                             "quarantined (`stripe-warehouse status` shows why)")

@@ -73,6 +73,23 @@ Outcome = tuple[str, str, str]  # (project_id, event_id, outcome or reason)
 
 
 @dataclass
+class AppliedBatch:
+    """One project's merged batch, as its ``sync_runs`` row records it: what the Dagster
+    instance shows as that partition's raw-table materialisations."""
+
+    project_id: str
+    rows_written: dict[str, int]  # per raw table, child tables included, sync_runs not
+    window_start: dt.datetime  # the oldest and newest event's `created`
+    window_end: dt.datetime
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    test_mode: bool
+    requests: int = 0  # the re-fetches from Stripe (GET) and their retries and 429s
+    retries: int = 0
+    throttled: int = 0
+
+
+@dataclass
 class ApplyResult:
     """What one :func:`apply_inbox` call did."""
 
@@ -85,6 +102,7 @@ class ApplyResult:
     waiting: dict[str, str] = field(default_factory=dict)  # project -> why its events wait
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    batches: list[AppliedBatch] = field(default_factory=list)  # one per merged transaction
 
     @property
     def events(self) -> int:
@@ -220,9 +238,14 @@ def _apply_project(
     if merged is None:
         result.waiting[project_id] = "raw tables missing: run the first sync (backfill)"
         return [], []
-    rows_written, fresh = merged
+    rows_written, fresh, run_row = merged
     for table, count in rows_written.items():
         result.rows_written[table] = result.rows_written.get(table, 0) + count
+    result.batches.append(AppliedBatch(
+        project_id, {t: n for t, n in rows_written.items() if t != "sync_runs"},
+        run_row["window_start"], run_row["window_end"], run_row["started_at"],
+        run_row["finished_at"], run_row["test_mode"],
+        *((reader.requests, reader.retries, reader.throttled) if reader else ())))
     settled = unnamed + [(event, "applied" if is_fresh else "stale")
                          for target, is_fresh in zip(targets, fresh, strict=True)
                          for event in target.events]
@@ -424,11 +447,11 @@ class _Writer:
 def _merge(
     warehouse: Path, project_id: str, targets: list[_Target], events: list[InboxEvent],
     test_mode: bool,
-) -> tuple[dict[str, int], list[bool]] | None:
+) -> tuple[dict[str, int], list[bool], dict[str, Any]] | None:
     """Write the targets, the events and a ``sync_runs`` row in one transaction.
 
-    Returns rows written per table and, per target, whether it was newer than the stored
-    state; None if the raw tables do not exist yet (no sync ran).
+    Returns rows written per table, per target whether it was newer than the stored
+    state, and the ``sync_runs`` row; None if the raw tables do not exist yet (no sync ran).
     """
     started = _utc(time.time())
     con = connect_when_free(warehouse)
@@ -455,14 +478,15 @@ def _merge(
         for event in events:
             writer.upsert("events", _event_row(project_id, event))
         created = [event.created for event in events]
-        writer.insert("sync_runs", {
+        run_row = {
             "project_id": project_id, "run_id": uuid.uuid4().hex, "kind": "webhook",
             "window_start": _utc(min(created)), "window_end": _utc(max(created)),
             "started_at": started, "finished_at": _utc(time.time()), "status": "succeeded",
             "objects_loaded": sum(writer.written.values()), "api_version": STRIPE_API_VERSION,
             "test_mode": test_mode or any(e.event.get("livemode") is False for e in events),
-        })
+        }
+        writer.insert("sync_runs", run_row)
         con.execute("commit")
-        return writer.written, fresh
+        return writer.written, fresh, run_row
     finally:
         con.close()  # closing rolls back a transaction left open by an error

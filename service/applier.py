@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.webhooks_apply import apply_inbox
+from pipelines.webhooks_apply import AppliedBatch, apply_inbox
 from service.inbox import Inbox
 from service.marts_refresh import METRICS_MODEL, CompiledMetrics, project_version, rebuild
 from stripe_warehouse.errors import WarehouseError
@@ -53,6 +53,7 @@ class InboxApplier:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._stale_tables: set[str] = set()
+        self._unreported: list[AppliedBatch] = []  # applied, not yet recorded in Dagster
         self._compiled: CompiledMetrics | None = None
         self._thread = threading.Thread(target=self._loop, name="inbox-applier", daemon=True)
         self.last_round_at: float | None = None  # when the thread last finished a round
@@ -119,6 +120,7 @@ class InboxApplier:
             log.error("%s", error)
             return False
         applied_through = time.time()
+        self._unreported += result.batches
         if result.failed:
             log.error("%d webhook events could not be applied and were quarantined: "
                       "`stripe-warehouse status` shows why", result.failed)
@@ -149,5 +151,6 @@ class InboxApplier:
         # the marts are visible: now record the refresh where `stripe-warehouse ui` shows it
         from orchestration.webhook_events import report_webhook_refresh
 
-        report_webhook_refresh(self.home, result, refreshed)
+        report_webhook_refresh(self.home, result, refreshed, self._unreported)
+        self._unreported = []
         return True

@@ -4,9 +4,16 @@ import time
 
 import duckdb
 import pytest
-from dagster import RunRequest, SkipReason, build_sensor_context
+from dagster import (
+    AssetRecordsFilter,
+    DagsterInstance,
+    RunRequest,
+    SkipReason,
+    build_sensor_context,
+)
 
 from orchestration.resources import WarehouseResource
+from orchestration.translators import raw_table_key
 from orchestration.webhooks import webhook_inbox_sensor, webhooks_job
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
@@ -42,7 +49,8 @@ def test_sensor_requests_one_run_for_new_events_and_the_job_applies_them(home, s
         assert isinstance(request, RunRequest)
         assert request.run_key == "webhooks:1"
 
-        outcome = webhooks_job.execute_in_process(resources=resources)
+        instance = DagsterInstance.ephemeral()
+        outcome = webhooks_job.execute_in_process(resources=resources, instance=instance)
         assert outcome.success
     with Inbox(home) as inbox:
         assert inbox.counts() == {"stored": 1, "unapplied": 0}
@@ -52,3 +60,17 @@ def test_sensor_requests_one_run_for_new_events_and_the_job_applies_them(home, s
     assert status == "canceled"
     assert active_subscriptions_today(home) == active_before - 1
     assert isinstance(webhook_inbox_sensor(build_sensor_context(resources=resources)), SkipReason)
+    # the run recorded the batch as the sync does: the project's raw tables it wrote (one
+    # subscription, one event) and its sync_runs row, each a materialisation of the partition
+    recorded = {table: [record.asset_materialization.metadata for record in
+                        instance.fetch_materializations(AssetRecordsFilter(
+                            asset_key=raw_table_key(table), asset_partitions=[PROJECT]),
+                            limit=10).records]
+                for table in ("subscriptions", "events", "sync_runs", "customers")}
+    assert [m["rows_loaded"].value for m in recorded["subscriptions"]] == [1]
+    assert [m["rows_loaded"].value for m in recorded["events"]] == [1]
+    assert [m["sync_kind"].value for m in recorded["sync_runs"]] == ["webhook"]
+    assert recorded["sync_runs"][0]["applied_by"].value == "Dagster"
+    assert recorded["sync_runs"][0]["rows_per_table"].value["subscriptions"] == 1
+    assert recorded["customers"] == []
+    assert instance.get_dynamic_partitions("projects") == [PROJECT]

@@ -47,6 +47,37 @@ def recorded_refresh(home) -> dict:
     raise AssertionError("the real-time refresh was not recorded in the Dagster instance")
 
 
+def webhook_sync_runs(home) -> list[tuple]:
+    """The project's ``sync_runs`` rows of webhook batches: (window start, end, objects)."""
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(
+            "select epoch(window_start), epoch(window_end), objects_loaded from "
+            "stripe_raw.sync_runs where kind = 'webhook' and project_id = ? order by all",
+            [PROJECT]).fetchall()
+
+
+def recorded_batches(home, batches: int) -> dict[str, list[dict]]:
+    """Per raw table, the metadata of the webhook batches' materialisations of the project's
+    partition in the state directory's Dagster instance, once ``batches`` are recorded."""
+    from dagster import AssetRecordsFilter, DagsterInstance
+
+    from orchestration.translators import raw_table_key
+    from orchestration.ui import dagster_home
+
+    deadline = time.monotonic() + VISIBLE_WITHIN
+    with DagsterInstance.from_config(str(dagster_home(home))) as instance:
+        while True:
+            found = {table: [
+                {key: value.value for key, value in record.asset_materialization.metadata.items()}
+                for record in instance.fetch_materializations(AssetRecordsFilter(
+                    asset_key=raw_table_key(table), asset_partitions=[PROJECT]),
+                    limit=100).records]
+                for table in ("sync_runs", "subscriptions", "events", "customers")}
+            if len(found["sync_runs"]) >= batches or time.monotonic() > deadline:
+                return found
+            time.sleep(0.2)
+
+
 def wait_visible(home, event_ids: list[str]) -> None:
     deadline = time.monotonic() + VISIBLE_WITHIN
     with sqlite3.connect(inbox_path(home)) as con:
@@ -86,6 +117,47 @@ def test_cancellation_reaches_metrics_daily_exactly_as_a_dbt_run_computes_it(hom
     assert today_value(fast, "stripe_mrr") != today_value(before, "stripe_mrr")
     run_dbt(["run", "--quiet", "--select", "+metrics_daily"], home=home)
     assert metrics(home) == fast
+
+
+@pytest.mark.e2e
+def test_each_webhook_batch_is_a_raw_table_materialisation_of_its_project(home):
+    """Every batch the service applies is recorded in the Dagster instance, as a sync is: a
+    materialisation of each raw table it wrote and of ``sync_runs``, for the project's partition.
+
+    By hand: the events cancel one subscription and change another's quantity (which also
+    invoices the proration), so the batches write exactly 2 ``subscriptions`` rows (both
+    re-fetched states are newer than the backfill's) and one ``events`` row per event; each
+    batch appends one ``sync_runs`` row of kind ``webhook``, whose window (its events' oldest
+    and newest ``created``) and objects (its rows) the materialisations repeat.
+    """
+    company = generate_company(CompanyConfig(customers=40, seed=5, now=int(time.time()) - 120))
+    load_backfill(home, PROJECT, company)
+    build(home)
+    active = [s for s in company.objects["subscription"] if s["status"] == "active"]
+    with SandboxServer({API_KEY: company}) as stripe_api, \
+            running_service(home, realtime=True, api_base=stripe_api.url) as service:
+        events = (company.cancel_subscription(active[0]["id"], int(time.time()) - 2)
+                  + company.change_quantity(active[1]["id"], 9, int(time.time()) - 1))
+        assert {d.status for d in service.sender().send(events)} == {200}
+        wait_visible(home, [e["id"] for e in events])
+        runs = webhook_sync_runs(home)
+        recorded = recorded_batches(home, len(runs))
+    assert 1 <= len(runs) <= len(events)
+    assert len(recorded["sync_runs"]) == len(runs)
+    assert sorted((r["window_start"], r["window_end"], sum(r["rows_per_table"].values()))
+                  for r in recorded["sync_runs"]) == [(float(a), float(b), n) for a, b, n in runs]
+    assert sum(r["rows_loaded"] for r in recorded["subscriptions"]) == 2
+    assert sum(r["rows_loaded"] for r in recorded["events"]) == len(events)
+    assert not recorded["customers"]  # no customer changed: no materialisation of it
+    # each object named by an event is re-fetched from Stripe: both subscriptions at least
+    assert sum(r["requests"] for r in recorded["sync_runs"]) >= 2
+    for batches in recorded.values():
+        for metadata in batches:
+            assert metadata["sync_kind"] == "webhook"
+            assert metadata["applied_by"] == "the real-time service"
+            assert metadata["test_mode"] is True  # a sk_test_ key and livemode false events
+            assert metadata["rate_limited_429"] == 0
+            assert 0 <= metadata["duration_s"] < VISIBLE_WITHIN
 
 
 @pytest.mark.e2e
