@@ -31,7 +31,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.load import sync_project
 from sandbox import collection_shapes as shapes
 from sandbox.catalog import DAY
 from sandbox.company import Company, CompanyConfig, generate_company
@@ -41,6 +40,7 @@ from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
 from stripe_warehouse.verify import run_verify
+from tests.dbt.timed_sync import sync_as_of
 
 PROJECT_ID = "acme"
 API_KEY = "sk_test_verify"
@@ -75,7 +75,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str,
         with SandboxServer(accounts={API_KEY: company}) as server:
             store = ConnectionStore(home)
             store.connect(PROJECT_ID, "pro", API_KEY)
-            sync_project(store, PROJECT_ID, "backfill", home=home, api_base=server.url, now=NOW)
+            # the run stamped at NOW too: with a wall-clock stamp the marts' last day is the
+            # real today, which after midnight is a day past the frozen company's
+            sync_as_of(store, PROJECT_ID, home, server.url, "backfill", NOW)
             build(home=home)
             yield home, server.url, company
 
