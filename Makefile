@@ -21,9 +21,14 @@ chromium:
 demo: $(STAMP)
 	$(BIN)/stripe-warehouse demo
 
+# Two workers, one test module each at a time (--dist loadfile keeps a module's fixtures in one
+# process): the suite is mostly dbt builds and sandbox HTTP. `make test PYTEST_PARALLEL=` runs it
+# in one process.
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
+
 # CI runs only `make test`: the linters run first, then the suite.
 test: lint chromium
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not e2e and not browser"
