@@ -14,6 +14,7 @@ from dagster import AssetMaterialization, DagsterInstance, MetadataValue
 
 from orchestration.run_metadata import metrics_metadata
 from orchestration.translators import METRICS_DAILY_KEY
+from pipelines.webhook_round import WebhookRound
 from pipelines.webhooks_apply import ApplyResult
 from stripe_warehouse.publish import published_path
 
@@ -40,15 +41,17 @@ def webhook_marts_materialization(
     )
 
 
-def report_webhook_refresh(home: Path, result: ApplyResult, tables: set[str]) -> None:
+def report_webhook_refresh(home: Path, done: WebhookRound) -> None:
     """Record the real-time service's refresh in the state directory's Dagster instance; a
-    failure here is logged on one line and never stops the service (the marts are fresh)."""
+    failure here is logged on one line and never stops the service (the marts are fresh).
+    `stripe-warehouse serve` hands it to the service (which cannot import Dagster's layer)."""
     from orchestration.ui import dagster_home
 
     try:
         with DagsterInstance.from_config(str(dagster_home(home))) as instance:
             instance.report_runless_asset_event(
-                webhook_marts_materialization(home, result, tables, "the real-time service"))
+                webhook_marts_materialization(home, done.result, done.refreshed,
+                                              "the real-time service"))
     except Exception as error:  # noqa: BLE001 - recording is best effort, never a failed round
         log.warning("marts refresh not recorded in Dagster (%s: %s)", type(error).__name__,
                     " ".join(str(error).split())[:200])

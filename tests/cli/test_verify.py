@@ -31,16 +31,16 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from commands.cli import main
+from commands.verify import run_verify
 from pipelines.load import sync_project
 from sandbox import collection_shapes as shapes
 from sandbox.catalog import DAY
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.server import SandboxServer
-from stripe_warehouse.cli import main
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
-from stripe_warehouse.verify import run_verify
 
 PROJECT_ID = "acme"
 API_KEY = "sk_test_verify"

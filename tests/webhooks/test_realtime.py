@@ -8,8 +8,8 @@ import pytest
 
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
-from service.inbox import inbox_path
 from service.marts_refresh import CompiledMetrics
+from stripe_warehouse.inbox import inbox_path
 from stripe_warehouse.transform import build, run_dbt
 
 from .conftest import API_KEY, PROJECT, running_service
