@@ -115,8 +115,8 @@ def read_figures(reader: Any, now: int, flows_from: int, flows_to: int) -> Strip
                                 created_gte=flows_from, created_lt=flows_to):
         figures.ledger.extend(e for txn in page if (e := ledger_entry(txn, exps)) is not None)
     events_from = max(flows_from, now - EVENTS_KEPT) - FAILURE_MATCH
-    figures.ledger += lost_disputes(reader, events_from, flows_from, flows_to, exps)
-    figures.failed_attempts = failed_attempts(reader, events_from, flows_from, flows_to)
+    figures.ledger += lost_disputes(reader, events_from, now, flows_from, flows_to, exps)
+    figures.failed_attempts = failed_attempts(reader, events_from, now, flows_from, flows_to)
     for page in reader.list_all("/v1/customers"):
         figures.customer_ids.update(c["id"] for c in page if not c.get("deleted"))
     return figures
@@ -244,12 +244,13 @@ def _events(reader: Any, kind: str, since: int, until: int) -> list[Obj]:
             for event in page]
 
 
-def lost_disputes(reader: Any, events_from: int, flows_from: int, flows_to: int,
+def lost_disputes(reader: Any, events_from: int, now: int, flows_from: int, flows_to: int,
                   exps: dict[str, int]) -> list[LedgerEntry]:
     """Each lost dispute closed in [flows_from, flows_to): its withdrawal lines' net (amount
-    and fee) on the day it closed (`charge.dispute.closed`, else its evidence deadline)."""
+    and fee) on the day it closed (`charge.dispute.closed`, else its evidence deadline).
+    Events are read up to `now`: one closed after the window dates its dispute out of it."""
     closed_at = {event["data"]["object"]["id"]: event["created"]
-                 for event in _events(reader, "charge.dispute.closed", events_from, flows_to)}
+                 for event in _events(reader, "charge.dispute.closed", events_from, now + 1)}
     entries = []
     for page in reader.list_all("/v1/disputes"):
         for dispute in page:
@@ -265,11 +266,13 @@ def lost_disputes(reader: Any, events_from: int, flows_from: int, flows_to: int,
     return entries
 
 
-def failed_attempts(reader: Any, events_from: int, flows_from: int,
+def failed_attempts(reader: Any, events_from: int, now: int, flows_from: int,
                     flows_to: int) -> dict[str, date]:
-    """Each failed payment attempt of [flows_from, flows_to) once, on the day it failed."""
+    """Each failed payment attempt of [flows_from, flows_to) once, on the day it failed.
+    `charge.failed` events are read up to `now`: a bank debit created inside the window that
+    failed after it failed then, not on its creation day."""
     failed_at = {event["data"]["object"]["id"]: event["created"]
-                 for event in _events(reader, "charge.failed", events_from, flows_to)}
+                 for event in _events(reader, "charge.failed", events_from, now + 1)}
     failed = {}  # charge id -> (failed at, customer, payment intent)
     for page in reader.list_all("/v1/charges", created_gte=flows_from - LATE_FAILURE,
                                 created_lt=flows_to):

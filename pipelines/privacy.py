@@ -84,8 +84,10 @@ KEPT_FIELDS: dict[str, frozenset[str]] = {
     # the link from an invoice to what paid it (`payment.charge` / `payment.payment_intent`)
     "invoice_payment": _BASE | _AMOUNTS | {"invoice", "is_default", "payment",
                                            "status_transitions"},
+    # `evidence_details` holds dates and counts only (`due_by` dates a lost dispute whose
+    # closing event is gone); the evidence itself (`evidence`) stays out
     "dispute": _BASE | {"amount", "charge", "payment_intent", "reason", "balance_transactions",
-                        "is_charge_refundable"},
+                        "is_charge_refundable", "evidence_details"},
     # a dispute's withdrawal (amount and dispute fee) and reinstatement
     "balance_transaction": _BASE | {"amount", "fee", "net", "type", "reporting_category",
                                     "available_on"},

@@ -33,6 +33,7 @@ from pipelines.client import StripeReader
 from pipelines.privacy import allowlist
 from pipelines.settings import (
     INVOICE_LINES_ENDPOINT,
+    INVOICE_PAYMENTS_ENDPOINT,
     ITEM_PAGE_EXPANSIONS,
     LIST_ENDPOINTS,
     retrieve_params,
@@ -293,20 +294,29 @@ def _target(
 
 
 def _complete_lists(table: str, obj: Row, reader: StripeReader) -> Row:
-    """Page embedded lists (≤10 entries) that have more, as the sync does."""
+    """Page embedded lists (≤10 entries) that have more, as the sync does: a subscription's
+    items, an invoice's lines and its payments (an invoice retried by bank debit can name more
+    than 10; the one that paid it may be past the 10th)."""
     if table == "subscriptions":
-        key, path = "items", LIST_ENDPOINTS["subscription_items"]
-        params: dict[str, Any] = {"subscription": obj["id"], "expand": ITEM_PAGE_EXPANSIONS}
+        lists: list[tuple[str, str, dict[str, Any]]] = [
+            ("items", LIST_ENDPOINTS["subscription_items"],
+             {"subscription": obj["id"], "expand": ITEM_PAGE_EXPANSIONS})]
     elif table == "invoices":
-        key, path, params = "lines", INVOICE_LINES_ENDPOINT.format(id=obj["id"]), {}
+        lists = [("lines", INVOICE_LINES_ENDPOINT.format(id=obj["id"]), {}),
+                 ("payments", INVOICE_PAYMENTS_ENDPOINT, {"invoice": obj["id"]})]
     else:
         return obj
-    embedded = obj.get(key) or {}
-    items = list(embedded.get("data") or [])
-    if embedded.get("has_more") and items:
-        for page in reader.list_sequential(path, params, starting_after=items[-1]["id"]):
-            items.extend(page)
-    return dict(obj, **{key: dict(embedded, data=items, has_more=False)})
+    completed = dict(obj)
+    for key, path, params in lists:
+        embedded = obj.get(key)
+        if not isinstance(embedded, dict):
+            continue
+        items = list(embedded.get("data") or [])
+        if embedded.get("has_more") and items:
+            for page in reader.list_sequential(path, params, starting_after=items[-1]["id"]):
+                items.extend(page)
+        completed[key] = dict(embedded, data=items, has_more=False)
+    return completed
 
 
 def _rows(project_id: str, target: _Target) -> Iterator[tuple[str, Row]]:

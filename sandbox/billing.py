@@ -120,10 +120,18 @@ def create_invoice(co: Company, customer_id: str, currency: str, created: int,
     inclusive_tax = sum(t["amount"] for t in tax_lines if t["tax_behavior"] == "inclusive")
     exclusive_tax = sum(t["amount"] for t in tax_lines if t["tax_behavior"] == "exclusive")
     total = subtotal - sum(totals.values()) + exclusive_tax
+    # a credit on the customer's balance (a credit note credited to it) is applied first:
+    # it lowers what is due, and no money moves for it
+    balance = cust.get("balance") or 0
+    credit = min(-balance, max(total, 0)) if balance < 0 else 0
+    if credit:
+        cust["balance"] = balance + credit
     inv.update(subtotal=subtotal, subtotal_excluding_tax=subtotal - inclusive_tax, total=total,
                total_excluding_tax=total - inclusive_tax - exclusive_tax,
-               total_taxes=taxes.total_taxes(line_objs),
-               amount_due=max(total, 0), amount_remaining=max(total, 0), discounts=used,
+               total_taxes=taxes.total_taxes(line_objs), starting_balance=balance,
+               ending_balance=balance + credit,
+               amount_due=max(total, 0) - credit, amount_remaining=max(total, 0) - credit,
+               discounts=used,
                total_discount_amounts=[{"amount": a, "discount": k} for k, a in totals.items()])
     co.add("invoice", inv)
     co.emit("invoice.created", created, inv, status="draft")

@@ -1,6 +1,8 @@
 """Collection shapes of issue 15 that real accounts have: payments by delayed payment methods
 (SEPA Direct Debit, ACH, BACS: a charge `pending` for days, then `succeeded` or `failed`),
-invoices paid out of band, credit notes that refund money, lost disputes, and payment
+invoices paid out of band (in full, or the rest of a partial payment by card; or through a
+payment recorded off Stripe), credit notes (refunding money, credited to the customer's
+balance, credited outside Stripe, or lowering an unpaid invoice), lost disputes, and payment
 attempts without a charge (no payment method). Each helper changes the company as Stripe
 would and emits the events Stripe sends.
 """
@@ -28,7 +30,12 @@ DELAYED_PAYMENT_RATE = 0.04
 DELAYED_FAILURE_SHARE = 0.15  # of the delayed payments: returned (R01, insufficient funds)
 OUT_OF_BAND_RATE = 0.01
 NO_PAYMENT_METHOD_RATE = 0.01
-CREDIT_NOTE_RATE = 0.01
+# credit notes, of paid invoices (a few % in all): refunding money, credited to the customer's
+# balance (applied to their next invoice), or credited outside Stripe
+CREDIT_NOTE_RATE = 0.01  # refunds
+CREDIT_NOTE_BALANCE_RATE = 0.015
+CREDIT_NOTE_OUT_OF_BAND_RATE = 0.005
+PARTIAL_CARD_SHARE = 0.5  # of the invoices paid out of band: a part paid by card first
 LOST_DISPUTE_RATE = 0.003
 
 
@@ -97,9 +104,20 @@ def fail_without_payment_method(co: Company, invoice_id: str, at: int) -> None:
     co.touch("invoice")
 
 
+def pay_by_card_in_part(co: Company, invoice_id: str, amount: int, at: int) -> Obj:
+    """Pay `amount` of an open invoice by card (a PaymentIntent attached to it, Stripe's
+    partial payments): `amount_paid` grows, the invoice stays `open` until nothing remains."""
+    inv = co.get("invoice", invoice_id)
+    ch = _attempt(co, inv, at, "card", amount)
+    _settle(co, inv, ch, at, None)
+    return ch
+
+
 def pay_out_of_band(co: Company, invoice_id: str, at: int) -> None:
     """Mark the invoice paid outside Stripe (a cheque, a wire): no charge, no money collected
-    by Stripe; `paid_out_of_band` is set and `amount_paid` is the amount due."""
+    by Stripe for what remained; `paid_out_of_band` is set and `amount_paid` becomes the amount
+    due (since 2025-03-31 it includes the out-of-band part; a part paid by card before stays
+    as its own invoice payment)."""
     inv = co.get("invoice", invoice_id)
     inv.update(status="paid", paid_out_of_band=True, amount_paid=inv["amount_due"],
                amount_remaining=0, next_payment_attempt=None,
@@ -108,26 +126,85 @@ def pay_out_of_band(co: Company, invoice_id: str, at: int) -> None:
     co.touch("invoice")
 
 
+def record_payment_off_stripe(co: Company, invoice_id: str, amount: int, at: int) -> Obj:
+    """A payment made outside Stripe, recorded with the Payment Records API and attached to
+    the invoice (`attach_payment` with `payment_record`): an invoice payment of type
+    `payment_record`, in `amount_paid`, with no charge and no balance transaction."""
+    inv = co.get("invoice", invoice_id)
+    payment = objects.invoice_payment(co.new_id("inpay"), inv["id"], "", amount,
+                                      inv["currency"], at, "paid", at, co.livemode)
+    payment["payment"] = {"type": "payment_record", "payment_record": co.new_id("pr")}
+    inv["payments"] = objects.empty_list(inv["payments"]["url"],
+                                         [*inv["payments"]["data"], payment])
+    _credit_invoice(co, inv, amount, at)
+    co.touch("invoice")
+    return payment
+
+
+def credit_note(co: Company, invoice_id: str, amount: int, at: int,
+                settle: str = "refund") -> Obj:
+    """A credit note of `amount` on a finalized invoice, as Stripe issues it: first it lowers
+    what the invoice still has to collect (`amount_due`/`amount_remaining`; its
+    `pre_payment_amount`); the rest (`post_payment_amount`) is settled as `settle` says:
+    `refund` (a refund of the charge that paid the invoice: the only money that moves, with
+    its balance transaction), `credit` (the customer's balance, applied to their next
+    invoice), or `out_of_band` (credited outside Stripe). `amount_paid` never changes."""
+    inv = co.get("invoice", invoice_id)
+    pre = min(amount, inv["amount_remaining"]) if inv["status"] == "open" else 0
+    post = amount - pre
+    refunds: list[Obj] = []
+    out_of_band = 0
+    balance_txn = None
+    if post and settle == "refund":
+        paid = next(p for p in inv["payments"]["data"] if p["status"] == "paid"
+                    and p["payment"]["type"] != "payment_record")
+        ref = refund_charge(co, _charge_of(co, paid), post, at)
+        refunds = [{"amount_refunded": post, "payment_record_refund": None,
+                    "refund": ref["id"], "type": "refund"}]
+    elif post and settle == "credit":
+        cust = co.get("customer", inv["customer"])
+        previous = cust["balance"]
+        cust["balance"] = previous - post
+        balance_txn = co.new_id("cbtxn")
+        co.emit("customer.updated", at, cust, {"balance": previous})
+        co.touch("customer")
+    elif post:
+        out_of_band = post
+    if pre:
+        previous = {"amount_due": inv["amount_due"], "amount_remaining": inv["amount_remaining"]}
+        inv.update(amount_due=inv["amount_due"] - pre,
+                   amount_remaining=inv["amount_remaining"] - pre)
+        inv["pre_payment_credit_notes_amount"] += pre
+        if inv["amount_remaining"] == 0:  # nothing left to collect: Stripe marks it paid
+            inv.update(status="paid", next_payment_attempt=None,
+                       status_transitions={**inv["status_transitions"], "paid_at": at})
+    else:
+        previous = {"post_payment_credit_notes_amount": inv["post_payment_credit_notes_amount"]}
+    inv["post_payment_credit_notes_amount"] += post
+    note = {"id": co.new_id("cn"), "object": "credit_note", "amount": amount,
+            "amount_shipping": 0, "created": at, "currency": inv["currency"],
+            "customer": inv["customer"], "customer_balance_transaction": balance_txn,
+            "discount_amount": 0, "effective_at": at, "invoice": inv["id"],
+            "livemode": co.livemode, "out_of_band_amount": out_of_band or None,
+            "post_payment_amount": post, "pre_payment_amount": pre,
+            "reason": "order_change", "refunds": refunds, "status": "issued",
+            "subtotal": amount, "subtotal_excluding_tax": amount, "total": amount,
+            "total_excluding_tax": amount, "total_taxes": [],
+            "type": "mixed" if pre and post else "pre_payment" if pre else "post_payment",
+            "voided_at": None}
+    co.add("credit_note", note)
+    co.emit("credit_note.created", at, note)
+    co.emit("invoice.updated", at, inv, previous)
+    if pre and inv["status"] == "paid":
+        co.emit("invoice.paid", at, inv)
+    co.touch("invoice")
+    return note
+
+
 def refund_with_credit_note(co: Company, invoice_id: str, amount: int, at: int) -> Obj:
     """A credit note on a paid invoice that refunds `amount` to the card: one refund object
     (the money) and one credit note (the document); `amount_paid` stays as it was."""
-    inv = co.get("invoice", invoice_id)
-    paid = next(p for p in inv["payments"]["data"] if p["status"] == "paid")
-    ch = _charge_of(co, paid)
-    ref = refund_charge(co, ch, amount, at)
-    note = {"id": co.new_id("cn"), "object": "credit_note", "amount": amount,
-            "created": at, "currency": inv["currency"], "customer": inv["customer"],
-            "effective_at": at, "invoice": inv["id"], "livemode": co.livemode,
-            "refunds": [{"amount_refunded": amount, "refund": ref["id"]}],
-            "status": "issued", "subtotal": amount, "total": amount, "type": "post_payment",
-            "reason": "order_change"}
-    co.add("credit_note", note)
-    inv["post_payment_credit_notes_amount"] += amount
-    co.emit("credit_note.created", at, note)
-    co.emit("invoice.updated", at, inv, {"post_payment_credit_notes_amount":
-                                         inv["post_payment_credit_notes_amount"] - amount})
-    co.touch("invoice")
-    return note
+    return credit_note(co, invoice_id, amount, at, "refund")
 
 
 def open_dispute(co: Company, charge_id: str, at: int) -> Obj:
@@ -170,18 +247,20 @@ def close_dispute(co: Company, dispute_id: str, at: int, won: bool = False) -> O
     return dispute
 
 
-def _attempt(co: Company, inv: Obj, at: int, method: str) -> Obj:
-    """A charge through a new PaymentIntent for the invoice's amount, linked to the invoice by
-    an `invoice_payment` of type `payment_intent` (status `open` until it settles)."""
+def _attempt(co: Company, inv: Obj, at: int, method: str, amount: int | None = None) -> Obj:
+    """A charge through a new PaymentIntent for what the invoice still has to collect (or
+    `amount` of it), linked to the invoice by an `invoice_payment` of type `payment_intent`
+    (status `open` until it settles)."""
+    amount = inv["amount_remaining"] if amount is None else amount
     cust = co.get("customer", inv["customer"])
-    ch = objects.charge(co.new_id("ch"), cust, co.payer(cust), inv["amount_due"],
-                        inv["currency"], at, co.livemode)
+    ch = objects.charge(co.new_id("ch"), cust, co.payer(cust), amount, inv["currency"], at,
+                        co.livemode)
     ch.update(payment_intent=co.new_id("pi"),
               payment_method_details={"type": method, method: {"last4": "3000"}})
     co.add("charge", ch)
     # remembered: Stripe finds a PaymentIntent's charge by id, the company would scan
     co.shared(("charge_of_payment_intent", ch["payment_intent"]), lambda: ch)
-    payment = objects.invoice_payment(co.new_id("inpay"), inv["id"], ch["id"], inv["amount_due"],
+    payment = objects.invoice_payment(co.new_id("inpay"), inv["id"], ch["id"], amount,
                                       inv["currency"], at, "open", None, co.livemode)
     payment["payment"] = {"type": "payment_intent", "payment_intent": ch["payment_intent"]}
     inv["payments"] = objects.empty_list(inv["payments"]["url"],
@@ -197,12 +276,10 @@ def _settle(co: Company, inv: Obj, ch: Obj, at: int, failure_code: str | None) -
         ch.update(status="succeeded", paid=True)
         payment.update(status="paid", amount_paid=payment["amount_requested"],
                        status_transitions={"canceled_at": None, "paid_at": at})
-        inv.update(status="paid", amount_paid=inv["amount_due"], amount_remaining=0,
-                   next_payment_attempt=None,
-                   status_transitions={**inv["status_transitions"], "paid_at": at})
         co.emit("charge.succeeded", at, ch)
-        co.emit("invoice.paid", at, inv)
-        co.emit("invoice.payment_succeeded", at, inv)
+        _credit_invoice(co, inv, payment["amount_requested"], at)
+        if inv["status"] == "paid":
+            co.emit("invoice.payment_succeeded", at, inv)
     else:
         ch.update(status="failed", paid=False, captured=False, amount_captured=0,
                   balance_transaction=None, failure_code=failure_code,
@@ -212,6 +289,18 @@ def _settle(co: Company, inv: Obj, ch: Obj, at: int, failure_code: str | None) -
         co.emit("charge.failed", at, ch)
         co.emit("invoice.payment_failed", at, inv)
     co.touch("charge", "invoice")
+
+
+def _credit_invoice(co: Company, inv: Obj, amount: int, at: int) -> None:
+    """A payment of `amount` is credited to the invoice: paid when nothing remains."""
+    inv.update(amount_paid=inv["amount_paid"] + amount,
+               amount_remaining=max(inv["amount_remaining"] - amount, 0))
+    if inv["amount_remaining"] == 0:
+        inv.update(status="paid", next_payment_attempt=None,
+                   status_transitions={**inv["status_transitions"], "paid_at": at})
+        co.emit("invoice.paid", at, inv)
+    else:
+        co.emit("invoice.updated", at, inv, {"amount_paid": inv["amount_paid"] - amount})
 
 
 def _charge_of(co: Company, payment: Obj) -> Obj:
@@ -229,10 +318,14 @@ def _no_charge() -> Obj:
 def add_collection_shapes(company: Company, rng: random.Random) -> None:
     """The generator's share of these shapes, over the last 80 days (inside a backfill), for
     customers still there: one-off invoices paid by bank debit (some returned), paid out of
-    band, or attempted without a payment method; credit-note refunds of paid invoices; and
+    band (half of them partly by card first), or attempted without a payment method; credit
+    notes on paid invoices (refunds, customer balance credits, credits outside Stripe); and
     lost disputes of card charges."""
     now = company.now
     start = now - 80 * DAY
+    # the draws of the shapes added later come from their own stream (seeded from the
+    # generator's state, without drawing from it), so the earlier shapes stay as they were
+    later = random.Random(rng.getstate()[1][0])
     customers = [c for c in company.objects["customer"]
                  if not c.get("deleted") and c["created"] < start]
     for cust in customers:
@@ -249,6 +342,8 @@ def add_collection_shapes(company: Company, rng: random.Random) -> None:
                                        "insufficient_funds" if failed else None)
         elif roll < DELAYED_PAYMENT_RATE + OUT_OF_BAND_RATE and cust["currency"] in ONE_TIME:
             inv = one_off_invoice(company, cust["id"], None, at, quantity)
+            if later.random() < PARTIAL_CARD_SHARE:
+                pay_by_card_in_part(company, inv["id"], inv["amount_due"] // 2, at + 3600)
             pay_out_of_band(company, inv["id"], at + rng.randint(1, 10) * DAY)
         elif (roll < DELAYED_PAYMENT_RATE + OUT_OF_BAND_RATE + NO_PAYMENT_METHOD_RATE
               and cust["currency"] in ONE_TIME):
@@ -256,12 +351,21 @@ def add_collection_shapes(company: Company, rng: random.Random) -> None:
             fail_without_payment_method(company, inv["id"], at + 3600)
     paid = [i for i in company.objects["invoice"]
             if i["status"] == "paid" and start <= (i["status_transitions"]["paid_at"] or 0)
+            and not i["paid_out_of_band"]
             and any(p["status"] == "paid" for p in i["payments"]["data"])]
     for inv in paid:
         if rng.random() < CREDIT_NOTE_RATE:
             at = inv["status_transitions"]["paid_at"] + rng.randint(1, 10) * DAY
             if at < now:
                 refund_with_credit_note(company, inv["id"], max(1, inv["amount_paid"] // 2), at)
+    for inv in paid:
+        roll = later.random()
+        if roll < CREDIT_NOTE_BALANCE_RATE + CREDIT_NOTE_OUT_OF_BAND_RATE and not (
+                inv["post_payment_credit_notes_amount"]):
+            at = inv["status_transitions"]["paid_at"] + later.randint(1, 10) * DAY
+            if at < now:
+                settle = "credit" if roll < CREDIT_NOTE_BALANCE_RATE else "out_of_band"
+                credit_note(company, inv["id"], max(1, inv["amount_paid"] // 2), at, settle)
     cards = [c for c in company.objects["charge"]
              if c["status"] == "succeeded" and start <= c["created"] and not c["amount_refunded"]
              and c["payment_method_details"].get("type") == "card"]

@@ -1,4 +1,5 @@
-"""Money collected and failed payments that reconcile with Stripe (issue 15, cases 1, 4, 5).
+"""Money collected and failed payments that reconcile with Stripe (issue 15, cases 1, 4, 5;
+money paid partly outside Stripe; credit notes of every settlement).
 
 Sandbox -> real sync over HTTP -> real `dbt build`. The company has no generated customers:
 only the shapes below, one customer each, so every figure is the shapes' own. Day -n is the
@@ -25,15 +26,38 @@ UTC day n days before today; each moment is at noon of its day unless said. By h
 - H, no payment method, inside the window (USD): a $35 invoice created at -3, attempted at
   -3 13:00 without a charge. Failed attempts -3: one (the event and the invoice evidence are
   the same attempt).
+- I, paid partly by card, the rest out of band (USD): a $90 invoice created at -10, $50 of
+  it paid by card at -10 13:00 (a partial payment: the invoice stays open), the $40 left
+  marked paid out of band at -6 (`paid_out_of_band`; `amount_paid` $90). Revenue -10: $50
+  (collected by Stripe, though the invoice is not paid yet), -6: none; `paid_out_of_band`
+  -6: $40. The old rule booked $0 (the whole invoice out of band, its charge linked to it).
+- J, a payment recorded off Stripe (USD): a $120 invoice created at -8, $20 paid by card at
+  -7, $100 recorded as paid outside Stripe at -5 (an invoice payment of type
+  `payment_record`; the invoice is paid then, `amount_paid` $120, no `paid_out_of_band`
+  flag). Revenue -7: $20, -5: none; `paid_out_of_band` -5: $100. The old rule booked $120
+  on -5.
+- K, credit note to the customer's balance (USD): a $60 invoice paid by card at -13; a $15
+  credit note credited to the customer's balance at -6 (no money moves); a $50 invoice at -2
+  takes the $15 credit (`amount_due` $35) and is paid by card. Revenue -13: $60, -6: none,
+  -2: $35.
+- L, credit note on an unpaid invoice (USD): a $40 invoice created at -5, a $10 credit note at
+  -4 (pre-payment: `amount_due` $30), paid by card at -3. Revenue -5: none, -4: none, -3:
+  $30.
+- M, credit note credited outside Stripe (USD): a $70 invoice paid by card at -11, a $70
+  credit note with `out_of_band_amount` $70 at -1 (the customer was paid back outside
+  Stripe; Stripe's balance does not move). Revenue -11: $70, -1: none.
 Invoices in dunning (USD, end of day): G from -40, H from -3, F from -2 (A and F while their
-debit is pending are being paid, not dunned): 1 on -40..-4, 2 on -3, 3 on -2..today.
-USD revenue: -14 60, -12 80, -8 100, -4 -20, -3 -75, nothing else (-7: 0). Failed attempts:
--40 1, -3 1, -2 1, nothing else.
+debit is pending are being paid, not dunned; I, J, L are open without a failed attempt):
+1 on -40..-4, 2 on -3, 3 on -2..today.
+USD revenue: -14 60, -13 60, -12 80, -11 70, -10 50, -8 100, -7 20, -4 -20, -3 -75 + 30 =
+-45, -2 35, nothing else (-7 holds C's out-of-band $30 outside revenue, -6 I's $40, -5 J's
+$100, -1 M's credit note). Out of band: -7 30, -6 40, -5 100. Failed attempts: -40 1, -3 1,
+-2 1, nothing else.
 
-Scenarios: a backfill today; a backfill at -9 18:00 (A pending, D paid, E disputed, G and C's
-invoice there) followed by the rest and two refreshes; the same early backfill followed by
-the rest as webhooks (Stripe's events, each object re-fetched), then a refresh. All must give
-the figures above.
+Scenarios: a backfill today; a backfill at -9 18:00 (A pending, D, K and M paid, I half paid,
+E disputed, G and C's invoice there) followed by the rest and two refreshes; the same early
+backfill followed by the rest as webhooks (Stripe's events, each object re-fetched), then a
+refresh. All must give the figures above.
 """
 
 from __future__ import annotations
@@ -93,12 +117,12 @@ class Shapes:
     def __init__(self, co: Company, t: Timeline) -> None:
         self.co, self.t = co, t
         self.customers = {name: new_customer(co, "eur" if name == "A" else "usd", t.at(60))
-                          for name in "ABCDEFGH"}
+                          for name in "ABCDEFGHIJKLM"}
         self.invoices: dict[str, str] = {}
 
     def invoice(self, name: str, amount: int, at: int) -> str:
-        self.invoices[name] = shapes.one_off_invoice(self.co, self.customers[name], amount,
-                                                     at)["id"]
+        customer = self.customers[name[0]]  # K2: K's second invoice
+        self.invoices[name] = shapes.one_off_invoice(self.co, customer, amount, at)["id"]
         return self.invoices[name]
 
     def before_early_backfill(self) -> None:
@@ -109,6 +133,9 @@ class Shapes:
         charge = shapes.standalone_charge(co, self.customers["E"], 6000, t.at(14))
         self.dispute = shapes.open_dispute(co, charge["id"], t.at(9))["id"]
         shapes.fail_without_payment_method(co, self.invoice("G", 2500, t.at(40)), t.at(40, 13))
+        shapes.pay_by_card_in_part(co, self.invoice("I", 9000, t.at(10)), 5000, t.at(10, 13))
+        shapes.pay_by_card(co, self.invoice("K", 6000, t.at(13)), t.at(13))
+        shapes.pay_by_card(co, self.invoice("M", 7000, t.at(11)), t.at(11))
 
     def after_early_backfill(self) -> None:
         co, t = self.co, self.t
@@ -121,6 +148,14 @@ class Shapes:
         shapes.close_dispute(co, self.dispute, t.at(3))
         shapes.fail_without_payment_method(co, self.invoice("H", 3500, t.at(3)), t.at(3, 13))
         shapes.settle_delayed_payment(co, self.invoices["F"], t.at(2), "insufficient_funds")
+        shapes.pay_out_of_band(co, self.invoices["I"], t.at(6))
+        shapes.pay_by_card_in_part(co, self.invoice("J", 12000, t.at(8)), 2000, t.at(7))
+        shapes.record_payment_off_stripe(co, self.invoices["J"], 10000, t.at(5))
+        shapes.credit_note(co, self.invoices["K"], 1500, t.at(6), "credit")
+        shapes.pay_by_card(co, self.invoice("K2", 5000, t.at(2)), t.at(2, 13))
+        shapes.credit_note(co, self.invoice("L", 4000, t.at(5)), 1000, t.at(4))
+        shapes.pay_by_card(co, self.invoices["L"], t.at(3, 13))
+        shapes.credit_note(co, self.invoices["M"], 7000, t.at(1), "out_of_band")
 
 
 def sync_at(store: ConnectionStore, home, url: str, kind: str, at: int | None) -> None:
@@ -214,12 +249,16 @@ def scenarios(tmp_path_factory) -> tuple[Timeline, dict[str, dict]]:
 
 
 def expected(t: Timeline) -> dict[str, dict]:
-    usd = {-n: t.day(n) for n in (2, 3, 4, 7, 8, 12, 14, 40)}
+    usd = {-n: t.day(n) for n in (2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 40)}
     return {
         "revenue": {("EUR", t.day(5)): Decimal("100"), ("USD", usd[-14]): Decimal("60"),
-                    ("USD", usd[-12]): Decimal("80"), ("USD", usd[-8]): Decimal("100"),
-                    ("USD", usd[-4]): Decimal("-20"), ("USD", usd[-3]): Decimal("-75")},
-        "paid_out_of_band": {("USD", usd[-7]): Decimal("30")},
+                    ("USD", usd[-13]): Decimal("60"), ("USD", usd[-12]): Decimal("80"),
+                    ("USD", usd[-11]): Decimal("70"), ("USD", usd[-10]): Decimal("50"),
+                    ("USD", usd[-8]): Decimal("100"), ("USD", usd[-7]): Decimal("20"),
+                    ("USD", usd[-4]): Decimal("-20"), ("USD", usd[-3]): Decimal("-45"),
+                    ("USD", usd[-2]): Decimal("35")},
+        "paid_out_of_band": {("USD", usd[-7]): Decimal("30"), ("USD", usd[-6]): Decimal("40"),
+                             ("USD", usd[-5]): Decimal("100")},
         "dispute_losses": {("USD", usd[-3]): Decimal("75")},
         "refunds": {("USD", usd[-4]): Decimal("20")},
         "failed_attempts": {("USD", usd[-40]): 1, ("USD", usd[-3]): 1, ("USD", usd[-2]): 1},
@@ -244,8 +283,12 @@ def test_a_pending_bank_debit_counts_nothing_until_it_succeeds(scenarios):
     t, results = scenarios
     early = results["early_backfill"]
     assert {key: v for key, v in early["revenue"].items() if key[0] == "EUR"} == {}
+    # I's $50 card payment counts at -10 though I is still open
     assert early["revenue"] == {("USD", t.day(14)): Decimal("60"),
-                                ("USD", t.day(12)): Decimal("80")}
+                                ("USD", t.day(13)): Decimal("60"),
+                                ("USD", t.day(12)): Decimal("80"),
+                                ("USD", t.day(11)): Decimal("70"),
+                                ("USD", t.day(10)): Decimal("50")}
     assert early["failed_attempts"] == {("USD", t.day(40)): 1}
     # a debit in progress is not dunning: only G, from -40 to the sync's day
     assert early["invoices_in_dunning"] == {("USD", t.day(n)): 1 for n in range(40, 8, -1)}

@@ -257,3 +257,19 @@ def test_restricted_key_without_a_permission_fails_naming_it(
     assert denied not in allowed and f"GET /v1/{denied}" in message  # names what is missing
     assert "\n" not in message
     assert store.get("acme").last_sync_at is None
+
+
+def test_a_dispute_keeps_its_evidence_deadline(
+    company: Company, sandbox: SandboxServer, store: ConnectionStore
+) -> None:
+    # `evidence_details.due_by` dates a lost dispute whose closing event is older than the 30
+    # days Stripe keeps (METRICS-SPEC "Lost disputes"); the allowlist used to drop it
+    from sandbox import collection_shapes
+
+    charge = next(c for c in company.objects["charge"] if c["status"] == "succeeded"
+                  and c["created"] >= NOW - 60 * DAY)
+    dispute = collection_shapes.open_dispute(company, charge["id"], charge["created"] + DAY)
+    sync_project(store, "acme", "backfill", api_base=sandbox.url, now=NOW)
+    assert query(store.home, "select data->'evidence_details'->>'due_by' from "
+                             "stripe_raw.disputes where id = ?", [dispute["id"]]) == [
+        (str(dispute["evidence_details"]["due_by"]),)]

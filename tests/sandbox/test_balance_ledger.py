@@ -3,7 +3,11 @@ issue 15 as Stripe's does, read through the real SDK:
 - a bank debit (ACH) created on day 1 that succeeds on day 4: one `charge` line of its amount
   created on day 4 (nothing while it is pending);
 - a bank debit that fails: no line at all;
-- an invoice paid out of band: no line (no money moved through Stripe);
+- an invoice paid out of band: no line (no money moved through Stripe); one paid $60 by card
+  and the rest out of band, or the rest by a payment recorded off Stripe: the card's line only;
+- credit notes: one refunding $25 adds a `refund` line of -$25; one credited to the customer's
+  balance or outside Stripe adds nothing, and the next invoice, lowered by the balance, is
+  charged (and enters the ledger) for what is left;
 - a dispute: one `adjustment` line of reporting category `dispute` when it opens, its amount
   negative and the dispute fee apart (net = -amount - fee), source the dispute; a won dispute
   adds a `dispute_reversal` line giving both back when it closes; a lost one adds nothing.
@@ -44,7 +48,22 @@ def ledger() -> tuple[Company, dict[str, dict], list]:
                                   DAY1)
     won = shapes.open_dispute(co, card_won["id"], DAY1 + 2 * DAY)
     shapes.close_dispute(co, won["id"], DAY1 + 9 * DAY, won=True)
-    ids = {"debit": debit, "failed": failed, "lost": lost, "won": won}
+    partial = shapes.one_off_invoice(co, usd[5]["id"], 10000, DAY1)
+    part_card = shapes.pay_by_card_in_part(co, partial["id"], 6000, DAY1 + DAY)
+    shapes.pay_out_of_band(co, partial["id"], DAY1 + 2 * DAY)
+    recorded = shapes.one_off_invoice(co, usd[6]["id"], 10000, DAY1)
+    recorded_card = shapes.pay_by_card_in_part(co, recorded["id"], 6000, DAY1 + DAY)
+    shapes.record_payment_off_stripe(co, recorded["id"], 4000, DAY1 + 2 * DAY)
+    noted = shapes.one_off_invoice(co, usd[7]["id"], 8000, DAY1)
+    noted_card = shapes.pay_by_card(co, noted["id"], DAY1)
+    refunded = shapes.credit_note(co, noted["id"], 2500, DAY1 + DAY, "refund")
+    shapes.credit_note(co, noted["id"], 1500, DAY1 + DAY, "credit")
+    shapes.credit_note(co, noted["id"], 1000, DAY1 + DAY, "out_of_band")
+    next_invoice = shapes.one_off_invoice(co, usd[7]["id"], 5000, DAY1 + 2 * DAY)
+    next_card = shapes.pay_by_card(co, next_invoice["id"], DAY1 + 2 * DAY)
+    ids = {"debit": debit, "failed": failed, "lost": lost, "won": won, "part_card": part_card,
+           "recorded_card": recorded_card, "noted_card": noted_card, "refunded": refunded,
+           "next_invoice": next_invoice, "next_card": next_card}
     with SandboxServer(accounts={API_KEY: co}) as server:
         client = stripe.StripeClient(API_KEY, base_addresses={"api": server.url},
                                      max_network_retries=0)
@@ -88,3 +107,31 @@ def test_disputes_withdraw_amount_and_fee_and_a_won_one_is_reinstated(ledger):
     assert (reinstated.type, reinstated.reporting_category, reinstated.amount, reinstated.fee,
             reinstated.net, reinstated.created) == (
         "adjustment", "dispute_reversal", 3000, -1500, 4500, DAY1 + 9 * DAY)
+
+
+def test_only_the_part_paid_through_stripe_enters_the_ledger(ledger):
+    _, ids, listed = ledger
+    for name in ("part_card", "recorded_card"):
+        (line,) = _of(listed, ids[name]["id"])
+        assert (line.type, line.amount, line.created) == ("charge", 6000, DAY1 + DAY)
+
+
+def test_credit_notes_move_money_only_by_their_refund(ledger):
+    co, ids, listed = ledger
+    (charge_line,) = _of(listed, ids["noted_card"]["id"])
+    assert charge_line.amount == 8000
+    (refund_id,) = [r["refund"] for r in ids["refunded"]["refunds"]]
+    (refund_line,) = _of(listed, refund_id)
+    assert (refund_line.type, refund_line.amount, refund_line.created) == (
+        "refund", -2500, DAY1 + DAY)
+    notes = [n for n in co.objects["credit_note"] if n["invoice"] == ids["refunded"]["invoice"]]
+    assert [(n["refunds"] != [], n["customer_balance_transaction"] is not None,
+             n["out_of_band_amount"]) for n in notes] == [
+        (True, False, None), (False, True, None), (False, False, 1000)]
+    # the $15 balance credit lowers the next invoice: $50 - $15 charged
+    assert (ids["next_invoice"]["starting_balance"], ids["next_invoice"]["amount_due"]) == (
+        -1500, 3500)
+    (next_line,) = _of(listed, ids["next_card"]["id"])
+    assert next_line.amount == 3500
+    invoice = co.get("invoice", ids["refunded"]["invoice"])
+    assert (invoice["amount_paid"], invoice["post_payment_credit_notes_amount"]) == (8000, 5000)

@@ -218,3 +218,33 @@ def test_events_wait_while_the_warehouse_has_no_raw_tables(home, service, compan
     assert "raw tables missing" in result.waiting[PROJECT]
     with Inbox(home) as inbox:
         assert inbox.counts()["unapplied"] == inbox.counts()["stored"] > 1
+
+
+def test_refetched_invoice_with_more_than_ten_payments_keeps_every_payment(
+        backfilled, service, company, stripe_api):
+    """An invoice attempted 11 times by bank debit (each returned) and then paid by card names
+    12 payments; Stripe embeds 10 (`has_more`), so the webhook's re-fetch pages
+    `/v1/invoice_payments?invoice=` for the other 2, as the sync does: the paid one, the 12th,
+    is what links the invoice to its charge."""
+    from sandbox import collection_shapes as shapes
+
+    customer = next(c for c in company.objects["customer"] if c["currency"] == "usd")
+    start = len(company.objects["event"])
+    invoice = shapes.one_off_invoice(company, customer["id"], 4200, company.now - 3600)
+    for attempt in range(11):
+        shapes.start_delayed_payment(company, invoice["id"], company.now - 3000 + attempt * 10)
+        shapes.settle_delayed_payment(company, invoice["id"], company.now - 2995 + attempt * 10,
+                                      "insufficient_funds")
+    card = shapes.pay_by_card(company, invoice["id"], company.now - 100)
+    deliver(service, company.objects["event"][start:])
+
+    apply_inbox(backfilled, api_base=stripe_api.url)
+
+    [(payments,)] = query(backfilled, "select data->'payments' from stripe_raw.invoices "
+                          "where id = ?", invoice["id"])
+    payments = json.loads(payments)
+    assert payments["has_more"] is False
+    assert len(payments["data"]) == 12
+    assert [p["status"] for p in payments["data"]] == ["canceled"] * 11 + ["paid"]
+    assert payments["data"][-1]["payment"]["payment_intent"] == card["payment_intent"]
+    assert stripe_api.counts().get("/v1/invoice_payments", 0) >= 1

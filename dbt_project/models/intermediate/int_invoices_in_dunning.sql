@@ -5,7 +5,8 @@
   window, Stripe's first automatic attempt at finalization (an invoice attempted and not paid
   at once: open/uncollectible with attempts, or paid after more than one attempt). An open
   invoice whose attempt is a bank debit still `pending` (SEPA, ACH, BACS take days) is being
-  paid, not dunned: it enters dunning only if the debit fails.
+  paid, not dunned: it enters dunning only if the debit fails. Nor is an open invoice whose
+  attempts all succeeded (a part paid by card, the rest still to pay: partial payments).
   `last_failed_at` and `next_payment_attempt_at` tell when Stripe stopped retrying.
 -#}
 with invoices as (
@@ -31,6 +32,14 @@ invoices_being_paid as (
         on invoice_payments.project_id = charges.project_id
         and invoice_payments.charge_id = charges.charge_id
     where charges.status = 'pending'
+),
+
+-- attempts that collected money: a part of an open invoice paid (partial payments)
+succeeded_attempts as (
+    select project_id, invoice_id, count(*) as succeeded_attempts
+    from {{ ref('stg_stripe__invoice_payments') }}
+    where status = 'paid' and payment_type in ('charge', 'payment_intent')
+    group by project_id, invoice_id
 ),
 
 payment_failed_events as (
@@ -76,8 +85,12 @@ final as (
     left join invoices_being_paid
         on invoices.project_id = invoices_being_paid.project_id
         and invoices.invoice_id = invoices_being_paid.invoice_id
+    left join succeeded_attempts
+        on invoices.project_id = succeeded_attempts.project_id
+        and invoices.invoice_id = succeeded_attempts.invoice_id
     where failed_attempts.first_failed_at is not null
-        or (invoices.status in ('open', 'uncollectible') and invoices.attempt_count > 0
+        or (invoices.status in ('open', 'uncollectible')
+            and invoices.attempt_count > coalesce(succeeded_attempts.succeeded_attempts, 0)
             and invoices_being_paid.invoice_id is null)
         or (invoices.status = 'paid' and invoices.attempt_count > 1)
 )

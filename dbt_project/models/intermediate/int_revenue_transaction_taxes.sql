@@ -48,7 +48,7 @@ invoice_payment_taxes as (
     from transactions
     inner join invoices
         on transactions.project_id = invoices.project_id
-        and transactions.transaction_id = invoices.invoice_id
+        and transactions.invoice_id = invoices.invoice_id
     where transactions.transaction_type = 'invoice_payment'
 ),
 

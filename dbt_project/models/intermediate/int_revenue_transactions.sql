@@ -1,8 +1,15 @@
 {#-
   Money collected, one row per money movement (METRICS-SPEC `stripe_revenue`):
-  - a paid invoice counts its `amount_paid` when it was paid (`status_transitions.paid_at`);
-    one paid out of band (`paid_out_of_band`: a cheque, a wire) is money Stripe never
-    collected: its row has type `paid_out_of_band`, kept visible, never revenue;
+  - an invoice counts each payment Stripe collected for it (`invoice.payments` of type
+    `charge` or `payment_intent`, status `paid`) for its `amount_paid`, when it was paid
+    (the payment's `status_transitions.paid_at`), whether or not the invoice is paid in full
+    yet (partial payments);
+  - what a paid invoice's `amount_paid` holds beyond those was paid outside Stripe when the
+    invoice says so: payments of type `payment_record` (recorded off Stripe), and all the rest
+    of an invoice flagged `paid_out_of_band` (a cheque, a wire): rows of type
+    `paid_out_of_band`, kept visible, never revenue. Without that evidence the rest counts as
+    before on the invoice's `status_transitions.paid_at` (rows synced by an older release,
+    whose payments were not read);
   - a succeeded charge counts only when standalone, i.e. it paid no invoice. An invoice names
     what paid it in `invoice.payments` (`payment.charge`, or `payment.payment_intent`, the
     charge's PaymentIntent), on API versions before 2025-03-31 in `invoice.charge` /
@@ -13,11 +20,14 @@
     invoice's row is flagged `is_estimated`;
   - a standalone charge counts when its money was collected: its `charge.succeeded` event
     (a bank debit is `pending` for days first), else its creation;
-  - a refund (succeeded or pending) subtracts its amount when it was issued (a credit note
-    that refunds money is that refund: credit notes are not read);
+  - a refund (succeeded or pending) subtracts its amount when it was issued. A credit note
+    moves money only through the refund it makes (counted here, once) or, credited to the
+    customer's balance or before payment, through the smaller `amount_due` of the invoice it
+    lowers: credit notes themselves are not read;
   - a lost dispute subtracts its amount and its dispute fee when it closed: the
     `charge.dispute.closed` event, else (older than the 30 days of events) the evidence
     deadline, flagged `is_estimated`.
+  `invoice_id` names the invoice of an invoice's rows (int_revenue_transaction_taxes).
 -#}
 with invoices as (
     select * from {{ ref('stg_stripe__invoices') }}
@@ -80,6 +90,36 @@ charges_named_by_invoices as (
     inner join paid_invoices
         on charges.project_id = paid_invoices.project_id
         and charges.payment_intent_id = paid_invoices.payment_intent_id
+),
+
+-- what each invoice's payments paid: collected by Stripe, or recorded as paid outside it
+collected_payments as (
+    select *
+    from invoice_payments
+    where status = 'paid' and amount_paid_minor > 0 and paid_at is not null
+        and payment_type in ('charge', 'payment_intent', 'payment_record')
+),
+
+invoice_payment_totals as (
+    select
+        project_id,
+        invoice_id,
+        sum(amount_paid) as amount_paid_by_payments
+    from collected_payments
+    group by project_id, invoice_id
+),
+
+-- a paid invoice's amount_paid beyond its payments: out of band when flagged, else (rows
+-- whose payments were not read) collected on the invoice's paid_at as before
+invoice_remainders as (
+    select
+        paid_invoices.*,
+        paid_invoices.amount_paid - coalesce(invoice_payment_totals.amount_paid_by_payments, 0)
+            as amount_remainder
+    from paid_invoices
+    left join invoice_payment_totals
+        on paid_invoices.project_id = invoice_payment_totals.project_id
+        and paid_invoices.invoice_id = invoice_payment_totals.invoice_id
 ),
 
 invoices_with_linkage as (
@@ -153,26 +193,42 @@ lost_disputes as (
 
 final as (
     select
+        collected_payments.project_id,
+        case when collected_payments.payment_type = 'payment_record' then 'paid_out_of_band'
+            else 'invoice_payment' end
+            as transaction_type,
+        collected_payments.invoice_payment_id as transaction_id,
+        collected_payments.invoice_id,
+        collected_payments.paid_at as occurred_at,
+        collected_payments.currency,
+        collected_payments.amount_paid as amount,
+        false as is_estimated
+    from collected_payments
+    union all
+    select
         project_id,
         case when coalesce(is_paid_out_of_band, false) then 'paid_out_of_band'
             else 'invoice_payment' end
             as transaction_type,
         invoice_id as transaction_id,
+        invoice_id,
         paid_at as occurred_at,
         currency,
-        amount_paid as amount,
+        amount_remainder as amount,
         exists (
             select 1
             from guessed_invoice_charges
-            where guessed_invoice_charges.project_id = paid_invoices.project_id
-                and guessed_invoice_charges.invoice_id = paid_invoices.invoice_id
+            where guessed_invoice_charges.project_id = invoice_remainders.project_id
+                and guessed_invoice_charges.invoice_id = invoice_remainders.invoice_id
         ) as is_estimated
-    from paid_invoices
+    from invoice_remainders
+    where amount_remainder > 0
     union all
     select
         project_id,
         'standalone_charge' as transaction_type,
         charge_id as transaction_id,
+        null as invoice_id,
         collected_at as occurred_at,
         currency,
         amount_captured as amount,
@@ -183,6 +239,7 @@ final as (
         project_id,
         'refund' as transaction_type,
         refund_id as transaction_id,
+        null as invoice_id,
         created_at as occurred_at,
         currency,
         -amount as amount,
@@ -194,6 +251,7 @@ final as (
         project_id,
         'lost_dispute' as transaction_type,
         dispute_id as transaction_id,
+        null as invoice_id,
         closed_at as occurred_at,
         currency,
         -(amount + fee) as amount,
