@@ -1,10 +1,14 @@
 """Backfill throughput against the sandbox at Stripe's live limits, vs a sequential loader.
 
     .venv/bin/python bench/extract_throughput.py [--sizes 20000 100000] [--skip-baseline]
+        [--skip-every-type]
 
 For each company size: a sandbox process (50 ms latency, live limits 100/s overall and
 25/s per endpoint), then in separate processes (for clean peak-RSS figures):
   * our backfill (`sync_project`: concurrent extraction + dlt load into DuckDB),
+  * the same backfill listing events of every type, as before issue 18 (the sandbox's
+    companies carry the payment-intent, saved-card, Checkout and invoice-update events of
+    real accounts, which the models never read; pipelines/event_types.py),
   * a plain sequential `auto_paging_iter` reader of the same listings (read only, no load).
 The rate-limit bound is the least time Stripe's limits allow for the requests our backfill
 needed: max(total / 100, max over endpoints of requests / 25). Results are appended to
@@ -69,12 +73,15 @@ def run_child(mode: str, url: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def child_backfill(url: str) -> dict:
+def child_backfill(url: str, every_type: bool = False) -> dict:
+    from pipelines import source
     from pipelines.load import sync_project
     from stripe_warehouse.crypto import generate_key
     from stripe_warehouse.registry import ConnectionStore
 
     os.environ["STRIPE_WAREHOUSE_SECRET_KEY"] = generate_key()
+    if every_type:  # one listing of every event type: the extraction before issue 18
+        source.EVENT_TYPE_GROUPS = [()]
     with tempfile.TemporaryDirectory() as home:
         store = ConnectionStore(home)
         store.connect("bench", "scale", API_KEY)
@@ -138,8 +145,34 @@ def bound_seconds(requests_by_endpoint: dict[str, int]) -> float:
     return max(total / GLOBAL_RATE, max(requests_by_endpoint.values()) / ENDPOINT_RATE)
 
 
+def per_operation(requests_by_endpoint: dict[str, int]) -> str:
+    """Requests per rate-limit bucket (an endpoint with its sub-resources), busiest first."""
+    return ", ".join(f"{endpoint} {count:,}" for endpoint, count in
+                     sorted(requests_by_endpoint.items(), key=lambda kv: -kv[1]))
+
+
+def every_type_lines(ours: dict, before: dict) -> list[str]:
+    """The backfill listing every event type (before issue 18) against ours, same company."""
+    ours_rpe, before_rpe = ours["requests_by_endpoint"], before["requests_by_endpoint"]
+    bound, bound_before = bound_seconds(ours_rpe), bound_seconds(before_rpe)
+    events_ratio = ours_rpe.get("/v1/events", 0) / before_rpe["/v1/events"]
+    return [
+        f"requests per operation, events of the types in use: {per_operation(ours_rpe)}",
+        f"requests per operation, events of every type (before issue 18): "
+        f"{per_operation(before_rpe)}",
+        f"every type: {sum(before_rpe.values()):,} requests, rate-limit bound "
+        f"{bound_before:.1f} s, extraction {before['seconds_extract']:.1f} s, total with dlt "
+        f"load {before['seconds_total']:.1f} s, {before['objects']:,} rows; types in use / "
+        f"every type: /v1/events requests {events_ratio:.2f}, "
+        f"all requests {sum(ours_rpe.values()) / sum(before_rpe.values()):.2f}, bound "
+        f"{bound / bound_before:.2f}, extraction "
+        f"{ours['seconds_extract'] / before['seconds_extract']:.2f}, total "
+        f"{ours['seconds_total'] / before['seconds_total']:.2f}",
+    ]
+
+
 def report(customers: int, gen_s: float, ours: dict, seq: dict | None,
-           sandbox_cpu: float) -> str:
+           sandbox_cpu: float, before: dict | None = None) -> str:
     bound = bound_seconds(ours["requests_by_endpoint"])
     busiest = max(ours["requests_by_endpoint"].items(), key=lambda kv: kv[1])
     lines = [
@@ -160,6 +193,8 @@ def report(customers: int, gen_s: float, ours: dict, seq: dict | None,
         f"sandbox process {sandbox_cpu:.0f} s, over "
         f"{ours['seconds_total']:.0f} s wall",
     ]
+    if before:
+        lines.extend(every_type_lines(ours, before))
     if seq:
         lines.append(
             f"sequential auto_paging_iter (read only, no load): {seq['seconds_total']:.1f} s, "
@@ -173,12 +208,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
     parser.add_argument("--skip-baseline", action="store_true")
-    parser.add_argument("--child", choices=["backfill", "sequential"])
+    parser.add_argument("--skip-every-type", action="store_true",
+                        help="do not also run the backfill listing every event type")
+    parser.add_argument("--child", choices=["backfill", "backfill-every-type", "sequential"])
     parser.add_argument("--url")
     args = parser.parse_args()
     if args.child:
-        run = child_backfill if args.child == "backfill" else child_sequential
-        print(json.dumps(run(args.url)))
+        if args.child == "sequential":
+            print(json.dumps(child_sequential(args.url)))
+        else:
+            print(json.dumps(child_backfill(args.url, args.child == "backfill-every-type")))
         return
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     for customers in args.sizes:
@@ -188,11 +227,12 @@ def main() -> None:
             sandbox_cpu = process_cpu_seconds(proc.pid)
             ours = run_child("backfill", url)
             sandbox_cpu = process_cpu_seconds(proc.pid) - sandbox_cpu
+            before = None if args.skip_every_type else run_child("backfill-every-type", url)
             seq = None if args.skip_baseline else run_child("sequential", url)
         finally:
             proc.terminate()
             proc.wait(30)
-        text = report(customers, gen_s, ours, seq, sandbox_cpu)
+        text = report(customers, gen_s, ours, seq, sandbox_cpu, before)
         text += (f"\nmachine load average (1 min): {load_before:.1f} before, "
                  f"{os.getloadavg()[0]:.1f} after (2 cores, shared with other work)")
         print(text, flush=True)

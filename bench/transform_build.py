@@ -6,6 +6,10 @@ lines, charges, refunds of the last 90 days plus each subscription's latest invo
 the last 30 days), so the figures measure dbt, not the HTTP sync.
 
 Usage: .venv/bin/python bench/transform_build.py [--customers 20000 100000]
+         [--against main [--rounds 2]] [--cache DIR] [--keep DIR]
+`--against` builds the same data with the code of another commit too (git archive), before and
+after alternating, so a change is reported as ratios of one run; `--cache` keeps the generated
+companies for later runs; `--keep` keeps the built warehouses (bench/compare_warehouses.py).
 Appends to bench/results/transform_build.txt, with the slowest dbt nodes of each build; the
 refresh figure is also split into its `dbt build` and the publishing of the readers' copy.
 `generate=` is pure Python on a fixed seed: compare it between runs to compare machines.
@@ -17,6 +21,8 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,11 +32,9 @@ from pathlib import Path
 import duckdb
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+# the code under test: the tree on PYTHONPATH (--against's export), else this one
+sys.path.insert(0, os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] or str(REPO_ROOT))
 
-from sandbox.company import CompanyConfig, generate_company  # noqa: E402
-from stripe_warehouse.publish import publication  # noqa: E402
-from stripe_warehouse.transform import build_args, dbt_target_path, run_dbt  # noqa: E402
 
 DAY = 86_400
 # TRANSFORM_BENCH_RESULTS: write elsewhere (e.g. a trial run that must not replace the record)
@@ -48,6 +52,8 @@ EXTRA = {"customers": ("deleted", "boolean"), "subscription_items": ("subscripti
 
 def backfill_objects(company) -> dict[str, list[dict]]:
     """The objects a backfill at `company.now` reads, by raw table."""
+    from pipelines.event_types import LISTED_EVENT_TYPES  # the code under test: see sys.path
+
     now = company.now
     latest_invoices = {s.get("latest_invoice") for s in company.objects["subscription"]}
     invoices = [i for i in company.objects["invoice"]
@@ -68,7 +74,9 @@ def backfill_objects(company) -> dict[str, list[dict]]:
         "refunds": [r for r in company.objects["refund"] if r["created"] >= now - 90 * DAY],
         "disputes": [d for d in company.objects.get("dispute", [])
                      if d["created"] >= now - 90 * DAY],
-        "events": [e for e in company.objects["event"] if e["created"] >= now - 30 * DAY],
+        # the types a sync lists (pipelines/event_types.py)
+        "events": [e for e in company.objects["event"]
+                   if e["created"] >= now - 30 * DAY and e["type"] in LISTED_EVENT_TYPES],
     }
     return picked
 
@@ -132,77 +140,185 @@ def add_sync_run(con, kind: str, window_start: datetime, finished: datetime) -> 
     )
 
 
-def slowest_nodes(home: Path, count: int = 6) -> str:
-    """The dbt nodes that took longest in the last invocation (its run_results.json)."""
-    results = json.loads((dbt_target_path(home) / "run_results.json").read_text())["results"]
+def slowest_nodes(run_results: Path, count: int = 6) -> str:
+    """The dbt nodes that took longest in an invocation (its run_results.json)."""
+    results = json.loads(run_results.read_text())["results"]
     slowest = sorted(results, key=lambda r: r["execution_time"], reverse=True)[:count]
     return ", ".join(f"{r['unique_id'].split('.')[-1]}={r['execution_time']:.1f}s"
                      for r in slowest)
 
 
-def timed_build(home: Path, full_refresh: bool) -> tuple[float, float, float]:
-    """`stripe_warehouse.transform.build` in its two steps: (total, dbt build, publish) seconds;
-    publish counts from the end of the dbt build (its file copy starts with the build)."""
+def time_build(home: Path, full_refresh: bool) -> dict:
+    """`stripe_warehouse.transform.build` in its two steps, timed: total, dbt build, publish
+    seconds (publish counts from the end of the dbt build: its file copy starts with the build)
+    and the slowest nodes. Imports the code under test (the tree first on sys.path)."""
+    from stripe_warehouse.publish import publication
+    from stripe_warehouse.transform import build_args, dbt_target_path, run_dbt
+
     started = time.perf_counter()
     with publication(home, whole=full_refresh) as publish:
         run_dbt(build_args(full_refresh), home=home)
         built = time.perf_counter()
         publish()
     done = time.perf_counter()
-    return done - started, built - started, done - built
+    run_results = dbt_target_path(home) / "run_results.json"
+    shutil.copyfile(run_results, home / f"run_results_{'full' if full_refresh else 'refresh'}.json")
+    return {"total": done - started, "dbt": built - started, "publish": done - built,
+            "nodes": len(json.loads(run_results.read_text())["results"]),
+            "slowest": slowest_nodes(run_results)}
 
 
-def bench_one(customers: int) -> str:
-    """Full build and post-refresh build times for one company size."""
+def build_in(code: Path, home: Path, full_refresh: bool) -> dict:
+    """`time_build` in a fresh process running the code of the tree `code` (the current tree or
+    a commit's export): PYTHONPATH puts it before the editable install, for dbt's Python models
+    too."""
+    environment = {**os.environ, "PYTHONPATH": str(code)}
+    environment.pop("DBT_TARGET_PATH", None)
+    environment.pop("DBT_LOG_PATH", None)
+    output = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--time-build", str(home),
+         *(["--full-refresh"] if full_refresh else [])],
+        env=environment, cwd=code, check=True, capture_output=True, text=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def prepared_company(customers: int, cache: Path) -> dict:
+    """The raw tables of a backfill 7 days before the company's `now` (`backfill.duckdb`) and
+    the rows its 7-day refresh loads (`refresh/*.jsonl`), generated once into `cache` and reused
+    by later runs (generation takes about a minute at 100k): every build measures the same data.
+    """
+    meta_path = cache / "meta.json"
+    if meta_path.exists():
+        return json.loads(meta_path.read_text())
+    from sandbox.company import CompanyConfig, generate_company
+
+    cache.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     company = generate_company(CompanyConfig(customers=customers, seed=42))
     generate_s = time.perf_counter() - started
     backfill_at = datetime.fromtimestamp(company.now - 7 * DAY, UTC)
-    refresh_at = datetime.fromtimestamp(company.now, UTC)
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        objects = backfill_objects(company)
-        rows = sum(len(v) for v in objects.values())
-        con = duckdb.connect(str(home / "warehouse.duckdb"),
-                             config={"storage_compatibility_version": "v1.4.0"})
-        con.execute("create schema if not exists stripe_raw")
-        write_raw(con, objects, backfill_at, home)
-        add_sync_run(con, "backfill", datetime.fromtimestamp(company.now - 90 * DAY, UTC),
-                     backfill_at)
-        con.close()
-        full_s, _, _ = timed_build(home, full_refresh=True)
-        full_profile = slowest_nodes(home)
+    objects = backfill_objects(company)
+    con = duckdb.connect(str(cache / "backfill.duckdb"),
+                         config={"storage_compatibility_version": "v1.4.0"})
+    con.execute("create schema if not exists stripe_raw")
+    write_raw(con, objects, backfill_at, cache)
+    add_sync_run(con, "backfill", datetime.fromtimestamp(company.now - 90 * DAY, UTC),
+                 backfill_at)
+    con.close()
+    recent = {table: [o for o in rows_ if (o.get("created") or 0) >= company.now - 7 * DAY]
+              for table, rows_ in objects.items()}
+    # a refresh re-lists every subscription (status=all), and with each its items
+    recent["subscriptions"] = objects["subscriptions"]
+    recent["subscription_items"] = objects["subscription_items"]
+    refresh_dir = cache / "refresh"
+    refresh_dir.mkdir(exist_ok=True)
+    for table, rows_ in recent.items():
+        with (refresh_dir / f"{table}.json").open("w") as handle:
+            json.dump(rows_, handle)
+    for leftover in cache.glob("*.jsonl"):
+        leftover.unlink()
+    meta = {"customers": customers, "raw_rows": sum(len(v) for v in objects.values()),
+            "generate_s": generate_s, "now": company.now}
+    meta_path.write_text(json.dumps(meta))
+    return meta
 
-        recent = {table: [o for o in rows_ if (o.get("created") or 0) >= company.now - 7 * DAY]
-                  for table, rows_ in objects.items()}
-        # a refresh re-lists every subscription (status=all), and with each its items
-        recent["subscriptions"] = objects["subscriptions"]
-        recent["subscription_items"] = objects["subscription_items"]
-        con = duckdb.connect(str(home / "warehouse.duckdb"))
-        write_raw(con, recent, refresh_at, home)
-        add_sync_run(con, "refresh", backfill_at, refresh_at)
-        con.close()
-        refresh_s, refresh_dbt_s, refresh_publish_s = timed_build(home, full_refresh=False)
-        refresh_profile = slowest_nodes(home)
+
+def refresh_raw(home: Path, cache: Path, now: int) -> None:
+    """Loads the cached refresh rows into the warehouse, as the 7-day refresh at `now` would."""
+    refresh_at = datetime.fromtimestamp(now, UTC)
+    recent = {path.stem: json.loads(path.read_text())
+              for path in sorted((cache / "refresh").glob("*.json"))}
+    con = duckdb.connect(str(home / "warehouse.duckdb"))
+    write_raw(con, recent, refresh_at, home)
+    add_sync_run(con, "refresh", datetime.fromtimestamp(now - 7 * DAY, UTC), refresh_at)
+    con.close()
+
+
+def bench_one(code: Path, home: Path, cache: Path, meta: dict) -> dict:
+    """Full build and post-refresh build of the cached company by the code of `code`."""
+    home.mkdir(parents=True)
+    shutil.copyfile(cache / "backfill.duckdb", home / "warehouse.duckdb")
+    full = build_in(code, home, full_refresh=True)
+    refresh_raw(home, cache, meta["now"])
+    refresh = build_in(code, home, full_refresh=False)
+    return {"full": full, "refresh": refresh, "load": os.getloadavg()[0]}
+
+
+def result_line(meta: dict, result: dict, label: str) -> str:
+    full, refresh = result["full"], result["refresh"]
     # the machine may be shared: the 1-minute load average says how much the figures are worth
-    return (f"customers={customers:>7,}  raw_rows={rows:>9,}  generate={generate_s:6.1f}s  "
-            f"full_build={full_s:6.1f}s  build_after_7day_refresh={refresh_s:6.1f}s "
-            f"(dbt {refresh_dbt_s:.1f}s + publish {refresh_publish_s:.1f}s)  "
-            f"load_avg_1m={os.getloadavg()[0]:.1f}\n"
-            f"  slowest (full): {full_profile}\n  slowest (refresh): {refresh_profile}")
+    return (f"customers={meta['customers']:>7,}  raw_rows={meta['raw_rows']:>9,}  "
+            f"generate={meta['generate_s']:6.1f}s  full_build={full['total']:6.1f}s  "
+            f"build_after_7day_refresh={refresh['total']:6.1f}s "
+            f"(dbt {refresh['dbt']:.1f}s + publish {refresh['publish']:.1f}s)  "
+            f"nodes={refresh['nodes']}  load_avg_1m={result['load']:.1f}{label}\n"
+            f"  slowest (full): {full['slowest']}\n  slowest (refresh): {refresh['slowest']}")
+
+
+def exported_tree(ref: str, workdir: Path) -> Path:
+    """The files of commit `ref` (git archive), to build with the code before a change."""
+    commit = subprocess.run(["git", "rev-parse", "--short", ref], cwd=REPO_ROOT, check=True,
+                            capture_output=True, text=True).stdout.strip()
+    tree = workdir / f"code-{commit}"
+    if not tree.exists():
+        tree.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", commit], cwd=REPO_ROOT, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
+def current_commit() -> str:
+    described = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO_ROOT,
+                               capture_output=True, text=True).stdout.strip()
+    return described or "unknown"
 
 
 def main() -> None:
     """Runs the benchmark for each requested size and writes the results file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, nargs="+", default=[20_000, 100_000])
-    sizes = parser.parse_args().customers
-    lines = [f"# transform_build  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  "
-             f"{platform.processor() or platform.machine()}  python {platform.python_version()}"]
-    for size in sizes:
-        line = bench_one(size)
-        print(line, flush=True)
-        lines.append(line)
+    parser.add_argument("--against", metavar="COMMIT",
+                        help="also build the same data with the code of COMMIT (e.g. main), "
+                             "alternating before/after: ratios measured in one run")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="before/after pairs per size with --against (default 1)")
+    parser.add_argument("--cache", type=Path,
+                        help="keep the generated companies here and reuse them in later runs")
+    parser.add_argument("--keep", type=Path,
+                        help="keep the built warehouses here (e.g. to compare their tables)")
+    parser.add_argument("--time-build", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--full-refresh", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.time_build:  # worker: one timed build by the code on PYTHONPATH, as JSON
+        print(json.dumps(time_build(args.time_build, args.full_refresh)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        variants = [("", REPO_ROOT)]
+        header = f"[code: {current_commit()}]"
+        if args.against:
+            before = exported_tree(args.against, workdir)
+            variants = [(f"  [before: {before.name[5:]}]", before),
+                        (f"  [after: {current_commit()}]", REPO_ROOT)]
+            header = f"[before: {before.name[5:]}, after: {current_commit()}]"
+        lines = [f"# transform_build  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  "
+                 f"{platform.processor() or platform.machine()}  python "
+                 f"{platform.python_version()}  {header}  load_avg_1m at start="
+                 f"{os.getloadavg()[0]:.1f}"]
+        print(lines[0], flush=True)
+        for size in args.customers:
+            cache = (args.cache or workdir / "companies") / f"customers-{size}"
+            meta = prepared_company(size, cache)
+            for round_ in range(args.rounds if args.against else 1):
+                for label, code in variants:
+                    name = f"{size}-{round_}-{'before' if 'before' in label else 'after'}"
+                    home = (args.keep or workdir / "homes") / name
+                    shutil.rmtree(home, ignore_errors=True)
+                    line = result_line(meta, bench_one(code, home, cache, meta), label)
+                    print(line, flush=True)
+                    lines.append(line)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a") as results:  # earlier runs stay: machines differ from day to day
         results.write("\n".join(lines) + "\n")

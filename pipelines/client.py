@@ -172,13 +172,17 @@ class StripeReader:
         created_gte: int | None = None,
         created_lt: int | None = None,
         priority: bool = False,
+        shares: int = 1,
     ) -> Iterator[list[dict[str, Any]]]:
         """Every object of a list endpoint created in ``[created_gte, created_lt)``, page by page.
 
         Pages are read concurrently by splitting the ``created`` range whenever a slice turns
         out to hold more than a page, so large accounts use several workers per listing.
         ``priority``: this listing is the critical path; it gets the overall rate limit first
-        (see RateLimiter).
+        (see RateLimiter). ``shares``: this is one of that many listings of the endpoint run
+        together (events of several `types[]` groups): they split its parallel slices, so the
+        endpoint has as many requests in flight, and a small account as few partial pages, as
+        with one listing.
         """
         base = dict(params or {})
         lo = STRIPE_EPOCH if created_gte is None else created_gte
@@ -196,7 +200,7 @@ class StripeReader:
         # A critical listing keeps four times the requests in flight, so answers slowed by load
         # never leave its per-endpoint limit unused, and starts on all its slices at once
         # instead of ramping up.
-        parallel = self._parallel * (4 if priority else 1)
+        parallel = max(1, self._parallel * (4 if priority else 1) // max(1, shares))
         for part in _even_slices(lo, hi, parallel if priority else 1):
             submit(part)
         try:

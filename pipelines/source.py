@@ -17,6 +17,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import dlt
@@ -24,6 +25,7 @@ import orjson
 from dlt.sources import DltSource
 
 from pipelines.client import StripeReader
+from pipelines.event_types import EVENT_TYPE_GROUPS
 from pipelines.privacy import allowlist
 from pipelines.settings import (
     INVOICE_LINES_ENDPOINT,
@@ -216,9 +218,10 @@ class StripeExtraction:
         recent = (w.activity_start, w.end)
         backfill = w.kind == "backfill"
         # Events usually need the most pages of one endpoint (the per-endpoint limit makes
-        # them the critical path): start them first.
+        # them the critical path): start them first, one listing per group of at most 20
+        # types (pipelines/event_types.py).
         return [
-            self._list_events,
+            *(partial(self._list_events, types) for types in EVENT_TYPE_GROUPS),
             lambda: self._list_simple("customers", everything if backfill else recent),
             self._list_subscriptions,
             lambda: self._list_invoices(recent),
@@ -231,12 +234,13 @@ class StripeExtraction:
         ]
 
     def _pages(
-        self, table: str, bounds: tuple[int | None, int | None], params: dict | None = None
+        self, table: str, bounds: tuple[int | None, int | None], params: dict | None = None,
+        shares: int = 1,
     ) -> Iterator[list[dict[str, Any]]]:
         gte, lt = bounds
         return self.reader.list_all(
             LIST_ENDPOINTS[table], params, created_gte=gte, created_lt=lt,
-            priority=table in CRITICAL_LISTINGS,
+            priority=table in CRITICAL_LISTINGS, shares=shares,
         )
 
     def _list_simple(self, table: str, bounds: tuple[int | None, int | None]) -> None:
@@ -260,9 +264,14 @@ class StripeExtraction:
             lambda page: [row for invoice in page for row in self._invoice_rows(invoice)],
         )
 
-    def _list_events(self) -> None:
+    def _list_events(self, types: tuple[str, ...]) -> None:
+        """The events of `types` (exact names, 20 at most: Stripe's `types[]`); with none,
+        of every type (the listing before issue 18, which bench/extract_throughput.py runs
+        for comparison)."""
         self._rows_of_pages(
-            self._pages("events", (self.window.events_start, self.window.end)),
+            self._pages("events", (self.window.events_start, self.window.end),
+                        {"types": list(types)} if types else None,
+                        shares=len(EVENT_TYPE_GROUPS)),
             self._event_rows,
         )
 
@@ -364,6 +373,16 @@ class StripeExtraction:
                 rows.extend(self._invoice_rows(latest, seen=True))
             subscription = dict(subscription, latest_invoice=latest["id"])
         self._first_sighting("subscriptions", subscription["id"])
+        embedded = subscription.get("items")
+        items = self._embedded_or_paged(
+            embedded, LIST_ENDPOINTS["subscription_items"],
+            {"subscription": subscription["id"], "expand": ITEM_PAGE_EXPANSIONS},
+        )
+        if embedded and embedded.get("has_more"):
+            # the subscription's row and version hold every item, as the webhook's re-fetch
+            # writes them: a version cut at ten items would show the rest as gone, and their
+            # changes and discounts could not be dated from the versions
+            subscription = dict(subscription, items=dict(embedded, data=items, has_more=False))
         data = self._allowlist(subscription)
         rows.append(("subscriptions", self._row(subscription, data)))
         digest = version_hash(data)
@@ -371,10 +390,7 @@ class StripeExtraction:
             row = self._row(subscription, data, version_hash=digest, source=source)
             row["observed_at"] = row["_synced_at"]
             rows.append(("subscription_versions", row))
-        for item in self._embedded_or_paged(
-            subscription.get("items"), LIST_ENDPOINTS["subscription_items"],
-            {"subscription": subscription["id"], "expand": ITEM_PAGE_EXPANSIONS},
-        ):
+        for item in items:
             if self._first_sighting("subscription_items", item["id"]):
                 row = self._row(item, self._allowlist(item), subscription=subscription["id"])
                 rows.append(("subscription_items", row))

@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 
 from pipelines.client import StripeReader
+from pipelines.event_types import WEBHOOK_APPLIED_TYPES
 from pipelines.privacy import allowlist
 from pipelines.settings import (
     INVOICE_LINES_ENDPOINT,
@@ -47,17 +48,8 @@ from stripe_warehouse.settings import RAW_DATASET, home_dir, warehouse_path
 from stripe_warehouse.stripe_api import STRIPE_API_VERSION
 from stripe_warehouse.writer_lock import warehouse_writer
 
-# Event types whose object is merged into the raw tables.
-APPLIED_TYPES = frozenset({
-    "customer.subscription.created", "customer.subscription.updated",
-    "customer.subscription.deleted", "invoice.payment_succeeded", "invoice.payment_failed",
-    "customer.created", "customer.updated", "customer.deleted",
-    "charge.failed", "charge.succeeded", "charge.refunded",
-    # money collected (issue 15): an invoice paid (out of band too), a bank debit pending,
-    # refunds, and disputes with their withdrawal and outcome
-    "invoice.paid", "charge.pending", "refund.created", "refund.updated",
-    "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed",
-})
+# Event types whose object is merged into the raw tables (listed with the others).
+APPLIED_TYPES = WEBHOOK_APPLIED_TYPES
 DEAUTHORIZED = "account.application.deauthorized"
 TABLE_OF_OBJECT = {
     "subscription": "subscriptions", "invoice": "invoices",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import fnmatch
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +23,7 @@ from sandbox.params import created_range, expand_paths, limit_of
 Obj = dict[str, Any]
 
 EMBEDDED_LIST_LIMIT = 10
+MAX_EVENT_TYPES = 20  # `types[]` of GET /v1/events
 
 # URL segment -> object type, for the simple list/retrieve endpoints.
 RESOURCES = {"customers": "customer", "subscriptions": "subscription", "invoices": "invoice",
@@ -227,16 +228,24 @@ class StripeApi:
         return view
 
     def _event_view(self, params: Obj) -> OrderedView:
-        types = params.get("types")
+        """Events of `types[]` (exact names, at most 20) or of `type` (one name, or a group
+        with `*` as a wildcard), as Stripe filters them; not both."""
+        types, pattern = params.get("types"), params.get("type")
         if isinstance(types, str):
             types = [types]
-        if params.get("type"):
-            types = [params["type"]]
-        if not types:
+        if types and pattern:
+            raise ApiError(400, "invalid_request_error", "You may pass either `type` or "
+                           "`types`, but not both.", "parameter_invalid", "types")
+        if types and len(types) > MAX_EVENT_TYPES:
+            raise ApiError(400, "invalid_request_error", f"Invalid array: `types` may contain "
+                           f"at most {MAX_EVENT_TYPES} event types ({len(types)} given).",
+                           "parameter_invalid", "types")
+        if pattern:
+            wildcard = re.compile(".*".join(map(re.escape, pattern.split("*"))))
+            types = [k for k in self.index.values("event", "type") if wildcard.fullmatch(k)]
+        elif not types:
             return self.index.view("event")
-        known = self.index.values("event", "type")
-        names = sorted({k for k in known for t in types if fnmatch.fnmatchcase(k, t)})
-        return self.index.union("event", "type", names)
+        return self.index.union("event", "type", sorted(set(types)))
 
     def _event_expired(self, event: Obj) -> bool:
         return event["created"] < self.company.now - EVENT_RETENTION

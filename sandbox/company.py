@@ -20,10 +20,11 @@ from sandbox.objects import Obj
 from sandbox.pricing_shapes import add_pricing_shapes
 from sandbox.retired_coupons import end_forever_promotion
 from sandbox.taxes import add_vat_subscriptions
+from sandbox.unread_events import UNREAD_OBJECT_TYPES, add_unread_events
 
 OBJECT_TYPES = ("customer", "subscription", "subscription_item", "invoice", "line_item", "charge",
                 "refund", "price", "product", "coupon", "discount", "event", "dispute",
-                "credit_note", "tax_rate")
+                "credit_note", "tax_rate", *UNREAD_OBJECT_TYPES)
 
 # Substrings of the planted personal data: none of them may ever reach the warehouse.
 PLANTED_PII_MARKERS = ["Planted Person", "+1-555-PLANTED", "Planted Street", "Plantedville",
@@ -213,6 +214,7 @@ def generate_company(cfg: CompanyConfig) -> Company:
         add_collection_shapes(company, random.Random(cfg.seed * 1_000 + 15))
         add_vat_subscriptions(company, random.Random(cfg.seed * 1_000 + 16))
         add_pricing_shapes(company, random.Random(cfg.seed * 1_000 + 6))
+        add_unread_events(company, random.Random(cfg.seed * 1_000 + 18))
     finally:
         # Freeze the history into the permanent generation: later collections (while
         # serving) then never rescan millions of long-lived objects.

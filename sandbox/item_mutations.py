@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 from sandbox import objects
 from sandbox.billing import Attempt, Collection, Line, create_invoice
-from sandbox.catalog import line_amount, period_end
+from sandbox.catalog import add_months, line_amount, period_end
 from sandbox.objects import Obj
-from sandbox.seat_changes import change_seats
+from sandbox.seat_changes import change_seats, replace_item
 
 if TYPE_CHECKING:
     from sandbox.company import Company
@@ -79,6 +79,35 @@ class ItemMutations:
             raise KeyError(f"subscription item {item_id!r} is not on {sub_id!r}")
         mark = len(self.objects["event"])
         change_seats(self, sub, item, quantity, at, prorate)
+        return self._events_since(mark)
+
+    def replace_item_discounts(self: Company, sub_id: str, item_id: str, at: int,
+                               coupon_id: str | None = None) -> list[Obj]:
+        """Remove the item's own discounts (`subscription_item.discounts`) at `at`, replaced by
+        one made from `coupon_id` if given: `customer.subscription.updated` carries the whole
+        previous item list (with the item's previous discount ids) in `previous_attributes`."""
+        sub = self._require("subscription", sub_id)
+        item = self._require("subscription_item", item_id)
+        if item not in sub["items"]["data"]:
+            raise KeyError(f"subscription item {item_id!r} is not on {sub_id!r}")
+        mark = len(self.objects["event"])
+        previous = copy.deepcopy(sub["items"])
+        replacements = []
+        if coupon_id is not None:
+            terms = self._require("coupon", coupon_id)
+            months = terms["duration_in_months"]
+            applied = objects.discount(self.new_id("di"), terms, sub["customer"], sub_id, at,
+                                       add_months(at, months) if months else None,
+                                       subscription_item=item_id)
+            self.add("discount", applied)
+            replacements.append(applied)
+        # a new item dict (not set in place): earlier event snapshots keep the old discounts
+        replace_item(self, item, dict(item, discounts=replacements))
+        sub["items"] = dict(sub["items"], data=[self.get("subscription_item", item_id)
+                                                if i is item else i
+                                                for i in sub["items"]["data"]])
+        self.emit("customer.subscription.updated", at, sub, {"items": previous})
+        self.touch("subscription", "subscription_item")
         return self._events_since(mark)
 
 

@@ -16,6 +16,7 @@ from sandbox import objects
 from sandbox.billing import Attempt, Collection, Line, create_invoice
 from sandbox.catalog import DAY, add_months, line_amount, period_end
 from sandbox.objects import Obj
+from sandbox.renewals import renew_until_now
 
 if TYPE_CHECKING:
     from sandbox.company import Company
@@ -93,39 +94,37 @@ def new_customer(company: Company, currency: str, at: int) -> Obj:
 
 
 def add_pricing_shapes(company: Company, rng: random.Random) -> None:
-    """The generator's share of these shapes, each a subscription started in the last 25 days
-    (its first period is the current one)."""
+    """The generator's share of these shapes, each a subscription started at any moment of its
+    customer's life (new INR customers: of the company's), renewed up to now
+    (sandbox/renewals.py), so that they do not all count as new MRR in the last month."""
     now = company.now
     live = [c for c in company.objects["customer"]
             if not c.get("deleted") and c["created"] < now - DAY]
 
-    def start() -> int:
-        return rng.randint(now - 25 * DAY, now - DAY)
+    def subscribe(customer: Obj, items: list[tuple[str, int]], **terms: object) -> None:
+        at = rng.randint(customer["created"], now - DAY)
+        renew_until_now(company, subscribe_priced(company, customer["id"], items, at, **terms))
 
     for customer in live:
         if customer.get("currency") == "eur":
             if rng.random() < CURRENCY_OPTION_RATE:
-                subscribe_priced(company, customer["id"], [("global_usd_month", 1)], start(),
-                                 currency="eur")
+                subscribe(customer, [("global_usd_month", 1)], currency="eur")
             continue
         if customer.get("currency") != "usd":
             continue
         roll = rng.random()
         if roll < PACKAGE_RATE:
             plan = "seatpack_usd_month" if rng.random() < 0.8 else "seatpack_usd_year"
-            subscribe_priced(company, customer["id"], [(plan, rng.randint(3, 40))], start())
+            subscribe(customer, [(plan, rng.randint(3, 40))])
         elif roll < PACKAGE_RATE + GRADUATED_RATE:
-            subscribe_priced(company, customer["id"], [("team_usd_month", rng.randint(2, 30))],
-                             start())
+            subscribe(customer, [("team_usd_month", rng.randint(2, 30))])
         elif roll < PACKAGE_RATE + GRADUATED_RATE + VOLUME_RATE:
-            subscribe_priced(company, customer["id"],
-                             [("platform_usd_month", rng.randint(1, 80))], start())
+            subscribe(customer, [("platform_usd_month", rng.randint(1, 80))])
         elif roll < PACKAGE_RATE + GRADUATED_RATE + VOLUME_RATE + ITEM_DISCOUNT_RATE:
-            subscribe_priced(company, customer["id"],
-                             [("pro_usd_month", rng.randint(1, 20)), ("support_usd_month", 1)],
-                             start(), item_coupons={rng.randint(0, 1): rng.choice(ITEM_COUPONS)})
+            subscribe(customer, [("pro_usd_month", rng.randint(1, 20)), ("support_usd_month", 1)],
+                      item_coupons={rng.randint(0, 1): rng.choice(ITEM_COUPONS)})
     # at least one in any company with customers; none in an empty one (a scenario's own)
+    first_signup = min((c["created"] for c in live), default=now - DAY)
     for _ in range(-(-len(live) * INR_CUSTOMERS_PER_HUNDRED // 100)):
-        at = start()
-        customer = new_customer(company, "inr", at - rng.randint(0, 3600))
-        subscribe_priced(company, customer["id"], [("global_usd_month", 1)], at, currency="inr")
+        customer = new_customer(company, "inr", rng.randint(first_signup, now - DAY))
+        subscribe(customer, [("global_usd_month", 1)], currency="inr")

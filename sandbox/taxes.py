@@ -110,13 +110,15 @@ def subscribe_with_vat(company: Company, customer_id: str, at: int, inclusive: b
 
 def add_vat_subscriptions(company: Company, rng: random.Random) -> None:
     """The generator's share of taxed subscriptions: some EUR customers take one more
-    subscription with VAT in the last four weeks (inside its first monthly period, so that
-    no renewal is missing), half with a VAT-inclusive price, half with VAT on top."""
+    subscription with VAT at any moment of their life, renewed up to now
+    (sandbox/renewals.py), half with a VAT-inclusive price, half with VAT on top."""
+    from sandbox.renewals import renew_until_now  # renewals -> billing -> taxes
     customers = [c for c in company.objects["customer"]
                  if not c.get("deleted") and c.get("currency") == "eur"
                  and c["created"] < company.now - 2 * DAY]
     for cust in customers:
         if rng.random() < VAT_SUBSCRIPTION_RATE:
-            at = rng.randint(max(cust["created"], company.now - 28 * DAY), company.now - DAY)
-            subscribe_with_vat(company, cust["id"], at, inclusive=rng.random() < 0.5,
-                               quantity=rng.randint(1, 5))
+            at = rng.randint(cust["created"], company.now - DAY)
+            renew_until_now(company, subscribe_with_vat(
+                company, cust["id"], at, inclusive=rng.random() < 0.5,
+                quantity=rng.randint(1, 5)))

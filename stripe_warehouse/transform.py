@@ -73,21 +73,29 @@ def run_dbt(
     is read as it comes: ``on_step(done, total)`` follows dbt's "3 of 45 OK" lines.
     """
     command, environment = dbt_invocation(args, home)
+    # dbt runs in the state directory and finds the warehouse at profiles.yml's relative path
+    # "./warehouse.duckdb": the profile, which dbt hashes to decide whether its saved parse
+    # (partial_parse.msgpack) is still valid, is then the same for every state directory, so
+    # a parse saved by one is reused by the next (DBT_PARTIAL_PARSE_FILE_PATH names a shared
+    # one; the test suite's many state directories would otherwise each parse from scratch).
+    environment["STRIPE_WAREHOUSE_HOME"] = "."
     started = time.time()
     with warehouse_writer(state_home(home), f"dbt {args[0] if args else ''}".strip()):
-        returncode, output = _run_streaming(command, environment, on_step)
+        returncode, output = _run_streaming(command, environment, on_step, state_home(home))
     if returncode != 0:
         warehouse = StateDir.resolve(home).warehouse
         raise TransformError(_failure_summary(args, output, started, warehouse, home))
 
 
 def _run_streaming(
-    command: list[str], environment: dict[str, str], on_step: StepCallback | None
+    command: list[str], environment: dict[str, str], on_step: StepCallback | None,
+    directory: Path,
 ) -> tuple[int, str]:
-    """Run ``command``; its exit code and output (stdout and stderr), reporting nodes done."""
+    """Run ``command`` in ``directory``; its exit code and output (stdout and stderr),
+    reporting nodes done."""
     lines: list[str] = []
     process = subprocess.Popen(
-        command, cwd=REPO_ROOT, env=environment, stdout=subprocess.PIPE,
+        command, cwd=directory, env=environment, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, umask=PRIVATE_UMASK,
     )
     try:

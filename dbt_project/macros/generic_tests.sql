@@ -1,13 +1,13 @@
 {#-
-  Fails with every combination of `columns` that occurs more than once (the model's grain).
-  `rebuilt_days_only` (incremental day models with project_id, metric_date, built_as_of): only
-  the days the last build rewrote, per project from the earliest day it wrote on, old rows of
-  those days included; older days were checked by the build that wrote them. A full build
-  writes every day, so it checks everything.
+  The rows of `model` a test checks: with `rebuilt_days_only` (incremental day models with
+  project_id, metric_date, built_as_of), only the days the last build rewrote, per project from
+  the earliest day it wrote on, old rows of those days included; older days were checked by
+  the build that wrote them. A full build writes every day, so it checks everything. Without
+  it, every row.
 -#}
-{% test unique_combination(model, columns, rebuilt_days_only=false) %}
+{% macro checked_rows_cte(model, rebuilt_days_only) -%}
 {%- if rebuilt_days_only %}
-with last_builds as (
+last_builds as (
     select project_id, max(built_as_of) as built_as_of from {{ model }} group by project_id
 ),
 
@@ -28,10 +28,18 @@ checked_rows as (
         and checked.metric_date >= rebuilt_from.first_day
 )
 {%- else %}
-with checked_rows as (
+checked_rows as (
     select * from {{ model }}
 )
 {%- endif %}
+{%- endmacro %}
+
+{#-
+  Fails with every combination of `columns` that occurs more than once (the model's grain),
+  over `checked_rows_cte`'s rows.
+-#}
+{% test unique_combination(model, columns, rebuilt_days_only=false) %}
+with {{ checked_rows_cte(model, rebuilt_days_only) }}
 
 select {{ columns | join(', ') }}, count(*) as occurrences
 from checked_rows
@@ -45,8 +53,9 @@ having count(*) > 1
   failure names the column. One scan and one dbt node for the whole model: dbt build runs a
   model's tests before its children, and one node per column and rule (54 across the marts
   and intermediates) held up every refresh for dbt's own cost per node, not for their SQL.
+  `rebuilt_days_only`: as `unique_combination`'s, so a refresh does not rescan every item-day.
 -#}
-{% test column_checks(model, not_null=[], non_negative=[]) %}
+{% test column_checks(model, not_null=[], non_negative=[], rebuilt_days_only=false) %}
 {%- set rules = [] -%}
 {%- for column in not_null -%}
     {%- do rules.append({'rule': 'not_null', 'column': column, 'breaks': column ~ ' is null'}) -%}
@@ -57,13 +66,15 @@ having count(*) > 1
 {%- if not rules -%}
     {{ exceptions.raise_compiler_error("column_checks on " ~ model ~ " lists no column: give not_null or non_negative") }}
 {%- endif %}
-with counts as (
+with {{ checked_rows_cte(model, rebuilt_days_only) }},
+
+counts as (
     select
         {%- for rule in rules %}
         sum(case when {{ rule.breaks }} then 1 else 0 end) as failing_{{ loop.index }}
         {{- ',' if not loop.last }}
         {%- endfor %}
-    from {{ model }}
+    from checked_rows
 )
 
 {% for rule in rules -%}

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from stripe_warehouse.publish import published_path
+from stripe_warehouse.settings import WAREHOUSE_FILE
 from stripe_warehouse.transform import build
 from tests.dbt.scenario import build_scenario
 
@@ -28,6 +31,15 @@ def scenario_home(tmp_path_factory: pytest.TempPathFactory, dbt_target_path: Pat
     build_scenario(home)
     build(home=home)
     return home
+
+
+@pytest.fixture()
+def built_scenario_copy(scenario_home: Path, tmp_path: Path) -> Path:
+    """A state directory of the test's own holding the scenario as `build_scenario` and a first
+    `build` leave it (the warehouse and the readers' copy): the session's build, copied."""
+    for source in (scenario_home / WAREHOUSE_FILE, published_path(scenario_home)):
+        shutil.copy(source, tmp_path / source.name)
+    return tmp_path
 
 
 @pytest.fixture()

@@ -7,6 +7,8 @@ sandbox's own Stripe objects (the truth the sync only reads).
 from __future__ import annotations
 
 import csv
+import os
+import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -14,13 +16,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.load import sync_project
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.fx_reference import usd_per_unit_on
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
+from tests.dbt.timed_sync import sync_as_of
 
 PROJECT_ID = "acme"
 API_KEY = "sk_test_e2e_metrics"
@@ -66,6 +68,17 @@ def item_amount(price: dict, quantity: int, currency: str | None = None) -> floa
     return total
 
 
+def monthly_amount(sub: dict, price: dict, quantity: int, interval_months: float) -> float:
+    """A licensed item's amount per month, without the VAT a tax-inclusive price holds (tax
+    never enters MRR). The past days' check valued it with its VAT: it failed on the days a
+    VAT-inclusive subscription (the generator starts them in the last four weeks) was running,
+    i.e. only when one had started more than `days_before_sync` days before the run."""
+    inclusive = sum(r["percentage"] for r in sub.get("default_tax_rates") or []
+                    if r["inclusive"])
+    return item_amount(price, quantity, sub["currency"]) / interval_months / (
+        1 + inclusive / 100)
+
+
 def recurring_off(amount: float, discount: dict, interval_months: float, at: int) -> float:
     """What a recurring discount takes off `amount` (a month's) at `at` (0 when not in force)."""
     coupon = discount["source"]["coupon"]
@@ -97,11 +110,7 @@ def expected_mrr_and_subscriptions(company) -> tuple[float, int]:
                 continue
             interval_months = MONTHS_PER_INTERVAL[recurring["interval"]] * recurring[
                 "interval_count"]
-            # tax never enters MRR: a VAT-inclusive price counts without its VAT
-            inclusive = sum(r["percentage"] for r in sub.get("default_tax_rates") or []
-                            if r["inclusive"])
-            amount = item_amount(price, item.get("quantity") or 1, sub["currency"]
-                                 ) / interval_months / (1 + inclusive / 100)
+            amount = monthly_amount(sub, price, item.get("quantity") or 1, interval_months)
             # an item's own discounts first, on that item only
             gross += max(amount - sum(recurring_off(amount, d, interval_months, company.now)
                                       for d in item.get("discounts") or []), 0.0)
@@ -148,16 +157,22 @@ def expected_revenue_on(company, day: date) -> float:
 
 @pytest.fixture(scope="module")
 def synced_company(tmp_path_factory):
-    """A 200-customer sandbox company backfilled into a fresh warehouse and built by dbt."""
+    """A 200-customer sandbox company backfilled into a fresh warehouse and built by dbt.
+
+    Generated as of the wall clock, so each run meets the history at another time of day and
+    month; a failure names its moment and `E2E_METRICS_NOW=<unix seconds>` replays it."""
+    now = int(os.environ.get("E2E_METRICS_NOW") or time.time())
+    print(f"e2e metrics company as of E2E_METRICS_NOW={now}")
     home = tmp_path_factory.mktemp("e2e_metrics_home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SECRET_KEY_ENV, generate_key())
         patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
-        company = generate_company(CompanyConfig(customers=200, seed=42))
+        company = generate_company(CompanyConfig(customers=200, seed=42, now=now))
         with SandboxServer(accounts={API_KEY: company}) as server:
             store = ConnectionStore(home)
             store.connect(PROJECT_ID, "pro", API_KEY)
-            sync_project(store, PROJECT_ID, "backfill", home=home, api_base=server.url)
+            # as of the company's moment (not a later wall clock, maybe on the next day)
+            sync_as_of(store, PROJECT_ID, home, server.url, "backfill", now)
         build(home=home)
     return company, home
 
@@ -211,19 +226,55 @@ def pause_started_at(company, subscription: dict) -> int | None:
     return None
 
 
-def billed_quantities_at(company, subscription_id: str, at: int) -> dict[str, int]:
-    """Each item's quantity at `at`: from the invoice line (period or proration) covering it."""
+def quantities_at(company, subscription_id: str, at: int) -> dict[str, int]:
+    """Each item's quantity at `at`, dated as docs/metrics-spec.md "Case 2" dates changes:
+    the invoice line (period or proration) covering `at`, unless a later change is known: a
+    kept `customer.subscription.updated` event (30 days) that changed the item's quantity
+    (`previous_attributes.items`), or, for a change older than the kept events and not
+    invoiced yet (the item's quantity now differs from its latest line), the event window's
+    start. A mid-period change with `proration_behavior=none` or pending prorations is on no
+    line until the renewal: reading only the lines made this check fail on the days between
+    the change and the renewal, at the times of day when such a change fell there."""
     covering: dict[str, tuple[int, int]] = {}
+    latest: dict[str, tuple[int, int]] = {}
     for line in company.objects["line_item"]:
         details = (line.get("parent") or {}).get("subscription_item_details") or {}
-        if details.get("subscription") != subscription_id or line["amount"] < 0:
+        if (details.get("subscription") != subscription_id or line["amount"] < 0
+                or line["quantity"] is None):
             continue
-        start, end = line["period"]["start"], line["period"]["end"]
-        if start <= at < end and line["quantity"] is not None:
-            item = details["subscription_item"]
-            if item not in covering or start >= covering[item][0]:
-                covering[item] = (start, line["quantity"])
-    return {item: quantity for item, (_, quantity) in covering.items()}
+        item, start, end = details["subscription_item"], line["period"]["start"], line[
+            "period"]["end"]
+        if start <= at < end and (item not in covering or start >= covering[item][0]):
+            covering[item] = (start, line["quantity"])
+        if start <= company.now and (item not in latest or start >= latest[item][0]):
+            latest[item] = (start, line["quantity"])
+    window_start = company.now - 30 * 86_400
+    changed: dict[str, tuple[int, int]] = {}
+    evented: set[str] = set()
+    for event in company.objects["event"]:
+        previous = event["data"].get("previous_attributes") or {}
+        obj = event["data"]["object"]
+        if (event["type"] != "customer.subscription.updated" or obj["id"] != subscription_id
+                or "items" not in previous or event["created"] < window_start):
+            continue
+        before = {i["id"]: i.get("quantity") for i in previous["items"]["data"]}
+        for item in obj["items"]["data"]:
+            if item.get("quantity") is None or before.get(item["id"]) == item["quantity"]:
+                continue
+            evented.add(item["id"])
+            if event["created"] <= at and event["created"] >= changed.get(item["id"], (0, 0))[0]:
+                changed[item["id"]] = (event["created"], item["quantity"])
+    sub = company.get("subscription", subscription_id)
+    for item in (sub or {}).get("items", {}).get("data", []):
+        last = latest.get(item["id"])
+        if (item["id"] not in evented and last is not None and item.get("quantity") is not None
+                and item["quantity"] != last[1] and last[0] < window_start <= at):
+            changed[item["id"]] = (window_start, item["quantity"])
+    quantities = {item: quantity for item, (_, quantity) in covering.items()}
+    for item, (when, quantity) in changed.items():
+        if item not in covering or when > covering[item][0]:
+            quantities[item] = quantity
+    return quantities
 
 
 def dunning_gave_up_at(company, subscription_id: str) -> int | None:
@@ -307,7 +358,7 @@ def expected_counted_on(company, day: date) -> tuple[dict[str, float], set[str]]
                 continue
             if paused is None or paused <= at:
                 continue
-        quantities = billed_quantities_at(company, sub["id"], at)
+        quantities = quantities_at(company, sub["id"], at)
         gross, interval_months = 0.0, 1.0
         for item in items_by_subscription.get(sub["id"], []):
             price, recurring = item["price"], item["price"].get("recurring")
@@ -316,7 +367,7 @@ def expected_counted_on(company, day: date) -> tuple[dict[str, float], set[str]]
             interval_months = MONTHS_PER_INTERVAL[recurring["interval"]] * recurring[
                 "interval_count"]
             quantity = quantities.get(item["id"], item.get("quantity") or 1)
-            amount = item_amount(price, quantity, sub["currency"]) / interval_months
+            amount = monthly_amount(sub, price, quantity, interval_months)
             gross += max(amount - sum(recurring_off(amount, d, interval_months, at)
                                       for d in item.get("discounts") or []), 0.0)
         recurring_discounts = {d["id"]: d for d in sub.get("discounts") or []}

@@ -173,3 +173,34 @@ def test_the_usd_check_of_a_refresh_fails_on_a_figure_a_millionth_off_on_a_day_i
         )
     with pytest.raises(TransformError, match=USD_CHECK):
         run_dbt(["test", "--select", USD_CHECK], home=tmp_path)
+
+
+ITEM_CHECKS = "int_subscription_item_mrr_daily,test_name:column_checks"
+
+
+@pytest.mark.parametrize(("day", "fails"), [("rebuilt", True), ("older", False)])
+def test_the_item_column_checks_of_a_refresh_read_the_days_it_rebuilt(
+    rounding_homes, tmp_path: Path, day: str, fails: bool
+) -> None:
+    """`column_checks(rebuilt_days_only)` on the item-day model: after a refresh, a negative
+    amount on a day the refresh rewrote fails the build; one on an older day is not read again
+    (the build that wrote that day checked it), so a refresh does not rescan every item-day."""
+    refreshed_later, _ = rounding_homes
+    shutil.copy(refreshed_later / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    latest = "(select max(built_as_of) from intermediate.int_subscription_item_mrr_daily)"
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        metric_date, item = con.execute(
+            "select metric_date, subscription_item_id "
+            "from intermediate.int_subscription_item_mrr_daily "
+            f"where built_as_of {'=' if day == 'rebuilt' else '<'} {latest} "
+            "order by metric_date desc, subscription_item_id limit 1"
+        ).fetchone()
+        con.execute("update intermediate.int_subscription_item_mrr_daily set gross_mrr = -1 "
+                    "where metric_date = ? and subscription_item_id = ?", [metric_date, item])
+        assert con.execute("select count(*) from intermediate.int_subscription_item_mrr_daily "
+                           "where gross_mrr < 0").fetchone()[0] == 1
+    if fails:
+        with pytest.raises(TransformError, match="column_checks_int_subscription_item_mrr_daily"):
+            run_dbt(["test", "--select", ITEM_CHECKS], home=tmp_path)
+    else:
+        run_dbt(["test", "--select", ITEM_CHECKS], home=tmp_path)

@@ -48,6 +48,9 @@ from tests.dbt.test_item_removal import PROJECT_ID, sync_at
 API_KEY = "sk_test_history_stability"
 DAYS = 10
 WEBHOOK_DAYS = (3, 8)
+# the marts `history` and `estimated` read, and everything they are built from; and
+# fct_mrr_movements_monthly: a data test of fct_mrr_daily (under metrics_daily) also reads
+# fct_mrr_movements, so that model must exist before the first build runs the test
 SELECT = "+fct_subscription_mrr_daily +metrics_daily +fct_mrr_movements_monthly"
 
 Change = Callable[[Company, int], list[dict]]

@@ -70,17 +70,17 @@ def cancel_monthly_subscription_in_a_refresh(home) -> None:
         con.close()
 
 
-def test_build_after_refresh_equals_full_rebuild_and_keeps_older_days(tmp_path):
-    scenario.build_scenario(tmp_path)
-    build(home=tmp_path)
-    before = snapshot(tmp_path)
+def test_build_after_refresh_equals_full_rebuild_and_keeps_older_days(built_scenario_copy):
+    # the scenario after its first build (the session's, copied)
+    home = built_scenario_copy
+    before = snapshot(home)
 
-    cancel_monthly_subscription_in_a_refresh(tmp_path)
-    build(home=tmp_path)
-    incremental = snapshot(tmp_path)
-    rewritten_from = first_day_rewritten_by_last_build(tmp_path)
-    build(home=tmp_path, full_refresh=True)
-    full = snapshot(tmp_path)
+    cancel_monthly_subscription_in_a_refresh(home)
+    build(home=home)
+    incremental = snapshot(home)
+    rewritten_from = first_day_rewritten_by_last_build(home)
+    build(home=home, full_refresh=True)
+    full = snapshot(home)
 
     assert incremental == full
     # the refresh window started Nov 18, one lookback day earlier: older rows were kept as built
@@ -103,16 +103,16 @@ def test_build_after_refresh_equals_full_rebuild_and_keeps_older_days(tmp_path):
     assert older_after == older_before
 
 
-def test_a_full_rebuild_republishes_days_it_rewrote_with_the_same_built_as_of(tmp_path):
-    scenario.build_scenario(tmp_path)
-    build(home=tmp_path)
+def test_a_full_rebuild_republishes_days_it_rewrote_with_the_same_built_as_of(built_scenario_copy):
+    # the scenario after its first build (the session's, copied)
+    home = built_scenario_copy
     # what a full rebuild after an FX table change looks like to the readers' copy: old days
     # that differ while their built_as_of (the last sync) stays the same
-    with duckdb.connect(str(published_path(tmp_path))) as con:
+    with duckdb.connect(str(published_path(home))) as con:
         con.execute("update marts.fct_subscription_mrr_daily set net_mrr_usd = -1")
         con.execute("update marts.metrics_daily set value = -1")
-    build(home=tmp_path, full_refresh=True)
-    with duckdb.connect(str(published_path(tmp_path)), read_only=True) as con:
+    build(home=home, full_refresh=True)
+    with duckdb.connect(str(published_path(home)), read_only=True) as con:
         stale = con.execute(
             "select (select count(*) from marts.fct_subscription_mrr_daily "
             "        where net_mrr_usd = -1), "
@@ -122,13 +122,13 @@ def test_a_full_rebuild_republishes_days_it_rewrote_with_the_same_built_as_of(tm
     assert stale[:2] == (0, 0) and stale[2] > 0
 
 
-def test_uniqueness_check_after_a_refresh_covers_every_rewritten_day(tmp_path):
-    scenario.build_scenario(tmp_path)
-    build(home=tmp_path)
-    cancel_monthly_subscription_in_a_refresh(tmp_path)
-    build(home=tmp_path)
+def test_uniqueness_check_after_a_refresh_covers_every_rewritten_day(built_scenario_copy):
+    # the scenario after its first build (the session's, copied)
+    home = built_scenario_copy
+    cancel_monthly_subscription_in_a_refresh(home)
+    build(home=home)
     # a stale row left on the first rewritten day (an older build's) duplicates a new one
-    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con = duckdb.connect(str(home / "warehouse.duckdb"))
     try:
         con.execute(
             "insert into intermediate.int_subscription_item_mrr_daily "
@@ -143,4 +143,4 @@ def test_uniqueness_check_after_a_refresh_covers_every_rewritten_day(tmp_path):
                        match="unique_combination_int_subscription_item_mrr_daily"):
         run_dbt(["test", "--select",
                  "int_subscription_item_mrr_daily,test_name:unique_combination"],
-                home=tmp_path)
+                home=home)

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from pipelines.event_types import LISTED_EVENT_TYPES
 from sandbox.company import Company
 
 DAY = 86_400
@@ -32,7 +33,8 @@ def expected_backfill_ids(company: Company, now: int) -> dict[str, set[str]]:
         "prices": {o["id"] for o in objs["price"]},
         "products": {o["id"] for o in objs["product"]},
         "coupons": {o["id"] for o in objs["coupon"]},
-        "events": created_in("event", events_start),
+        "events": {e["id"] for e in objs["event"]
+                   if e["type"] in LISTED_EVENT_TYPES and events_start <= e["created"] < end},
         "subscription_versions": {s["id"] for s in subscriptions},
     }
 

@@ -5,9 +5,12 @@ from pathlib import Path
 
 import pytest
 
+from pipelines import source as extraction_source
+from pipelines.event_types import LISTED_EVENT_TYPES
 from pipelines.load import sync_all, sync_project
 from pipelines.privacy import KEPT_FIELDS
 from pipelines.source import RAW_TABLES
+from sandbox.collection_shapes import refund_with_credit_note
 from sandbox.company import PLANTED_PII_MARKERS, Company, CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from stripe_warehouse.errors import WarehouseError
@@ -257,6 +260,52 @@ def test_restricted_key_without_a_permission_fails_naming_it(
     assert denied not in allowed and f"GET /v1/{denied}" in message  # names what is missing
     assert "\n" not in message
     assert store.get("acme").last_sync_at is None
+
+
+def test_backfill_lists_only_the_event_types_in_use_with_fewer_requests(
+    company: Company, sandbox: SandboxServer, store: ConnectionStore,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """Against the same company, the filtered listing (two `types[]` groups of 20) loads just
+    the listed types and needs fewer requests than listing every type, as before issue 18."""
+    sync_project(store, "acme", "backfill", api_base=sandbox.url, now=NOW)
+    filtered = sandbox.counts()["/v1/events"]
+    loaded = dict(query(store.home, "select type, count(*) from stripe_raw.events group by 1"))
+    in_window = [e for e in company.objects["event"] if e["created"] >= NOW - 30 * DAY]
+    assert set(loaded) == {e["type"] for e in in_window} & set(LISTED_EVENT_TYPES)
+    assert sum(loaded.values()) < 0.7 * len(in_window)  # many events are of unread types
+
+    monkeypatch.setattr(extraction_source, "EVENT_TYPE_GROUPS", [()])  # one listing of every type
+    every = ConnectionStore(tmp_path / "every")
+    every.connect("acme", "pro", TEST_KEY)
+    sync_project(every, "acme", "backfill", api_base=sandbox.url, now=NOW)
+    unfiltered = sandbox.counts()["/v1/events"] - filtered
+    assert query(every.home, "select count(*) from stripe_raw.events") == [(len(in_window),)]
+    assert filtered < unfiltered
+
+
+def test_refresh_picks_up_a_credit_note_on_an_old_invoice(
+    company: Company, sandbox: SandboxServer, store: ConnectionStore
+) -> None:
+    """A credit note changes an invoice older than the refresh's window: `invoice.updated`
+    names it (listed for that reason, though no model reads it).
+
+    An invoice paid 20 days before the backfill gets a credit note 2 days after it, for half
+    its amount: the refresh must store post_payment_credit_notes_amount = amount_paid // 2
+    (it was 0 after the backfill), though the invoice is older than the refresh's window."""
+    old = next(i for i in company.objects["invoice"]
+               if i["status"] == "paid" and NOW - 25 * DAY < i["created"] < NOW - 20 * DAY
+               and i["amount_paid"] > 1 and i["post_payment_credit_notes_amount"] == 0
+               and any(p["status"] == "paid" for p in i["payments"]["data"]))
+    sync_project(store, "acme", "backfill", api_base=sandbox.url, now=NOW)
+    amount = old["amount_paid"] // 2
+    stored = ("select (data->>'post_payment_credit_notes_amount')::int "
+              "from stripe_raw.invoices where id = ?")
+    assert query(store.home, stored, [old["id"]]) == [(0,)]
+    later = NOW + 2 * DAY
+    refund_with_credit_note(company, old["id"], amount, later - 60)
+    sync_project(store, "acme", "refresh", api_base=sandbox.url, now=later)
+    assert query(store.home, stored, [old["id"]]) == [(amount,)]
 
 
 def test_a_dispute_keeps_its_evidence_deadline(

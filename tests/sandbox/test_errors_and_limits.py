@@ -154,3 +154,19 @@ def test_unknown_endpoint_is_404(server: SandboxServer):
 def test_subscription_items_list_requires_the_subscription(server: SandboxServer):
     status, body, _ = _get(f"{server.url}/v1/subscription_items")
     assert status == 400 and body["error"]["param"] == "subscription"
+
+
+def test_more_than_twenty_event_types_is_400_naming_types(server: SandboxServer):
+    twenty_one = "&".join(f"types[]=invoice.t{i}" for i in range(21))
+    status, body, _ = _get(f"{server.url}/v1/events?{twenty_one}")
+    assert status == 400
+    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["param"] == "types" and "at most 20" in body["error"]["message"]
+    twenty = "&".join(f"types[]=invoice.t{i}" for i in range(20))
+    assert _get(f"{server.url}/v1/events?{twenty}")[0] == 200
+
+
+def test_type_and_types_together_is_400(server: SandboxServer):
+    status, body, _ = _get(f"{server.url}/v1/events?type=charge.*&types[]=invoice.paid")
+    assert status == 400 and body["error"]["param"] == "types"
+    assert "not both" in body["error"]["message"]

@@ -281,3 +281,31 @@ def test_livemode_option_marks_every_object():
         assert live_objs and all(o["livemode"] is True for o in live_objs)
         assert all(o["livemode"] is False for o in test.objects[object_type]
                    if not o.get("deleted"))
+
+
+SHAPE_PRICES = {"seatpack_usd_month", "seatpack_usd_year", "team_usd_month",
+                "platform_usd_month", "global_usd_month"}
+
+
+def test_pricing_and_vat_shapes_start_over_the_history_and_renew(larger_company: Company):
+    """The package, tiered, currency-option, item-discount and VAT subscriptions start at any
+    moment of their customer's life, as real ones do, and each period since is invoiced: all
+    of them started in the last 25 days once, so the demo showed MRR +26.5% month over month
+    (README). By hand: their customers signed up over 3 years, so well over half of them
+    started more than a month ago; and a subscription started n periods ago has n + 1
+    invoices (tests above: no gap between periods)."""
+    month = 30 * 86_400
+    shaped = [s for s in larger_company.objects["subscription"]
+              if s["default_tax_rates"]
+              or any(i["price"].get("lookup_key") in SHAPE_PRICES or i.get("discounts")
+                     for i in s["items"]["data"])]
+    assert len(shaped) > 20
+    older = [s for s in shaped if s["start_date"] < NOW - month]
+    assert len(older) > len(shaped) / 2
+    renewed = {(inv.get("parent") or {}).get("subscription_details", {}).get("subscription")
+               for inv in larger_company.objects["invoice"]
+               if inv["billing_reason"] == "subscription_cycle"}
+    # a monthly one started over 31 days ago has had a renewal
+    assert all(s["id"] in renewed for s in older if s["status"] == "active"
+               and s["start_date"] < NOW - 32 * 86_400
+               and s["items"]["data"][0]["price"]["recurring"]["interval"] == "month")

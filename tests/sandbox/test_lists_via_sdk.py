@@ -96,6 +96,30 @@ def test_event_types_filter_and_thirty_day_cutoff(client, company: Company):
     assert all(e.api_version == "2025-09-30.clover" for e in everything)
     wildcard = list(client.v1.events.list(params={"type": "charge.*"}).auto_paging_iter())
     assert wildcard and {e.type.split(".")[0] for e in wildcard} == {"charge"}
+    assert {"charge.succeeded", "charge.updated"} <= {e.type for e in wildcard}
+    one = list(client.v1.events.list(params={"type": "charge.updated"}).auto_paging_iter())
+    assert one and {e.type for e in one} == {"charge.updated"}
+
+
+def test_event_types_list_takes_exact_names_only(client, company: Company):
+    """`types[]` has no wildcard (only `type` has): `charge.*` there names no event."""
+    assert client.v1.events.list(params={"types": ["charge.*"]}).data == []
+    split = list(client.v1.events.list(
+        params={"types": ["charge.succeeded", "charge.*"], "limit": 100}).auto_paging_iter())
+    assert split and {e.type for e in split} == {"charge.succeeded"}
+
+
+def test_many_events_are_of_types_a_revenue_warehouse_never_reads(company: Company):
+    """Payment intents, saved cards, Checkout, invoice creations, charge updates: about two
+    events in five, as on real accounts."""
+    from pipelines.event_types import LISTED_EVENT_TYPES
+
+    types = [e["type"] for e in company.objects["event"]]
+    unread = [t for t in types if t not in LISTED_EVENT_TYPES]
+    assert 0.3 < len(unread) / len(types) < 0.5
+    assert {"payment_intent.created", "payment_intent.succeeded", "setup_intent.succeeded",
+            "payment_method.attached", "checkout.session.completed", "invoice.created",
+            "charge.updated"} <= set(unread)
 
 
 def test_thirty_day_cutoff_hides_older_events_even_when_asked_by_created(company: Company):
@@ -169,7 +193,7 @@ def test_event_payloads_carry_discount_ids(fresh_company: Company):
     [event] = fresh_company.cancel_subscription(sub["id"], NOW, at_period_end=True)
     served = StripeApi(fresh_company).retrieve({}, "event", event["id"])
     assert served["data"]["object"]["discounts"] == [sub["discounts"][0]["id"]]
-    listed = StripeApi(fresh_company).list_objects({"types": ["customer.subscription.*"]}, "event")
+    listed = StripeApi(fresh_company).list_objects({"type": "customer.subscription.*"}, "event")
     [payload] = [e["data"]["object"] for e in listed["data"] if e["id"] == event["id"]]
     assert payload["discounts"] == [sub["discounts"][0]["id"]]
 

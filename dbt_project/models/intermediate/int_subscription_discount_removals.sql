@@ -8,27 +8,45 @@
      discount on one version and absent from the next one of the subscription was removed
      between the two; dated at the later observation and flagged `is_estimated` (a sync sees
      a change only when it runs).
+  A subscription item's own discounts (`subscription_item.discounts`) are dated the same way,
+  item by item: listed on the item in an event's `previous_attributes.items` and not on the same
+  item after it (exact), else on one stored version of the subscription's item and not on the
+  item in a later one (estimated). An item absent from a later list (removed, or beyond the
+  ten items a list embeds) does not end its discounts: an item's removal ends its amount.
+  `estimated_from`: the last observation that still had the discount (an estimated removal
+  happened in [estimated_from, removed_at]; int_subscription_item_mrr_daily flags those days).
   Stripe also drops the discounts of a canceled subscription: such a "removal" is at or after
   the subscription's end, where it counts for nothing.
 -#}
-with updates as (
+-- Performance (bench/transform_build.py): every update event's document (the whole
+-- subscription) is parsed once, for its small `previous_attributes`, and only the few updates
+-- that changed a discount are read further; testing both keys on the whole document parsed it
+-- twice, on every build (the 30 days of raw events).
+with updated as (
+    select
+        project_id,
+        created,
+        data,
+        json_extract(data, '$.data.previous_attributes') as previous_attributes
+    from {{ source('stripe', 'events') }}
+    where type = 'customer.subscription.updated'
+),
+
+updates as (
     select
         project_id,
         json_extract_string(data, '$.data.object.id') as subscription_id,
         {{ from_unix_seconds('created') }} as removed_at,
-        json_extract(data, '$.data.previous_attributes.discounts') as previous_discounts,
-        json_extract(data, '$.data.previous_attributes.discount') as previous_discount,
+        json_extract(previous_attributes, '$.discounts') as previous_discounts,
+        json_extract(previous_attributes, '$.discount') as previous_discount,
         -- what is on the subscription after the update: ids, or objects when expanded
         coalesce(json_extract_string(data, '$.data.object.discounts[*]'), [])
         || coalesce(json_extract_string(data, '$.data.object.discounts[*].id'), [])
         || [json_extract_string(data, '$.data.object.discount'),
             json_extract_string(data, '$.data.object.discount.id')] as kept_ids
-    from {{ source('stripe', 'events') }}
-    where type = 'customer.subscription.updated'
-        and (
-            {{ json_has_key('data', 'data.previous_attributes.discounts') }}
-            or {{ json_has_key('data', 'data.previous_attributes.discount') }}
-        )
+    from updated
+    where {{ json_has_key('previous_attributes', 'discounts') }}
+        or {{ json_has_key('previous_attributes', 'discount') }}
 ),
 
 previously_on as (
@@ -50,11 +68,58 @@ removed_by_events as (
     group by all
 ),
 
+-- an item's own discounts: those on the item before an event and not on it after
+item_events as (
+    select * from {{ ref('stg_stripe__subscription_item_events') }}
+),
+
+items_after_events as (
+    select
+        project_id,
+        event_id,
+        {{ json_text('item', 'id') }} as subscription_item_id,
+        coalesce(json_extract_string(item, '$.discounts[*]'), [])
+        || coalesce(json_extract_string(item, '$.discounts[*].id'), []) as kept_ids
+    from (select project_id, event_id, {{ json_array_items('items') }} as item from item_events)
+),
+
+item_discounts_before_events as (
+    select
+        project_id,
+        subscription_id,
+        event_id,
+        created_at,
+        {{ json_text('item', 'id') }} as subscription_item_id,
+        {{ json_array_elements('item', 'discounts') }} as discount
+    from (
+        select project_id, subscription_id, event_id, created_at,
+            {{ json_array_items('previous_items') }} as item
+        from item_events
+    )
+),
+
+item_discounts_removed_by_events as (
+    select
+        before.project_id,
+        before.subscription_id,
+        {{ json_id('before.discount') }} as discount_id,
+        min(before.created_at) as removed_at
+    from item_discounts_before_events as before
+    -- the item is still listed after the event (its removal ends its amount anyway)
+    inner join items_after_events as after
+        on before.project_id = after.project_id
+        and before.event_id = after.event_id
+        and before.subscription_item_id = after.subscription_item_id
+    where not list_contains(after.kept_ids, {{ json_id('before.discount') }})
+    group by all
+),
+
 versions as (
     select
         project_id,
         subscription_id,
         observed_at,
+        items,
         discounts,
         discount
     from {{ ref('stg_stripe__subscription_versions') }}
@@ -76,12 +141,13 @@ last_seen as (
     group by all
 ),
 
-removed_by_versions as (
+subscription_discounts_removed_by_versions as (
     select
         last_seen.project_id,
         last_seen.subscription_id,
         last_seen.discount_id,
-        min(versions.observed_at) as removed_at
+        min(versions.observed_at) as removed_at,
+        last_seen.last_seen_at
     from last_seen
     inner join versions
         on last_seen.project_id = versions.project_id
@@ -90,14 +156,75 @@ removed_by_versions as (
     group by all
 ),
 
+-- each item of each version with the ids of its own discounts (ids, or objects when expanded)
+version_items as (
+    select
+        project_id,
+        subscription_id,
+        observed_at,
+        {{ json_text('item', 'id') }} as subscription_item_id,
+        item
+    from (
+        select project_id, subscription_id, observed_at, {{ json_array_items('items') }} as item
+        from versions
+    )
+),
+
+item_last_seen as (
+    select
+        project_id,
+        subscription_id,
+        subscription_item_id,
+        {{ json_id('discount') }} as discount_id,
+        max(observed_at) as last_seen_at
+    from (
+        select
+            project_id, subscription_id, subscription_item_id, observed_at,
+            {{ json_array_elements('item', 'discounts') }} as discount
+        from version_items
+    )
+    group by all
+),
+
+-- the first later version listing the item without the discount
+item_discounts_removed_by_versions as (
+    select
+        item_last_seen.project_id,
+        item_last_seen.subscription_id,
+        item_last_seen.discount_id,
+        min(version_items.observed_at) as removed_at,
+        item_last_seen.last_seen_at
+    from item_last_seen
+    inner join version_items
+        on item_last_seen.project_id = version_items.project_id
+        and item_last_seen.subscription_id = version_items.subscription_id
+        and item_last_seen.subscription_item_id = version_items.subscription_item_id
+        and version_items.observed_at > item_last_seen.last_seen_at
+    group by all
+),
+
+all_removed_by_events as (
+    select * from removed_by_events
+    union all
+    select * from item_discounts_removed_by_events
+),
+
+removed_by_versions as (
+    select * from subscription_discounts_removed_by_versions
+    union all
+    select * from item_discounts_removed_by_versions
+),
+
 final as (
     select
         coalesce(events.project_id, versions.project_id) as project_id,
         coalesce(events.subscription_id, versions.subscription_id) as subscription_id,
         coalesce(events.discount_id, versions.discount_id) as discount_id,
         coalesce(events.removed_at, versions.removed_at) as removed_at,
-        events.removed_at is null as is_estimated
-    from removed_by_events as events
+        events.removed_at is null as is_estimated,
+        -- an estimated removal happened at some moment in [estimated_from, removed_at]
+        coalesce(events.removed_at, versions.last_seen_at) as estimated_from
+    from all_removed_by_events as events
     full outer join removed_by_versions as versions
         on events.project_id = versions.project_id
         and events.subscription_id = versions.subscription_id

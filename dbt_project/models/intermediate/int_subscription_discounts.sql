@@ -5,7 +5,9 @@
   the listed coupon's, else those the sync read on the discount (its expanded `source.coupon`):
   a deleted coupon is not listed, yet its discounts keep applying. A discount removed or
   replaced ends when it left the subscription (int_subscription_discount_removals), if that is
-  before its natural end; `is_valid_to_estimated` flags an end dated by a sync's observation.
+  before its natural end; `is_valid_to_estimated` flags an end dated by a sync's observation
+  (it happened in [valid_to_estimated_from, valid_to]; those days are flagged `is_estimated`
+  in int_subscription_item_mrr_daily).
   An `amount_off` in another currency than the subscription's is never mixed into its MRR:
   it counts as 0, flagged `is_amount_off_in_another_currency` (the build warns about each,
   warn_amount_off_discounts_in_another_currency). A subscription item's own discount has
@@ -58,6 +60,7 @@ ended as (
     select
         priced.*,
         removals.removed_at,
+        removals.estimated_from as removal_estimated_from,
         coalesce(removals.is_estimated, false) as is_removal_estimated
     from priced
     left join removals
@@ -77,6 +80,7 @@ joined as (
         ended.amount_off,
         ended.amount_off_currency,
         ended.removed_at,
+        ended.removal_estimated_from,
         ended.is_removal_estimated,
         -- an amount off in another currency than the subscription's is never added to it
         coalesce(ended.amount_off, 0) > 0
@@ -122,6 +126,12 @@ final as (
         -- the removal was seen by a later sync, not dated by Stripe: it happened at or before
         removed_at is not null and is_removal_estimated
             and (natural_end is null or removed_at < natural_end) as is_valid_to_estimated,
+        -- an estimated end happened at some moment in [valid_to_estimated_from, valid_to]
+        case
+            when removed_at is not null and is_removal_estimated
+                and (natural_end is null or removed_at < natural_end)
+                then removal_estimated_from
+        end as valid_to_estimated_from,
         is_amount_off_in_another_currency
     from joined
 )

@@ -130,7 +130,8 @@ removals as (
     from {{ ref('int_subscription_item_removals') }}
 ),
 
--- item changes dated at an upper bound (int_subscription_item_states): [from, to] days
+-- item changes dated at an upper bound (int_subscription_item_states), and discounts of the
+-- item or its subscription ended at an upper bound (int_subscription_discounts): [from, to] days
 estimated_changes as (
     select
         project_id,
@@ -139,6 +140,20 @@ estimated_changes as (
         cast(valid_from as date) as estimated_to_date
     from {{ ref('int_subscription_item_states') }}
     where is_estimated
+    union all
+    select
+        ended.project_id,
+        coalesce(ended.subscription_item_id, items.subscription_item_id),
+        cast(ended.valid_to_estimated_from as date),
+        cast(ended.valid_to as date)
+    from {{ ref('int_subscription_discounts') }} as ended
+    -- a subscription's discount: each of its items
+    left join (select distinct project_id, subscription_id, subscription_item_id
+               from item_prices) as items
+        on ended.subscription_item_id is null
+        and ended.project_id = items.project_id
+        and ended.subscription_id = items.subscription_id
+    where ended.is_valid_to_estimated
 ),
 
 lifecycle_days as (

@@ -11,7 +11,9 @@
   (`coupon_*`) are read from the discount where the sync expanded its coupon: a deleted coupon
   is no longer listed by `/v1/coupons`, yet Stripe keeps applying its discounts, so the
   discount is the only place its terms are found. A subscription item's own discounts
-  (`subscription_item.discounts`, `subscription_item_id` set) come from the staged items:
+  (`subscription_item.discounts`, `subscription_item_id` set) come from the staged items and
+  from the items of the stored subscription versions (a discount removed from its item is
+  seen there only):
   their coupon is an id (the sync cannot expand it that deep) and is priced from /v1/coupons.
   Read from the staged columns, so that each JSON document is parsed once.
 -#}
@@ -26,10 +28,18 @@ with observed as (
     from {{ ref('stg_stripe__invoices') }}
     where subscription_id is not null
     union all
-    -- an item's own discounts (`subscription_item` names the item they apply to)
+    -- an item's own discounts (`subscription_item` names the item they apply to): as the
+    -- item is now, and as each stored version had it (a removed one is on the item no more)
     select project_id, subscription_id, discounts, cast(null as json) as discount
     from {{ ref('stg_stripe__subscription_items') }}
     where discounts is not null and json_array_length(discounts) > 0
+    union all
+    select project_id, subscription_id, json_extract(item, '$.discounts'), cast(null as json)
+    from (
+        select project_id, subscription_id, {{ json_array_items('items') }} as item
+        from {{ ref('stg_stripe__subscription_versions') }}
+    )
+    where json_array_length(item, '$.discounts') > 0
 ),
 
 listed as (
