@@ -33,9 +33,11 @@ test: lint chromium
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not e2e and not browser"
 
-# ruff on the Python; sqlfluff (dbt templater, .sqlfluff) on the dbt models, ~1 min offline.
+# ruff on the Python; lint-imports: the layers of docs/architecture.md ([tool.importlinter] in
+# pyproject.toml); sqlfluff (dbt templater, .sqlfluff) on the dbt models, ~1 min offline.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python scripts/lint_sql.py
 
 clean:

@@ -83,7 +83,9 @@ def one_round(tree: Path) -> dict[str, float]:
         home = Path(directory) / "data"
         env = tree_env(tree, home)
         started = time.monotonic()
-        demo = subprocess.run([sys.executable, "-c", "from stripe_warehouse.cli import main; "
+        # the CLI moved to commands/ (issue 16); an older tree has it in stripe_warehouse/
+        cli = "commands.cli" if (tree / "commands" / "cli.py").exists() else "stripe_warehouse.cli"
+        demo = subprocess.run([sys.executable, "-c", f"from {cli} import main; "
                                "raise SystemExit(main())", "demo"], cwd=tree, env=env,
                               capture_output=True, text=True, check=False)
         wall = time.monotonic() - started

@@ -110,7 +110,8 @@ def child_sequential(url: str) -> dict:
     """The obvious loader: one list after the other with the SDK's auto_paging_iter."""
     import stripe
 
-    from pipelines.settings import LIST_EXPANSIONS, STRIPE_API_VERSION
+    from pipelines.settings import LIST_EXPANSIONS
+    from stripe_warehouse.stripe_api import STRIPE_API_VERSION
 
     client = stripe.StripeClient(API_KEY, stripe_version=STRIPE_API_VERSION,
                                  base_addresses={"api": url}, max_network_retries=5)

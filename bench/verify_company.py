@@ -24,12 +24,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from commands.demo import DEMO_API_KEY, SandboxProcess  # noqa: E402
+from commands.verify import run_verify  # noqa: E402
 from pipelines.load import sync_project  # noqa: E402
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key  # noqa: E402
-from stripe_warehouse.demo import DEMO_API_KEY, SandboxProcess  # noqa: E402
 from stripe_warehouse.registry import ConnectionStore  # noqa: E402
 from stripe_warehouse.transform import build  # noqa: E402
-from stripe_warehouse.verify import run_verify  # noqa: E402
 
 RESULTS = Path(os.environ.get("VERIFY_BENCH_RESULTS",
                               REPO_ROOT / "bench" / "results" / "verify_company.txt"))

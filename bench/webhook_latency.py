@@ -22,8 +22,8 @@ import duckdb
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from sandbox.webhook_sender import WebhookSender
-from service.inbox import inbox_path
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+from stripe_warehouse.inbox import inbox_path
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
 from tests.webhooks.process import kill_hard, start_service

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.webhook_sender import WebhookSender
-from service.inbox import inbox_path
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+from stripe_warehouse.inbox import inbox_path
 from stripe_warehouse.registry import ConnectionStore
 from tests.webhooks.events import subscription_event
 from tests.webhooks.process import kill_hard, start_service

@@ -26,7 +26,7 @@ from orchestration.partitions import project_partitions
 from orchestration.resources import (
     WarehouseResource,
     build_and_publish,
-    ensure_dbt_manifest,
+    dbt_project,
 )
 from orchestration.run_metadata import previous_objects_read, sync_metadata
 from orchestration.translators import (
@@ -35,8 +35,9 @@ from orchestration.translators import (
     StripeDltTranslator,
     raw_table_key,
 )
+from pipelines.load import configure_dlt
+from pipelines.revocation import sync_or_revoke
 from pipelines.source import stripe_source
-from stripe_warehouse.revocation import sync_or_revoke
 from stripe_warehouse.settings import RAW_DATASET
 from stripe_warehouse.writer_lock import warehouse_writer
 
@@ -45,11 +46,19 @@ SYNC_KIND_TAG = "stripe_warehouse/sync_kind"
 DEFAULT_SYNC_KIND = "refresh"
 SYNC_KINDS = ("backfill", "refresh")
 
-# The source and pipeline are only inspected for their resources here; runs build their own.
-_spec_source = stripe_source("asset_specs", reader=None, kind=DEFAULT_SYNC_KIND)  # type: ignore[arg-type]
-_spec_pipeline = dlt.pipeline(
-    pipeline_name="stripe_asset_specs", destination="duckdb", dataset_name=RAW_DATASET
-)
+
+
+def _dlt_asset_specs() -> list[AssetSpec]:
+    """One spec per dlt resource. The source and pipeline are only inspected for their
+    resources (in memory: nothing is read or written); runs build their own. Making a dlt
+    pipeline starts dlt's telemetry unless configured off, hence configure_dlt first."""
+    configure_dlt()
+    source = stripe_source("asset_specs", reader=None, kind=DEFAULT_SYNC_KIND)  # type: ignore[arg-type]
+    pipeline = dlt.pipeline(
+        pipeline_name="stripe_asset_specs", destination="duckdb", dataset_name=RAW_DATASET
+    )
+    return build_dlt_asset_specs(source, pipeline, StripeDltTranslator())
+
 # sync_project also appends the run to sync_runs, which dbt reads for the reporting window.
 SYNC_RUNS_SPEC = AssetSpec(
     key=raw_table_key("sync_runs"),
@@ -58,7 +67,7 @@ SYNC_RUNS_SPEC = AssetSpec(
     description="One row per finished sync: the project's reporting window.",
 )
 RAW_TABLE_SPECS = [
-    *build_dlt_asset_specs(_spec_source, _spec_pipeline, StripeDltTranslator()),
+    *_dlt_asset_specs(),
     SYNC_RUNS_SPEC,
 ]
 
@@ -135,7 +144,7 @@ def project_row_counts(warehouse_file: Path, project_id: str, tables: list[str])
 
 
 @dbt_assets(
-    manifest=ensure_dbt_manifest(),
+    manifest=dbt_project.manifest_path,  # prepared by the entry point (see resources)
     dagster_dbt_translator=StripeDbtTranslator(),
     name="stripe_dbt_models",
     pool=DUCKDB_POOL,

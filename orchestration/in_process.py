@@ -21,6 +21,7 @@ from pathlib import Path
 from orchestration.observer import RunObserver
 from pipelines.load import SyncResult
 from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.state_dir import HOME_ENV
 from stripe_warehouse.storage import storage_error
 
 STARTED_BY_TAG = "stripe_warehouse/started_by"
@@ -47,7 +48,7 @@ def run_sync_job(
     sync's result; raises the failed step's own error (a WarehouseError, or the interrupt)."""
     home = home.resolve()
     # dbt (profiles.yml) and the dbt assets' manifest location read the state directory here
-    os.environ["STRIPE_WAREHOUSE_HOME"] = str(home)
+    os.environ[HOME_ENV] = str(home)
     observer = observer or RunObserver()
     observer.command = True
     with _quiet_dagster():

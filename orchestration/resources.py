@@ -1,11 +1,17 @@
-"""Resources: where the warehouse lives, and the dbt project with a manifest that is up to date."""
+"""Resources: where the warehouse lives, and the dbt project with a manifest that is up to date.
+
+The dbt project is declared once, the way dagster-dbt's examples do: ``DbtProject(...)``
+then ``prepare_if_dev()``. Its preparer parses the project only when the manifest is missing
+or older than the project's files (a check of file times otherwise), and does so under any
+loader, not only ``dagster dev``: ``dagster-daemon run``, a run worker and the CLI's
+in-process runs load the same definitions with no build step before them.
+"""
 
 import importlib.metadata
 import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -30,36 +36,37 @@ from stripe_warehouse.publish import publication
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.settings import (
     PRIVATE_UMASK,
-    home_dir,
     make_private_dirs,
     use_private_file_modes,
-    warehouse_path,
 )
+from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.transform import (
     ANSI_ESCAPE,
-    DBT_STATE_DIR,
+    DBT_PROFILES_DIR,
+    DBT_PROJECT_DIR,
     FAILED_STATUSES,
     TransformError,
     build_args,
-    dbt_target_path,
-    state_home,
+    dagster_target_path,
+    dbt_executable,
+    project_version,
 )
 from stripe_warehouse.writer_lock import warehouse_writer
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-# The manifest Dagster loads its dbt assets from (and the parse cache runs start with) lives in
-# the state directory of the code location (STRIPE_WAREHOUSE_HOME, as `stripe-warehouse ui`
-# exports it), never in the installed project; apart from the CLI's target so neither
-# reads a file the other is writing.
-DBT_TARGET = state_home() / DBT_STATE_DIR / "dagster-target"
 # Run processes may not have the virtualenv on PATH: call its dbt by path.
-DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
-DBT_SOURCES = ("dbt_project.yml", "profiles.yml", "dbt_project/models", "dbt_project/macros",
-               "dbt_project/seeds", "dbt_project/tests")
+DBT_EXECUTABLE = dbt_executable()[0]
 
 BUILT_NODE_TYPES = {"model", "seed", "snapshot", "test"}
 
-dbt_project = DbtProject(project_dir=REPO_ROOT, profiles_dir=REPO_ROOT, target_path=DBT_TARGET)
+
+class StripeDbtProject(DbtProject):
+    """dagster-dbt's project, prepared by :func:`ensure_dbt_manifest`: parsed aside and then
+    swapped in (runs may be reading the manifest), and only when it is missing or older than
+    the project's files (the dbt module's "changed?" check)."""
+
+    def prepare_if_dev(self) -> None:
+        # Not only under `dagster dev` (see the module's docstring); a current one is kept.
+        ensure_dbt_manifest(self)
 
 
 class WarehouseResource(ConfigurableResource):
@@ -72,9 +79,13 @@ class WarehouseResource(ConfigurableResource):
         """Runs write the warehouse, dlt's packages and (through dbt) dbt's target: owner-only."""
         use_private_file_modes()
 
-    def home_path(self) -> Path:
+    def state(self) -> StateDir:
         """The state directory: ``home`` if set, else ``STRIPE_WAREHOUSE_HOME``, else ``./data``."""
-        return home_dir(self.home).resolve()
+        return StateDir.resolve(self.home).create()
+
+    def home_path(self) -> Path:
+        """The state directory's path."""
+        return self.state().root
 
     def store(self) -> ConnectionStore:
         """The connection registry of this state directory."""
@@ -82,34 +93,28 @@ class WarehouseResource(ConfigurableResource):
 
     def warehouse_file(self) -> Path:
         """The DuckDB warehouse file."""
-        return warehouse_path(self.home_path())
+        return self.state().warehouse
 
     def export_home(self) -> None:
-        """Point child processes (dbt reads ``STRIPE_WAREHOUSE_HOME`` in profiles.yml) here."""
-        os.environ["STRIPE_WAREHOUSE_HOME"] = str(self.home_path())
+        """Point dagster-dbt's dbt processes (they inherit this process's environment) at this
+        state directory: dbt reads it in profiles.yml."""
+        os.environ.update({key: value for key, value in self.state().dbt_env().items()
+                           if key not in ("DBT_TARGET_PATH", "DBT_LOG_PATH")})
 
 
-def _newest_source_mtime() -> float:
-    newest = 0.0
-    for name in DBT_SOURCES:
-        path = REPO_ROOT / name
-        files = path.rglob("*") if path.is_dir() else [path]
-        newest = max([newest, *(f.stat().st_mtime for f in files if f.is_file())])
-    return newest
-
-
-def ensure_dbt_manifest() -> Path:
+def ensure_dbt_manifest(project: DbtProject | None = None) -> Path:
     """Parse the dbt project when its manifest is missing or older than a model, macro or seed."""
-    manifest = dbt_project.manifest_path
-    if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime():
+    project = project or dbt_project
+    manifest = project.manifest_path
+    if manifest.exists() and manifest.stat().st_mtime >= project_version():
         return manifest
     make_private_dirs(manifest.parent)
     # Parse aside, then swap the file in: run processes may be reading the manifest meanwhile.
     with tempfile.TemporaryDirectory(dir=manifest.parent, prefix=".parse-") as target:
         result = subprocess.run(
-            [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(REPO_ROOT),
-             "--profiles-dir", str(REPO_ROOT), "--target-path", target],
-            cwd=REPO_ROOT, capture_output=True, text=True, umask=PRIVATE_UMASK,
+            [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
+             "--profiles-dir", str(DBT_PROFILES_DIR), "--target-path", target],
+            cwd=DBT_PROJECT_DIR, capture_output=True, text=True, umask=PRIVATE_UMASK,
             env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
                  "DBT_LOG_PATH": target},
         )
@@ -124,6 +129,19 @@ def ensure_dbt_manifest() -> Path:
     return manifest
 
 
+# The manifest Dagster loads its dbt assets from (and the parse cache runs start with) lives in
+# the state directory of the code location (STRIPE_WAREHOUSE_HOME, as `stripe-warehouse ui`
+# exports it), never in the installed project (stripe_warehouse.transform.dagster_target_path).
+dbt_project = StripeDbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROFILES_DIR,
+                               target_path=dagster_target_path())
+dbt_project.prepare_if_dev()
+
+
+def prepare_dbt_project() -> Path:
+    """Make sure the manifest the dbt assets load exists and is current; its path."""
+    return ensure_dbt_manifest(dbt_project)
+
+
 @contextmanager
 def dbt_run_target(home: Path) -> Iterator[Path]:
     """A throw-away dbt target directory for one invocation, seeded with the parse cache.
@@ -133,7 +151,7 @@ def dbt_run_target(home: Path) -> Iterator[Path]:
     invocation's ``run_results.json``, failed or not, is kept where ``transform`` leaves its
     own (``dbt/target/``): the last build's results are always in one place.
     """
-    root = home / DBT_STATE_DIR
+    root = StateDir(home).dbt
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".run-target-", dir=root) as directory:
         cache = dbt_project.manifest_path.with_name("partial_parse.msgpack")
@@ -144,7 +162,7 @@ def dbt_run_target(home: Path) -> Iterator[Path]:
         finally:
             results = Path(directory) / "run_results.json"
             if results.exists():
-                kept = dbt_target_path(home)
+                kept = StateDir(home).dbt_target
                 kept.mkdir(mode=0o700, parents=True, exist_ok=True)
                 os.replace(results, kept / "run_results.json")
                 (kept / "run_results.json").chmod(0o600)
@@ -235,7 +253,7 @@ def _dbt_lines_to(observer: Any, home: Path) -> Iterator[None]:
     if observer is None or not observer.command:
         yield
         return
-    log = home / DBT_STATE_DIR / "logs" / "dagster-dbt.log"
+    log = StateDir(home).dbt / "logs" / "dagster-dbt.log"
     make_private_dirs(log.parent)
     with open(log, "w") as lines, redirect_stdout(lines):
         yield

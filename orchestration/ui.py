@@ -14,7 +14,7 @@ from typing import IO
 import yaml
 
 from stripe_warehouse.errors import WarehouseError
-from stripe_warehouse.settings import home_dir
+from stripe_warehouse.state_dir import HOME_ENV, StateDir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
@@ -28,7 +28,7 @@ REQUIRED_SETTINGS = {("concurrency", "pools", "default_limit"): 1}
 
 def dagster_home(home: Path | str | None) -> Path:
     """``<state dir>/dagster`` holding the instance config (pool limit) and run history."""
-    path = home_dir(home).resolve() / "dagster"
+    path = StateDir.resolve(home).create().dagster
     path.mkdir(mode=0o700, exist_ok=True)
     ensure_instance_config(path / "dagster.yaml")
     return path
@@ -82,11 +82,11 @@ def start_ui(
     log: IO[bytes] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Launch ``dagster dev -w workspace.yaml`` in its own process group; returns at once."""
-    state = home_dir(home).resolve()
+    state = StateDir.resolve(home).create()
     env = {
         **os.environ,
-        "STRIPE_WAREHOUSE_HOME": str(state),
-        "DAGSTER_HOME": str(dagster_home(state)),
+        HOME_ENV: str(state.root),  # the code location's WarehouseResource resolves it
+        "DAGSTER_HOME": str(dagster_home(state.root)),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     return subprocess.Popen(

@@ -19,6 +19,7 @@ from dagster import AssetMaterialization, DagsterInstance, MetadataValue
 from orchestration.partitions import project_partitions
 from orchestration.run_metadata import metrics_metadata
 from orchestration.translators import METRICS_DAILY_KEY, raw_table_key
+from pipelines.webhook_round import WebhookRound
 from pipelines.webhooks_apply import AppliedBatch, ApplyResult
 from stripe_warehouse.publish import published_path
 
@@ -86,12 +87,11 @@ def add_project_partitions(instance: DagsterInstance, batches: list[AppliedBatch
         instance.add_dynamic_partitions(project_partitions.name, missing)
 
 
-def report_webhook_refresh(
-    home: Path, result: ApplyResult, tables: set[str], batches: list[AppliedBatch]
-) -> None:
+def report_webhook_refresh(home: Path, done: WebhookRound, batches: list[AppliedBatch]) -> None:
     """Record the real-time service's batches (``batches``: every one applied since the last
-    report) and its refresh in the state directory's Dagster instance; a failure here is
-    logged on one line and never stops the service (the marts are fresh)."""
+    report) and its refresh (``done``) in the state directory's Dagster instance; a failure
+    here is logged on one line and never stops the service (the marts are fresh).
+    `stripe-warehouse serve` hands it to the service (which cannot import Dagster's layer)."""
     from orchestration.ui import dagster_home
 
     by = "the real-time service"
@@ -102,7 +102,7 @@ def report_webhook_refresh(
                 for materialization in webhook_raw_materializations(batch, by):
                     instance.report_runless_asset_event(materialization)
             instance.report_runless_asset_event(
-                webhook_marts_materialization(home, result, tables, by))
+                webhook_marts_materialization(home, done.result, done.refreshed, by))
     except Exception as error:  # noqa: BLE001 - recording is best effort, never a failed round
         log.warning("marts refresh not recorded in Dagster (%s: %s)", type(error).__name__,
                     " ".join(str(error).split())[:200])

@@ -24,18 +24,17 @@ from orchestration.webhook_events import (
     webhook_marts_materialization,
     webhook_raw_materializations,
 )
-from pipelines.webhooks_apply import apply_inbox
-from service.applier import marts_selection
-from service.inbox import Inbox
-from stripe_warehouse.publish import publish_marts
-from stripe_warehouse.transform import run_dbt
+from pipelines.webhook_round import apply_and_refresh
+from stripe_warehouse.inbox import Inbox
 
 
 @op(pool=DUCKDB_POOL)
 def apply_webhook_events(context: OpExecutionContext, warehouse: WarehouseResource) -> None:
-    """Apply the inbox, then ``dbt run`` the models between the changed tables and the metrics."""
+    """Apply the inbox, then ``dbt run`` the models between the changed tables and the metrics,
+    mark the events visible and publish (:func:`pipelines.webhook_round.apply_and_refresh`)."""
     home = warehouse.home_path()
-    result = apply_inbox(home, api_base=warehouse.api_base)
+    done = apply_and_refresh(home, api_base=warehouse.api_base)
+    result = done.result
     context.log.info(
         f"webhooks: {result.applied} applied, {result.stale} stale, {result.ignored} recorded "
         f"only, rows {result.rows_written}, waiting {result.waiting}"
@@ -47,11 +46,9 @@ def apply_webhook_events(context: OpExecutionContext, warehouse: WarehouseResour
     if result.failed:  # quarantined in the inbox: the run goes on, `status` shows why
         context.log.warning(f"webhooks: {result.failed} events could not be applied and were "
                             "quarantined (`stripe-warehouse status` shows why)")
-    if result.rows_written:
-        tables = {*result.rows_written, "sync_runs"}
-        run_dbt(["run", "--quiet", "--select", *marts_selection(tables)], home=home)
-        context.log.info(f"published the marts to {publish_marts(home)}")
-        context.log_event(webhook_marts_materialization(home, result, tables, "Dagster"))
+    if done.refreshed:
+        context.log.info(f"published the marts to {done.published}")
+        context.log_event(webhook_marts_materialization(home, result, done.refreshed, "Dagster"))
 
 
 @job(name="webhooks", description="Apply stored Stripe webhooks and refresh metrics_daily.")

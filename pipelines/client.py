@@ -21,11 +21,10 @@ from pipelines.settings import (
     MIN_WORKERS,
     PAGE_SIZE,
     RATE_LIMITS,
-    STRIPE_API_VERSION,
-    key_mode,
 )
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.settings import api_base as configured_api_base
+from stripe_warehouse.stripe_api import STRIPE_API_VERSION, key_mode
 
 STRIPE_EPOCH = 1_230_768_000  # 2009-01-01: no Stripe object is older
 CONNECTION_ATTEMPTS = 3  # a refused connection is rarely transient: fail fast

@@ -17,34 +17,44 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from pipelines.client import Progress, StripeReader
 from pipelines.privacy import AllowlistingDecoder
-from pipelines.settings import STRIPE_API_VERSION
 from pipelines.source import JSON_COLUMNS, RAW_TABLES, stripe_source, table_columns
 from pipelines.windows import sync_window
-from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_locked_message
+from stripe_warehouse.errors import WarehouseError, WarehouseLocked, warehouse_locked
 from stripe_warehouse.settings import (
-    DUCKDB_STORAGE_VERSION,
     RAW_DATASET,
     home_dir,
     make_private,
     warehouse_path,
 )
+from stripe_warehouse.state_dir import DUCKDB_STORAGE_VERSION
 from stripe_warehouse.storage import (
     check_not_truncated,
     corrupt_database,
     is_corruption,
     storage_error,
 )
+from stripe_warehouse.stripe_api import STRIPE_API_VERSION
 from stripe_warehouse.writer_lock import warehouse_writer
 
 if TYPE_CHECKING:  # the registry imports pipelines; only type checkers need it here
     from stripe_warehouse.registry import ConnectionStore
 
-# dlt would otherwise try to send usage telemetry from every sync.
-os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
-# dlt gzips every intermediate file twice (extract, normalize): a quarter of a backfill's CPU,
-# under the GIL the listings need. Files stay uncompressed; loaded ones are deleted.
-os.environ.setdefault("DATA_WRITER__DISABLE_COMPRESSION", "true")
-os.environ.setdefault("LOAD__DELETE_COMPLETED_JOBS", "true")
+# dlt's settings for every sync, set (unless the user set them) by configure_dlt before a
+# pipeline is made: dlt reads its configuration from the environment.
+DLT_DEFAULTS = {
+    # dlt would otherwise try to send usage telemetry from every sync.
+    "RUNTIME__DLTHUB_TELEMETRY": "false",
+    # dlt gzips every intermediate file twice (extract, normalize): a quarter of a backfill's
+    # CPU, under the GIL the listings need. Files stay uncompressed; loaded ones are deleted.
+    "DATA_WRITER__DISABLE_COMPRESSION": "true",
+    "LOAD__DELETE_COMPLETED_JOBS": "true",
+}
+
+
+def configure_dlt() -> None:
+    """Apply :data:`DLT_DEFAULTS` where the environment does not say otherwise."""
+    for key, value in DLT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +187,7 @@ def _user_error(error: BaseException, project_id: str, warehouse: Path) -> Wareh
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__
     if any(warehouse_locked(str(e)) for e in chain):
-        return WarehouseError(warehouse_locked_message(warehouse, f"run the sync of {project_id}"))
+        return WarehouseLocked(warehouse, f"run the sync of {project_id}")
     damaged = next((e for e in chain if is_corruption(str(e))), None)
     if damaged is not None:  # running again cannot help: say how to restore the file
         return corrupt_database(warehouse, damaged)
@@ -245,6 +255,7 @@ def sync_project(
     window = sync_window(kind, now=now, since_event_created=connection.last_event_created,
                          last_sync_at=connection.last_sync_at)
     started = dt.datetime.now(dt.UTC)
+    configure_dlt()
     pipeline = dlt.pipeline(
         pipeline_name=f"stripe_{project_id}",
         pipelines_dir=str(state_dir / ".dlt"),

@@ -1,6 +1,5 @@
-"""Constants of the Stripe extraction: API version, endpoints, paging, limits."""
+"""Constants of the Stripe extraction: endpoints, paging, limits (API version: core)."""
 
-STRIPE_API_VERSION = "2025-09-30.clover"
 PAGE_SIZE = 100  # Stripe's maximum `limit`
 
 # Raw table -> list endpoint.
@@ -77,11 +76,6 @@ TABLE_OF_OBJECT = {
     "coupon": "coupons",
 }
 
-
-
-def key_mode(api_key: str) -> str:
-    """``test`` for test-mode keys (``sk_test_``, ``rk_test_``), otherwise ``live``."""
-    return "test" if api_key[2:8] == "_test_" else "live"
 
 
 # Requests per second Stripe allows (overall, per endpoint), by key mode.

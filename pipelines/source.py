@@ -33,11 +33,11 @@ from pipelines.settings import (
     ITEM_PAGE_EXPANSIONS,
     LIST_ENDPOINTS,
     LIST_EXPANSIONS,
-    STRIPE_API_VERSION,
     TABLE_OF_OBJECT,
     retrieve_params,
 )
 from pipelines.windows import SyncKind, SyncWindow, sync_window
+from stripe_warehouse.stripe_api import STRIPE_API_VERSION
 
 Row = dict[str, Any]
 Batch = list[tuple[str, Row]]

@@ -13,8 +13,8 @@ a newer one. The rows follow the sync's contract (docs/architecture.md) and ever
 batch appends a ``sync_runs`` row of kind ``webhook`` so marts report "today".
 
 One bad event never stops the rest: an event that is not a storable Stripe event
-(:func:`service.event_shape.event_problem`), or whose batch fails on its data and that fails
-again alone, is quarantined in the inbox (outcome ``failed`` with the reason, shown by
+(:func:`stripe_warehouse.event_shape.event_problem`), or whose batch fails on its data and
+that fails again alone, is quarantined in the inbox (outcome ``failed`` with the reason, shown by
 ``status`` and ``doctor``) and the others are applied.
 """
 
@@ -37,15 +37,15 @@ from pipelines.settings import (
     INVOICE_PAYMENTS_ENDPOINT,
     ITEM_PAGE_EXPANSIONS,
     LIST_ENDPOINTS,
-    STRIPE_API_VERSION,
     retrieve_params,
 )
 from pipelines.source import version_hash
-from service.event_shape import event_problem
-from service.inbox import Inbox, InboxEvent
 from stripe_warehouse.errors import WarehouseError, warehouse_locked
-from stripe_warehouse.registry import Connection, ConnectionStore
+from stripe_warehouse.event_shape import event_problem
+from stripe_warehouse.inbox import Inbox, InboxEvent
+from stripe_warehouse.registry import Connection, ConnectionStore, UnknownProject
 from stripe_warehouse.settings import RAW_DATASET, home_dir, warehouse_path
+from stripe_warehouse.stripe_api import STRIPE_API_VERSION
 from stripe_warehouse.writer_lock import warehouse_writer
 
 # Event types whose object is merged into the raw tables (listed with the others).
@@ -193,7 +193,7 @@ def _apply_project(
     """Merge one project's events: the ``(project, event, outcome)`` to mark, and failures."""
     try:
         connection = store.get(project_id)
-    except WarehouseError as error:  # removed from the registry: its events wait, unapplied
+    except UnknownProject as error:  # removed from the registry: its events wait, unapplied
         result.waiting[project_id] = str(error)
         return [], []
     if connection.status == "active" and any(e.type == DEAUTHORIZED for e in events):

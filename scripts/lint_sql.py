@@ -20,7 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from pipelines.load import ensure_warehouse  # noqa: E402
-from stripe_warehouse.settings import WAREHOUSE_FILE  # noqa: E402
+from stripe_warehouse.state_dir import WAREHOUSE_FILE  # noqa: E402
 from stripe_warehouse.transform import dbt_invocation  # noqa: E402
 
 

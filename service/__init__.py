@@ -1,6 +1,6 @@
 """The small web service: Stripe webhooks into a durable inbox, and the OAuth callback.
 
-The app lives in `service.app`; this package imports nothing at load time, so that
-`pipelines.webhooks_apply` can use `service.inbox` and `service.event_shape` without
-importing the app (which imports it).
+The app lives in `service.app`. The inbox and the event checks it shares with the applier
+(`stripe_warehouse.inbox`, `stripe_warehouse.event_shape`) are core modules: nothing below
+this package imports it.
 """

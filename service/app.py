@@ -13,8 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from service.applier import InboxApplier
-from service.inbox import Inbox
+from service.applier import InboxApplier, OnRefreshed
 from service.oauth_routes import oauth_routes
 from service.server import (
     KEEP_ALIVE_SECONDS,
@@ -24,6 +23,7 @@ from service.server import (
     logging_config,
 )
 from service.webhooks import webhook_routes
+from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.settings import home_dir, use_private_file_modes
 
@@ -59,16 +59,19 @@ async def _unexpected(request: Request, error: Exception) -> Response:
 
 
 def create_app(
-    home: Path | str | None = None, realtime: bool = False, api_base: str | None = None
+    home: Path | str | None = None, realtime: bool = False, api_base: str | None = None,
+    on_refreshed: OnRefreshed | None = None,
 ) -> Starlette:
     """The ASGI app for the state directory ``home`` (default ``STRIPE_WAREHOUSE_HOME``).
 
     ``realtime``: also apply stored events and refresh the marts in the background
     (:mod:`service.applier`); otherwise the scheduled refresh or a sensor applies them.
+    ``on_refreshed``: told of each real-time refresh once published (the commands layer
+    passes :func:`orchestration.webhook_events.report_webhook_refresh`).
     """
     state = home_dir(home)
     inbox = Inbox(state)
-    applier = InboxApplier(state, api_base) if realtime else None
+    applier = InboxApplier(state, api_base, on_refreshed=on_refreshed) if realtime else None
     store = ConnectionStore(state)
 
     async def healthz(request: Request) -> JSONResponse:
@@ -110,8 +113,9 @@ def server_config(
 def run(
     home: Path | str | None = None, host: str = "127.0.0.1", port: int = 8787,
     realtime: bool = False, api_base: str | None = None, limits: ServerLimits | None = None,
+    on_refreshed: OnRefreshed | None = None,
 ) -> None:
     """Serve until interrupted (``stripe-warehouse serve [--realtime]``)."""
     use_private_file_modes()  # the applier writes the warehouse and its .wal
-    uvicorn.Server(server_config(create_app(home, realtime, api_base), host, port,
-                                 limits)).run()
+    app = create_app(home, realtime, api_base, on_refreshed)
+    uvicorn.Server(server_config(app, host, port, limits)).run()

@@ -16,27 +16,31 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
-from pipelines.webhooks_apply import AppliedBatch, apply_inbox
-from service.inbox import Inbox
-from service.marts_refresh import METRICS_MODEL, CompiledMetrics, project_version, rebuild
+from pipelines.webhook_round import (
+    MartsNotPublished,
+    MartsNotRefreshed,
+    WebhookRound,
+    WebhookRoundError,
+    apply_and_refresh,
+)
+from pipelines.webhooks_apply import AppliedBatch, ApplyResult
+from service.marts_refresh import CompiledMetrics, rebuild
 from stripe_warehouse.errors import WarehouseError
-from stripe_warehouse.publish import publish_marts
-from stripe_warehouse.transform import TransformError, run_dbt
+from stripe_warehouse.transform import TransformError, project_version, run_marts_selection
 
 log = logging.getLogger(__name__)
 
-DBT_SOURCE = "stripe"  # the dbt source name of the raw tables (_stripe__sources.yml)
 RETRY_SECONDS = 2.0
 
-
-def marts_selection(tables: Iterable[str]) -> list[str]:
-    """dbt ``--select`` arguments: the models between the changed raw tables and the metrics."""
-    return [f"source:{DBT_SOURCE}.{table}+,+{METRICS_MODEL}" for table in sorted(tables)]
+# Told of each round that refreshed the marts (``home``, the round, and every batch applied
+# since the last call: a round that could not refresh hands its batches to the next), once they
+# are published: `stripe-warehouse serve` records them in the state directory's Dagster instance.
+OnRefreshed = Callable[[Path, WebhookRound, list[AppliedBatch]], None]
 
 
 class InboxApplier:
@@ -44,12 +48,13 @@ class InboxApplier:
 
     def __init__(
         self, home: Path, api_base: str | None = None, poll_seconds: float = 5.0,
-        refetch: bool = True,
+        refetch: bool = True, on_refreshed: OnRefreshed | None = None,
     ) -> None:
         self.home = home
         self.api_base = api_base
         self.poll_seconds = poll_seconds
         self.refetch = refetch
+        self.on_refreshed = on_refreshed
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._stale_tables: set[str] = set()
@@ -78,20 +83,20 @@ class InboxApplier:
         """An event was stored: start a round now."""
         self._wake.set()
 
-    def refresh_metrics(self, tables: set[str]) -> None:
+    def refresh_metrics(self, home: Path, tables: set[str]) -> None:
         """Rebuild what ``metrics_daily`` reads of ``tables``: compiled SQL, else ``dbt run``."""
         try:
             if self._compiled is None or self._compiled.version != project_version():
-                self._compiled = CompiledMetrics.compile(self.home)
+                self._compiled = CompiledMetrics.compile(home)
             if not self._compiled.needs_dbt(tables):
-                rebuild(self.home, self._compiled.reading(tables))
+                rebuild(home, self._compiled.reading(tables))
                 return
         except (TransformError, duckdb.Error, KeyError) as error:
             log.warning("fast marts refresh failed (%s): falling back to dbt run",
                         " ".join(str(error).split())[:200])
             self._compiled = None
         # A model only dbt can build, or a failed replay: dbt itself knows how.
-        run_dbt(["run", "--quiet", "--select", *marts_selection(tables)], home=self.home)
+        run_marts_selection(home, tables)
 
     def _loop(self) -> None:
         with contextlib.suppress(WarehouseError):  # warm-up only: the first round retries
@@ -115,42 +120,35 @@ class InboxApplier:
     def run_once(self) -> bool:
         """One round: apply, then refresh the marts; False if something must be retried."""
         try:
-            result = apply_inbox(self.home, api_base=self.api_base, refetch=self.refetch)
-        except WarehouseError as error:
+            done = apply_and_refresh(self.home, api_base=self.api_base, refetch=self.refetch,
+                                     refresh=self.refresh_metrics, stale=self._stale_tables)
+        except WebhookRoundError as error:
+            self._unreported += error.result.batches  # recorded with the next refresh
+            _log_quarantined(error.result)
+            if isinstance(error, MartsNotPublished):
+                log.error("%s", error)
+                return True
+            assert isinstance(error, MartsNotRefreshed)
+            log.error("%s: retrying in %.0f s", error, RETRY_SECONDS)
+            return False
+        except WarehouseError as error:  # the inbox was not applied
             log.error("%s", error)
             return False
-        applied_through = time.time()
+        result = done.result
         self._unreported += result.batches
-        if result.failed:
-            log.error("%d webhook events could not be applied and were quarantined: "
-                      "`stripe-warehouse status` shows why", result.failed)
-        if result.rows_written:
-            # sync_runs always changes: it moves "today" to the newest applied batch.
-            self._stale_tables.update({*result.rows_written, "sync_runs"})
-        if not self._stale_tables:
+        _log_quarantined(result)
+        if not done.refreshed:
             return True
-        try:
-            self.refresh_metrics(self._stale_tables)
-        except (TransformError, WarehouseError, duckdb.Error) as error:
-            log.error("marts not refreshed after webhooks (%s): retrying in %.0f s",
-                      " ".join(str(error).split()), RETRY_SECONDS)
-            return False
         log.info("applied %d events in %.2f s, marts refreshed %.2f s later", result.events,
-                 result.seconds, time.time() - applied_through)
-        refreshed = set(self._stale_tables)
-        self._stale_tables.clear()
-        with Inbox(self.home) as inbox:
-            inbox.mark_visible(applied_through)
-        # Readers (BI tools, `stripe-warehouse metrics`) read the published copy, not the warehouse.
-        try:
-            publish_marts(self.home)
-        except (WarehouseError, duckdb.Error) as error:  # e.g. the writer lock's wait ran out
-            log.error("marts refreshed but not published (%s): the next round or build "
-                      "publishes them", " ".join(str(error).split()))
-            return True
+                 result.seconds, done.refresh_seconds)
         # the marts are visible: now record the refresh where `stripe-warehouse ui` shows it
-        from orchestration.webhook_events import report_webhook_refresh
-
-        report_webhook_refresh(self.home, result, refreshed, self._unreported)
+        if self.on_refreshed is not None:
+            self.on_refreshed(self.home, done, self._unreported)
         self._unreported = []
         return True
+
+
+def _log_quarantined(result: ApplyResult) -> None:
+    if result.failed:
+        log.error("%d webhook events could not be applied and were quarantined: "
+                  "`stripe-warehouse status` shows why", result.failed)

@@ -8,7 +8,8 @@ topological order inside one DuckDB transaction, so readers see all of the new s
 of it. An incremental model is rebuilt in full, which is what ``--full-refresh`` gives and what
 its incremental runs must equal; dbt's next incremental run continues from it. Views and
 ephemeral models need nothing. Any other materialization makes :meth:`needs_dbt` true and the
-caller runs dbt. The SQL is recompiled whenever a file of the dbt project changes.
+caller runs dbt. The SQL is recompiled whenever a file of the dbt project changes
+(:func:`stripe_warehouse.transform.project_version`, the check Dagster's manifest uses too).
 """
 
 import json
@@ -18,12 +19,10 @@ from pathlib import Path
 
 from pipelines.webhooks_apply import LOCK_WAIT_SECONDS, connect_when_free
 from stripe_warehouse.settings import make_private, warehouse_path
-from stripe_warehouse.transform import REPO_ROOT, run_dbt
+from stripe_warehouse.transform import METRICS_MODEL, project_version, run_dbt
 from stripe_warehouse.writer_lock import warehouse_writer
 
-METRICS_MODEL = "metrics_daily"  # the published contract whose freshness is the target
 SOURCE_PREFIX = "source.stripe_warehouse.stripe."  # dbt unique id of a raw table, minus its name
-PROJECT_FILES = (REPO_ROOT / "dbt_project.yml", REPO_ROOT / "dbt_project")
 REPLAYED = frozenset({"table", "incremental"})  # recreated from their compiled SQL
 LIVE = frozenset({"view", "ephemeral"})  # read through, or inlined into their children
 TARGET_DIR = ".webhooks_dbt_target"  # inside the state directory: never shared with dbt runs
@@ -36,17 +35,6 @@ class CompiledModel:
     unique_id: str
     relation: str
     sql: str
-
-
-def project_version() -> float:
-    """The newest modification time among the dbt project's files (models, macros, seeds)."""
-    newest = 0.0
-    for root in PROJECT_FILES:
-        paths = [root] if root.is_file() else root.rglob("*")
-        for path in paths:
-            if path.suffix in {".sql", ".yml", ".csv"} and "target" not in path.parts:
-                newest = max(newest, path.stat().st_mtime)
-    return newest
 
 
 class CompiledMetrics:

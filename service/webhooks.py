@@ -20,10 +20,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from pipelines.privacy import allowlist
-from service.event_shape import event_problem
-from service.inbox import Inbox
 from service.signature import SignatureError, verify_signature
 from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.event_shape import event_problem
+from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import PROJECT_ID_PATTERN, ConnectionStore
 
 log = logging.getLogger(__name__)

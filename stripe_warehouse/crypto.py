@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from stripe_warehouse.errors import WarehouseError
-from stripe_warehouse.settings import configured_home
+from stripe_warehouse.state_dir import StateDir
 
 SECRET_KEY_ENV = "STRIPE_WAREHOUSE_SECRET_KEY"
 OLD_KEYS_ENV = "STRIPE_WAREHOUSE_OLD_SECRET_KEYS"  # comma-separated, readable during a rotation
@@ -46,7 +46,7 @@ def _demo_key_file() -> str | None:
     Only read while STRIPE_WAREHOUSE_SECRET_KEY is absent from the environment: a key stored
     beside the data it protects is a convenience for the demo, never for production.
     """
-    path = configured_home() / DEMO_KEY_FILE
+    path = StateDir.resolve().root / DEMO_KEY_FILE
     if not path.is_file():
         return None
     if str(path) not in _announced_key_files:

@@ -9,6 +9,13 @@ class WarehouseError(Exception):
         super().__init__(" ".join(message.split()))
 
 
+class WarehouseLocked(WarehouseError):
+    """Another process (a BI tool, the DuckDB CLI, dbt) holds the warehouse file open."""
+
+    def __init__(self, warehouse: object, what: str) -> None:
+        super().__init__(warehouse_locked_message(warehouse, what))
+
+
 # DuckDB's "IO Error: Could not set lock on file ...: Conflicting lock is held in ..."
 _DUCKDB_LOCK_MESSAGE = "could not set lock on file"
 

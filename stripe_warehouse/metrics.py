@@ -18,6 +18,7 @@ from stripe_warehouse.comparison import (
     compare,
 )
 from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.storage import reading
 
 METRIC_ORDER = (
@@ -136,5 +137,5 @@ def metrics_json(project_id: str, day: dt.date, values: list[MetricValue]) -> st
 
 
 def print_metrics(home: Path, project_id: str) -> None:
-    day, values = load_metrics(home / "warehouse.duckdb", project_id)
+    day, values = load_metrics(StateDir.resolve(home).warehouse, project_id)
     print(format_metrics(project_id, day, values))

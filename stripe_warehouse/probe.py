@@ -6,8 +6,8 @@ from typing import Any
 
 import stripe
 
-from pipelines.settings import STRIPE_API_VERSION
 from stripe_warehouse.settings import api_base as configured_api_base
+from stripe_warehouse.stripe_api import STRIPE_API_VERSION
 
 
 @dataclass(frozen=True)

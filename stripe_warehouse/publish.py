@@ -27,16 +27,15 @@ from pathlib import Path
 
 import duckdb
 
+from stripe_warehouse.state_dir import DUCKDB_STORAGE_VERSION, REPORTING_FILE
 from stripe_warehouse.writer_lock import warehouse_writer
 
-PUBLISHED_NAME = "reporting.duckdb"
-STORAGE_COMPATIBILITY = "v1.4.0"
 # a table with these columns is rewritten by day (see dbt_project/macros/incremental_days.sql)
 DAY_GRAINED_COLUMNS = {"project_id", "metric_date", "built_as_of"}
 
 
 def published_path(home: Path) -> Path:
-    return home / PUBLISHED_NAME
+    return home / REPORTING_FILE
 
 
 def publish_marts(home: Path, schema: str = "marts", whole: bool = False) -> Path:
@@ -94,7 +93,7 @@ def _remove_database(path: Path) -> None:
 
 def _open_copy(path: Path) -> duckdb.DuckDBPyConnection:
     """Opens the copy of the previous file; one that DuckDB cannot open is started afresh."""
-    config = {"storage_compatibility_version": STORAGE_COMPATIBILITY}
+    config = {"storage_compatibility_version": DUCKDB_STORAGE_VERSION}
     try:
         return duckdb.connect(str(path), config=config)
     except duckdb.Error:

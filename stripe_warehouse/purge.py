@@ -17,13 +17,13 @@ from pathlib import Path
 
 import duckdb
 
-from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_locked_message
+from stripe_warehouse.errors import WarehouseError, WarehouseLocked, warehouse_locked
 from stripe_warehouse.publish import publish_marts, published_path
 from stripe_warehouse.registry import ConnectionStore, validate_project_id
 from stripe_warehouse.settings import warehouse_path
+from stripe_warehouse.state_dir import INBOX_FILE
 from stripe_warehouse.writer_lock import warehouse_writer
 
-INBOX_FILE = "inbox.sqlite"  # service/inbox.py: table inbox_events, keyed by project_id
 DLT_DIR = ".dlt"
 REPORTS_DIR = "reports"  # where `stripe-warehouse report` writes without --out
 DLT_STATE_TABLE = "_dlt_pipeline_state"
@@ -96,8 +96,7 @@ def _purge_warehouse_file(home: Path, path: Path, project_id: str) -> dict[str, 
         con = duckdb.connect(str(path))
     except duckdb.IOException as error:
         if warehouse_locked(str(error)):
-            message = warehouse_locked_message(path, f"run purge {project_id}")
-            raise WarehouseError(message) from None
+            raise WarehouseLocked(path, f"run purge {project_id}") from None
         raise
     try:
         con.begin()

@@ -12,7 +12,6 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.settings import key_mode
 from stripe_warehouse.crypto import (
     SECRET_KEY_ENV,
     decrypt_secret,
@@ -23,10 +22,11 @@ from stripe_warehouse.crypto import (
 )
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.settings import home_dir
+from stripe_warehouse.state_dir import REGISTRY_FILE
 from stripe_warehouse.storage import storage_error
+from stripe_warehouse.stripe_api import key_mode
 from stripe_warehouse.tiers import InvalidCron, validate_cron
 
-REGISTRY_FILE = "connections.json"
 TIERS = ("starter", "basic", "pro", "scale")
 STATUSES = ("active", "disconnected", "revoked")
 # The fields of a connection that hold encrypted secrets (``{"kid","nonce","ct"}`` or None).
@@ -36,6 +36,10 @@ PROJECT_ID_PATTERN = re.compile(r"[a-z0-9_]{1,40}")
 
 class AlreadyConnected(WarehouseError):
     """The project is connected now: another account cannot be attached to it."""
+
+
+class UnknownProject(WarehouseError):
+    """No connection of that project id in the registry."""
 
 
 class AccountMismatch(WarehouseError):
@@ -289,7 +293,7 @@ class ConnectionStore:
     @staticmethod
     def _require(connections: dict[str, Connection], project_id: str) -> Connection:
         if project_id not in connections:
-            raise WarehouseError(
+            raise UnknownProject(
                 f"unknown project {project_id!r}: see `stripe-warehouse status`, "
                 f"or connect it with `stripe-warehouse connect {project_id}`"
             )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_locked_message
+from stripe_warehouse.errors import WarehouseError, WarehouseLocked, warehouse_locked
 
 # A DuckDB file starts with three 4 KiB headers, then its blocks.
 _DUCKDB_HEADER_BYTES = 3 * 4096
@@ -164,6 +164,6 @@ def reading(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         if is_corruption(text):
             raise corrupt_database(path, error) from None
         if warehouse_locked(text):
-            raise WarehouseError(warehouse_locked_message(path, "read it")) from None
+            raise WarehouseLocked(path, "read it") from None
         raise WarehouseError(f"cannot read the marts from {path} ({_first_line(text)}): build "
                              "them with `stripe-warehouse transform`") from None

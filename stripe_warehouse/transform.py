@@ -1,4 +1,11 @@
-"""Runs the dbt project (the revenue marts) against the warehouse in STRIPE_WAREHOUSE_HOME."""
+"""The dbt module: where the dbt project is, how dbt is run against a state directory, and
+what a build, a refresh after webhooks or Dagster selects.
+
+Every caller of dbt goes through here: the CLI's build (:func:`build`), the real-time applier
+(:func:`run_marts_selection`, :mod:`service.marts_refresh`), Dagster
+(:mod:`orchestration.resources`: the same project directory, executable, target directories
+and "changed?" check) and the docs site (:mod:`commands.docs_site`).
+"""
 
 from __future__ import annotations
 
@@ -8,20 +15,27 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_locked_message
 from stripe_warehouse.progress import SyncProgress
 from stripe_warehouse.publish import publication
-from stripe_warehouse.settings import PRIVATE_UMASK, WAREHOUSE_FILE
+from stripe_warehouse.settings import PRIVATE_UMASK
+from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.writer_lock import warehouse_writer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# dbt's artifacts (compiled SQL, run_results.json, the partial-parse cache, docs) and logs live
-# in the state directory: they hold its data, two state directories must not share them, and
-# the installed project may be read-only.
-DBT_STATE_DIR = "dbt"
+# dbt_project.yml and profiles.yml sit at the repository root; models, macros, seeds and tests
+# in dbt_project/. dbt's artifacts (compiled SQL, run_results.json, the partial-parse cache,
+# docs) and logs live in the state directory (StateDir.dbt): they hold its data, two state
+# directories must not share them, and the installed project may be read-only.
+DBT_PROJECT_DIR = REPO_ROOT
+DBT_PROFILES_DIR = REPO_ROOT
+# What a change of the project is made of ("changed?": :func:`project_version`).
+DBT_SOURCES = ("dbt_project.yml", "profiles.yml", "dbt_project/models", "dbt_project/macros",
+               "dbt_project/seeds", "dbt_project/tests")
+DAGSTER_TARGET = "dagster-target"  # StateDir.dbt / this: the manifest Dagster loads its assets from
 # dbt colours its messages; a one-line error for users carries none
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 FAILED_STATUSES = {"error", "fail", "runtime error"}
@@ -41,17 +55,10 @@ def dbt_invocation(args: list[str], home: Path | None = None) -> tuple[list[str]
     `home` is the state directory holding warehouse.duckdb (default: STRIPE_WAREHOUSE_HOME or
     ./data), handed to dbt as an absolute path.
     """
-    environment = {
-        **os.environ,
-        "STRIPE_WAREHOUSE_HOME": str(state_home(home)),
-        # otherwise the docs site loads a tracking script from the internet
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_TARGET_PATH": str(dbt_target_path(home)),
-        "DBT_LOG_PATH": str(dbt_log_path(home)),
-    }
+    environment = {**os.environ, **StateDir.resolve(home).dbt_env()}
     command = [
-        *_dbt_executable(), *args,
-        "--project-dir", str(REPO_ROOT), "--profiles-dir", str(REPO_ROOT),
+        *dbt_executable(), *args,
+        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROFILES_DIR),
     ]
     return command, environment
 
@@ -76,7 +83,7 @@ def run_dbt(
     with warehouse_writer(state_home(home), f"dbt {args[0] if args else ''}".strip()):
         returncode, output = _run_streaming(command, environment, on_step, state_home(home))
     if returncode != 0:
-        warehouse = state_home(home) / WAREHOUSE_FILE
+        warehouse = StateDir.resolve(home).warehouse
         raise TransformError(_failure_summary(args, output, started, warehouse, home))
 
 
@@ -133,7 +140,7 @@ def fx_rate_warnings(home: Path | None = None) -> list[str]:
     those rows' USD figures are empty until the rate is added; other projects are unaffected."""
     import duckdb
 
-    con = duckdb.connect(str(state_home(home) / WAREHOUSE_FILE), read_only=True)
+    con = duckdb.connect(str(StateDir.resolve(home).warehouse), read_only=True)
     try:
         if not con.execute(
             "select count(*) from information_schema.tables "
@@ -163,24 +170,55 @@ def build_args(full_refresh: bool = False, select: str | None = None) -> list[st
     return args
 
 
+# The published contract whose freshness webhooks keep, and the dbt source of the raw tables
+# (_stripe__sources.yml): what a refresh after webhooks selects.
+METRICS_MODEL = "metrics_daily"
+DBT_SOURCE = "stripe"
+
+
+def marts_selection(tables: Iterable[str]) -> list[str]:
+    """dbt ``--select`` arguments: the models between the changed raw tables and the metrics."""
+    return [f"source:{DBT_SOURCE}.{table}+,+{METRICS_MODEL}" for table in sorted(tables)]
+
+
+def run_marts_selection(home: Path, tables: set[str]) -> None:
+    """``dbt run`` of what ``metrics_daily`` reads of the raw ``tables`` (no tests, no publish)."""
+    run_dbt(["run", "--quiet", "--select", *marts_selection(tables)], home=home)
+
+
 def state_home(home: Path | None = None) -> Path:
     """The absolute state directory: `home`, else STRIPE_WAREHOUSE_HOME, else ./data."""
-    return Path(home or os.environ.get("STRIPE_WAREHOUSE_HOME", "data")).resolve()
+    return StateDir.resolve(home).root
 
 
 def dbt_target_path(home: Path | None = None) -> Path:
     """dbt's target directory: ``<state dir>/dbt/target``, unless DBT_TARGET_PATH is set."""
-    configured = os.environ.get("DBT_TARGET_PATH")
-    return Path(configured) if configured else state_home(home) / DBT_STATE_DIR / "target"
+    return StateDir.resolve(home).dbt_target
 
 
 def dbt_log_path(home: Path | None = None) -> Path:
     """dbt's log directory: ``<state dir>/dbt/logs``, unless DBT_LOG_PATH is set."""
-    configured = os.environ.get("DBT_LOG_PATH")
-    return Path(configured) if configured else state_home(home) / DBT_STATE_DIR / "logs"
+    return StateDir.resolve(home).dbt_logs
 
 
-def _dbt_executable() -> list[str]:
+def dagster_target_path(home: Path | None = None) -> Path:
+    """Where Dagster's manifest (and the parse cache its runs start with) lives: apart from
+    the CLI's target, so that neither reads a file the other is writing."""
+    return StateDir.resolve(home).dbt / DAGSTER_TARGET
+
+
+def project_version() -> float:
+    """The newest modification time among the dbt project's files: a manifest or compiled
+    SQL older than this is out of date (the one "has the project changed?" check)."""
+    newest = 0.0
+    for name in DBT_SOURCES:
+        path = DBT_PROJECT_DIR / name
+        files = path.rglob("*") if path.is_dir() else [path]
+        newest = max([newest, *(f.stat().st_mtime for f in files if f.is_file())])
+    return newest
+
+
+def dbt_executable() -> list[str]:
     """The `dbt` of this interpreter's environment (works without an activated venv)."""
     beside_python = Path(sys.executable).parent / "dbt"
     if beside_python.exists():

@@ -20,7 +20,7 @@ def _demo(home: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "STRIPE_WAREHOUSE_SECRET_KEY"}
     env["STRIPE_WAREHOUSE_HOME"] = str(home)
     return subprocess.run(
-        [sys.executable, "-m", "stripe_warehouse.cli", "demo", "--customers", "120"],
+        [sys.executable, "-m", "commands.cli", "demo", "--customers", "120"],
         capture_output=True, text=True, env=env, timeout=600,
     )
 
@@ -30,7 +30,7 @@ def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "STRIPE_WAREHOUSE_SECRET_KEY"}
     env["STRIPE_WAREHOUSE_HOME"] = str(home)
     env.pop("STRIPE_API_BASE", None)
-    return subprocess.run([sys.executable, "-m", "stripe_warehouse.cli", *args],
+    return subprocess.run([sys.executable, "-m", "commands.cli", *args],
                           capture_output=True, text=True, env=env, timeout=300)
 
 

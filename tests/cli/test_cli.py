@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from commands.cli import build_parser
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
-from stripe_warehouse.cli import build_parser
 from stripe_warehouse.crypto import generate_key, load_key
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ def env(tmp_path: Path, sandbox: SandboxServer) -> dict[str, str]:
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "stripe_warehouse.cli", *args],
+        [sys.executable, "-m", "commands.cli", *args],
         env=env, cwd=REPO, capture_output=True, text=True, timeout=120,
     )
 
@@ -148,13 +148,13 @@ def test_read_only_commands_never_create_the_state_directory(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in env.items() if k != "STRIPE_WAREHOUSE_HOME"}
-    result = subprocess.run([sys.executable, "-m", "stripe_warehouse.cli", *command], env=env,
+    result = subprocess.run([sys.executable, "-m", "commands.cli", *command], env=env,
                             cwd=elsewhere, capture_output=True, text=True, timeout=120)
     assert_one_line_error(result, f"no state directory at {elsewhere / 'data'}",
                           "STRIPE_WAREHOUSE_HOME is unset")
     assert list(elsewhere.iterdir()) == []
     env["STRIPE_WAREHOUSE_HOME"] = str(tmp_path / "missing")
-    result = subprocess.run([sys.executable, "-m", "stripe_warehouse.cli", *command], env=env,
+    result = subprocess.run([sys.executable, "-m", "commands.cli", *command], env=env,
                             cwd=elsewhere, capture_output=True, text=True, timeout=120)
     assert_one_line_error(result, f"no state directory at {tmp_path / 'missing'} "
                           "(STRIPE_WAREHOUSE_HOME)")

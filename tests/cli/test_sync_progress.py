@@ -43,7 +43,7 @@ def env(tmp_path: Path, sandbox: SandboxServer) -> dict[str, str]:
         "SHOP_KEY": KEY, "TERM": "xterm-256color", "COLUMNS": "120",
     }
     connected = subprocess.run(
-        [sys.executable, "-m", "stripe_warehouse.cli", "connect", "shop", "--tier", "basic",
+        [sys.executable, "-m", "commands.cli", "connect", "shop", "--tier", "basic",
          "--api-key-env", "SHOP_KEY"], env=env, cwd=REPO, capture_output=True, text=True,
         timeout=60)
     assert connected.returncode == 0, connected.stderr
@@ -52,7 +52,7 @@ def env(tmp_path: Path, sandbox: SandboxServer) -> dict[str, str]:
 
 def test_plain_lines_show_every_phase_in_order_with_elapsed_time(env: dict[str, str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "stripe_warehouse.cli", "sync", "shop", "--backfill"],
+        [sys.executable, "-m", "commands.cli", "sync", "shop", "--backfill"],
         env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "error" not in result.stderr  # warnings and errors only: the test mode warning
@@ -97,7 +97,7 @@ def read_all(fd: int, proc: subprocess.Popen, timeout: float) -> bytes:
 def test_a_terminal_gets_a_live_bar_with_rate_and_eta(env: dict[str, str]) -> None:
     controller, terminal = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stripe_warehouse.cli", "sync", "shop", "--backfill"],
+        [sys.executable, "-m", "commands.cli", "sync", "shop", "--backfill"],
         env=env, cwd=REPO, stdin=terminal, stdout=subprocess.PIPE, stderr=terminal)
     os.close(terminal)
     try:
@@ -152,7 +152,7 @@ def test_plain_progress_lines_for_build_steps_and_phases() -> None:
 def test_ctrl_c_on_a_terminal_stops_the_bar_with_one_error_line(env: dict[str, str]) -> None:
     controller, terminal = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stripe_warehouse.cli", "sync", "shop", "--backfill"],
+        [sys.executable, "-m", "commands.cli", "sync", "shop", "--backfill"],
         env=env, cwd=REPO, stdin=terminal, stdout=subprocess.DEVNULL, stderr=terminal,
         start_new_session=True,  # its own group, as a terminal's foreground job is
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))

@@ -31,15 +31,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from commands.cli import main
+from commands.verify import run_verify
 from sandbox import collection_shapes as shapes
 from sandbox.catalog import DAY
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.server import SandboxServer
-from stripe_warehouse.cli import main
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
-from stripe_warehouse.verify import run_verify
 from tests.dbt.timed_sync import sync_as_of
 
 PROJECT_ID = "acme"

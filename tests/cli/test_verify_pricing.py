@@ -1,4 +1,4 @@
-"""`verify`'s own valuation of subscriptions (stripe_warehouse/verify_stripe.py and
+"""`verify`'s own valuation of subscriptions (commands/verify_stripe.py and
 verify_pricing.py) on the examples of docs/metrics-spec.md, computed by hand:
 - package: $10 per 5 seats, 12 seats, round up: 3 packages, $30; $100 a year per 10 seats,
   25 seats, round down: 2 packages, $200 a year = $16.666667 a month;
@@ -22,8 +22,8 @@ from decimal import Decimal
 
 import pytest
 
-from stripe_warehouse.verify_pricing import PriceCannotSay, item_interval_amount
-from stripe_warehouse.verify_stripe import StripeFigures, _value, exponents, subscription_mrr
+from commands.verify_pricing import PriceCannotSay, item_interval_amount
+from commands.verify_stripe import StripeFigures, _value, exponents, subscription_mrr
 
 NOW = 1_796_558_400
 

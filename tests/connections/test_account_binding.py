@@ -6,10 +6,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from commands.cli import main
 from sandbox.company import Company
 from sandbox.server import SandboxServer
-from service.inbox import Inbox
-from stripe_warehouse.cli import main
+from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
 from tests.connections.conftest import small_company
 

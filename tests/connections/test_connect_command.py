@@ -5,8 +5,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from commands.cli import main
 from sandbox.server import SandboxServer
-from stripe_warehouse.cli import main
 from stripe_warehouse.oauth import verify_state
 from stripe_warehouse.registry import ConnectionStore
 from tests.connections.conftest import small_company

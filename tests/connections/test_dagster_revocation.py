@@ -8,10 +8,10 @@ from orchestration.assets import SYNC_KIND_TAG
 from orchestration.definitions import defs
 from orchestration.partitions import project_partitions
 from orchestration.ui import dagster_home
+from pipelines.revocation import revoked_message
 from sandbox.server import SandboxServer
 from stripe_warehouse.oauth import OAuthSettings, deauthorize
 from stripe_warehouse.registry import ConnectionStore
-from stripe_warehouse.revocation import revoked_message
 from tests.connections.oauth_helpers import connect_with_oauth
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, build_schedule_context, build_sensor_context
 
+from commands.cli import main
 from orchestration.definitions import defs
 from orchestration.partitions import project_partitions
 from orchestration.resources import WarehouseResource
@@ -15,14 +16,13 @@ from orchestration.schedules import pro_refresh_schedule
 from orchestration.sensors import connections_sensor
 from orchestration.ui import dagster_home
 from pipelines.client import retry_delay
+from pipelines.revocation import revoked_message, sync_or_revoke
 from pipelines.settings import LIST_ENDPOINTS
 from sandbox.server import SandboxServer
-from stripe_warehouse.cli import main
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.oauth import OAuthSettings, deauthorize
 from stripe_warehouse.probe import probe
 from stripe_warehouse.registry import ConnectionStore
-from stripe_warehouse.revocation import revoked_message, sync_or_revoke
 from tests.connections.oauth_helpers import connect_with_oauth
 
 THREE_AM = dt.datetime(2026, 6, 15, 3, tzinfo=dt.UTC)

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from commands.cli import main
+from commands.doctor import FAIL, OK, WARN, Check, run_doctor
 from pipelines.load import ensure_warehouse, sync_project
+from pipelines.revocation import sync_or_revoke
 from sandbox.server import SandboxServer
-from service.inbox import Inbox
-from stripe_warehouse.cli import main
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.demo_project import DemoProjectNotSyncable, mark_demo
-from stripe_warehouse.doctor import FAIL, OK, WARN, Check, run_doctor
+from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
-from stripe_warehouse.revocation import sync_or_revoke
 from tests.connections.conftest import small_company
 
 pytestmark = pytest.mark.e2e

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from commands.cli import main
 from sandbox.server import SandboxServer
-from stripe_warehouse.cli import main
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key, key_id, load_key
 from stripe_warehouse.registry import ConnectionStore, KeyMismatch
 from tests.connections.conftest import small_company

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from commands.cli import main
 from stripe_warehouse import registry as registry_module
-from stripe_warehouse.cli import main
 from stripe_warehouse.crypto import (
     NEW_KEY_ENV,
     OLD_KEYS_ENV,

@@ -8,11 +8,11 @@ import duckdb
 import pytest
 import requests
 
+from pipelines.revocation import sync_or_revoke
 from sandbox.server import SandboxServer
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.oauth import STATE_TTL_SECONDS, authorize_url, sign_state, verify_state
 from stripe_warehouse.registry import ConnectionStore
-from stripe_warehouse.revocation import sync_or_revoke
 from tests.connections.conftest import CLIENT_ID
 
 pytestmark = pytest.mark.e2e

@@ -9,17 +9,17 @@ import pytest
 import requests
 from dagster import DagsterInstance
 
+from commands.cli import main
 from orchestration.definitions import defs
 from orchestration.partitions import project_partitions
 from orchestration.ui import dagster_home
+from pipelines.revocation import sync_or_revoke
 from sandbox.server import SandboxServer
 from sandbox.webhook_sender import sign as signature_header
-from stripe_warehouse.cli import main
 from stripe_warehouse.crypto import NEW_KEY_ENV, decrypt_secret, generate_key, load_key
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.oauth import OAuthSettings, deauthorize
 from stripe_warehouse.registry import ConnectionStore
-from stripe_warehouse.revocation import sync_or_revoke
 from tests.connections.conftest import small_company
 
 pytestmark = pytest.mark.e2e

@@ -12,13 +12,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from commands.cli import main
+from commands.scheduler_status import scheduler_state
+from commands.status import project_statuses
 from orchestration.ui import dagster_home
-from service.inbox import Inbox
-from stripe_warehouse.cli import main
 from stripe_warehouse.demo_project import mark_demo
+from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
-from stripe_warehouse.scheduler_status import scheduler_state
-from stripe_warehouse.status import project_statuses
 from tests.paths import REPO_ROOT
 from tests.processes import alive, descendants
 

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from stripe_warehouse.publish import published_path
-from stripe_warehouse.settings import WAREHOUSE_FILE
+from stripe_warehouse.state_dir import WAREHOUSE_FILE
 from stripe_warehouse.transform import build
 from tests.dbt.scenario import build_scenario
 

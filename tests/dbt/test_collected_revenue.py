@@ -78,8 +78,8 @@ from sandbox.api import StripeApi
 from sandbox.catalog import DAY
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.server import SandboxServer
-from service.inbox import Inbox
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
 from tests.dbt.timed_sync import sync_as_of

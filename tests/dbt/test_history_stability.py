@@ -39,8 +39,8 @@ from sandbox.catalog import DAY
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.pauses import pause_collection
 from sandbox.server import SandboxServer
-from service.inbox import Inbox
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
 from tests.dbt.test_item_removal import PROJECT_ID, sync_at

@@ -35,8 +35,8 @@ from pipelines.webhooks_apply import apply_inbox
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.pricing_shapes import subscribe_priced
 from sandbox.server import SandboxServer
-from service.inbox import Inbox
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
 from tests.dbt.test_item_removal import PROJECT_ID, Timeline, sync_at

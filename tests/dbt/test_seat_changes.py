@@ -29,8 +29,8 @@ import pytest
 from pipelines.webhooks_apply import apply_inbox
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.server import SandboxServer
-from service.inbox import Inbox
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
 from tests.dbt.test_item_removal import (

@@ -21,8 +21,8 @@ from pipelines.webhooks_apply import apply_inbox
 from sandbox.api import unexpanded
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
-from service.inbox import Inbox
 from stripe_warehouse.crypto import generate_key
+from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
 

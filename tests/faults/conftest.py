@@ -71,7 +71,7 @@ def cli_env(home: Path, built: Built, **env: str) -> dict[str, str]:
 
 def cli(home: Path, built: Built, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run `stripe-warehouse ARGS` in its own process, as a user would."""
-    return subprocess.run([sys.executable, "-m", "stripe_warehouse.cli", *args],
+    return subprocess.run([sys.executable, "-m", "commands.cli", *args],
                           env=cli_env(home, built, **env), capture_output=True, text=True,
                           timeout=300)
 

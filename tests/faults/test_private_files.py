@@ -98,7 +98,7 @@ def test_two_homes_building_at_once_each_keep_their_own_run_results(
         assert synced.returncode == 0, synced.stderr
     started = time.time()
     builds = [subprocess.Popen(
-        [sys.executable, "-m", "stripe_warehouse.cli", "transform"], env=env,
+        [sys.executable, "-m", "commands.cli", "transform"], env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for env in (cli_env(home, built) for home, built in zip(homes, builts, strict=True))]
     outcomes = [build.communicate(timeout=300) for build in builds]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, build_sensor_context, partition_loading_context
 
+from commands.status import format_statuses, project_statuses
 from orchestration.assets import SYNC_KIND_TAG
 from orchestration.checks import stale_projects
 from orchestration.definitions import defs
@@ -18,7 +19,6 @@ from orchestration.schedules import pro_refresh_schedule, schedulable_projects
 from orchestration.sensors import own_cron_requests, own_cron_sensor
 from stripe_warehouse.demo_project import mark_demo
 from stripe_warehouse.registry import ConnectionStore, InvalidRegistry
-from stripe_warehouse.status import format_statuses, project_statuses
 from stripe_warehouse.tiers import InvalidCron
 
 from .test_tier_schedules import MIDNIGHT, requested
@@ -135,7 +135,7 @@ def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO),
            "STRIPE_WAREHOUSE_HOME": str(home),
            "STRIPE_WAREHOUSE_SECRET_KEY": os.environ["STRIPE_WAREHOUSE_SECRET_KEY"]}
-    return subprocess.run([sys.executable, "-m", "stripe_warehouse.cli", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "commands.cli", *args], env=env,
                           cwd=REPO, capture_output=True, text=True, timeout=120)
 
 

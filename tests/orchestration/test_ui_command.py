@@ -57,7 +57,7 @@ def test_sigterm_stops_the_ui_command_and_every_dagster_process_it_started(tmp_p
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     command = subprocess.Popen(
-        [sys.executable, "-m", "stripe_warehouse.cli", "ui", "--port", str(port)],
+        [sys.executable, "-m", "commands.cli", "ui", "--port", str(port)],
         cwd=REPO_ROOT, env={**os.environ, "STRIPE_WAREHOUSE_HOME": str(tmp_path)},
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )

@@ -78,7 +78,7 @@ def test_ctrl_c_stops_a_sync_with_one_line_and_no_worker_left(
     workers included: each of them printed a KeyboardInterrupt traceback under the CLI's line."""
     with SandboxServer(accounts={TEST_KEY: company}, latency_ms=20) as srv:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "stripe_warehouse.cli", "sync", "acme", "--backfill",
+            [sys.executable, "-m", "commands.cli", "sync", "acme", "--backfill",
              "--no-transform"],
             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO),
                            "STRIPE_WAREHOUSE_HOME": str(store.home),

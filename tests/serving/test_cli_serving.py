@@ -18,7 +18,7 @@ from .conftest import PROJECT, BuiltWarehouse
 def _cli(built: BuiltWarehouse, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "STRIPE_WAREHOUSE_HOME": str(built.home)}
     return subprocess.run(
-        [sys.executable, "-m", "stripe_warehouse.cli", *args],
+        [sys.executable, "-m", "commands.cli", *args],
         capture_output=True, text=True, env=env, timeout=120,
     )
 

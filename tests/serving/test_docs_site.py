@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stripe_warehouse.docs_site import generate_docs, start_docs_server
+from commands.docs_site import generate_docs, start_docs_server
 
 from ..browser import chromium
 from .conftest import BuiltWarehouse

@@ -56,7 +56,7 @@ def test_long_running_command_stops_its_whole_process_tree(
     port = _free_port()
     extra = ["--realtime"] if command == "serve" else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "stripe_warehouse.cli", command, "--port", str(port), *extra],
+        [sys.executable, "-m", "commands.cli", command, "--port", str(port), *extra],
         cwd=REPO_ROOT, env={**os.environ, "STRIPE_WAREHOUSE_HOME": str(built.home)},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         preexec_fn=_restore_sigint,

@@ -1,4 +1,4 @@
-"""The web service as a separate process (``python -m service``), as it runs in production."""
+"""The web service as a separate process (``python -m commands.serve``), as in production."""
 
 import os
 import signal
@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 def start_service(
     home: Path, *options: str, stderr: IO[bytes] | None = None
 ) -> tuple[subprocess.Popen, str]:
-    """``python -m service [options]`` on a free port; returns the process and its base URL.
+    """``python -m commands.serve [options]`` on a free port; returns the process and its base URL.
 
     ``stderr``: a file for the service's log (default: the test's own stderr).
     """
@@ -25,7 +25,8 @@ def start_service(
         port = sock.getsockname()[1]  # freed for the child to bind: a tiny race, fine on loopback
     env = dict(os.environ, PYTHONPATH=str(REPO))
     process = subprocess.Popen(
-        [sys.executable, "-m", "service", "--home", str(home), "--port", str(port), *options],
+        [sys.executable, "-m", "commands.serve", "--home", str(home), "--port", str(port),
+         *options],
         cwd=REPO, env=env, start_new_session=True, stderr=stderr,
     )
     url = f"http://127.0.0.1:{port}"

@@ -11,8 +11,8 @@ import pytest
 from pipelines import webhooks_apply
 from pipelines.webhooks_apply import apply_inbox
 from sandbox import objects
-from service.inbox import Inbox
 from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
 
 from .conftest import PROJECT, SECRET, running_service

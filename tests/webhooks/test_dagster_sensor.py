@@ -1,5 +1,6 @@
 """The Dagster sensor asks for a run only when the inbox holds unapplied events; the job applies."""
 
+import sqlite3
 import time
 
 import duckdb
@@ -17,7 +18,8 @@ from orchestration.translators import raw_table_key
 from orchestration.webhooks import webhook_inbox_sensor, webhooks_job
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
-from service.inbox import Inbox
+from stripe_warehouse.inbox import Inbox
+from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.transform import build
 
 from .conftest import API_KEY, PROJECT
@@ -54,6 +56,16 @@ def test_sensor_requests_one_run_for_new_events_and_the_job_applies_them(home, s
         assert outcome.success
     with Inbox(home) as inbox:
         assert inbox.counts() == {"stored": 1, "unapplied": 0}
+    # the same round as the real-time service's: the event is marked visible, the readers'
+    # copy is published (the Dagster job used to skip marking it visible)
+    with sqlite3.connect(StateDir(home).inbox) as con:
+        [(visible_at,)] = con.execute("select visible_at from inbox_events").fetchall()
+    assert visible_at is not None
+    with duckdb.connect(str(StateDir(home).reporting), read_only=True) as con:
+        [(published,)] = con.execute(
+            "select value from marts.metrics_daily where metric = 'stripe_active_subscriptions' "
+            "order by metric_date desc limit 1").fetchall()
+    assert published == active_before - 1
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         [(status,)] = con.execute("select data->>'status' from stripe_raw.subscriptions "
                                   "where id = ?", [sub["id"]]).fetchall()

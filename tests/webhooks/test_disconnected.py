@@ -4,10 +4,10 @@ import json
 
 import pytest
 
+from pipelines.revocation import disconnect_project
 from pipelines.webhooks_apply import apply_inbox
-from service.inbox import Inbox
+from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
-from stripe_warehouse.revocation import disconnect_project
 
 from .conftest import PROJECT
 from .events import subscription_event

@@ -7,7 +7,7 @@ import pytest
 
 from pipelines.webhooks_apply import apply_inbox
 from sandbox.webhook_sender import WebhookSender
-from service.inbox import Inbox
+from stripe_warehouse.inbox import Inbox
 from tests.dbt.raw_tables import connect, create_raw_tables
 
 from .conftest import SECRET

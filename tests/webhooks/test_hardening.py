@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from pipelines.revocation import disconnect_project
 from sandbox.webhook_sender import WebhookSender
 from stripe_warehouse.registry import ConnectionStore
-from stripe_warehouse.revocation import disconnect_project
 
 from .conftest import SECRET
 from .events import subscription_event
@@ -42,7 +42,7 @@ def closed_by_server(sock: socket.socket) -> tuple[bool, bytes]:
 
 @pytest.fixture
 def slow_service(home):
-    """``python -m service`` (the production server settings) with a short read timeout."""
+    """``python -m commands.serve`` (the production server settings) with a short read timeout."""
     process, url = start_service(home, "--read-timeout", str(READ_TIMEOUT),
                                  "--max-connections", "40")
     try:

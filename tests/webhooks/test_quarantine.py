@@ -8,17 +8,18 @@ import urllib.request
 
 import pytest
 
+from commands.cli import main
+from commands.doctor import WARN, run_doctor
 from orchestration.resources import WarehouseResource
 from orchestration.webhooks import webhooks_job
+from pipelines import webhook_round
 from pipelines.webhooks_apply import apply_inbox
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from service import applier as applier_module
 from service.app import create_app
 from service.applier import InboxApplier
-from service.inbox import Inbox, inbox_path
-from stripe_warehouse.cli import main
-from stripe_warehouse.doctor import WARN, run_doctor
+from stripe_warehouse.inbox import Inbox, inbox_path
 from stripe_warehouse.transform import TransformError, build
 from tests.web_service import serve_app
 
@@ -134,7 +135,7 @@ def test_applier_thread_survives_an_unexpected_error_in_a_round(home, monkeypatc
     monkeypatch.setattr(applier_module.CompiledMetrics, "compile", no_warm_up)
     monkeypatch.setattr(applier_module, "RETRY_SECONDS", 0.05)
     rounds = []
-    real_apply = applier_module.apply_inbox
+    real_apply = webhook_round.apply_inbox
 
     def flaky_apply(*args, **kwargs):
         rounds.append(time.monotonic())
@@ -142,7 +143,7 @@ def test_applier_thread_survives_an_unexpected_error_in_a_round(home, monkeypatc
             raise RuntimeError("a bug in the first round")
         return real_apply(*args, **kwargs)
 
-    monkeypatch.setattr(applier_module, "apply_inbox", flaky_apply)
+    monkeypatch.setattr(webhook_round, "apply_inbox", flaky_apply)
     applier = InboxApplier(home, poll_seconds=0.05).start()
     try:
         deadline = time.monotonic() + 10

@@ -6,10 +6,11 @@ import time
 import duckdb
 import pytest
 
+from orchestration.webhook_events import report_webhook_refresh
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
-from service.inbox import inbox_path
 from service.marts_refresh import CompiledMetrics
+from stripe_warehouse.inbox import inbox_path
 from stripe_warehouse.transform import build, run_dbt
 
 from .conftest import API_KEY, PROJECT, running_service
@@ -97,8 +98,10 @@ def test_cancellation_reaches_metrics_daily_exactly_as_a_dbt_run_computes_it(hom
     build(home)
     before = metrics(home)
     active = [s for s in company.objects["subscription"] if s["status"] == "active"]
+    # recorded in Dagster as `stripe-warehouse serve` and `python -m commands.serve` do
     with SandboxServer({API_KEY: company}) as stripe_api, \
-            running_service(home, realtime=True, api_base=stripe_api.url) as service:
+            running_service(home, realtime=True, api_base=stripe_api.url,
+                            on_refreshed=report_webhook_refresh) as service:
         events = (company.cancel_subscription(active[0]["id"], int(time.time()) - 2)
                   + company.change_quantity(active[1]["id"], 9, int(time.time()) - 1))
         assert {d.status for d in service.sender().send(events)} == {200}

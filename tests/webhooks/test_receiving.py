@@ -8,8 +8,8 @@ import urllib.request
 import pytest
 
 from sandbox.webhook_sender import sign
-from service.inbox import Inbox, inbox_path
 from service.webhooks import MAX_BODY_BYTES
+from stripe_warehouse.inbox import Inbox, inbox_path
 
 from .conftest import SECRET
 from .events import subscription_event

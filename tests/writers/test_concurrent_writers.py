@@ -16,8 +16,8 @@ from pipelines.retention import apply_retention
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from sandbox.webhook_sender import WebhookSender
-from service.inbox import inbox_path
 from stripe_warehouse.crypto import generate_key
+from stripe_warehouse.inbox import inbox_path
 from tests.webhooks.process import start_service
 from tests.webhooks.warehouse import load_backfill
 

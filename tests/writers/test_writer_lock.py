@@ -18,7 +18,7 @@ from .holders import holding_writer, start_writer
 def cli(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO_ROOT),
                    "STRIPE_WAREHOUSE_HOME": str(home), **env}
-    return subprocess.run([sys.executable, "-m", "stripe_warehouse.cli", *args], env=environment,
+    return subprocess.run([sys.executable, "-m", "commands.cli", *args], env=environment,
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.publish import published_path
-from stripe_warehouse.settings import WAREHOUSE_FILE
+from stripe_warehouse.state_dir import WAREHOUSE_FILE
 from stripe_warehouse.storage import reading
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from stripe_warehouse.settings import home_dir
+from stripe_warehouse.state_dir import INBOX_FILE
 
-INBOX_FILE = "inbox.sqlite"
 BUSY_TIMEOUT_MS = 10_000
 # Stripe retries a delivery for 3 days; applied events are kept well beyond that for duplicate
 # detection, then deleted so the file stays small (a later redelivery re-applies harmlessly).

@@ -22,6 +22,7 @@ from pathlib import Path
 from stripe_warehouse.demo_project import mark_demo
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.registry import ConnectionStore
+from stripe_warehouse.state_dir import WAREHOUSE_FILE, StateDir
 
 DEMO_PROJECT = "demo"
 DEMO_API_KEY = "sk_test_demo"
@@ -109,8 +110,10 @@ def start_afresh(home: Path, store: ConnectionStore) -> None:
             f"{home} holds other projects ({', '.join(others)}): run the demo with "
             "STRIPE_WAREHOUSE_HOME set to an empty directory"
         )
-    for name in ("warehouse.duckdb", "warehouse.duckdb.wal", "reporting.duckdb", "inbox.sqlite"):
-        (home / name).unlink(missing_ok=True)
+    state = StateDir.resolve(home)
+    for path in (state.warehouse, state.warehouse.with_name(f"{WAREHOUSE_FILE}.wal"),
+                 state.reporting, state.inbox):
+        path.unlink(missing_ok=True)
     shutil.rmtree(home / ".dlt", ignore_errors=True)
 
 
@@ -133,11 +136,11 @@ def _load_job_definitions(home: Path) -> threading.Thread:
 
 def run_demo(home: Path, customers: int = DEMO_CUSTOMERS) -> None:
     """Seed a sandbox company, connect it, backfill, build the marts and print the metrics."""
+    from commands.verify import run_verify
     from orchestration.in_process import run_sync_job
     from stripe_warehouse.metrics import print_metrics
     from stripe_warehouse.publish import published_path
     from stripe_warehouse.report import write_report
-    from stripe_warehouse.verify import run_verify
 
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     ensure_secret_key(home)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import yaml
 
-DAGSTER_DIR = "dagster"  # orchestration.ui.dagster_home: the instance of a state directory
+from stripe_warehouse.state_dir import DAGSTER_DIR
+
 RUN_STORAGE = Path("history") / "runs.db"
 # dagster.yaml keys that move the run storage (and its heartbeats) out of runs.db.
 STORAGE_KEYS = ("storage", "run_storage")

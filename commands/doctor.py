@@ -12,16 +12,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.settings import LIST_ENDPOINTS, key_mode
+from commands.status import failed_webhooks_line, webhooks_failed, webhooks_last_received
+from pipelines.settings import LIST_ENDPOINTS
 from stripe_warehouse.demo_project import DemoProject, demo_advice, demo_project
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.probe import probe
 from stripe_warehouse.publish import published_path
 from stripe_warehouse.registry import Connection, ConnectionStore
-from stripe_warehouse.settings import WAREHOUSE_FILE
 from stripe_warehouse.settings import api_base as configured_api_base
-from stripe_warehouse.status import failed_webhooks_line, webhooks_failed, webhooks_last_received
+from stripe_warehouse.state_dir import WAREHOUSE_FILE
 from stripe_warehouse.storage import inspect_database
+from stripe_warehouse.stripe_api import key_mode
 from stripe_warehouse.tiers import freshness_allowed
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import duckdb
 
+from commands.scheduler_status import SchedulerState
 from stripe_warehouse.demo_project import demo_advice, demo_project
 from stripe_warehouse.publish import published_path
 from stripe_warehouse.registry import Connection, ConnectionStore
-from stripe_warehouse.scheduler_status import SchedulerState
-from stripe_warehouse.settings import WAREHOUSE_FILE, home_dir
+from stripe_warehouse.settings import home_dir
+from stripe_warehouse.state_dir import INBOX_FILE, WAREHOUSE_FILE
 from stripe_warehouse.storage import (
     CorruptDatabase,
     check_not_truncated,
@@ -26,7 +27,6 @@ from stripe_warehouse.storage import (
 )
 from stripe_warehouse.tiers import next_scheduled_sync
 
-INBOX_FILE = "inbox.sqlite"  # service.inbox.INBOX_FILE; the service is not imported here
 # A DuckDB file has "DUCK" at bytes 8-12 of its first header.
 DUCKDB_MAGIC = b"DUCK"
 _DUCKDB_MAGIC_START, _DUCKDB_MAGIC_END = 8, 12

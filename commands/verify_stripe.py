@@ -31,7 +31,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from stripe_warehouse.verify_pricing import (
+from commands.verify_pricing import (
     INTERVAL_UNITS,
     MONTH_UNITS,
     PriceCannotSay,

@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from stripe_warehouse.errors import WarehouseError
-from stripe_warehouse.settings import existing_home, home_dir
+from stripe_warehouse.state_dir import StateDir
 
 PROJECT_HELP = "the project's id (see `stripe-warehouse status`)"
 
@@ -17,7 +17,7 @@ def cmd_transform(args: argparse.Namespace) -> None:
     """dbt build of the marts, then publish the readers' copy."""
     from stripe_warehouse.transform import build
 
-    build(home=home_dir(), full_refresh=args.full_refresh)
+    build(home=args.state.create().root, full_refresh=args.full_refresh)
     print("marts built and published")
 
 
@@ -32,10 +32,8 @@ def _parse_day(text: str | None) -> dt.date | None:
 
 def _reader_db(home: Path) -> Path:
     """The published read-only copy when there is one (never blocked by a running sync)."""
-    from stripe_warehouse.publish import published_path
-
-    published = published_path(home)
-    return published if published.exists() else home / "warehouse.duckdb"
+    state = StateDir.resolve(home)
+    return state.reporting if state.reporting.exists() else state.warehouse
 
 
 def cmd_metrics(args: argparse.Namespace) -> None:
@@ -43,7 +41,7 @@ def cmd_metrics(args: argparse.Namespace) -> None:
     from stripe_warehouse.metrics import format_metrics, load_metrics, metrics_json
 
     # read-only: never creates ./data wherever it runs
-    day, values = load_metrics(_reader_db(existing_home()), args.project,
+    day, values = load_metrics(_reader_db(args.state.existing().root), args.project,
                                _parse_day(args.date))
     print(metrics_json(args.project, day, values) if args.json
           else format_metrics(args.project, day, values))
@@ -53,7 +51,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     """Write the self-contained overview report."""
     from stripe_warehouse.report import write_report
 
-    home = home_dir()
+    home = args.state.create().root
     out = Path(args.out) if args.out else home / "reports" / f"{args.project}.html"
     print(write_report(_reader_db(home), args.project, out))
 
@@ -67,9 +65,9 @@ def _wait_for_interrupt() -> None:
 
 def cmd_docs(args: argparse.Namespace) -> None:
     """Generate and serve the dbt docs site on 127.0.0.1 until Ctrl-C."""
-    from stripe_warehouse.docs_site import generate_docs, start_docs_server
+    from commands.docs_site import generate_docs, start_docs_server
 
-    home = home_dir()
+    home = args.state.create().root
     generate_docs(home)
     server = start_docs_server(home, host=args.host, port=args.port)
     try:
@@ -84,16 +82,18 @@ def cmd_ui(args: argparse.Namespace) -> None:
     """The Dagster UI and daemon (`dagster dev -w workspace.yaml`) for this state directory."""
     from orchestration.ui import run_ui
 
-    code = run_ui(home_dir(), host=args.host, port=args.port)
+    code = run_ui(args.state.create().root, host=args.host, port=args.port)
     if code not in (0, 130):
         raise WarehouseError(f"dagster dev exited with code {code}: see its output above")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
     """The web service: Stripe webhooks (and the OAuth callback) on --host:--port."""
+    from orchestration.webhook_events import report_webhook_refresh
     from service.app import run
 
-    run(home=home_dir(), host=args.host, port=args.port, realtime=args.realtime)
+    run(home=args.state.create().root, host=args.host, port=args.port, realtime=args.realtime,
+        on_refreshed=report_webhook_refresh)
 
 
 def add_serving_commands(commands: argparse._SubParsersAction) -> None:

@@ -9,11 +9,12 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from stripe_warehouse.cli_serving import add_serving_commands
+from commands.cli_serving import add_serving_commands
 from stripe_warehouse.crypto import NEW_KEY_ENV, SECRET_KEY_ENV, generate_key, key_id, load_key
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.registry import TIERS, ConnectionStore, validate_project_id
-from stripe_warehouse.settings import configured_home, existing_home, use_private_file_modes
+from stripe_warehouse.settings import use_private_file_modes
+from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.storage import storage_error
 from stripe_warehouse.tiers import validate_cron
 
@@ -21,6 +22,11 @@ PROJECT_HELP = "the project's id (see `stripe-warehouse status`)"
 JSON_HELP = "machine-readable output (JSON)"
 CRON_HELP = ('refresh on this five-field cron (UTC) instead of the tier\'s schedule, '
              'e.g. "*/15 * * * *"')
+
+
+def _store(args: argparse.Namespace) -> ConnectionStore:
+    """The registry of the state directory ``main`` resolved (created if missing)."""
+    return ConnectionStore(args.state.create().root)
 
 
 def _read_env_secret(var: str, what: str) -> str:
@@ -44,7 +50,7 @@ def cmd_connect(args: argparse.Namespace) -> None:
                              "the connection): run `stripe-warehouse schedule "
                              f"{args.project} --cron ...` once it is connected")
     load_key()  # a missing encryption key fails before any network call
-    ConnectionStore().check_key()  # so does a key that cannot open the stored secrets
+    _store(args).check_key()  # so does a key that cannot open the stored secrets
     if args.oauth:
         _connect_oauth(args)
         return
@@ -61,7 +67,7 @@ def cmd_connect(args: argparse.Namespace) -> None:
     if not account_id:  # the project is bound to this id for life: never store without it
         raise WarehouseError("Stripe's answer to GET /v1/account has no account id: nothing "
                              "was stored; check STRIPE_API_BASE points at the Stripe API")
-    store = ConnectionStore()
+    store = _store(args)
     connection = store.connect(args.project, args.tier, api_key, webhook_secret,
                                account_id=account_id, cron=cron)
     print(f"connected {args.project} (Stripe account {account_id}, "
@@ -78,7 +84,7 @@ def cmd_connect(args: argparse.Namespace) -> None:
 def _refuse_live_key_under_demo_key(api_key: str) -> None:
     # Without the variable, load_key fell back to the demo's key file, stored beside the data
     # it protects: good enough for sandbox keys, never for a live account's credentials.
-    from pipelines.settings import key_mode
+    from stripe_warehouse.stripe_api import key_mode
 
     if SECRET_KEY_ENV not in os.environ and key_mode(api_key) == "live":
         raise WarehouseError(
@@ -90,7 +96,7 @@ def _refuse_live_key_under_demo_key(api_key: str) -> None:
 def _connect_oauth(args: argparse.Namespace) -> None:
     from stripe_warehouse.oauth import OAuthSettings, authorize_url, ensure_not_active
 
-    ensure_not_active(ConnectionStore(), args.project)
+    ensure_not_active(_store(args), args.project)
     settings = OAuthSettings.from_env(need_platform_key=False)
     print(authorize_url(args.project, args.tier, settings))
     print(f"open this link (valid 10 minutes) as the Stripe account owner; the web service "
@@ -103,7 +109,7 @@ def cmd_schedule(args: argparse.Namespace) -> None:
     from stripe_warehouse.tiers import REFRESH_CRON_BY_TIER, next_scheduled_sync
 
     cron = None if args.tier_schedule else validate_cron(args.cron)
-    connection = ConnectionStore().set_cron(args.project, cron)
+    connection = _store(args).set_cron(args.project, cron)
     upcoming = next_scheduled_sync(connection.tier, dt.datetime.now(dt.UTC), connection.cron)
     if cron is not None:
         where = f"on its own cron {cron!r} (UTC)"
@@ -118,9 +124,9 @@ def cmd_schedule(args: argparse.Namespace) -> None:
 
 def cmd_disconnect(args: argparse.Namespace) -> None:
     """Stop syncing a project, delete its token, optionally deauthorize the OAuth app."""
-    from stripe_warehouse.revocation import disconnect_project
+    from pipelines.revocation import disconnect_project
 
-    connection = disconnect_project(ConnectionStore(), args.project, args.deauthorize)
+    connection = disconnect_project(_store(args), args.project, args.deauthorize)
     done = "; access deauthorized on Stripe" if args.deauthorize else ""
     print(f"disconnected {connection.project_id}: syncs stopped, credentials deleted{done}; "
           f"loaded data is kept (tier {connection.tier} retention applies)")
@@ -130,13 +136,13 @@ def cmd_purge(args: argparse.Namespace) -> None:
     """Delete a disconnected project's rows everywhere and release its account binding."""
     from stripe_warehouse.purge import purge_project
 
-    result = purge_project(ConnectionStore(), args.project)
+    result = purge_project(_store(args), args.project)
     print(result.summary())
 
 
 def cmd_rotate_key(args: argparse.Namespace) -> None:
     """Re-encrypt every stored secret under a new key, atomically."""
-    store = ConnectionStore()
+    store = _store(args)
     encoded = os.environ.get(NEW_KEY_ENV, "").strip()
     written = None
     if not encoded:
@@ -163,18 +169,18 @@ def cmd_rotate_key(args: argparse.Namespace) -> None:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Recompute a project's figures from the Stripe API; exit 1 if one differs from the marts."""
-    from stripe_warehouse.verify import run_verify
+    from commands.verify import run_verify
 
-    report, code = run_verify(existing_home(), args.project, args.date, args.explain)
+    report, code = run_verify(args.state.existing().root, args.project, args.date, args.explain)
     print(report)
     return code
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check one project end to end; exit 1 if a check fails."""
-    from stripe_warehouse.doctor import any_failed, checks_json, format_checks, run_doctor
+    from commands.doctor import any_failed, checks_json, format_checks, run_doctor
 
-    checks = run_doctor(args.project, existing_home())
+    checks = run_doctor(args.project, args.state.existing().root)
     print(checks_json(args.project, checks) if args.json else format_checks(checks))
     return 1 if any_failed(checks) else 0
 
@@ -189,7 +195,7 @@ def cmd_sync(args: argparse.Namespace) -> None:
     from stripe_warehouse.progress import progress_for
 
     kind = "backfill" if args.backfill else "refresh"
-    store = ConnectionStore()
+    store = _store(args)
     refuse_demo_sync(store, args.project)  # unknown or demo project: fail before any work
     observer = RunObserver()
     try:
@@ -214,15 +220,15 @@ def cmd_keygen(args: argparse.Namespace) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Print every project: tier, mode, state, last sync and window, next sync, webhooks."""
-    from stripe_warehouse.scheduler_status import format_scheduler, scheduler_state
-    from stripe_warehouse.status import (
+    from commands.scheduler_status import format_scheduler, scheduler_state
+    from commands.status import (
         damaged_files,
         format_statuses,
         project_statuses,
         statuses_json,
     )
 
-    home = existing_home()  # read-only: never creates ./data wherever it runs
+    home = args.state.existing().root  # read-only: never creates ./data wherever it runs
     statuses = project_statuses(home)
     scheduler = scheduler_state(home)
     problems = damaged_files(home)
@@ -240,10 +246,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    """Hook for the demo (stripe_warehouse/demo.py, owned by the lead)."""
-    from stripe_warehouse.demo import run_demo
+    """Hook for the demo (commands/demo.py, owned by the lead)."""
+    from commands.demo import run_demo
 
-    home = configured_home()
+    home = args.state.root
     if args.customers is None:
         run_demo(home)
     else:
@@ -361,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
     use_private_file_modes()
     args = build_parser().parse_args(argv)
+    args.state = StateDir.resolve()  # the one place the CLI learns where the state lives
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         code = args.run(args)

@@ -18,10 +18,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from commands.verify_marts import MartFigures, read_marts, read_rates
+from commands.verify_pricing import round_money
+from commands.verify_stripe import StripeFigures
 from stripe_warehouse.errors import WarehouseError
-from stripe_warehouse.verify_marts import MartFigures, read_marts, read_rates
-from stripe_warehouse.verify_pricing import round_money
-from stripe_warehouse.verify_stripe import StripeFigures
 
 CENT = Decimal("0.01")
 
@@ -223,9 +223,9 @@ def _timestamp(value: object) -> int | None:
 def run_verify(home: Path, project_id: str, day: date | None = None, explain: bool = False,
                api_base: str | None = None) -> tuple[str, int]:
     """Verify one project with its stored key: the report and the exit code (1 on a DIFF)."""
+    from commands.verify_stripe import read_figures
     from pipelines.client import StripeReader
     from stripe_warehouse.registry import ConnectionStore
-    from stripe_warehouse.verify_stripe import read_figures
 
     store = ConnectionStore(home)
     api_key = store.api_key(project_id)
