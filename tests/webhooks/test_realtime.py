@@ -5,7 +5,9 @@ import time
 
 import duckdb
 import pytest
+from dagster import DagsterInstance
 
+from orchestration.ui import dagster_home
 from orchestration.webhook_events import report_webhook_refresh
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
@@ -137,8 +139,13 @@ def test_each_webhook_batch_is_a_raw_table_materialisation_of_its_project(home):
     load_backfill(home, PROJECT, company)
     build(home)
     active = [s for s in company.objects["subscription"] if s["status"] == "active"]
+    # the instance exists before the service records into it, as after any Dagster-run sync
+    # (this test reads it while the service writes: two first-time creators would race)
+    DagsterInstance.from_config(str(dagster_home(home))).dispose()
+    # recorded in Dagster as `stripe-warehouse serve` and `python -m commands.serve` do
     with SandboxServer({API_KEY: company}) as stripe_api, \
-            running_service(home, realtime=True, api_base=stripe_api.url) as service:
+            running_service(home, realtime=True, api_base=stripe_api.url,
+                            on_refreshed=report_webhook_refresh) as service:
         events = (company.cancel_subscription(active[0]["id"], int(time.time()) - 2)
                   + company.change_quantity(active[1]["id"], 9, int(time.time()) - 1))
         assert {d.status for d in service.sender().send(events)} == {200}
