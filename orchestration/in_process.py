@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from orchestration.observer import RunObserver
-from pipelines.load import SyncResult
+from pipelines.load import SyncResult, discard_working_files
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.state_dir import HOME_ENV
 from stripe_warehouse.storage import storage_error
@@ -65,6 +65,7 @@ def run_sync_job(
             disk = storage_error(chain, f"the sync of {project_id}")
             if disk is None:
                 raise
+            discard_working_files(home, project_id)  # as a sync failing in its own code does
             raise disk from error
     assert observer.sync is not None  # the sync step succeeded, or its error was raised
     return observer.sync

@@ -4,6 +4,7 @@ import datetime as dt
 import gc
 import logging
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -20,6 +21,7 @@ from pipelines.privacy import AllowlistingDecoder
 from pipelines.source import JSON_COLUMNS, RAW_TABLES, stripe_source, table_columns
 from pipelines.windows import sync_window
 from stripe_warehouse.errors import WarehouseError, WarehouseLocked, warehouse_locked
+from stripe_warehouse.purge import DLT_DIR
 from stripe_warehouse.settings import (
     RAW_DATASET,
     home_dir,
@@ -244,8 +246,8 @@ def sync_project(
     state_dir = home_dir(home if home is not None else store.home)
     warehouse = warehouse_path(state_dir)
     try:
-        (state_dir / ".dlt").mkdir(mode=0o700, exist_ok=True)
-        make_private(state_dir / ".dlt")  # dlt's packages hold the rows being loaded
+        (state_dir / DLT_DIR).mkdir(mode=0o700, exist_ok=True)
+        make_private(state_dir / DLT_DIR)  # dlt's packages hold the rows being loaded
     except OSError as error:  # a read-only or full disk
         raise _user_error(error, project_id, warehouse) from error
     warnings: list[str] = []
@@ -257,8 +259,8 @@ def sync_project(
     started = dt.datetime.now(dt.UTC)
     configure_dlt()
     pipeline = dlt.pipeline(
-        pipeline_name=f"stripe_{project_id}",
-        pipelines_dir=str(state_dir / ".dlt"),
+        pipeline_name=pipeline_name(project_id),
+        pipelines_dir=str(state_dir / DLT_DIR),
         destination=dlt.destinations.duckdb(
             DuckDbCredentials(str(warehouse), global_config={"memory_limit": LOAD_MEMORY_LIMIT})
         ),
@@ -323,6 +325,18 @@ def sync_project(
         raise _user_error(error, project_id, warehouse) from error
     store.record_sync(project_id, kind, finished.timestamp(), last_event_created)
     return run
+
+
+def pipeline_name(project_id: str) -> str:
+    """The dlt pipeline of a project: its working directory is ``<state dir>/.dlt/<name>``."""
+    return f"stripe_{project_id}"
+
+
+def discard_working_files(state_dir: Path, project_id: str) -> None:
+    """What :func:`_discard_packages` does, for a sync that failed outside its own code (e.g.
+    Dagster's run storage on a full disk): the project's dlt working directory, whose packages
+    hold space a full disk is missing; dlt restores its state from the warehouse next time."""
+    shutil.rmtree(state_dir / DLT_DIR / pipeline_name(project_id), ignore_errors=True)
 
 
 def _discard_packages(pipeline: dlt.Pipeline) -> None:
