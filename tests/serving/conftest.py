@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,21 +34,19 @@ class BuiltWarehouse:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltWarehouse]:
     home = tmp_path_factory.mktemp("serving-home")
-    old_key = os.environ.get("STRIPE_WAREHOUSE_SECRET_KEY")
-    os.environ["STRIPE_WAREHOUSE_SECRET_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
-    os.environ["DBT_TARGET_PATH"] = str(home / "dbt-target")
-    company = generate_company(CompanyConfig(customers=150, years=1, seed=11))
-    with SandboxServer(accounts={API_KEY: company}) as server:
-        store = ConnectionStore(home)
-        store.connect(PROJECT, "pro", API_KEY)
-        sync_project(store, PROJECT, "backfill", home=home, api_base=server.url)
-        build(home=home)
-        yield BuiltWarehouse(home, company, server, store)
-    os.environ.pop("DBT_TARGET_PATH", None)
-    if old_key is None:
-        os.environ.pop("STRIPE_WAREHOUSE_SECRET_KEY", None)
-    else:
-        os.environ["STRIPE_WAREHOUSE_SECRET_KEY"] = old_key
+    # restored as they were afterwards: another module's session-wide DBT_TARGET_PATH (tests/dbt)
+    # must survive this one when both run in one process (pytest-xdist workers mix directories)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STRIPE_WAREHOUSE_SECRET_KEY",
+                     base64.b64encode(secrets.token_bytes(32)).decode())
+        patch.setenv("DBT_TARGET_PATH", str(home / "dbt-target"))
+        company = generate_company(CompanyConfig(customers=150, years=1, seed=11))
+        with SandboxServer(accounts={API_KEY: company}) as server:
+            store = ConnectionStore(home)
+            store.connect(PROJECT, "pro", API_KEY)
+            sync_project(store, PROJECT, "backfill", home=home, api_base=server.url)
+            build(home=home)
+            yield BuiltWarehouse(home, company, server, store)
 
 
 # A published file small enough to check by hand. The window is 2026-10-01 to 2026-12-06; the
