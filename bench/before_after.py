@@ -16,24 +16,14 @@ import os
 import platform
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-from io import BytesIO
 from pathlib import Path
+
+from trees import export_tree, short_commit  # bench/, this script's own directory
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-
-
-def export(revision: str, into: Path) -> str:
-    """Unpack ``revision`` into ``into``; its short hash."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", revision],
-                             capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", revision],
-                          capture_output=True, text=True, check=True).stdout.strip()
 
 
 def load_average() -> str:
@@ -66,7 +56,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for label, revision in (("before", options.before), ("after", options.after)):
             tree = Path(tmp) / label
-            commit = export(revision, tree)
+            export_tree(revision, tree)
+            commit = short_commit(revision)
             lines.append(f"\n## {label} ({commit}), load average before {load_average()}")
             seconds, output = run(tree, options.script, options.args)
             lines += [output, f"wall time {seconds:.1f} s, load average after {load_average()}"]

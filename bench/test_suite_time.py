@@ -21,12 +21,12 @@ import platform
 import resource
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from datetime import UTC, datetime
-from io import BytesIO
 from pathlib import Path
+
+from trees import export_tree, short_commit  # bench/, this script's own directory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(os.environ.get("TEST_SUITE_TIME_RESULTS",
@@ -42,15 +42,6 @@ def machine_marker() -> float:
     started = time.perf_counter()
     generate_company(CompanyConfig(customers=3000, years=1, seed=7, now=1_780_000_000))
     return time.perf_counter() - started
-
-
-def export(commit: str, into: Path) -> Path:
-    """The tree of `commit` written under `into` (no git metadata, no virtualenv)."""
-    archive = subprocess.run(["git", "archive", commit], cwd=REPO_ROOT, check=True,
-                             capture_output=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into
 
 
 def run_suite(checkout: Path, pytest_args: list[str], basetemp: Path) -> str:
@@ -77,8 +68,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("pytest_args", nargs="*", default=["tests"])
     options = parser.parse_args()
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, check=True,
-                          capture_output=True, text=True).stdout.strip()
+    head = short_commit("HEAD")
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                            cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
     lines = [f"# test_suite_time  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  "
@@ -89,9 +79,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="suite-time-") as scratch:
         sides = [(f"{head}{'+changes' if dirty else ''} (this checkout)", REPO_ROOT)]
         if options.base:
-            base = export(options.base, Path(scratch) / "base")
-            # the tests find the team's shared folder beside the checkout (tests/paths.py)
-            (Path(scratch) / "shared").symlink_to(REPO_ROOT.parent / "shared")
+            base = export_tree(options.base, Path(scratch) / "base")
             sides.insert(0, (f"{options.base} (base)", base))
         for round_ in range(options.rounds):
             for label, checkout in (sides if round_ % 2 == 0 else sides[::-1]):

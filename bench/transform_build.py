@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+from trees import export_tree, short_commit  # bench/, this script's own directory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # the code under test: the tree on PYTHONPATH (--against's export), else this one
@@ -258,15 +259,8 @@ def result_line(meta: dict, result: dict, label: str) -> str:
 
 def exported_tree(ref: str, workdir: Path) -> Path:
     """The files of commit `ref` (git archive), to build with the code before a change."""
-    commit = subprocess.run(["git", "rev-parse", "--short", ref], cwd=REPO_ROOT, check=True,
-                            capture_output=True, text=True).stdout.strip()
-    tree = workdir / f"code-{commit}"
-    if not tree.exists():
-        tree.mkdir(parents=True)
-        archive = subprocess.run(["git", "archive", commit], cwd=REPO_ROOT, check=True,
-                                 capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-    return tree
+    commit = short_commit(ref)
+    return export_tree(commit, workdir / f"code-{commit}")
 
 
 def current_commit() -> str:
