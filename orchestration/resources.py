@@ -49,6 +49,7 @@ from stripe_warehouse.transform import (
     build_args,
     dagster_target_path,
     dbt_executable,
+    fx_rate_warnings,
     project_version,
 )
 from stripe_warehouse.writer_lock import warehouse_writer
@@ -234,6 +235,11 @@ def build_and_publish(
                 raise TransformError(_failed_node(target) or "dbt build failed: see the "
                                      f"run's logs in the Dagster UI ({context.run_id})") from None
             progress.steps(nodes, nodes)
+        # read under the writer lock, before anyone else writes: as the CLI's build does
+        for warning in fx_rate_warnings(warehouse.home_path()):
+            context.log.warning(warning)
+            if observer is not None:
+                observer.warnings.append(warning)
         progress.phase("publish")
         published = publish()
     context.log.info(f"published the marts to {published}")
