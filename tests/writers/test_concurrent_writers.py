@@ -33,12 +33,13 @@ def test_cli_transform_during_a_dagster_run_waits_for_it_then_succeeds(tmp_path:
     home.mkdir()
     load_backfill(home, "shop", generate_company(CompanyConfig(customers=15, seed=4)))
     # a Dagster step holds the lock around its dbt subprocess (orchestration.resources)
-    dagster_run = start_writer(home, "Dagster run 1a2b3c4d: dbt build", "for", "12")
+    # long enough for the command's own Dagster run to reach its build on a loaded machine
+    dagster_run = start_writer(home, "Dagster run 1a2b3c4d: dbt build", "for", "30")
     try:
         started = time.monotonic()
         result = cli(home, "transform")
         waited = time.monotonic() - started
-        assert dagster_run.wait(timeout=30) == 0  # the run itself finished normally
+        assert dagster_run.wait(timeout=60) == 0  # the run itself finished normally
     finally:
         dagster_run.kill()
     assert result.returncode == 0, result.stderr
