@@ -3,6 +3,8 @@
 import datetime as dt
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ from sandbox.server import SandboxServer
 from sandbox.webhook_sender import WebhookSender
 from stripe_warehouse.crypto import generate_key
 from stripe_warehouse.inbox import inbox_path
+from tests.paths import REPO_ROOT
 from tests.webhooks.process import start_service
 from tests.webhooks.warehouse import load_backfill
 
@@ -33,7 +36,10 @@ def test_cli_transform_during_a_dagster_run_waits_for_it_then_succeeds(tmp_path:
     home.mkdir()
     load_backfill(home, "shop", generate_company(CompanyConfig(customers=15, seed=4)))
     # a Dagster step holds the lock around its dbt subprocess (orchestration.resources)
-    # long enough for the command's own Dagster run to reach its build on a loaded machine
+    # the command's build is a Dagster run: its dbt manifest parsed beforehand (as after any
+    # earlier run), so that it reaches the lock within the holder's time on a loaded machine
+    subprocess.run([sys.executable, "-c", "import orchestration.resources"], check=True,
+                   cwd=REPO_ROOT, env={**os.environ, "STRIPE_WAREHOUSE_HOME": str(home)})
     dagster_run = start_writer(home, "Dagster run 1a2b3c4d: dbt build", "for", "30")
     try:
         started = time.monotonic()
