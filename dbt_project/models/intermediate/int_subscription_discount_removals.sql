@@ -8,10 +8,17 @@
      discount on one version and absent from the next one of the subscription was removed
      between the two; dated at the later observation and flagged `is_estimated` (a sync sees
      a change only when it runs).
+  3. The subscription's own regular invoices (`subscription_create`, `subscription_cycle`):
+     a discount on one of them and on none of its later ones was removed between the last
+     invoice with it and the next one; dated at that next invoice and flagged `is_estimated`.
+     The only evidence of a removal older than the event window that no sync saw happen
+     (a discount still on the subscription or its item is on each of its invoices, until
+     its natural end, which int_subscription_discounts applies first).
   A subscription item's own discounts (`subscription_item.discounts`) are dated the same way,
   item by item: listed on the item in an event's `previous_attributes.items` and not on the same
   item after it (exact), else on one stored version of the subscription's item and not on the
-  item in a later one (estimated). An item absent from a later list (removed, or beyond the
+  item in a later one, or on one regular invoice line of the item and not on its later ones
+  (estimated). An item absent from a later list (removed, or beyond the
   ten items a list embeds) does not end its discounts: an item's removal ends its amount.
   `estimated_from`: the last observation that still had the discount (an estimated removal
   happened in [estimated_from, removed_at]; int_subscription_item_mrr_daily flags those days).
@@ -203,16 +210,111 @@ item_discounts_removed_by_versions as (
     group by all
 ),
 
+-- 3. the subscription's regular invoices: each discount's last one, and the next one without it
+regular_invoices as (
+    select project_id, subscription_id, created_at, discounts, discount
+    from {{ ref('stg_stripe__invoices') }}
+    where subscription_id is not null
+        and billing_reason in ('subscription_create', 'subscription_cycle')
+),
+
+invoice_discounts as (
+    {{ discounts_as_rows('regular_invoices', 'project_id, subscription_id, created_at',
+                         'discounts', 'discount') }}
+),
+
+invoice_last_seen as (
+    select
+        project_id,
+        subscription_id,
+        {{ json_id('discount') }} as discount_id,
+        max(created_at) as last_seen_at
+    from invoice_discounts
+    group by all
+),
+
+subscription_discounts_removed_by_invoices as (
+    select
+        invoice_last_seen.project_id,
+        invoice_last_seen.subscription_id,
+        invoice_last_seen.discount_id,
+        min(regular_invoices.created_at) as removed_at,
+        invoice_last_seen.last_seen_at
+    from invoice_last_seen
+    inner join regular_invoices
+        on invoice_last_seen.project_id = regular_invoices.project_id
+        and invoice_last_seen.subscription_id = regular_invoices.subscription_id
+        and regular_invoices.created_at > invoice_last_seen.last_seen_at
+    group by all
+),
+
+-- an item's own discounts are on its regular (not proration) lines
+item_lines as (
+    select project_id, subscription_id, subscription_item_id, invoice_created_at, discounts
+    from {{ ref('stg_stripe__invoice_lines') }}
+    where subscription_item_id is not null
+        and line_type = 'subscription'
+        and not is_proration
+),
+
+item_line_last_seen as (
+    select
+        project_id,
+        subscription_id,
+        subscription_item_id,
+        {{ json_id('discount') }} as discount_id,
+        max(invoice_created_at) as last_seen_at
+    from (
+        select
+            project_id, subscription_id, subscription_item_id, invoice_created_at,
+            {{ json_array_items('discounts') }} as discount
+        from item_lines
+        where json_array_length(discounts) > 0
+    )
+    group by all
+),
+
+item_discounts_removed_by_invoices as (
+    select
+        item_line_last_seen.project_id,
+        item_line_last_seen.subscription_id,
+        item_line_last_seen.discount_id,
+        min(item_lines.invoice_created_at) as removed_at,
+        item_line_last_seen.last_seen_at
+    from item_line_last_seen
+    inner join item_lines
+        on item_line_last_seen.project_id = item_lines.project_id
+        and item_line_last_seen.subscription_item_id = item_lines.subscription_item_id
+        and item_lines.invoice_created_at > item_line_last_seen.last_seen_at
+    group by all
+),
+
 all_removed_by_events as (
     select * from removed_by_events
     union all
     select * from item_discounts_removed_by_events
 ),
 
+-- observed gone by a later version or invoice: the earliest such observation, if it is after
+-- the latest one that still had it (else one source saw it after another missed it: kept on)
 removed_by_versions as (
-    select * from subscription_discounts_removed_by_versions
-    union all
-    select * from item_discounts_removed_by_versions
+    select
+        project_id,
+        subscription_id,
+        discount_id,
+        min(removed_at) as removed_at,
+        max(last_seen_at) as last_seen_at
+    from (
+        select * from subscription_discounts_removed_by_versions
+        union all
+        select * from item_discounts_removed_by_versions
+        union all
+        select * from subscription_discounts_removed_by_invoices
+        union all
+        select * from item_discounts_removed_by_invoices
+    )
+    group by all
+    having min(removed_at) > max(last_seen_at)
 ),
 
 final as (
