@@ -3,7 +3,7 @@
 A small company changes over 10 simulated days: seat upgrades and downgrades (with and without
 prorations), an add-on removed, a cancellation at period end and an immediate one, a pause of
 collection, a discount added, a subscription's discount replaced, an item's own discount
-replaced and another item's removed, a new subscription; two days' changes arrive by webhook
+replaced and another item's removed, a new subscription; four days' changes arrive by webhook
 (applied from their payloads) before that day's refresh. The sandbox's clock (`Company.now`:
 its event window) and the sync's clock (`sync_at`) are set to each simulated day, so the
 refresh of day k sees the account as it was on day k.
@@ -50,7 +50,10 @@ from tests.dbt.test_item_removal import PROJECT_ID, sync_at
 
 API_KEY = "sk_test_history_stability"
 DAYS = 10
-WEBHOOK_DAYS = (3, 8)
+# days whose changes also arrive by webhook: a prorated seat change (3), an add-on removal and an
+# item discount replaced (4), a pause and a subscription discount replaced (6), a cancellation
+# and a prorated seat change (8)
+WEBHOOK_DAYS = (3, 4, 6, 8)
 # the marts `history` and `estimated` read, and everything they are built from; and
 # fct_mrr_movements_monthly: a data test of fct_mrr_daily (under metrics_daily) also reads
 # fct_mrr_movements, so that model must exist before the first build runs the test

@@ -356,3 +356,21 @@ def test_discounts_are_removed_or_replaced_over_the_history(larger_company: Comp
                 if d["subscription"] and d["start"] > larger_company.get(
                     "subscription", d["subscription"])["start_date"]]
     assert any(d.get("subscription_item") for d in replaced)  # replaced, not only removed
+
+
+def test_the_company_holds_every_shape_of_issue_14(larger_company: Company):
+    """Each shape issue 14's cases need, so the demo and the benchmarks run on them (600
+    customers, 3 years: 11 no-card trials that paused, 17 metered-only subscriptions, 19
+    removed add-ons, 19 package items, graduated and volume tiers, FOREVER20 deleted after its
+    last redemption; the discount changes are counted by the test above)."""
+    co = larger_company
+    subs = co.objects["subscription"]
+    assert any(s["status"] == "paused" and s["trial_end"] for s in subs)  # case 3
+    assert any(s["items"]["data"] and all(i["price"]["recurring"]["usage_type"] == "metered"
+                                          for i in s["items"]["data"]) for s in subs)  # case 5
+    assert co.removed_items  # case 1
+    assert co.pending_prorations  # case 2, a mid-period change waiting for its invoice
+    prices = [i["price"] for s in subs for i in s["items"]["data"]]
+    assert any(p.get("transform_quantity") for p in prices)  # case 6
+    assert {"graduated", "volume"} <= {p.get("tiers_mode") for p in prices}
+    assert "FOREVER20" in co.deleted_coupons  # case 7
