@@ -43,6 +43,7 @@ from sandbox.server import SandboxServer
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
+from tests.dbt.test_item_discount_removal import net_mrr
 from tests.dbt.test_item_removal import PROJECT_ID, Timeline, sync_at
 
 API_KEY = "sk_test_old_discount_removals"
@@ -66,14 +67,6 @@ def subscription_with_old_removals(company: Company, now: int) -> tuple[str, int
                       and i["parent"]["subscription_details"]["subscription"] == sub["id"])
     assert len(renewals) == 2
     return sub["id"], renewals[0], renewals[1]
-
-
-def net_mrr(home, subscription_id: str) -> dict[date, Decimal]:
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        return dict(con.execute(
-            "select metric_date, sum(net_mrr_usd) from marts.fct_subscription_mrr_daily "
-            "where project_id = ? and subscription_id = ? group by metric_date",
-            [PROJECT_ID, subscription_id]).fetchall())
 
 
 def estimated_days(home, subscription_id: str) -> set[date]:
