@@ -30,9 +30,10 @@ from dagster import (
 from orchestration.partitions import project_partitions
 from orchestration.run_metadata import metrics_metadata
 from orchestration.translators import METRICS_DAILY_KEY, raw_table_key
-from pipelines.webhook_round import DataTests, WebhookRound
+from pipelines.webhook_round import WebhookRound
 from pipelines.webhooks_apply import AppliedBatch, ApplyResult
 from stripe_warehouse.publish import published_path
+from stripe_warehouse.transform import DataTests
 
 log = logging.getLogger(__name__)
 

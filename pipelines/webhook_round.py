@@ -2,9 +2,9 @@
 events visible, publish the readers' copy.
 
 The real-time service (:mod:`service.applier`, every few seconds, refreshing from dbt's compiled
-SQL) and Dagster's ``webhooks`` job (:mod:`orchestration.webhooks`, ``dbt run`` of the same
-selection) both run this; they differ only in how they refresh and in what they do with an
-error (the service logs it and retries, a Dagster run fails).
+SQL) and Dagster's ``webhooks`` job (:mod:`orchestration.webhooks`, ``dbt run`` and ``dbt test``
+of the same selection) both run this; they differ only in how they refresh and in what they do
+with an error (the service logs it and retries, a Dagster run fails).
 """
 
 from __future__ import annotations
@@ -20,29 +20,10 @@ from pipelines.webhooks_apply import ApplyResult, apply_inbox
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.publish import publish_marts
-from stripe_warehouse.transform import run_marts_selection
-
-
-@dataclass(frozen=True)
-class DataTestResult:
-    """One dbt data test run on the refreshed models: dbt's id, its failing rows (None when
-    the test's query itself failed) and dbt's status for it (pass, warn, fail or error)."""
-
-    unique_id: str
-    failures: int | None
-    status: str
-
-
-@dataclass(frozen=True)
-class DataTests:
-    """The data tests a refresh ran, and the dbt manifest (``manifest.json``) naming them."""
-
-    manifest: Path
-    results: list[DataTestResult]
-
+from stripe_warehouse.transform import DataTests, run_marts_selection
 
 # ``refresh(home, tables)``: rebuild what ``metrics_daily`` reads of the raw ``tables``; the
-# data tests it ran on what it rebuilt (None: it ran none, as ``dbt run``).
+# data tests it ran on what it rebuilt (None: it ran none).
 Refresh = Callable[[Path, set[str]], DataTests | None]
 
 

@@ -23,7 +23,6 @@ from pathlib import Path
 import duckdb
 
 from pipelines.webhook_round import (
-    DataTests,
     MartsNotPublished,
     MartsNotRefreshed,
     WebhookRound,
@@ -33,7 +32,12 @@ from pipelines.webhook_round import (
 from pipelines.webhooks_apply import AppliedBatch, ApplyResult
 from service.marts_refresh import CompiledMetrics, rebuild
 from stripe_warehouse.errors import WarehouseError
-from stripe_warehouse.transform import TransformError, project_version, run_marts_selection
+from stripe_warehouse.transform import (
+    DataTests,
+    TransformError,
+    project_version,
+    run_marts_selection,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +91,7 @@ class InboxApplier:
 
     def refresh_metrics(self, home: Path, tables: set[str]) -> DataTests | None:
         """Rebuild what ``metrics_daily`` reads of ``tables``: compiled SQL, then the data
-        tests on what it rebuilt (their results); else ``dbt run`` (no tests: None)."""
+        tests on what it rebuilt (their results); else ``dbt run`` and ``dbt test``."""
         try:
             compiled = self._compiled
             if compiled is None or compiled.version != project_version():
@@ -99,9 +103,8 @@ class InboxApplier:
             log.warning("fast marts refresh failed (%s): falling back to dbt run",
                         " ".join(str(error).split())[:200])
             self._compiled = None
-        # A model only dbt can build, or a failed replay: dbt itself knows how.
-        run_marts_selection(home, tables)
-        return None
+        # A model only dbt can build, or a failed replay: dbt itself knows how (and tests).
+        return run_marts_selection(home, tables)
 
     def _loop(self) -> None:
         with contextlib.suppress(WarehouseError):  # warm-up only: the first round retries

@@ -25,10 +25,9 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.webhook_round import DataTestResult
 from pipelines.webhooks_apply import LOCK_WAIT_SECONDS, connect_when_free
 from stripe_warehouse.settings import make_private, warehouse_path
-from stripe_warehouse.transform import METRICS_MODEL, project_version, run_dbt
+from stripe_warehouse.transform import METRICS_MODEL, DataTestResult, project_version, run_dbt
 from stripe_warehouse.writer_lock import warehouse_writer
 
 SOURCE_PREFIX = "source.stripe_warehouse.stripe."  # dbt unique id of a raw table, minus its name
