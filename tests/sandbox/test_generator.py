@@ -141,6 +141,12 @@ def test_the_company_holds_the_collection_shapes_of_issue_15(larger_company: Com
     invoices = company.objects["invoice"]
     assert any(i["paid_out_of_band"] for i in invoices)
     assert any(i["attempt_count"] > len(i["payments"]["data"]) for i in invoices)
+    # some retried without a payment method (Stripe's retries: attempts with no charge)
+    assert any(i["attempt_count"] - len(i["payments"]["data"]) > 1 for i in invoices)
+    # each successful invoice payment sends invoice_payment.paid, as Stripe does
+    paid_events = [e for e in company.objects["event"] if e["type"] == "invoice_payment.paid"]
+    assert paid_events and all(e["data"]["object"]["object"] == "invoice_payment"
+                               and e["data"]["object"]["invoice"] for e in paid_events)
     notes = company.objects["credit_note"]
     paid = [i for i in invoices if i["status"] == "paid"
             and i["status_transitions"]["paid_at"] >= company.now - 80 * 86400]
