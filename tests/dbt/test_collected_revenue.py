@@ -62,18 +62,21 @@ UTC day n days before today; each moment is at noon of its day unless said. By h
   VAT) paid by card at -8; a credit note at -6 refunds EUR 59.50 of its line (EUR 9.50 of it
   VAT, `total_taxes`); a credit note at -3 refunds a EUR 20 service credit, a custom line
   without tax (`total_taxes` empty). EUR revenue -9: none, -8: 119 (19 VAT), -6: -59.50 (-9.50
-  VAT, -50 excluding tax), -3: -20 (no VAT, -20 excluding tax), later: none. The invoice's
+  VAT, -50 excluding tax), -3: -20 (no VAT, -20 excluding tax), -2: -11.90 (below). The invoice's
   share (the rule before credit notes were read) returned -20 x 19 / 119 = -3.193277 of VAT on
-  -3, -16.806723 excluding tax.
+  -3, -16.806723 excluding tax. At -2, EUR 11.90 refunded without a credit note returns the
+  invoice's share, EUR 1.90 of VAT (before, none: the refund's charge paid the invoice through
+  its PaymentIntent, a link the tax model did not read).
 Invoices in dunning (EUR, end of day): O from -45 to today (A's debit pending and N half paid
 are not dunned): 1 on -45..today.
 Invoices in dunning (USD, end of day): G from -40, H from -3, F from -2 (A and F while their
 debit is pending are being paid, not dunned; I, J, L are open without a failed attempt):
 1 on -40..-4, 2 on -3, 3 on -2..today.
-EUR revenue: -8 119 (P), -7 59.50 (N), -6 -59.50 (P), -5 100 (A), -4 59.50 (N), -3 -20 (P);
-its tax -8 19, -7 9.50, -6 -9.50, -4 9.50; refunds -6 59.50, -3 20; the rest invoice
-payments. USD invoice payments: -13 60 (K), -12 80 (D), -11 70 (M), -10 50 (I), -8 50 (B),
--7 20 (J), -3 30 (L), -2 35 (K2); standalone charges: -14 60 (E), -8 50 (B's one-off).
+EUR revenue: -8 119 (P), -7 59.50 (N), -6 -59.50 (P), -5 100 (A), -4 59.50 (N), -3 -20 (P),
+-2 -11.90 (P); its tax -8 19, -7 9.50, -6 -9.50, -4 9.50, -2 -1.90; refunds -6 59.50, -3 20,
+-2 11.90; the rest invoice payments. USD invoice payments: -13 60 (K), -12 80 (D), -11 70 (M),
+-10 50 (I), -8 50 (B), -7 20 (J), -3 30 (L), -2 35 (K2); standalone charges: -14 60 (E),
+-8 50 (B's one-off).
 USD revenue: -14 60, -13 60, -12 80, -11 70, -10 50, -8 100, -7 20, -4 -20, -3 -75 + 30 =
 -45, -2 35, nothing else (-7 holds C's out-of-band $30 outside revenue, -6 I's $40, -5 J's
 $100, -1 M's credit note). Out of band: -7 30, -6 40, -5 100. Failed attempts: USD -40 1, -3 1,
@@ -101,6 +104,7 @@ from pipelines.webhooks_apply import apply_inbox
 from sandbox import collection_shapes as shapes
 from sandbox import objects, taxes
 from sandbox.api import StripeApi
+from sandbox.billing import refund_charge
 from sandbox.catalog import DAY
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.server import SandboxServer
@@ -185,6 +189,10 @@ class Shapes:
         shapes.pay_by_card(co, self.invoice("P", 10000, t.at(8), [vat_on_top]), t.at(8))
         shapes.refund_with_credit_note(co, self.invoices["P"], 5950, t.at(6))  # 9.50 VAT
         shapes.refund_with_credit_note(co, self.invoices["P"], 2000, t.at(3), tax=0)
+        paid_by = co.get("invoice", self.invoices["P"])["payments"]["data"][0]["payment"]
+        charge = next(c for c in co.objects["charge"]
+                      if c["payment_intent"] == paid_by["payment_intent"])
+        refund_charge(co, charge, 1190, t.at(2))  # a refund without a credit note
         shapes.pay_by_card(co, self.invoice("B", 5000, t.at(8, 10)), t.at(8, 10))
         shapes.standalone_charge(co, self.customers["B"], 5000, t.at(8, 14))
         shapes.pay_out_of_band(co, self.invoices["C"], t.at(7))
@@ -317,9 +325,11 @@ def expected(t: Timeline) -> dict[str, dict]:
         "standalone_charges": {("USD", usd[-14]): Decimal("60"), ("USD", usd[-8]): Decimal("50")},
         # P's second refund (-3) returns no tax: its credit note holds none
         "tax_amount": {("EUR", t.day(8)): Decimal("19"), ("EUR", t.day(7)): Decimal("9.50"),
-                       ("EUR", t.day(6)): Decimal("-9.50"), ("EUR", t.day(4)): Decimal("9.50")},
+                       ("EUR", t.day(6)): Decimal("-9.50"), ("EUR", t.day(4)): Decimal("9.50"),
+                       ("EUR", t.day(2)): Decimal("-1.90")},
         "revenue": {**eur_invoice_payments, ("EUR", t.day(6)): Decimal("-59.50"),
-                    ("EUR", t.day(3)): Decimal("-20"), ("USD", usd[-14]): Decimal("60"),
+                    ("EUR", t.day(3)): Decimal("-20"), ("EUR", t.day(2)): Decimal("-11.90"),
+                    ("USD", usd[-14]): Decimal("60"),
                     ("USD", usd[-13]): Decimal("60"), ("USD", usd[-12]): Decimal("80"),
                     ("USD", usd[-11]): Decimal("70"), ("USD", usd[-10]): Decimal("50"),
                     ("USD", usd[-8]): Decimal("100"), ("USD", usd[-7]): Decimal("20"),
@@ -329,7 +339,7 @@ def expected(t: Timeline) -> dict[str, dict]:
                              ("USD", usd[-5]): Decimal("100")},
         "dispute_losses": {("USD", usd[-3]): Decimal("75")},
         "refunds": {("USD", usd[-4]): Decimal("20"), ("EUR", t.day(6)): Decimal("59.50"),
-                    ("EUR", t.day(3)): Decimal("20")},
+                    ("EUR", t.day(3)): Decimal("20"), ("EUR", t.day(2)): Decimal("11.90")},
         "failed_attempts": {("USD", usd[-40]): 1, ("USD", usd[-3]): 1, ("USD", usd[-2]): 1,
                             ("EUR", t.day(45)): 12},
         # G's attempt and O's twelve are known from their invoice only, dated at finalization
@@ -430,3 +440,6 @@ def test_a_credit_note_refund_returns_the_credit_notes_own_tax(scenarios):
         assert figures_of["refunds"][("EUR", t.day(3))] == Decimal("20"), name
         assert ("EUR", t.day(3)) not in figures_of["tax_amount"], name
         assert figures_of["tax_amount"][("EUR", t.day(6))] == Decimal("-9.50"), name
+        # a refund without a credit note: the invoice's share, its charge linked to the
+        # invoice through its PaymentIntent
+        assert figures_of["tax_amount"][("EUR", t.day(2))] == Decimal("-1.90"), name

@@ -10,8 +10,8 @@
     credit) may carry none, so EUR 20 credited without tax on an invoice of EUR 119 holding
     19 of VAT returns no tax, not 3.19;
   - any other refund returns tax in the proportion of the invoice its charge paid (linked
-    through the invoice's payments, or `charge.invoice` before 2025-03-31): EUR 59.50
-    refunded of EUR 119 that held 19 of VAT returns 9.50;
+    through the invoice's payments, by charge or PaymentIntent, or `charge.invoice` before
+    2025-03-31): EUR 59.50 refunded of EUR 119 that held 19 of VAT returns 9.50;
   - a standalone charge, and a refund of one, carry no tax Stripe reports: 0.
   Each share is one division rounded to a millionth, half away from zero (`divide_money`).
 -#}
@@ -34,7 +34,6 @@ charges as (
 
 invoice_payments as (
     select * from {{ ref('stg_stripe__invoice_payments') }}
-    where charge_id is not null
 ),
 
 credit_notes as (
@@ -46,9 +45,18 @@ credit_note_refunds as (
     select * from {{ ref('stg_stripe__credit_note_refunds') }}
 ),
 
--- the invoice each charge paid: its payments (current API), else `charge.invoice` (older)
+-- the invoice each charge paid: its payments (current API: by `payment.charge`, or by
+-- `payment.payment_intent`, the charge's PaymentIntent, as Billing pays invoices; only the
+-- first was read, and refunds of charges paid through a PaymentIntent returned no tax),
+-- else `charge.invoice` (older)
 charge_invoices as (
-    select distinct project_id, charge_id, invoice_id from invoice_payments
+    select project_id, charge_id, invoice_id from invoice_payments where charge_id is not null
+    union
+    select charges.project_id, charges.charge_id, invoice_payments.invoice_id
+    from charges
+    inner join invoice_payments
+        on charges.project_id = invoice_payments.project_id
+        and charges.payment_intent_id = invoice_payments.payment_intent_id
     union
     select project_id, charge_id, invoice_id from charges where invoice_id is not null
 ),
