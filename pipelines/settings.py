@@ -11,6 +11,7 @@ LIST_ENDPOINTS = {
     "charges": "/v1/charges",
     "refunds": "/v1/refunds",
     "disputes": "/v1/disputes",
+    "credit_notes": "/v1/credit_notes",
     "prices": "/v1/prices",
     "products": "/v1/products",
     "coupons": "/v1/coupons",
@@ -79,10 +80,27 @@ TABLE_OF_OBJECT = {
     "charge": "charges",
     "refund": "refunds",
     "dispute": "disputes",
+    "credit_note": "credit_notes",
     "price": "prices",
     "product": "products",
     "coupon": "coupons",
 }
+
+
+def object_to_refetch(obj: dict) -> tuple[str, str] | None:
+    """The raw table and id of what an event's object changed, to re-read from Stripe.
+
+    Its own table and id; for an invoice payment (`invoice_payment.paid`, a payment of an
+    invoice, partial ones included) the invoice it pays, which is stored with its payments
+    (an invoice payment has no table of its own). None for objects no table keeps.
+    """
+    kind = obj.get("object", "")
+    if kind == "invoice_payment":
+        invoice = obj.get("invoice")
+        invoice_id = invoice.get("id") if isinstance(invoice, dict) else invoice
+        return ("invoices", invoice_id) if invoice_id else None
+    table = TABLE_OF_OBJECT.get(kind)
+    return (table, obj["id"]) if table and obj.get("id") else None
 
 
 

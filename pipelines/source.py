@@ -34,7 +34,7 @@ from pipelines.settings import (
     LINE_PAGE_EXPANSIONS,
     LIST_ENDPOINTS,
     LIST_EXPANSIONS,
-    TABLE_OF_OBJECT,
+    object_to_refetch,
     retrieve_params,
 )
 from pipelines.windows import SyncKind, SyncWindow, sync_window
@@ -65,6 +65,7 @@ EXTRA_COLUMNS: dict[str, dict[str, dict[str, Any]]] = {
     "charges": {},
     "refunds": {},
     "disputes": {},
+    "credit_notes": {},
     "prices": {},
     "products": {},
     "coupons": {},
@@ -229,6 +230,7 @@ class StripeExtraction:
             lambda: self._list_simple("charges", recent),
             lambda: self._list_simple("refunds", recent),
             lambda: self._list_simple("disputes", recent),
+            lambda: self._list_simple("credit_notes", recent),
             lambda: self._list_simple("prices", everything if backfill else recent),
             lambda: self._list_simple("products", everything if backfill else recent),
             lambda: self._list_simple("coupons", everything if backfill else recent),
@@ -310,9 +312,9 @@ class StripeExtraction:
 
     def _note_named_object(self, event: dict[str, Any]) -> None:
         obj = (event.get("data") or {}).get("object") or {}
-        table = TABLE_OF_OBJECT.get(obj.get("object", ""))
-        if table and table not in RELISTED_TABLES and obj.get("id"):
-            key, created = (table, obj["id"]), int(event.get("created") or 0)
+        named = object_to_refetch(obj)
+        if named and named[0] not in RELISTED_TABLES:
+            key, created = named, int(event.get("created") or 0)
             with self._seen_lock:
                 # Keep the newest payload (for deleted customers): pages come in any order,
                 # events within a page newest first.

@@ -30,7 +30,7 @@ MAX_EVENT_TYPES = 20  # `types[]` of GET /v1/events
 RESOURCES = {"customers": "customer", "subscriptions": "subscription", "invoices": "invoice",
              "charges": "charge", "refunds": "refund", "prices": "price", "products": "product",
              "coupons": "coupon", "events": "event", "subscription_items": "subscription_item",
-             "disputes": "dispute", "tax_rates": "tax_rate"}
+             "disputes": "dispute", "tax_rates": "tax_rate", "credit_notes": "credit_note"}
 # List filters accepted per object type (query parameter -> index filter name).
 LIST_FILTERS = {"customer": ("email",), "invoice": ("customer", "subscription", "status"),
                 "charge": ("customer",), "refund": ("charge",), "price": ("product", "currency"),
@@ -38,7 +38,7 @@ LIST_FILTERS = {"customer": ("email",), "invoice": ("customer", "subscription", 
 ID_PREFIXES = {"cus": "customer", "sub": "subscription", "si": "subscription_item",
                "in": "invoice", "il": "line_item", "ch": "charge", "re": "refund",
                "price": "price", "prod": "product", "evt": "event", "di": "discount",
-               "dp": "dispute", "txr": "tax_rate"}
+               "dp": "dispute", "txr": "tax_rate", "cn": "credit_note"}
 # Expandable fields whose ids carry no type prefix (coupon ids are chosen by the merchant).
 FIELD_OBJECT_TYPES = {"coupon": "coupon"}
 # Objects with a `discounts[]` of expandable ids.
