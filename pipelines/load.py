@@ -228,12 +228,15 @@ def sync_project(
     now: int | None = None,
     progress: Progress | None = None,
     phase: Callable[[str], None] | None = None,
+    decode: Callable[[bytes], Any] | None = None,
 ) -> SyncResult:
     """Read one project's Stripe account into ``stripe_raw`` and append a ``sync_runs`` row.
 
     ``store`` is a :class:`stripe_warehouse.registry.ConnectionStore`; the registry is only
     updated when the load succeeded. ``progress`` gets the objects read so far, ``phase`` the
-    name of each phase as it starts (``extract``, ``normalize``, ``load``).
+    name of each phase as it starts (``extract``, ``normalize``, ``load``). ``decode``: an
+    :class:`AllowlistingDecoder` shared by several syncs (a batch), instead of this sync's own
+    (its worker processes take a second to start).
     """
     phase = phase or (lambda name: None)
     connection = store.get(project_id)
@@ -284,7 +287,7 @@ def sync_project(
         phase("extract")
         with (
             fewer_gc_passes(),
-            AllowlistingDecoder() as decode,
+            _decoder(decode) as decode,
             StripeReader(
                 api_key, api_base, project_id=project_id, progress=progress, decode=decode
             ) as reader,
@@ -349,6 +352,16 @@ def _discard_packages(pipeline: dlt.Pipeline) -> None:
     # Best effort: the sync's own error is the one to report, not a failed clean-up.
     with suppress(Exception):
         pipeline.drop()
+
+
+@contextmanager
+def _decoder(shared: Callable[[bytes], Any] | None) -> Iterator[Callable[[bytes], Any]]:
+    """``shared`` (its owner closes it), or a decoder of this sync's own."""
+    if shared is not None:
+        yield shared
+        return
+    with AllowlistingDecoder() as own:
+        yield own
 
 
 @contextmanager
