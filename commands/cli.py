@@ -232,7 +232,7 @@ def _sync_batch(args: argparse.Namespace, kind: str) -> int:
     if args.project is not None:
         raise WarehouseError(f"--all syncs every active project: drop {args.project!r}, or "
                              "drop --all to sync that project alone")
-    workers = validate_workers(args.workers or DEFAULT_BATCH_WORKERS)
+    workers = validate_workers(DEFAULT_BATCH_WORKERS if args.workers is None else args.workers)
     store = _store(args)
     projects = batch_projects(store, args.tier)
     if not projects:

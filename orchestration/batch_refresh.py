@@ -201,7 +201,7 @@ def _tier_batch_schedule(tier: str) -> ScheduleDefinition:
         execution_timezone="UTC",
         job=batch_refresh_job,
         # The per-project schedule of the tier runs by default; turn this one on instead of it
-        # (docs/operations.md) when the tier has more projects than separate runs keep up with.
+        # (README, "Dagster") when the tier has more projects than separate runs keep up with.
         default_status=DefaultScheduleStatus.STOPPED,
         description=f"Refresh every active {tier.title()} project in one batched run.",
     )

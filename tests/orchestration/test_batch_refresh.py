@@ -161,3 +161,20 @@ def test_one_run_one_dbt_build_and_per_partition_results(cycle: Cycle) -> None:
         assert status == {"shop_a": AssetPartitionStatus.MATERIALIZED,
                           "shop_b": AssetPartitionStatus.MATERIALIZED,
                           "shop_c": AssetPartitionStatus.FAILED}
+
+
+@pytest.mark.parametrize(("argv", "error"), [
+    (["sync", "--refresh"], "name a project to sync, or pass --all"),
+    (["sync", "shop", "--all", "--refresh"], "--all syncs every active project: drop 'shop'"),
+    (["sync", "shop", "--refresh", "--tier", "scale"],
+     "--tier and --workers apply to `sync --all`"),
+    (["sync", "--all", "--refresh", "--workers", "0"], "--workers must be 1 to 64 (got 0)"),
+])
+def test_a_wrong_batch_command_is_one_line_naming_the_fix(
+    argv: list[str], error: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("STRIPE_WAREHOUSE_HOME", str(tmp_path / "state"))
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith(f"error: {error}")
+    assert not (tmp_path / "state").exists()  # nothing was created for a command refused
