@@ -22,8 +22,28 @@ from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.publish import publish_marts
 from stripe_warehouse.transform import run_marts_selection
 
-# ``refresh(home, tables)``: rebuild what ``metrics_daily`` reads of the raw ``tables``.
-Refresh = Callable[[Path, set[str]], None]
+
+@dataclass(frozen=True)
+class DataTestResult:
+    """One dbt data test run on the refreshed models: dbt's id, its failing rows (None when
+    the test's query itself failed) and dbt's status for it (pass, warn, fail or error)."""
+
+    unique_id: str
+    failures: int | None
+    status: str
+
+
+@dataclass(frozen=True)
+class DataTests:
+    """The data tests a refresh ran, and the dbt manifest (``manifest.json``) naming them."""
+
+    manifest: Path
+    results: list[DataTestResult]
+
+
+# ``refresh(home, tables)``: rebuild what ``metrics_daily`` reads of the raw ``tables``; the
+# data tests it ran on what it rebuilt (None: it ran none, as ``dbt run``).
+Refresh = Callable[[Path, set[str]], DataTests | None]
 
 
 class WebhookRoundError(WarehouseError):
@@ -53,6 +73,7 @@ class WebhookRound:
     applied_through: float = 0.0  # events applied before this instant are now visible
     refresh_seconds: float = 0.0
     published: Path | None = None
+    tests: DataTests | None = None  # run on the refreshed models
 
 
 def apply_and_refresh(
@@ -75,12 +96,13 @@ def apply_and_refresh(
     if not stale:
         return done
     try:
-        refresh(home, stale)
+        tests = refresh(home, stale)
     except (WarehouseError, duckdb.Error) as error:
         raise MartsNotRefreshed(f"marts not refreshed after webhooks ({error})", result) \
             from error
     done.refresh_seconds = time.time() - done.applied_through
     done.refreshed = set(stale)
+    done.tests = tests
     stale.clear()
     with Inbox(home) as inbox:
         inbox.mark_visible(done.applied_through)

@@ -36,6 +36,7 @@ from pipelines.settings import (
     INVOICE_LINES_ENDPOINT,
     INVOICE_PAYMENTS_ENDPOINT,
     ITEM_PAGE_EXPANSIONS,
+    LINE_PAGE_EXPANSIONS,
     LIST_ENDPOINTS,
     retrieve_params,
 )
@@ -317,7 +318,8 @@ def _complete_lists(table: str, obj: Row, reader: StripeReader) -> Row:
             ("items", LIST_ENDPOINTS["subscription_items"],
              {"subscription": obj["id"], "expand": ITEM_PAGE_EXPANSIONS})]
     elif table == "invoices":
-        lists = [("lines", INVOICE_LINES_ENDPOINT.format(id=obj["id"]), {}),
+        lists = [("lines", INVOICE_LINES_ENDPOINT.format(id=obj["id"]),
+                  {"expand": LINE_PAGE_EXPANSIONS}),
                  ("payments", INVOICE_PAYMENTS_ENDPOINT, {"invoice": obj["id"]})]
     else:
         return obj

@@ -23,6 +23,7 @@ from sandbox.params import created_range, expand_paths, limit_of
 Obj = dict[str, Any]
 
 EMBEDDED_LIST_LIMIT = 10
+MAX_EXPAND_LEVELS = 4  # Stripe's: `data.lines.data.discounts` is the deepest on a listing
 MAX_EVENT_TYPES = 20  # `types[]` of GET /v1/events
 
 # URL segment -> object type, for the simple list/retrieve endpoints.
@@ -265,6 +266,10 @@ class StripeApi:
 
     def _expand(self, obj: Obj, paths: list[str]) -> Obj:
         for path in paths:
+            if len(path.split(".")) > MAX_EXPAND_LEVELS:
+                raise ApiError(400, "invalid_request_error", "You cannot expand more than "
+                               f"{MAX_EXPAND_LEVELS} levels of a property ({path}).",
+                               param="expand")
             obj = self._expand_path(obj, path.split("."), path)
         return obj
 
