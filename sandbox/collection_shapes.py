@@ -239,12 +239,20 @@ def _credit_note_totals(inv: Obj, amount: int, tax: int) -> Obj:
             "total_excluding_tax": amount - tax, "total_taxes": taxes}
 
 
+def _dispute_line_id(co: Company) -> str:
+    """A new id for a dispute's balance transaction. Not `new_id("txn")`: a charge's line is
+    `txn_` + the charge id's tail (`txn_1<tag><n>`), the same shape, so the n-th dispute line
+    took the n-th charge's id, and a page of `/v1/balance_transactions` ending on it sent the
+    listing on from the charge's place instead: the lines between were never listed."""
+    return "txn_d" + co.new_id("txn").removeprefix("txn_")
+
+
 def open_dispute(co: Company, charge_id: str, at: int) -> Obj:
     """The cardholder disputes the whole charge at `at`: Stripe withdraws the amount and its
     dispute fee from the balance then (one balance transaction), status `needs_response`."""
     ch = co.get("charge", charge_id)
     fee = DISPUTE_FEE.get(ch["currency"], 1500)
-    withdrawal = {"id": co.new_id("txn"), "object": "balance_transaction",
+    withdrawal = {"id": _dispute_line_id(co), "object": "balance_transaction",
                   "amount": -ch["amount"], "created": at, "currency": ch["currency"],
                   "fee": fee, "net": -ch["amount"] - fee, "reporting_category": "dispute",
                   "status": "available", "type": "adjustment"}
@@ -270,7 +278,7 @@ def close_dispute(co: Company, dispute_id: str, at: int, won: bool = False) -> O
     if won:
         withdrawal = dispute["balance_transactions"][0]
         dispute["balance_transactions"] = [*dispute["balance_transactions"], {
-            **withdrawal, "id": co.new_id("txn"), "amount": -withdrawal["amount"],
+            **withdrawal, "id": _dispute_line_id(co), "amount": -withdrawal["amount"],
             "created": at, "fee": -withdrawal["fee"], "net": -withdrawal["net"]}]
     previous = {"status": dispute["status"]}
     dispute["status"] = "won" if won else "lost"

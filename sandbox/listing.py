@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,8 +47,14 @@ class OrderedView:
 
     @classmethod
     def of(cls, objs: list[Obj]) -> OrderedView:
-        """A view over `objs`, which must already be newest first."""
-        return cls(objs, [-o["created"] for o in objs], {o["id"]: i for i, o in enumerate(objs)})
+        """A view over `objs`, which must already be newest first, each id once: a cursor
+        naming an id listed twice would go on from the other place (a page lost or repeated),
+        so a duplicate is a sandbox bug answered loudly (500), never a silent wrong page."""
+        position = {o["id"]: i for i, o in enumerate(objs)}
+        if len(position) != len(objs):
+            twice = sorted(i for i, n in Counter(o["id"] for o in objs).items() if n > 1)
+            raise ValueError(f"sandbox bug: ids listed twice in one list: {', '.join(twice[:5])}")
+        return cls(objs, [-o["created"] for o in objs], position)
 
 
 _BUILT = object()  # marks that every group of a filter has been built
