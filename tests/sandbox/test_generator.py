@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from sandbox.balance import balance_transactions
 from sandbox.catalog import CURRENCY_EXPONENT, line_amount
 from sandbox.company import PLANTED_PII_MARKERS, Company, CompanyConfig, generate_company
 from tests.sandbox.conftest import NOW
@@ -159,6 +160,17 @@ def test_the_company_holds_the_collection_shapes_of_issue_15(larger_company: Com
                for i in invoices)
     assert any(d["status"] == "lost" for d in company.objects["dispute"])
     assert len(delayed) < 0.1 * len(charges)
+def test_every_listed_object_and_ledger_line_has_an_id_of_its_own(larger_company: Company):
+    """A cursor names an id: one id on two objects of a list sends paging on from the wrong
+    place (dispute lines once took charges' `txn_` ids and a ledger page was lost)."""
+    assert larger_company.objects["dispute"]  # the shape that collided is there
+    for object_type, objs in larger_company.objects.items():
+        ids = Counter(o["id"] for o in objs)
+        assert [i for i, n in ids.items() if n > 1] == [], object_type
+    ledger = Counter(t["id"] for t in balance_transactions(larger_company))
+    assert [i for i, n in ledger.items() if n > 1] == []
+
+
 def test_eu_customers_pay_vat_included_or_on_top_at_a_realistic_rate(company: Company):
     """Issue 15 case 2: some EUR customers' subscriptions carry German VAT (19%), inclusive
     (the line's amount holds it) or exclusive (added on top), as invoice line `taxes[]`."""
