@@ -21,8 +21,7 @@ from stripe_warehouse.crypto import (
     load_keyring,
 )
 from stripe_warehouse.errors import WarehouseError
-from stripe_warehouse.settings import home_dir
-from stripe_warehouse.state_dir import REGISTRY_FILE
+from stripe_warehouse.state_dir import REGISTRY_FILE, StateDir
 from stripe_warehouse.storage import storage_error
 from stripe_warehouse.stripe_api import key_mode
 from stripe_warehouse.tiers import InvalidCron, validate_cron
@@ -260,10 +259,11 @@ def _refuse_foreign_key(connections: dict[str, Connection], current_kid: str) ->
 class ConnectionStore:
     """Connections in ``<home>/connections.json`` (0600), updated atomically under a file lock."""
 
-    def __init__(self, home: Path | str | None = None) -> None:
-        self.home = home_dir(home)
-        self.path = self.home / REGISTRY_FILE
-        self._lock_path = self.home / (REGISTRY_FILE + ".lock")
+    def __init__(self, home: Path | str | StateDir) -> None:
+        state = StateDir.of(home).create()
+        self.home = state.root
+        self.path = state.registry
+        self._lock_path = self.path.with_name(REGISTRY_FILE + ".lock")
 
     def _locked(self) -> AbstractContextManager[None]:
         # An exclusive lock around read-modify-write so concurrent writers never lose updates.
