@@ -130,10 +130,14 @@ def ensure_dbt_manifest(project: DbtProject | None = None) -> Path:
 
 
 # The manifest Dagster loads its dbt assets from (and the parse cache runs start with) lives in
-# the state directory of the code location (STRIPE_WAREHOUSE_HOME, as `stripe-warehouse ui`
-# exports it), never in the installed project (stripe_warehouse.transform.dagster_target_path).
+# the state directory of the code location, never in the installed project. Loading the
+# definitions is this code location's entry point: it resolves the state directory here
+# (STRIPE_WAREHOUSE_HOME, as `stripe-warehouse ui` and the CLI's in-process runs export it), as
+# WarehouseResource.state() does for runs. prepare_if_dev parses only a missing or outdated
+# manifest: with a current one, loading the definitions runs nothing and writes nothing
+# (tests/orchestration/test_definitions_load.py).
 dbt_project = StripeDbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROFILES_DIR,
-                               target_path=dagster_target_path())
+                               target_path=dagster_target_path(StateDir.resolve()))
 dbt_project.prepare_if_dev()
 
 

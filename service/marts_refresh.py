@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.webhooks_apply import LOCK_WAIT_SECONDS, connect_when_free
-from stripe_warehouse.settings import make_private, warehouse_path
+from stripe_warehouse.settings import make_private
+from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.transform import METRICS_MODEL, project_version, run_dbt
 from stripe_warehouse.writer_lock import warehouse_writer
 
@@ -109,7 +110,7 @@ def rebuild(home: Path, models: list[CompiledModel]) -> None:
     """Recreate ``models`` from their SQL in one transaction of the warehouse."""
     with warehouse_writer(home, "refreshing metrics_daily after webhooks",
                           wait=LOCK_WAIT_SECONDS):
-        con = connect_when_free(warehouse_path(home))
+        con = connect_when_free(StateDir.of(home).warehouse)
         con.execute("set TimeZone = 'UTC'")  # as profiles.yml pins it for dbt: days are UTC
         try:
             con.execute("begin transaction")
