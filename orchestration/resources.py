@@ -48,6 +48,7 @@ from stripe_warehouse.transform import (
     TransformError,
     build_args,
     dagster_target_path,
+    dbt_command,
     dbt_executable,
     project_version,
 )
@@ -112,8 +113,7 @@ def ensure_dbt_manifest(project: DbtProject | None = None) -> Path:
     # Parse aside, then swap the file in: run processes may be reading the manifest meanwhile.
     with tempfile.TemporaryDirectory(dir=manifest.parent, prefix=".parse-") as target:
         result = subprocess.run(
-            [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
-             "--profiles-dir", str(DBT_PROFILES_DIR), "--target-path", target],
+            dbt_command(["parse", "--quiet", "--target-path", target]),
             cwd=DBT_PROJECT_DIR, capture_output=True, text=True, umask=PRIVATE_UMASK,
             env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
                  "DBT_LOG_PATH": target},

@@ -56,12 +56,16 @@ def dbt_invocation(
 
     `home` is the state directory holding warehouse.duckdb, handed to dbt as an absolute path.
     """
-    environment = {**os.environ, **StateDir.of(home).dbt_env()}
-    command = [
+    return dbt_command(args), {**os.environ, **StateDir.of(home).dbt_env()}
+
+
+def dbt_command(args: list[str]) -> list[str]:
+    """The command line of `dbt <args>` on the repo's project and profile (no environment:
+    :func:`dbt_invocation` adds a state directory's; ``dbt parse`` needs none)."""
+    return [
         *dbt_executable(), *args,
         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROFILES_DIR),
     ]
-    return command, environment
 
 
 def run_dbt(
