@@ -172,7 +172,7 @@ def _stripe_checks(
 
 
 def run_doctor(
-    project_id: str, home: Path | str | None = None, api_base: str | None = None,
+    project_id: str, home: Path | str, api_base: str | None = None,
     now: dt.datetime | None = None,
 ) -> list[Check]:
     """Every check of ``project_id``, in the order a user would fix them."""
