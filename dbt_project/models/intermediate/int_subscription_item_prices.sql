@@ -299,11 +299,31 @@ valued as (
     from priced
 ),
 
--- what one billing interval is worth before normalising (null: nothing, 0 per month)
+-- what one billing interval is worth before normalising (`interval_amount`; null when the
+-- segment is worth nothing: 0 per month), with the segment's flags
 interval_amounts as (
     select
-        valued.*,
+        project_id,
+        subscription_id,
+        subscription_item_id,
+        valid_from,
+        valid_to,
+        segment_source,
+        priority,
+        price_id,
+        quantity,
+        currency,
+        billing_interval,
+        billing_interval_count,
         {{ interval_units('billing_interval', 'billing_interval_count') }} as interval_units,
+        is_recurring_licensed,
+        case when is_tax_inclusive then tax_source end as tax_source,
+        -- only where an amount was estimated: metered, one-time and zeroed segments are 0
+        coalesce(is_tax_inclusive and list_amount is not null
+            and tax_source in ('latest_line_rate', 'no_tax_evidence')
+            and price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed'
+            and segment_source not in ('proration_credit', 'removed_item'), false)
+            as is_tax_estimated,
         case
             when not is_recurring_licensed then null
             when segment_source in ('proration_credit', 'removed_item') then null
@@ -316,7 +336,14 @@ interval_amounts as (
         end as interval_amount,
         coalesce(is_recurring_licensed
             and segment_source not in ('proration_credit', 'removed_item'), false)
-            as is_worth_something
+            as is_worth_something,
+        -- the price cannot say what it charges (e.g. tiers never loaded): the latest invoice
+        -- line's amount stands in for it
+        coalesce(is_recurring_licensed
+            and segment_source not in ('proration_credit', 'removed_item')
+            and list_amount is null
+            and not (is_tax_inclusive and tax_source in ('own_line', 'latest_line')), false)
+            as is_valued_from_invoice_line
     from valued
 ),
 
@@ -327,8 +354,13 @@ monthly_amounts as (
         interval_amount,
         interval_units,
         {{ per_month('interval_amount', 'interval_units') }} as monthly_amount
-    from (select distinct interval_amount, interval_units from interval_amounts
-          where is_worth_something) as distinct_amounts
+    from (
+        select distinct
+            interval_amount,
+            interval_units
+        from interval_amounts
+        where is_worth_something
+    ) as distinct_amounts
 ),
 
 final as (
@@ -347,25 +379,14 @@ final as (
         interval_amounts.billing_interval_count,
         interval_amounts.interval_units,
         interval_amounts.is_recurring_licensed,
-        case when is_tax_inclusive then tax_source end as tax_source,
-        -- only where an amount was estimated: metered, one-time and zeroed segments are 0
-        coalesce(is_tax_inclusive and list_amount is not null
-            and tax_source in ('latest_line_rate', 'no_tax_evidence')
-            and price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed'
-            and segment_source not in ('proration_credit', 'removed_item'), false)
-            as is_tax_estimated,
+        interval_amounts.tax_source,
+        interval_amounts.is_tax_estimated,
         -- money: normalised by one exact division, rounded to a millionth (macros/fx.sql)
         cast(case
             when not interval_amounts.is_worth_something then 0
             else monthly_amounts.monthly_amount
         end as {{ money_type() }}) as monthly_amount,
-        -- the price cannot say what it charges (e.g. tiers never loaded): the latest invoice
-        -- line's amount stands in for it
-        coalesce(is_recurring_licensed
-            and segment_source not in ('proration_credit', 'removed_item')
-            and list_amount is null
-            and not (is_tax_inclusive and tax_source in ('own_line', 'latest_line')), false)
-            as is_valued_from_invoice_line
+        interval_amounts.is_valued_from_invoice_line
     from interval_amounts
     left join monthly_amounts
         on interval_amounts.is_worth_something
