@@ -75,6 +75,8 @@ def backfill_objects(company) -> dict[str, list[dict]]:
         "refunds": [r for r in company.objects["refund"] if r["created"] >= now - 90 * DAY],
         "disputes": [d for d in company.objects.get("dispute", [])
                      if d["created"] >= now - 90 * DAY],
+        "credit_notes": [n for n in company.objects.get("credit_note", [])
+                         if n["created"] >= now - 90 * DAY],
         # the types a sync lists (pipelines/event_types.py)
         "events": [e for e in company.objects["event"]
                    if e["created"] >= now - 30 * DAY and e["type"] in LISTED_EVENT_TYPES],

@@ -185,7 +185,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if any_failed(checks) else 0
 
 
-def cmd_sync(args: argparse.Namespace) -> None:
+def cmd_sync(args: argparse.Namespace) -> int | None:
     """Run a backfill or a refresh of one project as a Dagster run in this process (recorded
     in the state directory's Dagster instance, shown by `stripe-warehouse ui`), showing its
     phases as they go."""
@@ -195,6 +195,11 @@ def cmd_sync(args: argparse.Namespace) -> None:
     from stripe_warehouse.progress import progress_for
 
     kind = "backfill" if args.backfill else "refresh"
+    if args.all or args.project is None:
+        return _sync_batch(args, kind)
+    if args.tier or args.workers is not None:
+        raise WarehouseError("--tier and --workers apply to `sync --all` only: drop them to "
+                             f"sync project {args.project} alone")
     store = _store(args)
     refuse_demo_sync(store, args.project)  # unknown or demo project: fail before any work
     observer = RunObserver()
@@ -211,6 +216,35 @@ def cmd_sync(args: argparse.Namespace) -> None:
             print(result.summary())
     if not args.no_transform:
         print("marts built and published")
+
+
+def _sync_batch(args: argparse.Namespace, kind: str) -> int:
+    """`sync --all`: every active project (of ``--tier``) as one batched run; one line per
+    project as it finishes, then the cycle's total; exit 1 if a project failed."""
+    import time
+
+    from commands.batch_report import BatchReport
+    from orchestration.batch_refresh import run_batch_job
+    from pipelines.batch import DEFAULT_BATCH_WORKERS, batch_projects, validate_workers
+
+    if not args.all:
+        raise WarehouseError("name a project to sync, or pass --all for every active project")
+    if args.project is not None:
+        raise WarehouseError(f"--all syncs every active project: drop {args.project!r}, or "
+                             "drop --all to sync that project alone")
+    workers = validate_workers(DEFAULT_BATCH_WORKERS if args.workers is None else args.workers)
+    store = _store(args)
+    projects = batch_projects(store, args.tier)
+    if not projects:
+        tier = f" {args.tier}" if args.tier else ""
+        print(f"no active{tier} project to sync")
+        return 0
+    report = BatchReport(sys.stdout, time.monotonic())
+    ok = run_batch_job(store.home, {"projects": projects, "kind": kind, "workers": workers},
+                       report.observer, transform=not args.no_transform,
+                       on_outcome=report.project)
+    print(report.total())
+    return 0 if ok else 1
 
 
 def cmd_keygen(args: argparse.Namespace) -> None:
@@ -294,7 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = commands.add_parser(
         "sync", help="read a project's Stripe data into the warehouse", allow_abbrev=False)
-    sync.add_argument("project", help=PROJECT_HELP)
+    sync.add_argument("project", nargs="?", help=PROJECT_HELP)
+    sync.add_argument("--all", action="store_true",
+                      help="every active project as one batch: concurrent reads, one dbt build")
+    sync.add_argument("--tier", choices=TIERS, help="with --all: only this tier's projects")
+    sync.add_argument("--workers", type=int, metavar="N",
+                      help="with --all: projects read at once (default 4)")
     kind = sync.add_mutually_exclusive_group(required=True)
     kind.add_argument("--backfill", action="store_true", help="90 days and all live objects")
     kind.add_argument("--refresh", action="store_true", help="7 days plus changes since last")

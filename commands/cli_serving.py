@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import signal
+import sys
 from pathlib import Path
 
 from stripe_warehouse.errors import WarehouseError
@@ -14,10 +15,13 @@ PROJECT_HELP = "the project's id (see `stripe-warehouse status`)"
 
 
 def cmd_transform(args: argparse.Namespace) -> None:
-    """dbt build of the marts, then publish the readers' copy."""
-    from stripe_warehouse.transform import build
+    """dbt build of the marts, then publish the readers' copy: Dagster's ``transform`` job run
+    in this process, so `stripe-warehouse ui` shows it (marts, metadata, dbt test results)."""
+    from orchestration.in_process import run_transform_job
 
-    build(home=args.state.create().root, full_refresh=args.full_refresh)
+    observer = run_transform_job(args.state.create().root, full_refresh=args.full_refresh)
+    for warning in observer.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print("marts built and published")
 
 

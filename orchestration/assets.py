@@ -43,6 +43,8 @@ from stripe_warehouse.writer_lock import warehouse_writer
 
 DUCKDB_POOL = "duckdb"  # DuckDB allows one writing process: the instance limits this pool to 1
 SYNC_KIND_TAG = "stripe_warehouse/sync_kind"
+# "true": the dbt build rebuilds incremental models from scratch (`transform --full-refresh`)
+FULL_REFRESH_TAG = "stripe_warehouse/full_refresh"
 DEFAULT_SYNC_KIND = "refresh"
 SYNC_KINDS = ("backfill", "refresh")
 
@@ -154,5 +156,8 @@ def stripe_dbt_models(
     observer: ResourceParam[RunObserver],
 ) -> Iterator[Any]:
     """Build (run and test) the selected dbt models; tests report as asset checks. Then publish
-    the marts to the readers' copy, so BI tools see the new data without touching the lock."""
-    yield from build_and_publish(context, dbt, warehouse, observer=observer)
+    the marts to the readers' copy, so BI tools see the new data without touching the lock.
+    A run tagged ``stripe_warehouse/full_refresh=true`` rebuilds incremental models whole."""
+    full_refresh = context.run.tags.get(FULL_REFRESH_TAG, "false") == "true"
+    yield from build_and_publish(context, dbt, warehouse, full_refresh=full_refresh,
+                                 observer=observer)

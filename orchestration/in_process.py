@@ -1,9 +1,10 @@
-"""A command's sync as a Dagster run in its own process: one code path for every sync.
+"""A command's sync or build as a Dagster run in its own process: one code path for each.
 
 `stripe-warehouse sync`, the demo and Dagster's schedules all run the same ``backfill`` or
-``refresh`` job; a command executes it in process against the instance of its state directory
-(``<state dir>/dagster``, the one `stripe-warehouse ui` shows), so its run, the project's
-partition, the marts' materialisations and their check results are all recorded there. The
+``refresh`` job, and `stripe-warehouse transform` the ``transform`` job Dagster launches too;
+a command executes it in process against the instance of its state directory (``<state
+dir>/dagster``, the one `stripe-warehouse ui` shows), so its run, the project's partition, the
+marts' materialisations and their check results are all recorded there. The
 command keeps its terminal: Dagster's own log lines are off, the progress display is fed by the
 steps (:mod:`orchestration.observer`), and an error is the step's own one-line error.
 """
@@ -14,7 +15,7 @@ import logging
 import os
 import socket
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,14 +47,52 @@ def run_sync_job(
     ``transform=False`` only the raw tables (no dbt). ``observer`` holds the progress display
     and receives the sync's result, kept even when the build fails after it. Returns the
     sync's result; raises the failed step's own error (a WarehouseError, or the interrupt)."""
+    observer = observer or RunObserver()
+    selection = None
+    if not transform:
+        from orchestration.assets import stripe_raw_tables
+
+        selection = list(stripe_raw_tables.keys)
+    _run_job(home, kind, observer, f"the sync of {project_id}", partition=project_id,
+             selection=selection, api_base=api_base, tags={STARTED_BY_TAG: started_by},
+             # as a sync failing in its own code does
+             on_disk_error=lambda: discard_working_files(home.resolve(), project_id))
+    assert observer.sync is not None  # the sync step succeeded, or its error was raised
+    return observer.sync
+
+
+def run_transform_job(
+    home: Path, observer: RunObserver | None = None, *, full_refresh: bool = False,
+    started_by: str = "cli",
+) -> RunObserver:
+    """Run the ``transform`` job (`dbt build` of every model and its tests, then publish; no
+    Stripe calls) in this process: `stripe-warehouse transform` is recorded like a sync's
+    build, the marts' materialisations with their metadata and the dbt tests' check results.
+    Returns ``observer``, holding the build's warnings; raises the build's one-line error."""
+    from orchestration.assets import FULL_REFRESH_TAG
+
+    observer = observer or RunObserver()
+    tags = {STARTED_BY_TAG: started_by}
+    if full_refresh:
+        tags[FULL_REFRESH_TAG] = "true"
+    _run_job(home, "transform", observer, "`stripe-warehouse transform`", tags=tags)
+    return observer
+
+
+def _run_job(
+    home: Path, job_name: str, observer: RunObserver, what: str, *,
+    partition: str | None = None, selection: list | None = None, api_base: str | None = None,
+    tags: dict[str, str], on_disk_error: Callable[[], None] | None = None,
+) -> None:
+    """Execute ``job_name`` in this process against the state directory's instance; a full or
+    read-only disk under Dagster's own storage is one line naming ``what`` failed."""
     home = home.resolve()
     # dbt (profiles.yml) and the dbt assets' manifest location read the state directory here
     os.environ[HOME_ENV] = str(home)
-    observer = observer or RunObserver()
     observer.command = True
     with _quiet_dagster():
         try:
-            _execute(home, project_id, kind, observer, transform, api_base, started_by)
+            _execute(home, job_name, observer, partition, selection, api_base, tags)
         except (WarehouseError, KeyboardInterrupt):
             raise
         except Exception as error:  # Dagster's own storage (SQLite) on a full or read-only disk
@@ -62,13 +101,12 @@ def run_sync_job(
             while seen is not None and seen not in chain:
                 chain.append(seen)
                 seen = seen.__cause__ or seen.__context__
-            disk = storage_error(chain, f"the sync of {project_id}")
+            disk = storage_error(chain, what)
             if disk is None:
                 raise
-            discard_working_files(home, project_id)  # as a sync failing in its own code does
+            if on_disk_error is not None:
+                on_disk_error()
             raise disk from error
-    assert observer.sync is not None  # the sync step succeeded, or its error was raised
-    return observer.sync
 
 
 @contextmanager
@@ -88,8 +126,8 @@ def _quiet_dagster() -> Iterator[None]:
         dagster_logger.propagate = propagate
 
 
-def _execute(home: Path, project_id: str, kind: str, observer: RunObserver, transform: bool,
-             api_base: str | None, started_by: str) -> None:
+def _execute(home: Path, job_name: str, observer: RunObserver, partition: str | None,
+             selection: list | None, api_base: str | None, tags: dict[str, str]) -> None:
     from dagster import DagsterExecutionInterruptedError, DagsterInstance
     from dagster._core.instance.ref import InstanceRef
 
@@ -99,17 +137,13 @@ def _execute(home: Path, project_id: str, kind: str, observer: RunObserver, tran
     from orchestration.partitions import project_partitions
     from orchestration.ui import dagster_home
 
-    job = defs.resolve_job_def(kind)
-    selection = None
-    if not transform:
-        from orchestration.assets import stripe_raw_tables
-
-        selection = list(stripe_raw_tables.keys)
+    job = defs.resolve_job_def(job_name)
     # the run stores ~300 events: without a sync and a checkpoint each (instance_writes)
     with cheap_instance_writes(dagster_home(home)), DagsterInstance.from_ref(InstanceRef.from_dir(
             str(dagster_home(home)), overrides=NO_CAPTURED_OUTPUT)) as instance:
-        if not instance.has_dynamic_partition(project_partitions.name, project_id):
-            instance.add_dynamic_partitions(project_partitions.name, [project_id])
+        if partition is not None and not instance.has_dynamic_partition(
+                project_partitions.name, partition):
+            instance.add_dynamic_partitions(project_partitions.name, [partition])
         release_abandoned_runs(instance)
         # the state directory and API address as run config: the job keeps its resources
         run_config = {**QUIET, "resources": {
@@ -117,10 +151,9 @@ def _execute(home: Path, project_id: str, kind: str, observer: RunObserver, tran
         try:
             with observing(observer):
                 job.execute_in_process(
-                    run_config=run_config, instance=instance, partition_key=project_id,
+                    run_config=run_config, instance=instance, partition_key=partition,
                     asset_selection=selection,
-                    tags={STARTED_BY_TAG: started_by, PID_TAG: str(os.getpid()),
-                          HOST_TAG: socket.gethostname()},
+                    tags={**tags, PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()},
                 )
         except DagsterExecutionInterruptedError:
             # Dagster turns Ctrl-C inside a step into its own error (the run is recorded as

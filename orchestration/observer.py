@@ -28,6 +28,8 @@ class RunObserver:
 
     progress: SyncProgress = field(default_factory=SyncProgress)
     sync: SyncResult | None = None
+    # the build's warnings (a currency without an FX rate), for the command to print
+    warnings: list[str] = field(default_factory=list)
     # run by a command that owns the terminal (dbt's log lines then go to a file)
     command: bool = False
 

@@ -49,6 +49,7 @@ from stripe_warehouse.transform import (
     build_args,
     dagster_target_path,
     dbt_executable,
+    fx_rate_warnings,
     project_version,
 )
 from stripe_warehouse.writer_lock import warehouse_writer
@@ -148,8 +149,8 @@ def dbt_run_target(home: Path) -> Iterator[Path]:
 
     dagster-dbt would otherwise leave one new directory per run under ``./target``. It lives
     in the state directory's ``dbt/`` (owner-only, like everything a run writes), and the
-    invocation's ``run_results.json``, failed or not, is kept where ``transform`` leaves its
-    own (``dbt/target/``): the last build's results are always in one place.
+    invocation's ``run_results.json`` and ``dbt.log``, failed or not, are kept where dbt
+    leaves its own (``dbt/target/``, ``dbt/logs/``): the last build's are always in one place.
     """
     root = StateDir(home).dbt
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -160,12 +161,12 @@ def dbt_run_target(home: Path) -> Iterator[Path]:
         try:
             yield Path(directory)
         finally:
-            results = Path(directory) / "run_results.json"
-            if results.exists():
-                kept = StateDir(home).dbt_target
-                kept.mkdir(mode=0o700, parents=True, exist_ok=True)
-                os.replace(results, kept / "run_results.json")
-                (kept / "run_results.json").chmod(0o600)
+            state = StateDir(home)
+            for name, kept in (("run_results.json", state.dbt_target), ("dbt.log", state.dbt_logs)):
+                if (Path(directory) / name).exists():
+                    kept.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    os.replace(Path(directory) / name, kept / name)
+                    (kept / name).chmod(0o600)
 
 
 class InstalledDbtCliResource(DbtCliResource):
@@ -234,6 +235,11 @@ def build_and_publish(
                 raise TransformError(_failed_node(target) or "dbt build failed: see the "
                                      f"run's logs in the Dagster UI ({context.run_id})") from None
             progress.steps(nodes, nodes)
+        # read under the writer lock, before anyone else writes: as the CLI's build does
+        for warning in fx_rate_warnings(warehouse.home_path()):
+            context.log.warning(warning)
+            if observer is not None:
+                observer.warnings.append(warning)
         progress.phase("publish")
         published = publish()
     context.log.info(f"published the marts to {published}")

@@ -6,15 +6,26 @@ project's partition, with the rows, the events' window, the duration, the re-fet
 and 429s and the test mode; the refresh is a materialisation of ``metrics_daily``. The Dagster
 ``webhooks`` job logs them in its run; the real-time service (:mod:`service.applier`), which
 refreshes within seconds outside Dagster, reports the same materialisations to the instance of
-its state directory as runless events. Both build them here.
+its state directory as runless events, with the results of the dbt data tests its round ran
+on what it rebuilt as asset checks (the same check keys a build's tests report). Both build
+them here.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from dagster import AssetMaterialization, DagsterInstance, MetadataValue
+from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckSeverity,
+    AssetMaterialization,
+    DagsterInstance,
+    MetadataValue,
+)
 
 from orchestration.partitions import project_partitions
 from orchestration.run_metadata import metrics_metadata
@@ -22,6 +33,7 @@ from orchestration.translators import METRICS_DAILY_KEY, raw_table_key
 from pipelines.webhook_round import WebhookRound
 from pipelines.webhooks_apply import AppliedBatch, ApplyResult
 from stripe_warehouse.publish import published_path
+from stripe_warehouse.transform import DataTests
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +91,41 @@ def webhook_raw_materializations(batch: AppliedBatch, by: str) -> list[AssetMate
     return materializations
 
 
+def webhook_check_evaluations(tests: DataTests, by: str) -> list[AssetCheckEvaluation]:
+    """The data tests a round ran, as the asset checks dagster-dbt reports for a build's
+    tests: the same check key (the test's name on its model's asset), ``passed`` only when dbt
+    says pass, WARN severity for a warning, and the failing rows."""
+    from dagster_dbt.asset_utils import get_asset_check_key_for_test
+
+    from orchestration.translators import StripeDbtTranslator
+
+    # the manifest the tests were compiled in: the project's nodes, as Dagster's manifest has
+    # them (read here rather than importing the dbt assets, which may parse the project first)
+    manifest = _manifest(tests.manifest, tests.manifest.stat().st_mtime)
+    translator = StripeDbtTranslator()
+    evaluations = []
+    for test in tests.results:
+        key = get_asset_check_key_for_test(manifest, translator, test.unique_id, None)
+        if key is None:
+            continue
+        metadata: dict[str, Any] = {"unique_id": test.unique_id, "status": test.status,
+                                    "refreshed_by": by}
+        if test.failures is not None:
+            metadata["dagster_dbt/failed_row_count"] = test.failures
+        evaluations.append(AssetCheckEvaluation(
+            asset_key=key.asset_key, check_name=key.name, passed=test.status == "pass",
+            severity=AssetCheckSeverity.WARN if test.status == "warn"
+            else AssetCheckSeverity.ERROR,
+            metadata=metadata, description=f"dbt test after a webhook refresh ({by})"))
+    return evaluations
+
+
+@lru_cache(maxsize=1)
+def _manifest(path: Path, mtime: float) -> dict[str, Any]:
+    """A dbt manifest, read again when it changes (``mtime``)."""
+    return json.loads(path.read_text())
+
+
 def add_project_partitions(instance: DagsterInstance, batches: list[AppliedBatch]) -> None:
     """The batches' projects as partitions (a project synced before it was recorded has none)."""
     missing = sorted({batch.project_id for batch in batches} - set(
@@ -92,17 +139,23 @@ def report_webhook_refresh(home: Path, done: WebhookRound, batches: list[Applied
     report) and its refresh (``done``) in the state directory's Dagster instance; a failure
     here is logged on one line and never stops the service (the marts are fresh).
     `stripe-warehouse serve` hands it to the service (which cannot import Dagster's layer)."""
+    from orchestration.instance_writes import cheap_instance_writes
     from orchestration.ui import dagster_home
 
     by = "the real-time service"
     try:
-        with DagsterInstance.from_config(str(dagster_home(home))) as instance:
+        checks = webhook_check_evaluations(done.tests, by) if done.tests else []
+        # one event per table and check (~50 of them): without a sync and checkpoint each
+        with cheap_instance_writes(dagster_home(home)), \
+                DagsterInstance.from_config(str(dagster_home(home))) as instance:
             add_project_partitions(instance, batches)
             for batch in batches:
                 for materialization in webhook_raw_materializations(batch, by):
                     instance.report_runless_asset_event(materialization)
             instance.report_runless_asset_event(
                 webhook_marts_materialization(home, done.result, done.refreshed, by))
+            for evaluation in checks:
+                instance.report_runless_asset_event(evaluation)
     except Exception as error:  # noqa: BLE001 - recording is best effort, never a failed round
         log.warning("marts refresh not recorded in Dagster (%s: %s)", type(error).__name__,
                     " ".join(str(error).split())[:200])

@@ -21,6 +21,7 @@ from orchestration.assets import DUCKDB_POOL
 from orchestration.resources import WarehouseResource
 from orchestration.webhook_events import (
     add_project_partitions,
+    webhook_check_evaluations,
     webhook_marts_materialization,
     webhook_raw_materializations,
 )
@@ -30,8 +31,9 @@ from stripe_warehouse.inbox import Inbox
 
 @op(pool=DUCKDB_POOL)
 def apply_webhook_events(context: OpExecutionContext, warehouse: WarehouseResource) -> None:
-    """Apply the inbox, then ``dbt run`` the models between the changed tables and the metrics,
-    mark the events visible and publish (:func:`pipelines.webhook_round.apply_and_refresh`)."""
+    """Apply the inbox, then ``dbt run`` the models between the changed tables and the metrics
+    and ``dbt test`` them (recorded as asset checks), mark the events visible and publish
+    (:func:`pipelines.webhook_round.apply_and_refresh`)."""
     home = warehouse.home_path()
     done = apply_and_refresh(home, api_base=warehouse.api_base)
     result = done.result
@@ -49,6 +51,9 @@ def apply_webhook_events(context: OpExecutionContext, warehouse: WarehouseResour
     if done.refreshed:
         context.log.info(f"published the marts to {done.published}")
         context.log_event(webhook_marts_materialization(home, result, done.refreshed, "Dagster"))
+    if done.tests:  # the dbt tests on what it rebuilt, as the checks a build reports
+        for evaluation in webhook_check_evaluations(done.tests, "Dagster"):
+            context.log_event(evaluation)
 
 
 @job(name="webhooks", description="Apply stored Stripe webhooks and refresh metrics_daily.")

@@ -62,6 +62,14 @@ WEBHOOK_APPLIED_TYPES = frozenset({
     # refunds, and disputes with their withdrawal and outcome
     "invoice.paid", "charge.pending", "refund.created", "refund.updated",
     "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed",
+    # a payment of an open invoice that leaves some of it to pay (Stripe's partial payments)
+    # sends no `invoice.paid`: `invoice_payment.paid` (its object an invoice payment, whose
+    # invoice is re-read with its payments) and `invoice.updated` (`amount_paid`,
+    # `amount_remaining`; also a credit note lowering an invoice). Without them the charge
+    # looked like a standalone one until the invoice was paid in full.
+    "invoice_payment.paid", "invoice.updated",
+    # a credit note's refund returns the credit note's own tax (fct_revenue_daily)
+    "credit_note.created",
 })
 
 # Sorted, so that the listings (and their requests) are the same from one sync to the next.

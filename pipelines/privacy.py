@@ -84,6 +84,14 @@ KEPT_FIELDS: dict[str, frozenset[str]] = {
     # the link from an invoice to what paid it (`payment.charge` / `payment.payment_intent`)
     "invoice_payment": _BASE | _AMOUNTS | {"invoice", "is_default", "payment",
                                            "status_transitions"},
+    # what a credit note credits and how (its refunds), with its tax (`total_taxes`, before
+    # 2025-03-31 `tax_amounts`): a refund it makes returns its tax, not the invoice's share
+    "credit_note": _BASE | {
+        "amount", "invoice", "customer", "type", "effective_at", "voided_at", "subtotal",
+        "subtotal_excluding_tax", "total", "total_excluding_tax", "total_taxes", "tax_amounts",
+        "refunds", "refund", "pre_payment_amount", "post_payment_amount", "out_of_band_amount",
+        "credit_amount", "discount_amount", "amount_shipping",
+    },
     # `evidence_details` holds dates and counts only (`due_by` dates a lost dispute whose
     # closing event is gone); the evidence itself (`evidence`) stays out
     "dispute": _BASE | {"amount", "charge", "payment_intent", "reason", "balance_transactions",

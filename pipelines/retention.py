@@ -62,6 +62,8 @@ _ACTIVITY_DELETES = {
     "charges": f"delete from {_RAW}.charges where project_id = $project and created < $cutoff",
     "refunds": f"delete from {_RAW}.refunds where project_id = $project and created < $cutoff",
     "disputes": f"delete from {_RAW}.disputes where project_id = $project and created < $cutoff",
+    "credit_notes": f"""
+        delete from {_RAW}.credit_notes where project_id = $project and created < $cutoff""",
     "events": f"delete from {_RAW}.events where project_id = $project and created < $cutoff",
 }
 _CLIP_SYNC_RUNS = f"""

@@ -11,6 +11,7 @@ LIST_ENDPOINTS = {
     "charges": "/v1/charges",
     "refunds": "/v1/refunds",
     "disputes": "/v1/disputes",
+    "credit_notes": "/v1/credit_notes",
     "prices": "/v1/prices",
     "products": "/v1/products",
     "coupons": "/v1/coupons",
@@ -36,12 +37,18 @@ ACCOUNT_ENDPOINT = "/v1/account"
 # of an invoice asks for it.
 # A subscription item's own discounts (`items.data.discounts`) are ids too: expanded, their
 # coupon stays an id (five levels deep in a listing), read from /v1/coupons.
+# An invoice line's discounts (`lines.data.discounts`: an item's own discounts apply on its
+# lines) are expanded wherever an invoice is read, four levels in a listing
+# (`data.lines.data.discounts`, Stripe's deepest): after an item discount is removed, its
+# invoices' lines are the only place a later backfill finds it as an object (events hold ids).
+# A subscription's latest invoice cannot expand them (five levels): the invoice listing reads
+# those in its window (pipelines/source.py).
 # A price's `tiers` and `currency_options` are returned only when expanded ("includable"):
 # without them a tiered price, or a subscription billed in another currency than its
 # price's default, cannot be valued from the price (int_price_valuations).
 RETRIEVE_EXPANSIONS = {
     "subscriptions": ["discounts.source.coupon", "items.data.discounts"],
-    "invoices": ["discounts", "payments"],
+    "invoices": ["discounts", "payments", "lines.data.discounts"],
     "prices": ["tiers", "currency_options"],
 }
 # Listed subscriptions also bring their latest invoice (for a long plan it may predate the
@@ -50,11 +57,13 @@ LIST_EXPANSIONS = {
     "subscriptions": ["data.discounts.source.coupon", "data.latest_invoice",
                       "data.latest_invoice.discounts", "data.latest_invoice.payments",
                       "data.items.data.discounts"],
-    "invoices": ["data.discounts", "data.payments"],
+    "invoices": ["data.discounts", "data.payments", "data.lines.data.discounts"],
     "prices": ["data.tiers", "data.currency_options"],
 }
 # A subscription's items beyond the ten it embeds, paged from /v1/subscription_items.
 ITEM_PAGE_EXPANSIONS = ["data.discounts"]
+# An invoice's lines beyond the ten it embeds, paged from /v1/invoices/{id}/lines.
+LINE_PAGE_EXPANSIONS = ["data.discounts"]
 
 
 def retrieve_params(table: str) -> dict[str, list[str]]:
@@ -71,10 +80,27 @@ TABLE_OF_OBJECT = {
     "charge": "charges",
     "refund": "refunds",
     "dispute": "disputes",
+    "credit_note": "credit_notes",
     "price": "prices",
     "product": "products",
     "coupon": "coupons",
 }
+
+
+def object_to_refetch(obj: dict) -> tuple[str, str] | None:
+    """The raw table and id of what an event's object changed, to re-read from Stripe.
+
+    Its own table and id; for an invoice payment (`invoice_payment.paid`, a payment of an
+    invoice, partial ones included) the invoice it pays, which is stored with its payments
+    (an invoice payment has no table of its own). None for objects no table keeps.
+    """
+    kind = obj.get("object", "")
+    if kind == "invoice_payment":
+        invoice = obj.get("invoice")
+        invoice_id = invoice.get("id") if isinstance(invoice, dict) else invoice
+        return ("invoices", invoice_id) if invoice_id else None
+    table = TABLE_OF_OBJECT.get(kind)
+    return (table, obj["id"]) if table and obj.get("id") else None
 
 
 

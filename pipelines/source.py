@@ -31,9 +31,10 @@ from pipelines.settings import (
     INVOICE_LINES_ENDPOINT,
     INVOICE_PAYMENTS_ENDPOINT,
     ITEM_PAGE_EXPANSIONS,
+    LINE_PAGE_EXPANSIONS,
     LIST_ENDPOINTS,
     LIST_EXPANSIONS,
-    TABLE_OF_OBJECT,
+    object_to_refetch,
     retrieve_params,
 )
 from pipelines.windows import SyncKind, SyncWindow, sync_window
@@ -64,6 +65,7 @@ EXTRA_COLUMNS: dict[str, dict[str, dict[str, Any]]] = {
     "charges": {},
     "refunds": {},
     "disputes": {},
+    "credit_notes": {},
     "prices": {},
     "products": {},
     "coupons": {},
@@ -228,6 +230,7 @@ class StripeExtraction:
             lambda: self._list_simple("charges", recent),
             lambda: self._list_simple("refunds", recent),
             lambda: self._list_simple("disputes", recent),
+            lambda: self._list_simple("credit_notes", recent),
             lambda: self._list_simple("prices", everything if backfill else recent),
             lambda: self._list_simple("products", everything if backfill else recent),
             lambda: self._list_simple("coupons", everything if backfill else recent),
@@ -309,9 +312,9 @@ class StripeExtraction:
 
     def _note_named_object(self, event: dict[str, Any]) -> None:
         obj = (event.get("data") or {}).get("object") or {}
-        table = TABLE_OF_OBJECT.get(obj.get("object", ""))
-        if table and table not in RELISTED_TABLES and obj.get("id"):
-            key, created = (table, obj["id"]), int(event.get("created") or 0)
+        named = object_to_refetch(obj)
+        if named and named[0] not in RELISTED_TABLES:
+            key, created = named, int(event.get("created") or 0)
             with self._seen_lock:
                 # Keep the newest payload (for deleted customers): pages come in any order,
                 # events within a page newest first.
@@ -368,8 +371,12 @@ class StripeExtraction:
         rows: Batch = []
         latest = subscription.get("latest_invoice")
         if isinstance(latest, dict):
-            # The covering invoice of a long plan may predate the window: load it too.
-            if self._first_sighting("invoices", latest["id"]):
+            # The covering invoice of a long plan may predate the window: load it too. One in
+            # the window is the invoice listing's to load: the listing expands its lines'
+            # discounts (here five levels deep, beyond Stripe's limit), and whichever way read
+            # it first would decide the row.
+            if not self._listed_invoice(latest) and self._first_sighting("invoices",
+                                                                        latest["id"]):
                 rows.extend(self._invoice_rows(latest, seen=True))
             subscription = dict(subscription, latest_invoice=latest["id"])
         self._first_sighting("subscriptions", subscription["id"])
@@ -396,6 +403,11 @@ class StripeExtraction:
                 rows.append(("subscription_items", row))
         return rows
 
+    def _listed_invoice(self, invoice: dict[str, Any]) -> bool:
+        """Whether the invoice listing of this sync reads `invoice` (created in its window)."""
+        created = invoice.get("created")
+        return created is not None and self.window.activity_start <= created < self.window.end
+
     def _invoice_rows(self, invoice: dict[str, Any], seen: bool = False) -> Batch:
         if not seen and not self._first_sighting("invoices", invoice["id"]):
             return []
@@ -408,7 +420,8 @@ class StripeExtraction:
                                     has_more=False)
         rows: Batch = [("invoices", self._row(invoice, data))]
         lines_path = INVOICE_LINES_ENDPOINT.format(id=invoice["id"])
-        for line in self._embedded_or_paged(invoice.get("lines"), lines_path, {}):
+        for line in self._embedded_or_paged(invoice.get("lines"), lines_path,
+                                            {"expand": LINE_PAGE_EXPANSIONS}):
             row = self._row(line, self._allowlist(line), invoice=invoice["id"])
             row["created"] = invoice.get("created")
             rows.append(("invoice_lines", row))

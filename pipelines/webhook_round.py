@@ -2,9 +2,9 @@
 events visible, publish the readers' copy.
 
 The real-time service (:mod:`service.applier`, every few seconds, refreshing from dbt's compiled
-SQL) and Dagster's ``webhooks`` job (:mod:`orchestration.webhooks`, ``dbt run`` of the same
-selection) both run this; they differ only in how they refresh and in what they do with an
-error (the service logs it and retries, a Dagster run fails).
+SQL) and Dagster's ``webhooks`` job (:mod:`orchestration.webhooks`, ``dbt run`` and ``dbt test``
+of the same selection) both run this; they differ only in how they refresh and in what they do
+with an error (the service logs it and retries, a Dagster run fails).
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from pipelines.webhooks_apply import ApplyResult, apply_inbox
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.publish import publish_marts
-from stripe_warehouse.transform import run_marts_selection
+from stripe_warehouse.transform import DataTests, run_marts_selection
 
-# ``refresh(home, tables)``: rebuild what ``metrics_daily`` reads of the raw ``tables``.
-Refresh = Callable[[Path, set[str]], None]
+# ``refresh(home, tables)``: rebuild what ``metrics_daily`` reads of the raw ``tables``; the
+# data tests it ran on what it rebuilt (None: it ran none).
+Refresh = Callable[[Path, set[str]], DataTests | None]
 
 
 class WebhookRoundError(WarehouseError):
@@ -53,6 +54,7 @@ class WebhookRound:
     applied_through: float = 0.0  # events applied before this instant are now visible
     refresh_seconds: float = 0.0
     published: Path | None = None
+    tests: DataTests | None = None  # run on the refreshed models
 
 
 def apply_and_refresh(
@@ -75,12 +77,13 @@ def apply_and_refresh(
     if not stale:
         return done
     try:
-        refresh(home, stale)
+        tests = refresh(home, stale)
     except (WarehouseError, duckdb.Error) as error:
         raise MartsNotRefreshed(f"marts not refreshed after webhooks ({error})", result) \
             from error
     done.refresh_seconds = time.time() - done.applied_through
     done.refreshed = set(stale)
+    done.tests = tests
     stale.clear()
     with Inbox(home) as inbox:
         inbox.mark_visible(done.applied_through)

@@ -36,7 +36,9 @@ from pipelines.settings import (
     INVOICE_LINES_ENDPOINT,
     INVOICE_PAYMENTS_ENDPOINT,
     ITEM_PAGE_EXPANSIONS,
+    LINE_PAGE_EXPANSIONS,
     LIST_ENDPOINTS,
+    object_to_refetch,
     retrieve_params,
 )
 from pipelines.source import version_hash
@@ -51,10 +53,8 @@ from stripe_warehouse.writer_lock import warehouse_writer
 # Event types whose object is merged into the raw tables (listed with the others).
 APPLIED_TYPES = WEBHOOK_APPLIED_TYPES
 DEAUTHORIZED = "account.application.deauthorized"
-TABLE_OF_OBJECT = {
-    "subscription": "subscriptions", "invoice": "invoices",
-    "customer": "customers", "charge": "charges", "refund": "refunds", "dispute": "disputes",
-}
+APPLIED_TABLES = frozenset({"subscriptions", "invoices", "customers", "charges", "refunds",
+                            "disputes", "credit_notes"})
 CHILD_TABLES = {  # the tables an object's rows go to
     "subscriptions": ("subscriptions", "subscription_versions", "subscription_items"),
     "invoices": ("invoices", "invoice_lines"),
@@ -209,10 +209,10 @@ def _apply_project(
     named: dict[tuple[str, str], list[InboxEvent]] = {}
     unnamed: list[tuple[InboxEvent, str]] = []  # events settled without merging an object
     for event in events:
-        obj = event.event["data"]["object"]
-        table = TABLE_OF_OBJECT.get(obj.get("object", ""))
-        if event.type in APPLIED_TYPES and table and obj.get("id"):
-            named.setdefault((table, obj["id"]), []).append(event)
+        # an invoice payment's events name its invoice: re-read with its payments
+        target = object_to_refetch(event.event["data"]["object"])
+        if event.type in APPLIED_TYPES and target and target[0] in APPLIED_TABLES:
+            named.setdefault(target, []).append(event)
         else:
             unnamed.append((event, "ignored"))
     reader = StripeReader(store.api_key(project_id), api_base, project_id=project_id,
@@ -286,8 +286,12 @@ def _target(
     None if Stripe no longer has the object; a target with an empty ``obj`` if the re-fetch
     failed (the events wait: a payload is never written in its place).
     """
-    newest = max(events, key=lambda e: (e.created, e.seq))
+    # the newest payload that is the object itself (an invoice payment's is not its invoice)
+    own = [e for e in events if e.event["data"]["object"].get("id") == object_id] or events
+    newest = max(own, key=lambda e: (e.created, e.seq))
     payload = newest.event["data"]["object"]
+    if reader is None and payload.get("id") != object_id:
+        return None  # refetch=False and only invoice payments name it: nothing to write
     if reader is None:  # refetch=False: verified payloads of an active project
         if table == "customers" and newest.type == "customer.deleted":
             payload = dict(payload, deleted=True)
@@ -317,7 +321,8 @@ def _complete_lists(table: str, obj: Row, reader: StripeReader) -> Row:
             ("items", LIST_ENDPOINTS["subscription_items"],
              {"subscription": obj["id"], "expand": ITEM_PAGE_EXPANSIONS})]
     elif table == "invoices":
-        lists = [("lines", INVOICE_LINES_ENDPOINT.format(id=obj["id"]), {}),
+        lists = [("lines", INVOICE_LINES_ENDPOINT.format(id=obj["id"]),
+                  {"expand": LINE_PAGE_EXPANSIONS}),
                  ("payments", INVOICE_PAYMENTS_ENDPOINT, {"invoice": obj["id"]})]
     else:
         return obj
@@ -355,7 +360,7 @@ def _rows(project_id: str, target: _Target) -> Iterator[tuple[str, Row]]:
         for line in (obj.get("lines") or {}).get("data") or []:
             yield "invoice_lines", dict(row(line, allowlist(line), invoice=obj["id"]),
                                         created=obj.get("created"))
-    elif target.table != "subscriptions":  # refunds, disputes: the object itself
+    elif target.table != "subscriptions":  # refunds, disputes, credit notes: the object
         yield target.table, row(obj, data)
     else:
         latest = obj.get("latest_invoice")

@@ -23,13 +23,14 @@ from sandbox.params import created_range, expand_paths, limit_of
 Obj = dict[str, Any]
 
 EMBEDDED_LIST_LIMIT = 10
+MAX_EXPAND_LEVELS = 4  # Stripe's: `data.lines.data.discounts` is the deepest on a listing
 MAX_EVENT_TYPES = 20  # `types[]` of GET /v1/events
 
 # URL segment -> object type, for the simple list/retrieve endpoints.
 RESOURCES = {"customers": "customer", "subscriptions": "subscription", "invoices": "invoice",
              "charges": "charge", "refunds": "refund", "prices": "price", "products": "product",
              "coupons": "coupon", "events": "event", "subscription_items": "subscription_item",
-             "disputes": "dispute", "tax_rates": "tax_rate"}
+             "disputes": "dispute", "tax_rates": "tax_rate", "credit_notes": "credit_note"}
 # List filters accepted per object type (query parameter -> index filter name).
 LIST_FILTERS = {"customer": ("email",), "invoice": ("customer", "subscription", "status"),
                 "charge": ("customer",), "refund": ("charge",), "price": ("product", "currency"),
@@ -37,7 +38,7 @@ LIST_FILTERS = {"customer": ("email",), "invoice": ("customer", "subscription", 
 ID_PREFIXES = {"cus": "customer", "sub": "subscription", "si": "subscription_item",
                "in": "invoice", "il": "line_item", "ch": "charge", "re": "refund",
                "price": "price", "prod": "product", "evt": "event", "di": "discount",
-               "dp": "dispute", "txr": "tax_rate"}
+               "dp": "dispute", "txr": "tax_rate", "cn": "credit_note"}
 # Expandable fields whose ids carry no type prefix (coupon ids are chosen by the merchant).
 FIELD_OBJECT_TYPES = {"coupon": "coupon"}
 # Objects with a `discounts[]` of expandable ids.
@@ -265,6 +266,10 @@ class StripeApi:
 
     def _expand(self, obj: Obj, paths: list[str]) -> Obj:
         for path in paths:
+            if len(path.split(".")) > MAX_EXPAND_LEVELS:
+                raise ApiError(400, "invalid_request_error", "You cannot expand more than "
+                               f"{MAX_EXPAND_LEVELS} levels of a property ({path}).",
+                               param="expand")
             obj = self._expand_path(obj, path.split("."), path)
         return obj
 

@@ -69,8 +69,11 @@ def _discount_lines(lines: list[Line], discounts: list[Obj], currency: str) -> l
 
 def create_invoice(co: Company, customer_id: str, currency: str, created: int,
                    billing_reason: str, subscription_id: str | None, lines: list[Line],
-                   discounts: list[Obj], collection: Collection) -> Obj:
-    """Create an invoice with its lines, collect it as `collection` says, and emit its events."""
+                   discounts: list[Obj], collection: Collection,
+                   tax_rates: list[Obj] | None = None) -> Obj:
+    """Create an invoice with its lines, collect it as `collection` says, and emit its events.
+
+    Its lines are taxed at `tax_rates`, else at the subscription's `default_tax_rates`."""
     cust = co.get("customer", customer_id) or {"id": customer_id}
     n = co.pii_number(customer_id)
     iid = co.new_id("in")
@@ -84,7 +87,7 @@ def create_invoice(co: Company, customer_id: str, currency: str, created: int,
                           (start, end), co.livemode)
     applied = _discount_lines(lines, discounts, currency)
     sub = co.get("subscription", subscription_id) if subscription_id else None
-    rates = (sub or {}).get("default_tax_rates") or []
+    rates = tax_rates if tax_rates is not None else (sub or {}).get("default_tax_rates") or []
     line_objs = []
     for ln, disc_amounts in zip(lines, applied, strict=True):
         lid = co.new_id("il")
@@ -167,6 +170,7 @@ def _collect(co: Company, inv: Obj, cust: Obj, collection: Collection) -> None:
             inv.update(status="paid", amount_paid=amount, amount_remaining=0,
                        next_payment_attempt=None)
             co.emit("charge.succeeded", attempt.at, ch)
+            co.emit("invoice_payment.paid", attempt.at, payments[-1])
             co.emit("invoice.paid", attempt.at, inv)
             co.emit("invoice.payment_succeeded", attempt.at, inv)
         else:

@@ -36,13 +36,19 @@ CREDIT_NOTE_RATE = 0.01  # refunds
 CREDIT_NOTE_BALANCE_RATE = 0.015
 CREDIT_NOTE_OUT_OF_BAND_RATE = 0.005
 PARTIAL_CARD_SHARE = 0.5  # of the invoices paid out of band: a part paid by card first
+# of the invoices attempted without a payment method: Stripe's retries that follow (the
+# customer never adds one), 3 days apart; of the credit-note refunds of a taxed invoice: a
+# service credit (a custom line credited without tax)
+NO_PAYMENT_METHOD_RETRIES = (0, 3)
+SERVICE_CREDIT_SHARE = 0.3
 LOST_DISPUTE_RATE = 0.003
 
 
 def one_off_invoice(co: Company, customer_id: str, amount: int | None, at: int,
-                    quantity: int = 1) -> Obj:
+                    quantity: int = 1, tax_rates: list[Obj] | None = None) -> Obj:
     """An open one-off invoice of the onboarding package (`quantity` of it, or a custom
-    `amount` in minor units) created at `at`, not yet attempted."""
+    `amount` in minor units, taxed at `tax_rates` if given) created at `at`, not yet
+    attempted."""
     cust = co.get("customer", customer_id)
     if cust is None or cust.get("deleted"):
         raise KeyError(f"no customer {customer_id!r} in this company")
@@ -51,7 +57,7 @@ def one_off_invoice(co: Company, customer_id: str, amount: int | None, at: int,
         amount = price["unit_amount"] * quantity
     line = Line(price, quantity, amount, (at, at), description="Services")
     return create_invoice(co, customer_id, cust["currency"], at, "manual", None, [line], [],
-                          Collection())
+                          Collection(), tax_rates)
 
 
 def standalone_charge(co: Company, customer_id: str, amount: int, at: int) -> Obj:
@@ -136,20 +142,27 @@ def record_payment_off_stripe(co: Company, invoice_id: str, amount: int, at: int
     payment["payment"] = {"type": "payment_record", "payment_record": co.new_id("pr")}
     inv["payments"] = objects.empty_list(inv["payments"]["url"],
                                          [*inv["payments"]["data"], payment])
+    co.emit("invoice_payment.paid", at, payment)
     _credit_invoice(co, inv, amount, at)
     co.touch("invoice")
     return payment
 
 
 def credit_note(co: Company, invoice_id: str, amount: int, at: int,
-                settle: str = "refund") -> Obj:
+                settle: str = "refund", tax: int | None = None) -> Obj:
     """A credit note of `amount` on a finalized invoice, as Stripe issues it: first it lowers
     what the invoice still has to collect (`amount_due`/`amount_remaining`; its
     `pre_payment_amount`); the rest (`post_payment_amount`) is settled as `settle` says:
     `refund` (a refund of the charge that paid the invoice: the only money that moves, with
     its balance transaction), `credit` (the customer's balance, applied to their next
-    invoice), or `out_of_band` (credited outside Stripe). `amount_paid` never changes."""
+    invoice), or `out_of_band` (credited outside Stripe). `amount_paid` never changes.
+
+    `amount` includes the credit note's tax, `tax` of it: by default the invoice's share
+    (crediting part of its lines, whose tax rates apply); 0 for a custom line credited
+    without tax (a service credit), which takes back no tax."""
     inv = co.get("invoice", invoice_id)
+    if tax is None:
+        tax = _tax_share(inv, amount)
     pre = min(amount, inv["amount_remaining"]) if inv["status"] == "open" else 0
     post = amount - pre
     refunds: list[Obj] = []
@@ -188,8 +201,7 @@ def credit_note(co: Company, invoice_id: str, amount: int, at: int,
             "livemode": co.livemode, "out_of_band_amount": out_of_band or None,
             "post_payment_amount": post, "pre_payment_amount": pre,
             "reason": "order_change", "refunds": refunds, "status": "issued",
-            "subtotal": amount, "subtotal_excluding_tax": amount, "total": amount,
-            "total_excluding_tax": amount, "total_taxes": [],
+            **_credit_note_totals(inv, amount, tax),
             "type": "mixed" if pre and post else "pre_payment" if pre else "post_payment",
             "voided_at": None}
     co.add("credit_note", note)
@@ -201,10 +213,30 @@ def credit_note(co: Company, invoice_id: str, amount: int, at: int,
     return note
 
 
-def refund_with_credit_note(co: Company, invoice_id: str, amount: int, at: int) -> Obj:
+def refund_with_credit_note(co: Company, invoice_id: str, amount: int, at: int,
+                            tax: int | None = None) -> Obj:
     """A credit note on a paid invoice that refunds `amount` to the card: one refund object
     (the money) and one credit note (the document); `amount_paid` stays as it was."""
-    return credit_note(co, invoice_id, amount, at, "refund")
+    return credit_note(co, invoice_id, amount, at, "refund", tax)
+
+
+def _tax_share(inv: Obj, amount: int) -> int:
+    """The tax in `amount` of the invoice's total, rounded half up (0 on an untaxed one)."""
+    tax = inv["total"] - inv["total_excluding_tax"]
+    if not tax or inv["total"] <= 0:
+        return 0
+    return (2 * amount * tax + inv["total"]) // (2 * inv["total"])
+
+
+def _credit_note_totals(inv: Obj, amount: int, tax: int) -> Obj:
+    """A credit note's totals (current API: `total_taxes[]`), its tax of the invoice's kind
+    (exclusive: added to the subtotal; inclusive: inside it)."""
+    rates = inv.get("total_taxes") or []
+    inclusive = bool(rates) and rates[0]["tax_behavior"] == "inclusive"
+    taxes = [dict(rates[0], amount=tax, taxable_amount=amount - tax)] if tax and rates else []
+    return {"subtotal": amount if inclusive else amount - tax,
+            "subtotal_excluding_tax": amount - tax, "total": amount,
+            "total_excluding_tax": amount - tax, "total_taxes": taxes}
 
 
 def open_dispute(co: Company, charge_id: str, at: int) -> Obj:
@@ -277,6 +309,7 @@ def _settle(co: Company, inv: Obj, ch: Obj, at: int, failure_code: str | None) -
         payment.update(status="paid", amount_paid=payment["amount_requested"],
                        status_transitions={"canceled_at": None, "paid_at": at})
         co.emit("charge.succeeded", at, ch)
+        co.emit("invoice_payment.paid", at, payment)
         _credit_invoice(co, inv, payment["amount_requested"], at)
         if inv["status"] == "paid":
             co.emit("invoice.payment_succeeded", at, inv)
@@ -326,6 +359,7 @@ def add_collection_shapes(company: Company, rng: random.Random) -> None:
     # the draws of the shapes added later come from their own stream (seeded from the
     # generator's state, without drawing from it), so the earlier shapes stay as they were
     later = random.Random(rng.getstate()[1][0])
+    newest = random.Random(rng.getstate()[1][1])  # likewise, for the shapes added after those
     customers = [c for c in company.objects["customer"]
                  if not c.get("deleted") and c["created"] < start]
     for cust in customers:
@@ -348,7 +382,9 @@ def add_collection_shapes(company: Company, rng: random.Random) -> None:
         elif (roll < DELAYED_PAYMENT_RATE + OUT_OF_BAND_RATE + NO_PAYMENT_METHOD_RATE
               and cust["currency"] in ONE_TIME):
             inv = one_off_invoice(company, cust["id"], None, at, quantity)
-            fail_without_payment_method(company, inv["id"], at + 3600)
+            for retry in range(newest.randint(*NO_PAYMENT_METHOD_RETRIES) + 1):
+                if at + 3600 + retry * 3 * DAY < now:
+                    fail_without_payment_method(company, inv["id"], at + 3600 + retry * 3 * DAY)
     paid = [i for i in company.objects["invoice"]
             if i["status"] == "paid" and start <= (i["status_transitions"]["paid_at"] or 0)
             and not i["paid_out_of_band"]
@@ -357,7 +393,10 @@ def add_collection_shapes(company: Company, rng: random.Random) -> None:
         if rng.random() < CREDIT_NOTE_RATE:
             at = inv["status_transitions"]["paid_at"] + rng.randint(1, 10) * DAY
             if at < now:
-                refund_with_credit_note(company, inv["id"], max(1, inv["amount_paid"] // 2), at)
+                taxed = inv["total"] != inv["total_excluding_tax"]
+                untaxed = taxed and newest.random() < SERVICE_CREDIT_SHARE
+                refund_with_credit_note(company, inv["id"], max(1, inv["amount_paid"] // 2), at,
+                                        0 if untaxed else None)
     for inv in paid:
         roll = later.random()
         if roll < CREDIT_NOTE_BALANCE_RATE + CREDIT_NOTE_OUT_OF_BAND_RATE and not (

@@ -18,6 +18,7 @@ from sandbox.catalog import (
     line_amount,
     period_end,
 )
+from sandbox.discount_changes import maybe_change_discount
 from sandbox.item_mutations import maybe_remove_add_on
 from sandbox.objects import Obj
 from sandbox.seat_changes import maybe_change_seats_mid_period, replace_item
@@ -48,6 +49,7 @@ class HistorySimulator:
         # item removals draw from their own stream: the rest of the history stays as it was
         self.removal_rng = random.Random(f"item-removals:{start}")
         self.seat_rng = random.Random(f"mid-period-seats:{start}")  # likewise
+        self.discount_rng = random.Random(f"discount-changes:{start}")  # likewise
 
     def simulate_customer(self, n: int) -> None:
         """Create customer number `n` and everything it ever bought."""
@@ -171,6 +173,8 @@ class HistorySimulator:
                 cancel = rng.randint(period_start + 1, pend - 1)
                 if cancel < now:
                     return self._cancel(sub, cancel, pend, at_period_end=rng.random() < 0.6)
+            discount = maybe_change_discount(co, self.discount_rng, sub, discount, period_start,
+                                             pend)
             if pend > now:
                 maybe_change_seats_mid_period(co, self.seat_rng, sub, items, period_start)
                 if rng.random() < 0.02:

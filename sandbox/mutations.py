@@ -8,6 +8,7 @@ from sandbox import objects
 from sandbox.billing import Attempt, Collection, Line, create_invoice
 from sandbox.catalog import DAY, line_amount, period_end
 from sandbox.objects import Obj
+from sandbox.renewals import discounts_of
 
 if TYPE_CHECKING:
     from sandbox.company import Company
@@ -85,7 +86,7 @@ class CompanyMutations:
                       (start, end), i["id"]) for i in items]
         collection = Collection([Attempt(at, "card_declined")], next_attempt=at + 3 * DAY)
         inv = create_invoice(self, sub["customer"], sub["currency"], at, "subscription_cycle",
-                             sub_id, lines, sub["discounts"], collection)
+                             sub_id, lines, discounts_of(sub), collection)
         previous = {"status": sub["status"], "latest_invoice": sub["latest_invoice"]}
         sub.update(status="past_due", latest_invoice=inv["id"])
         self._require("customer", sub["customer"])["delinquent"] = True

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sandbox import objects
 from sandbox.billing import Attempt, Collection, Line, create_invoice
 from sandbox.catalog import DAY, add_months, line_amount, period_end
+from sandbox.discount_changes import renew_changing_item_discount
 from sandbox.objects import Obj
 from sandbox.renewals import renew_until_now
 
@@ -101,9 +102,16 @@ def add_pricing_shapes(company: Company, rng: random.Random) -> None:
     live = [c for c in company.objects["customer"]
             if not c.get("deleted") and c["created"] < now - DAY]
 
+    # the item discounts' removals and replacements draw from their own stream
+    changes = random.Random(f"item-discount-changes:{now}")
+
     def subscribe(customer: Obj, items: list[tuple[str, int]], **terms: object) -> None:
         at = rng.randint(customer["created"], now - DAY)
-        renew_until_now(company, subscribe_priced(company, customer["id"], items, at, **terms))
+        sub = subscribe_priced(company, customer["id"], items, at, **terms)
+        if terms.get("item_coupons"):
+            renew_changing_item_discount(company, changes, sub)
+        else:
+            renew_until_now(company, sub)
 
     for customer in live:
         if customer.get("currency") == "eur":

@@ -20,12 +20,14 @@ if TYPE_CHECKING:
     from sandbox.company import Company
 
 
-def renew_until_now(company: Company, sub: Obj) -> None:
-    """Invoice and pay each renewal of `sub` up to the period holding `company.now`."""
+def renew_until_now(company: Company, sub: Obj, until: int | None = None) -> None:
+    """Invoice and pay each renewal of `sub` up to the period holding `company.now` (or
+    `until`, if earlier: a change at that moment comes next, then the later renewals)."""
     items = sub["items"]["data"]
     recurring = items[0]["price"]["recurring"]
     start = items[0]["current_period_end"]
-    while start <= company.now:
+    last = company.now if until is None else min(until, company.now)
+    while start <= last:
         end = period_end(start, recurring["interval"], recurring["interval_count"])
         for item in items:
             item["current_period_start"], item["current_period_end"] = start, end
@@ -34,7 +36,7 @@ def renew_until_now(company: Company, sub: Obj) -> None:
                                   sub["currency"]),
                       (start, end), item["id"])
                  for item in items if item["quantity"] is not None]
-        in_force = [d for d in _discounts(sub)
+        in_force = [d for d in discounts_of(sub)
                     if d["source"]["coupon"]["duration"] != "once"
                     and (d["end"] is None or d["end"] > start)]
         invoice = create_invoice(company, sub["customer"], sub["currency"], start,
@@ -45,8 +47,9 @@ def renew_until_now(company: Company, sub: Obj) -> None:
     company.touch("subscription")
 
 
-def _discounts(sub: Obj) -> list[Obj]:
-    """The subscription's discounts and its items' own ones (objects)."""
+def discounts_of(sub: Obj) -> list[Obj]:
+    """The subscription's discounts and its items' own ones (objects): what its next invoice
+    applies (an item's own ones on that item's lines)."""
     found = [d for d in sub.get("discounts") or [] if isinstance(d, dict)]
     for item in sub["items"]["data"]:
         found += [d for d in item.get("discounts") or [] if isinstance(d, dict)]

@@ -4,8 +4,9 @@ A Dagster run takes seconds just to launch, and so does ``dbt run``; this worker
 the service process, starts as soon as an event is stored, and rebuilds only the models between
 the raw tables it changed (always including ``sync_runs``, which moves "today") and
 ``metrics_daily``, from dbt's compiled SQL (:mod:`service.marts_refresh`; ``dbt run`` of that
-selection when a model cannot be replayed or the replay fails). The other marts and
-the dbt tests wait for the scheduled build.
+selection when a model cannot be replayed or the replay fails), then runs the dbt data tests on
+what it rebuilt (none after a ``dbt run``). The other marts and their tests wait for the
+scheduled build.
 A failure (the warehouse locked by a sync, dbt down) leaves the work for the next round:
 events stay in the inbox, marts stay marked stale. An event the applier cannot process is
 quarantined by :func:`apply_inbox`; anything unforeseen in a round is logged on one line and
@@ -31,7 +32,12 @@ from pipelines.webhook_round import (
 from pipelines.webhooks_apply import AppliedBatch, ApplyResult
 from service.marts_refresh import CompiledMetrics, rebuild
 from stripe_warehouse.errors import WarehouseError
-from stripe_warehouse.transform import TransformError, project_version, run_marts_selection
+from stripe_warehouse.transform import (
+    DataTests,
+    TransformError,
+    project_version,
+    run_marts_selection,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,20 +89,22 @@ class InboxApplier:
         """An event was stored: start a round now."""
         self._wake.set()
 
-    def refresh_metrics(self, home: Path, tables: set[str]) -> None:
-        """Rebuild what ``metrics_daily`` reads of ``tables``: compiled SQL, else ``dbt run``."""
+    def refresh_metrics(self, home: Path, tables: set[str]) -> DataTests | None:
+        """Rebuild what ``metrics_daily`` reads of ``tables``: compiled SQL, then the data
+        tests on what it rebuilt (their results); else ``dbt run`` and ``dbt test``."""
         try:
-            if self._compiled is None or self._compiled.version != project_version():
-                self._compiled = CompiledMetrics.compile(home)
-            if not self._compiled.needs_dbt(tables):
-                rebuild(home, self._compiled.reading(tables))
-                return
+            compiled = self._compiled
+            if compiled is None or compiled.version != project_version():
+                compiled = self._compiled = CompiledMetrics.compile(home)
+            if not compiled.needs_dbt(tables):
+                results = rebuild(home, compiled.reading(tables), compiled.checking(tables))
+                return DataTests(compiled.path, results) if compiled.path else None
         except (TransformError, duckdb.Error, KeyError) as error:
             log.warning("fast marts refresh failed (%s): falling back to dbt run",
                         " ".join(str(error).split())[:200])
             self._compiled = None
-        # A model only dbt can build, or a failed replay: dbt itself knows how.
-        run_marts_selection(home, tables)
+        # A model only dbt can build, or a failed replay: dbt itself knows how (and tests).
+        return run_marts_selection(home, tables)
 
     def _loop(self) -> None:
         with contextlib.suppress(WarehouseError):  # warm-up only: the first round retries

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_locked_message
@@ -181,9 +183,65 @@ def marts_selection(tables: Iterable[str]) -> list[str]:
     return [f"source:{DBT_SOURCE}.{table}+,+{METRICS_MODEL}" for table in sorted(tables)]
 
 
-def run_marts_selection(home: Path, tables: set[str]) -> None:
-    """``dbt run`` of what ``metrics_daily`` reads of the raw ``tables`` (no tests, no publish)."""
-    run_dbt(["run", "--quiet", "--select", *marts_selection(tables)], home=home)
+@dataclass(frozen=True)
+class DataTestResult:
+    """One dbt data test run on the refreshed models: dbt's id, its failing rows (None when
+    the test's query itself failed) and dbt's status for it (pass, warn, fail or error)."""
+
+    unique_id: str
+    failures: int | None
+    status: str
+
+
+@dataclass(frozen=True)
+class DataTests:
+    """The data tests a refresh ran, and the dbt manifest (``manifest.json``) naming them."""
+
+    manifest: Path
+    results: list[DataTestResult]
+
+
+def run_marts_selection(home: Path, tables: set[str]) -> DataTests:
+    """``dbt run`` of what ``metrics_daily`` reads of the raw ``tables``, then ``dbt test`` of
+    the same selection (no publish): the tests' results.
+
+    A failing test is a result (recorded as a failed check), not a failed refresh: the models
+    are rebuilt either way, as the real-time service's compiled refresh treats them.
+    """
+    selection = marts_selection(tables)
+    run_dbt(["run", "--quiet", "--select", *selection], home=home)
+    started = time.time()
+    try:
+        # buildable: only tests reading the rebuilt models and what they read (never, say, an
+        # identity between metrics and a mart this selection does not rebuild), as the
+        # real-time service's compiled tests
+        run_dbt(["test", "--quiet", "--exclude-resource-type", "unit_test",
+                 "--indirect-selection", "buildable", "--select", *selection], home=home)
+    except TransformError:
+        tests = _data_tests_since(home, started)
+        if tests is None or not any(r.status in FAILED_STATUSES for r in tests.results):
+            raise  # dbt failed before running its tests (or for another reason)
+        return tests
+    tests = _data_tests_since(home, started)
+    if tests is None:
+        raise TransformError("dbt test wrote no run_results.json: rerun the refresh")
+    return tests
+
+
+def _data_tests_since(home: Path, started: float) -> DataTests | None:
+    """The tests of the ``dbt test`` run that started at ``started`` (its run_results.json),
+    or None if that file is older (dbt stopped before writing it)."""
+    target = dbt_target_path(home)
+    try:
+        run = json.loads((target / "run_results.json").read_text())
+    except (OSError, ValueError):
+        return None
+    generated = datetime.fromisoformat(run["metadata"]["generated_at"].replace("Z", "+00:00"))
+    if run.get("args", {}).get("which") != "test" or generated.timestamp() < started:
+        return None
+    return DataTests(target / "manifest.json", [
+        DataTestResult(result["unique_id"], result.get("failures"), result["status"])
+        for result in run["results"]])
 
 
 def state_home(home: Path | None = None) -> Path:

@@ -93,3 +93,23 @@
 {% macro default__raise_error(message) -%}
     error({{ message }})
 {%- endmacro %}
+
+{#-
+  One row per integer 1..`count` of each row (none when `count` < 1), as a select-list
+  expression: `select t.*, {{ numbers_from_one_to('t.n') }} as k from t`. Unlike
+  `dbt.generate_series(N)`, whose bound is fixed when the SQL is compiled, the count is the
+  row's own (int_payment_failures capped an invoice's attempts at the 10 such a series held).
+-#}
+{% macro numbers_from_one_to(count) -%}
+    {{ return(adapter.dispatch('numbers_from_one_to', 'stripe_warehouse')(count)) }}
+{%- endmacro %}
+
+{#- PostgreSQL: a set-returning function in the select list. -#}
+{% macro default__numbers_from_one_to(count) -%}
+    generate_series(1, {{ count }})
+{%- endmacro %}
+
+{#- DuckDB: generate_series returns a list (inclusive of both ends); unnest makes rows. -#}
+{% macro duckdb__numbers_from_one_to(count) -%}
+    unnest(generate_series(1, cast({{ count }} as bigint)))
+{%- endmacro %}

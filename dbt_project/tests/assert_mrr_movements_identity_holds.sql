@@ -2,6 +2,8 @@
   For every project and day after the first: opening MRR + new + expansion + reactivation
   - contraction - churn + fx = closing MRR, with opening and closing from fct_mrr_daily, exactly.
 -#}
+{#- reads several models: the Dagster check is on fct_mrr_movements -#}
+{{ config(meta={'dagster': {'ref': {'name': 'fct_mrr_movements'}}}) }}
 with mrr_daily as (
     select * from {{ ref('fct_mrr_daily') }}
 ),

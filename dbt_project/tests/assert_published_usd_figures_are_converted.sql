@@ -9,6 +9,8 @@
   the refresh build (bench/transform_build.py). Revenue (a few rows a day) is checked whole.
   tests/dbt/test_exact_money.py plants a wrong figure to see this test fail.
 -#}
+{#- reads several models: the Dagster check is on metrics_daily -#}
+{{ config(meta={'dagster': {'ref': {'name': 'metrics_daily'}}}) }}
 with last_builds as (
     select project_id, max(built_as_of) as built_as_of
     from {{ ref('fct_mrr_daily') }}

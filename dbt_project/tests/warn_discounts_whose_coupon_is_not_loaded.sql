@@ -6,7 +6,7 @@
   id (an older sync, an event) cannot be priced, so the subscription's MRR is shown
   undiscounted (overstated) until a sync reads it. Each row is one affected discount.
 -#}
-{{ config(severity='warn') }}
+{{ config(severity='warn', meta={'dagster': {'ref': {'name': 'stg_stripe__discounts'}}}) }}
 
 select
     discounts.project_id,

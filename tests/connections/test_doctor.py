@@ -22,7 +22,8 @@ from tests.connections.conftest import small_company
 pytestmark = pytest.mark.e2e
 
 EVERY_FAMILY = {"customers", "subscriptions", "subscription_items", "invoices", "charges",
-                "refunds", "disputes", "prices", "products", "coupons", "events", "account"}
+                "refunds", "disputes", "credit_notes", "prices", "products", "coupons", "events",
+                "account"}
 LIVE_KEY = "rk_live_doctor_healthy_0001"
 NO_INVOICES_KEY = "rk_live_doctor_noinvoices_02"
 TEST_KEY = "sk_test_doctor_testmode_0003"

@@ -27,6 +27,7 @@ EXTRA_COLUMNS = {
     "charges": "",
     "refunds": "",
     "disputes": "",
+    "credit_notes": "",
     "prices": "",
     "products": "",
     "coupons": "",

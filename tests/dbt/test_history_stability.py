@@ -2,10 +2,11 @@
 
 A small company changes over 10 simulated days: seat upgrades and downgrades (with and without
 prorations), an add-on removed, a cancellation at period end and an immediate one, a pause of
-collection, a discount added, a new subscription; two days' changes arrive by webhook (applied
-from their payloads) before that day's refresh. The sandbox's clock (`Company.now`: its event
-window) and the sync's clock (`sync_at`) are set to each simulated day, so the refresh of day k
-sees the account as it was on day k.
+collection, a discount added, a subscription's discount replaced, an item's own discount
+replaced and another item's removed, a new subscription; four days' changes arrive by webhook
+(applied from their payloads) before that day's refresh. The sandbox's clock (`Company.now`:
+its event window) and the sync's clock (`sync_at`) are set to each simulated day, so the
+refresh of day k sees the account as it was on day k.
 
 Warehouse 1: backfill on day 0, then a refresh + incremental `dbt build` each day (10).
 Warehouse 2: the same account (same seed, same changes) backfilled once, on day 10.
@@ -28,6 +29,7 @@ import time
 import types
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -38,6 +40,7 @@ from pipelines.webhooks_apply import apply_inbox
 from sandbox.catalog import DAY
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.pauses import pause_collection
+from sandbox.pricing_shapes import subscribe_priced
 from sandbox.server import SandboxServer
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.inbox import Inbox
@@ -47,7 +50,10 @@ from tests.dbt.test_item_removal import PROJECT_ID, sync_at
 
 API_KEY = "sk_test_history_stability"
 DAYS = 10
-WEBHOOK_DAYS = (3, 8)
+# days whose changes also arrive by webhook: a prorated seat change (3), an add-on removal and an
+# item discount replaced (4), a pause and a subscription discount replaced (6), a cancellation
+# and a prorated seat change (8)
+WEBHOOK_DAYS = (3, 4, 6, 8)
 # the marts `history` and `estimated` read, and everything they are built from; and
 # fct_mrr_movements_monthly: a data test of fct_mrr_daily (under metrics_daily) also reads
 # fct_mrr_movements, so that model must exist before the first build runs the test
@@ -75,6 +81,14 @@ class Account:
                                       ("e", 4, [(base, 2)])):
             co.create_subscription_with_items(customers[customer], items, created)
             self.subs[name] = co.objects["subscription"][-1]["id"]
+        # discounted from the start: "f" its two items (LAUNCH25, FRIENDS100), "g" the whole
+        # subscription (SAVE5); all on their first invoice, where a late backfill finds them
+        for name, customer, terms in (("f", 6, {"item_coupons": {0: "LAUNCH25",
+                                                                 1: "FRIENDS100"}}),
+                                      ("g", 7, {"coupon": "SAVE5"})):
+            self.subs[name] = subscribe_priced(
+                co, customers[customer], [("pro_usd_month", 10), ("support_usd_month", 1)],
+                created, **terms)["id"]
         self.new_customer, self.new_price = customers[5], seat
         s = self.subs
 
@@ -86,10 +100,13 @@ class Account:
             1: [lambda c, t: c.change_item_quantity(s["a"], item("a"), 15, t)],
             2: [lambda c, t: c.replace_discounts(s["b"], t, "FOREVER20")],
             3: [lambda c, t: c.change_item_quantity(s["c"], item("c"), 12, t, prorate=True)],
-            4: [lambda c, t: c.remove_subscription_item(s["a"], item("a", 1), t)],
+            4: [lambda c, t: c.remove_subscription_item(s["a"], item("a", 1), t),
+                lambda c, t: c.replace_item_discounts(s["f"], item("f"), t, "SAVE5")],
             5: [lambda c, t: c.cancel_subscription(s["d"], t, at_period_end=True)],
-            6: [lambda c, t: pause_collection(c, s["c"], t)],
-            7: [lambda c, t: c.change_item_quantity(s["a"], item("a"), 12, t)],
+            6: [lambda c, t: pause_collection(c, s["c"], t),
+                lambda c, t: c.replace_discounts(s["g"], t, "LAUNCH25")],
+            7: [lambda c, t: c.change_item_quantity(s["a"], item("a"), 12, t),
+                lambda c, t: c.replace_item_discounts(s["f"], item("f", 1), t)],
             8: [lambda c, t: c.cancel_subscription(s["e"], t),
                 lambda c, t: c.change_item_quantity(s["a"], item("a"), 18, t, prorate=True)],
             9: [lambda c, t: c.change_item_quantity(s["b"], item("b"), 6, t)],
@@ -234,3 +251,25 @@ def test_days_before_the_first_change_keep_the_first_backfills_values(histories)
     common = unchanged & {day for _, day in found["late_backfill"]}
     leaving = left_out(account, found) | {"stripe_mrr", "stripe_active_subscriptions"}
     assert on_days(found["late_backfill"], common, leaving) == on_days(first, common, leaving)
+
+
+@pytest.mark.e2e
+def test_the_scripted_discount_changes_move_net_mrr_on_their_days(histories):
+    """The discount changes are in both histories, on their days (net MRR, USD). By hand, both
+    10 x $12 pro + $9 support ($129 gross):
+    - "f": pro with its own LAUNCH25 (25%: -$30), support with its own FRIENDS100 (-$9): $90;
+      day 4 pro's replaced by SAVE5 (-$5): $115; day 7 support's removed: $124.
+    - "g": SAVE5 on the subscription (-$5): $124; day 6 replaced by LAUNCH25 (25%): $96.75.
+    """
+    account, found = histories
+    f, g = account.subs["f"], account.subs["g"]
+
+    def day_of(day: int) -> date:  # the day's second change, 7 hours before its sync
+        return datetime.fromtimestamp(account.sync_moment(day) - 7 * 3600, UTC).date()
+
+    expected = {(f, day_of(3)): Decimal("90"), (f, day_of(4)): Decimal("115"),
+                (f, day_of(6)): Decimal("115"), (f, day_of(7)): Decimal("124"),
+                (g, day_of(5)): Decimal("124"), (g, day_of(6)): Decimal("96.75"),
+                (g, day_of(10)): Decimal("96.75")}
+    for scenario in ("daily", "late_backfill"):
+        assert {key: found[scenario][key][1] for key in expected} == expected, scenario

@@ -16,10 +16,11 @@ Gross MRR is $129 on every day. This holds after a backfill before D followed by
 and after a backfill before D, the change's webhook applied from its payload, and refreshes.
 Before the fix the removed discount vanished from every day (the item's current state no longer
 lists it): $129 on D-1 instead of $99.
-NOT YET: a backfill run after D never sees the removed discount as an object (only its id, in
-the event's `previous_attributes.items` and on the invoice lines' `discounts`; the sync does not
-expand line discounts), so the days before D lose it: $129 on D-1. The test of that case is a
-strict xfail naming the gap; it fails loudly once the gap is closed.
+A backfill run after D sees the removed discount as an object only on the invoice lines it
+discounted (the event's `previous_attributes.items` and every other read hold its id): the sync
+expands `data.lines.data.discounts` and stg_stripe__discounts reads them. Before that, the
+backfill-after test failed on D-1 (2026-12-01, run on 2026-12-07):
+`AssertionError: assert ('removed', Decimal('129.000000')) == ('removed', Decimal('99'))`.
 """
 
 from __future__ import annotations
@@ -140,8 +141,6 @@ def discount_histories(tmp_path_factory):
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(strict=True, reason="a backfill after the removal sees the removed item "
-                   "discount only as an id (event, invoice line discounts): not priced yet")
 def test_an_item_discount_removed_or_replaced_stops_on_its_day_after_a_backfill(
         discount_histories):
     times, histories = discount_histories

@@ -76,9 +76,9 @@ def test_partial_parse_cache_is_kept_in_the_state_dir_and_reused(
     home = tmp_path / "home"
     built = connected_home(sandbox, home, KEYS[0])
     assert cli(home, built, "sync", "shop", "--backfill").returncode == 0
-    # the sync's build ran as a Dagster job (its own target); `transform` keeps the CLI's
+    # every build is a Dagster run: each starts from the parse cache beside Dagster's manifest
     assert cli(home, built, "transform").returncode == 0
-    cache = home / "dbt" / "target" / "partial_parse.msgpack"
+    cache = home / "dbt" / "dagster-target" / "partial_parse.msgpack"
     assert cache.exists()
     log = home / "dbt" / "logs" / "dbt.log"
     log.unlink()

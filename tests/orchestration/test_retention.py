@@ -17,7 +17,8 @@ EXTRA = {
     "customers": ", deleted boolean", "subscriptions": "",
     "subscription_items": ", subscription varchar",
     "invoices": "", "invoice_lines": ", invoice varchar", "charges": "", "refunds": "",
-    "disputes": "", "prices": "", "products": "", "coupons": "", "events": ", type varchar",
+    "disputes": "", "credit_notes": "", "prices": "", "products": "", "coupons": "",
+    "events": ", type varchar",
     "subscription_versions": ", version_hash varchar, observed_at timestamp, source varchar",
 }
 RAW_TABLES = [*EXTRA, "sync_runs"]
@@ -55,7 +56,7 @@ def add_project_rows(con, project: str) -> None:
         insert(con, "invoice_lines", project,
                {"id": f"il_{invoice}", "created": ago(created), "period": {"end": ago(period_end)}},
                invoice)
-    for table in ("charges", "refunds", "disputes", "events"):
+    for table in ("charges", "refunds", "disputes", "credit_notes", "events"):
         for days in (60, 10, 1):
             extra = ("invoice.paid",) if table == "events" else ()
             insert(con, table, project, {"id": f"{table}_{days}d", "created": ago(days)}, *extra)
@@ -128,7 +129,7 @@ def test_starter_keeps_three_days_plus_what_current_mrr_needs(home: Path) -> Non
     assert ids(home, "subscription_items") == {"si_sub_current_annual", "si_sub_ended_1d"}
     assert ids(home, "invoices") == {"in_annual", "in_1d"}
     assert ids(home, "invoice_lines") == {"il_in_annual", "il_in_1d"}
-    for table in ("charges", "refunds", "disputes", "events"):
+    for table in ("charges", "refunds", "disputes", "credit_notes", "events"):
         assert ids(home, table) == {f"{table}_1d"}
     for table in ("customers", "prices", "products", "coupons"):
         assert ids(home, table) == before[table]
@@ -137,7 +138,8 @@ def test_starter_keeps_three_days_plus_what_current_mrr_needs(home: Path) -> Non
     assert window_start(home) == dt.datetime(2026, 6, 12)
     assert result.deleted == {"subscriptions": 2, "subscription_items": 2,
                               "subscription_versions": 3, "invoices": 2, "invoice_lines": 2,
-                              "charges": 2, "refunds": 2, "disputes": 2, "events": 2}
+                              "charges": 2, "refunds": 2, "disputes": 2, "credit_notes": 2,
+                              "events": 2}
     assert result.clipped_sync_runs == 1
 
 

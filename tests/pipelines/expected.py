@@ -30,6 +30,7 @@ def expected_backfill_ids(company: Company, now: int) -> dict[str, set[str]]:
         "charges": created_in("charge", activity_start),
         "refunds": created_in("refund", activity_start),
         "disputes": created_in("dispute", activity_start),
+        "credit_notes": created_in("credit_note", activity_start),
         "prices": {o["id"] for o in objs["price"]},
         "products": {o["id"] for o in objs["product"]},
         "coupons": {o["id"] for o in objs["coupon"]},

@@ -107,6 +107,30 @@ def test_backfill_loads_discounts_as_objects_naming_their_coupon(
     assert {type(d) for (raw,) in payloads if raw for d in json.loads(raw)} <= {str}
 
 
+def test_backfill_loads_invoice_line_discounts_as_objects(
+    company: Company, sandbox: SandboxServer, store: ConnectionStore
+) -> None:
+    """An item's own discounts are on its invoice lines: the invoice listing expands them
+    (`data.lines.data.discounts`), so a removed one is still found as an object there. A
+    subscription's latest invoice older than the window keeps their ids (expanding them from
+    the subscription listing would take five levels, one beyond Stripe's limit)."""
+    sync_project(store, "acme", "backfill", api_base=sandbox.url, now=NOW)
+    rows = query(store.home, "select id, invoice, data->'discounts' from stripe_raw.invoice_lines")
+    listed = objects = 0
+    for line_id, invoice_id, raw in rows:
+        stored = next(ln for ln in company.get("invoice", invoice_id)["lines"]["data"]
+                      if ln["id"] == line_id)["discounts"]
+        discounts = json.loads(raw) if raw else []
+        if company.get("invoice", invoice_id)["created"] < NOW - 90 * DAY:
+            assert discounts == stored, line_id
+            continue
+        assert [d["id"] for d in discounts] == stored, line_id
+        listed += bool(stored)
+        objects += sum(d["object"] == "discount" and d["subscription_item"] is not None
+                       for d in discounts)
+    assert listed >= 3 and objects >= listed
+
+
 def test_two_backfills_leave_no_duplicates(
     sandbox: SandboxServer, store: ConnectionStore
 ) -> None:

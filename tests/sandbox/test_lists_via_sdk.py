@@ -186,6 +186,33 @@ def test_listed_invoices_expand_their_discounts(client, company: Company):
     assert all(d.object == "discount" for d in listed.discounts)
 
 
+def test_listed_invoices_expand_their_lines_discounts_four_levels_deep(client, company: Company):
+    """An item's own discount is on its invoice lines (an id unless expanded); a listing expands
+    it as `data.lines.data.discounts`, four levels, Stripe's deepest; a fifth level is a 400
+    ("You cannot expand more than 4 levels of a property"), as `data.lines.data.price.product`
+    is on Stripe."""
+    invoice = next(i for i in company.objects["invoice"]
+                   if any(line["discounts"] for line in i["lines"]["data"]))
+    [stored] = [line for line in invoice["lines"]["data"] if line["discounts"]]
+    created = {"gte": invoice["created"], "lte": invoice["created"]}
+    params = {"created": created, "customer": invoice["customer"]}
+    [plain] = [i for i in client.v1.invoices.list(params=params).data if i.id == invoice["id"]]
+    [line] = [ln for ln in plain.lines.data if ln.id == stored["id"]]
+    assert line.discounts == stored["discounts"]
+    expanded = client.v1.invoices.list(
+        params={**params, "expand": ["data.lines.data.discounts"]})
+    [listed] = [i for i in expanded.data if i.id == invoice["id"]]
+    [line] = [ln for ln in listed.lines.data if ln.id == stored["id"]]
+    assert [d.id for d in line.discounts] == stored["discounts"]
+    assert {d.object for d in line.discounts} == {"discount"}
+    assert {d.subscription_item for d in line.discounts} == {
+        stored["parent"]["subscription_item_details"]["subscription_item"]}
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.invoices.list(params={"limit": 1, "expand": ["data.lines.data.price.product"]})
+    assert caught.value.http_status == 400
+    assert "more than 4 levels" in str(caught.value)
+
+
 def test_event_payloads_carry_discount_ids(fresh_company: Company):
     from sandbox.api import StripeApi
 

@@ -6,6 +6,7 @@ import time
 import duckdb
 import pytest
 from dagster import (
+    AssetKey,
     AssetRecordsFilter,
     DagsterInstance,
     RunRequest,
@@ -23,6 +24,7 @@ from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.transform import build
 
 from .conftest import API_KEY, PROJECT
+from .test_realtime import METRICS_DAILY_CHECKS
 from .warehouse import load_backfill
 
 
@@ -86,3 +88,13 @@ def test_sensor_requests_one_run_for_new_events_and_the_job_applies_them(home, s
     assert recorded["sync_runs"][0]["rows_per_table"].value["subscriptions"] == 1
     assert recorded["customers"] == []
     assert instance.get_dynamic_partitions("projects") == [PROJECT]
+    # and the dbt tests of what it rebuilt ran (`dbt test` of the same selection), recorded as
+    # the asset checks a build reports: metrics_daily's all there and passing
+    checks = {(evaluation.asset_key, evaluation.check_name): evaluation
+              for evaluation in outcome.get_asset_check_evaluations()}
+    metrics_daily = {name for key, name in checks if key == AssetKey(["marts", "metrics_daily"])}
+    assert METRICS_DAILY_CHECKS <= metrics_daily, sorted(metrics_daily)
+    assert all(evaluation.passed for evaluation in checks.values()), [
+        name for (_, name), evaluation in checks.items() if not evaluation.passed]
+    assert {evaluation.metadata["refreshed_by"].value for evaluation in checks.values()} \
+        == {"Dagster"}

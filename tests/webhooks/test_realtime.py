@@ -5,19 +5,31 @@ import time
 
 import duckdb
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
 from orchestration.ui import dagster_home
 from orchestration.webhook_events import report_webhook_refresh
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
-from service.marts_refresh import CompiledMetrics
+from service.marts_refresh import CompiledMetrics, CompiledTest
 from stripe_warehouse.inbox import inbox_path
 from stripe_warehouse.transform import build, run_dbt
 
 from .conftest import API_KEY, PROJECT, running_service
 from .warehouse import load_backfill
 
+# metrics_daily's dbt tests (generic tests on its columns, and the singular tests whose meta
+# names it): each one runs after a real-time refresh
+METRICS_DAILY_CHECKS = {
+    "assert_published_usd_figures_are_converted",
+    "assert_metrics_daily_has_six_metrics_per_day",
+    "accepted_values_metrics_daily_metric__stripe_mrr__stripe_arr__stripe_revenue__stripe_active"
+    "_subscriptions__stripe_customers__stripe_failed_payments",
+    "accepted_values_metrics_daily_unit__USD__count",
+    "unique_combination_metrics_daily_project_id__metric_date__metric",
+    "covers_every_reporting_day_metrics_daily_",
+    "column_checks_metrics_daily_project_id__metric_date__metric__value__unit",
+}
 VISIBLE_WITHIN = 60.0  # generous for a loaded CI box; the benchmark reports the real numbers
 
 
@@ -48,6 +60,25 @@ def recorded_refresh(home) -> dict:
                 return {key: value.value for key, value in metadata.items()}
             time.sleep(0.2)
     raise AssertionError("the real-time refresh was not recorded in the Dagster instance")
+
+
+def recorded_checks(home, expected: set[str]) -> dict:
+    """The asset-check evaluations the service reported to the Dagster instance (runless:
+    outside any run), by check name, once ``expected`` are all there."""
+    from dagster import DagsterEventType, DagsterInstance
+
+    from orchestration.ui import dagster_home
+
+    deadline = time.monotonic() + VISIBLE_WITHIN
+    with DagsterInstance.from_config(str(dagster_home(home))) as instance:
+        while True:
+            found = {record.dagster_event.event_specific_data.check_name:
+                     record.dagster_event.event_specific_data
+                     for record in instance.all_logs(
+                         "", of_type=DagsterEventType.ASSET_CHECK_EVALUATION)}
+            if expected <= set(found) or time.monotonic() > deadline:
+                return found
+            time.sleep(0.2)
 
 
 def webhook_sync_runs(home) -> list[tuple]:
@@ -120,8 +151,34 @@ def test_cancellation_reaches_metrics_daily_exactly_as_a_dbt_run_computes_it(hom
     assert {"subscriptions", "sync_runs"} <= set(recorded["tables_refreshed"])
     assert recorded["projects"] == 1
     assert today_value(fast, "stripe_mrr") != today_value(before, "stripe_mrr")
+    # the dbt tests on what the round rebuilt ran, recorded as metrics_daily's asset checks
+    # (the same checks a build reports), all passing on the refreshed marts
+    checks = recorded_checks(home, METRICS_DAILY_CHECKS)
+    assert METRICS_DAILY_CHECKS <= set(checks), sorted(checks)
+    for name in METRICS_DAILY_CHECKS:
+        assert checks[name].asset_key == AssetKey(["marts", "metrics_daily"])
+        assert checks[name].passed, (name, checks[name].metadata)
+        assert checks[name].metadata["dagster_dbt/failed_row_count"].value == 0
+        assert checks[name].metadata["refreshed_by"].value == "the real-time service"
+    # nothing the round did not rebuild: no check on a model metrics_daily does not read
+    assert "projects_fresh_for_their_tier" not in checks
+    assert not any(e.asset_key.path[0] == "stripe_raw" for e in checks.values())
     run_dbt(["run", "--quiet", "--select", "+metrics_daily"], home=home)
     assert metrics(home) == fast
+
+
+@pytest.mark.parametrize(("rows", "severity", "status", "failures"), [
+    ("select 1 as id where false", "error", "pass", 0),
+    ("select 1 as id union all select 2", "error", "fail", 2),
+    ("select 1 as id union all select 2", "warn", "warn", 2),
+    ("select missing_column from (select 1 as id)", "error", "error", None),
+])
+def test_a_compiled_test_gets_dbts_status_for_its_failing_rows(rows, severity, status, failures):
+    """As dbt's test materialization: failing rows counted (fail_calc), ``!= 0`` fails an
+    error-severity test and warns for a warn-severity one; a query that fails is an error."""
+    with duckdb.connect() as con:
+        result = CompiledTest("test.x", rows, severity).run(con)
+    assert (result.unique_id, result.status, result.failures) == ("test.x", status, failures)
 
 
 @pytest.mark.e2e

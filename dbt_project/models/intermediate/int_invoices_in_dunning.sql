@@ -3,7 +3,8 @@
   voided or marked uncollectible. The first failed attempt is the earliest failed charge or
   `invoice.payment_failed` event naming the invoice; when those are older than the loaded
   window, Stripe's first automatic attempt at finalization (an invoice attempted and not paid
-  at once: open/uncollectible with attempts, or paid after more than one attempt). An open
+  at once: open/uncollectible with attempts, or paid after more attempts than the payments
+  that paid it). An open
   invoice whose attempt is a bank debit still `pending` (SEPA, ACH, BACS take days) is being
   paid, not dunned: it enters dunning only if the debit fails. Nor is an open invoice whose
   attempts all succeeded (a part paid by card, the rest still to pay: partial payments).
@@ -92,7 +93,10 @@ final as (
         or (invoices.status in ('open', 'uncollectible')
             and invoices.attempt_count > coalesce(succeeded_attempts.succeeded_attempts, 0)
             and invoices_being_paid.invoice_id is null)
-        or (invoices.status = 'paid' and invoices.attempt_count > 1)
+        -- paid after attempts that did not all collect money: more attempts than payments
+        -- (an invoice paid in two partial payments made two attempts, neither failed)
+        or (invoices.status = 'paid'
+            and invoices.attempt_count > greatest(coalesce(succeeded_attempts.succeeded_attempts, 1), 1))
 )
 
 select * from final

@@ -134,13 +134,13 @@ chargeless_attempts as (
         and invoices.attempt_count > 0
 ),
 
+-- one row per attempt, however many (Stripe's retries plus every manual `pay`: no cap)
 chargeless_attempt_rows as (
     select
         chargeless_attempts.*,
-        attempt_number.generated_number as attempt_number
+        {{ numbers_from_one_to('chargeless_attempts.attempts') }} as attempt_number
     from chargeless_attempts
-    inner join ({{ dbt.generate_series(10) }}) as attempt_number
-        on attempt_number.generated_number <= chargeless_attempts.attempts
+    where chargeless_attempts.attempts > 0
 ),
 
 final as (

@@ -8,10 +8,17 @@
      discount on one version and absent from the next one of the subscription was removed
      between the two; dated at the later observation and flagged `is_estimated` (a sync sees
      a change only when it runs).
+  3. The subscription's own regular invoices (`subscription_create`, `subscription_cycle`):
+     a discount on one of them and on none of its later ones was removed between the last
+     invoice with it and the next one; dated at that next invoice and flagged `is_estimated`.
+     The only evidence of a removal older than the event window that no sync saw happen
+     (a discount still on the subscription or its item is on each of its invoices, until
+     its natural end, which int_subscription_discounts applies first).
   A subscription item's own discounts (`subscription_item.discounts`) are dated the same way,
   item by item: listed on the item in an event's `previous_attributes.items` and not on the same
   item after it (exact), else on one stored version of the subscription's item and not on the
-  item in a later one (estimated). An item absent from a later list (removed, or beyond the
+  item in a later one, or on one regular invoice line of the item and not on its later ones
+  (estimated). An item absent from a later list (removed, or beyond the
   ten items a list embeds) does not end its discounts: an item's removal ends its amount.
   `estimated_from`: the last observation that still had the discount (an estimated removal
   happened in [estimated_from, removed_at]; int_subscription_item_mrr_daily flags those days).
@@ -114,105 +121,113 @@ item_discounts_removed_by_events as (
     group by all
 ),
 
-versions as (
-    select
-        project_id,
-        subscription_id,
-        observed_at,
-        items,
-        discounts,
-        discount
-    from {{ ref('stg_stripe__subscription_versions') }}
-),
-
-version_discounts as (
-    {{ discounts_as_rows('versions', 'project_id, subscription_id, observed_at',
-                         'discounts', 'discount') }}
-),
-
--- the last version each discount was seen on, and the next observation of the subscription
-last_seen as (
-    select
-        project_id,
-        subscription_id,
-        {{ json_id('discount') }} as discount_id,
-        max(observed_at) as last_seen_at
-    from version_discounts
-    group by all
-),
-
-subscription_discounts_removed_by_versions as (
-    select
-        last_seen.project_id,
-        last_seen.subscription_id,
-        last_seen.discount_id,
-        min(versions.observed_at) as removed_at,
-        last_seen.last_seen_at
-    from last_seen
-    inner join versions
-        on last_seen.project_id = versions.project_id
-        and last_seen.subscription_id = versions.subscription_id
-        and versions.observed_at > last_seen.last_seen_at
-    group by all
-),
-
--- each item of each version with the ids of its own discounts (ids, or objects when expanded)
-version_items as (
-    select
-        project_id,
-        subscription_id,
-        observed_at,
-        {{ json_text('item', 'id') }} as subscription_item_id,
-        item
-    from (
-        select project_id, subscription_id, observed_at, {{ json_array_items('items') }} as item
-        from versions
-    )
-),
-
-item_last_seen as (
-    select
-        project_id,
-        subscription_id,
-        subscription_item_id,
-        {{ json_id('discount') }} as discount_id,
-        max(observed_at) as last_seen_at
-    from (
-        select
-            project_id, subscription_id, subscription_item_id, observed_at,
-            {{ json_array_elements('item', 'discounts') }} as discount
-        from version_items
-    )
-    group by all
-),
-
--- the first later version listing the item without the discount
-item_discounts_removed_by_versions as (
-    select
-        item_last_seen.project_id,
-        item_last_seen.subscription_id,
-        item_last_seen.discount_id,
-        min(version_items.observed_at) as removed_at,
-        item_last_seen.last_seen_at
-    from item_last_seen
-    inner join version_items
-        on item_last_seen.project_id = version_items.project_id
-        and item_last_seen.subscription_id = version_items.subscription_id
-        and item_last_seen.subscription_item_id = version_items.subscription_item_id
-        and version_items.observed_at > item_last_seen.last_seen_at
-    group by all
-),
-
 all_removed_by_events as (
     select * from removed_by_events
     union all
     select * from item_discounts_removed_by_events
 ),
 
-removed_by_versions as (
-    select * from subscription_discounts_removed_by_versions
+-- 2 and 3: the warehouse's own observations of each scope a discount applies to (the
+-- subscription, or one of its items): every stored version, and every regular invoice (an
+-- item's regular, not proration, lines), with the discounts each one showed
+versions as (
+    select project_id, subscription_id, observed_at, items, discounts, discount
+    from {{ ref('stg_stripe__subscription_versions') }}
+),
+
+regular_invoices as (
+    select project_id, subscription_id, created_at as observed_at, discounts, discount
+    from {{ ref('stg_stripe__invoices') }}
+    where subscription_id is not null
+        and billing_reason in ('subscription_create', 'subscription_cycle')
+),
+
+subscription_observations as (
+    select project_id, subscription_id, observed_at, discounts, discount from versions
     union all
-    select * from item_discounts_removed_by_versions
+    select * from regular_invoices
+),
+
+-- each item of each version (ids of its own discounts, or objects when expanded)
+version_items as (
+    select
+        project_id,
+        subscription_id,
+        observed_at,
+        {{ json_text('item', 'id') }} as subscription_item_id,
+        json_extract(item, '$.discounts') as discounts
+    from (
+        select project_id, subscription_id, observed_at, {{ json_array_items('items') }} as item
+        from versions
+    )
+),
+
+item_lines as (
+    select project_id, subscription_id, subscription_item_id,
+        invoice_created_at as observed_at, discounts
+    from {{ ref('stg_stripe__invoice_lines') }}
+    where subscription_item_id is not null
+        and line_type = 'subscription'
+        and not is_proration
+),
+
+-- scope: the subscription ('') or the item whose own discounts are observed
+observations as (
+    select project_id, subscription_id, '' as scope, observed_at
+    from subscription_observations
+    union all
+    select project_id, subscription_id, subscription_item_id, observed_at from version_items
+    union all
+    select project_id, subscription_id, subscription_item_id, observed_at from item_lines
+),
+
+subscription_sightings as (
+    {{ discounts_as_rows('subscription_observations', 'project_id, subscription_id, observed_at',
+                         'discounts', 'discount') }}
+),
+
+sightings as (
+    select project_id, subscription_id, '' as scope, observed_at, discount
+    from subscription_sightings
+    union all
+    select project_id, subscription_id, subscription_item_id, observed_at,
+        {{ json_array_items('discounts') }} as discount
+    from version_items
+    union all
+    select project_id, subscription_id, subscription_item_id, observed_at,
+        {{ json_array_items('discounts') }} as discount
+    from item_lines
+    where json_array_length(discounts) > 0
+),
+
+-- the last observation with each discount, and the first later one of its scope without it:
+-- removed in between (a sync sees a change only when it runs; an invoice shows the discounts
+-- in force when it was made)
+last_seen as (
+    select
+        project_id,
+        subscription_id,
+        scope,
+        {{ json_id('discount') }} as discount_id,
+        max(observed_at) as last_seen_at
+    from sightings
+    group by all
+),
+
+removed_by_versions as (
+    select
+        last_seen.project_id,
+        last_seen.subscription_id,
+        last_seen.discount_id,
+        min(observations.observed_at) as removed_at,
+        max(last_seen.last_seen_at) as last_seen_at
+    from last_seen
+    inner join observations
+        on last_seen.project_id = observations.project_id
+        and last_seen.subscription_id = observations.subscription_id
+        and last_seen.scope = observations.scope
+        and observations.observed_at > last_seen.last_seen_at
+    group by all
 ),
 
 final as (

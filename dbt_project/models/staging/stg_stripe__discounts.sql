@@ -13,7 +13,8 @@
   discount is the only place its terms are found. A subscription item's own discounts
   (`subscription_item.discounts`, `subscription_item_id` set) come from the staged items and
   from the items of the stored subscription versions (a discount removed from its item is
-  seen there only):
+  seen there only), and from the invoice lines they discounted (the sync expands a line's
+  `discounts`: after the removal, a backfill sees the discount as an object there only):
   their coupon is an id (the sync cannot expand it that deep) and is priced from /v1/coupons.
   Read from the staged columns, so that each JSON document is parsed once.
 -#}
@@ -44,6 +45,12 @@ with observed as (
         from {{ ref('stg_stripe__subscription_versions') }}
     )
     where json_array_length(item, '$.discounts') > 0
+    union all
+    -- the lines an item's own discounts applied to: the only object of a removed one that a
+    -- backfill run after its removal reads
+    select project_id, subscription_id, discounts, cast(null as json) as discount
+    from {{ ref('stg_stripe__invoice_lines') }}
+    where subscription_id is not null and json_array_length(discounts) > 0
 ),
 
 listed as (

@@ -10,6 +10,7 @@
     'proration', 'parent.subscription_item_details.proration',
     'parent.invoice_item_details.proration', 'type', 'parent.type', 'quantity', 'currency',
     'amount', 'amount_excluding_tax', 'period.start', 'period.end', 'taxes', 'tax_amounts',
+    'discounts',
 ] -%}
 
 {#- sync_all_columns: a table built when money was DOUBLE takes the DECIMAL columns -#}
@@ -21,8 +22,8 @@
 ) }}
 
 with source as (
-    {#- a table staged before the tax columns is re-read whole once #}
-    {{ rows_synced_since_last_build('invoice_lines', ['inclusive_tax']) }}
+    {#- a table staged before the tax (or discounts) columns is re-read whole once #}
+    {{ rows_synced_since_last_build('invoice_lines', ['inclusive_tax', 'discounts']) }}
 ),
 
 currency_exponents as (
@@ -81,6 +82,9 @@ lines as (
         {{ line_tax_total(taxes, 'exclusive') }} as exclusive_tax_minor,
         {{ line_tax_total(taxes, 'inclusive', 'taxable_amount', 'max') }}
             as inclusive_taxable_amount_minor,
+        -- the item's own discounts on the line (objects where the sync expanded them): a
+        -- removed item discount is found there by a later backfill (stg_stripe__discounts)
+        {{ json_field(paths, 'discounts', 'json') }} as discounts,
         {{ from_unix_seconds(json_field(paths, 'period.start', 'bigint')) }} as period_started_at,
         {{ from_unix_seconds(json_field(paths, 'period.end', 'bigint')) }} as period_ended_at,
         {{ from_unix_seconds('created') }} as invoice_created_at,

@@ -1,0 +1,256 @@
+"""A refresh cycle of N projects as one batch (`sync --all --refresh`), and the current way.
+
+    .venv/bin/python bench/batch_refresh.py [--projects 10 100] [--customers 500]
+        [--workers 4] [--separate-at 10] [--companies 20]
+
+For each N: a sandbox process serving N live-mode accounts (50 ms latency, Stripe's live
+limits per account: 100 requests/s overall, 25/s per endpoint), one state directory and one
+warehouse; the N projects (tier Scale) are backfilled by one batch, then refreshed by one
+batch: that refresh is the cycle measured. It runs in its own process like the command
+(imports and the Dagster definitions included in its wall time) and reports its split:
+extraction (Stripe reading, summed over projects and as the wall time until the last project
+finished reading), the loads (the writer lock's held time, summed: the serial part), the
+syncs' wall time, one dbt build and one publish. At N = ``--separate-at`` the current way
+follows in the same run: N separate `stripe-warehouse sync PROJECT --refresh` commands one
+after the other, then the batch again (so machine load weighs on both).
+
+The sandbox serves ``--companies`` distinct generated companies (500 customers, 3 years)
+under N keys (project i reads company i mod companies): generating and holding 1,000
+companies would take 12 minutes and several GB, and every account is read, rate-limited and
+loaded as its own. Per-project cost and fixed cost come from the two sizes' cycle times
+(a line through them); projects per 30-minute cycle = (1800 s - fixed) / per-project.
+The machine-speed marker is bench/demo_backfill.py's (generating the 2,000-customer demo
+company). Appends to bench/results/batch_refresh.txt.
+"""
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = Path(os.environ.get("BATCH_BENCH_RESULTS",
+                              REPO / "bench" / "results" / "batch_refresh.txt"))
+LATENCY_MS = 50
+CYCLE_SECONDS = 1800
+
+
+def key_of(i: int) -> str:
+    return f"sk_live_bench{i:04d}"
+
+
+def project_of(i: int) -> str:
+    return f"p{i:04d}"
+
+
+def serve(projects: int, companies: int, customers: int) -> None:
+    """Child: generate the companies, serve them under ``projects`` keys, print the URL and
+    the account ids as one JSON line, and serve until stdin closes."""
+    from sandbox.api import StripeApi
+    from sandbox.company import CompanyConfig, generate_company
+    from sandbox.limits import RATE_LIMIT_PRESETS
+    from sandbox.server import SandboxServer
+
+    made = [generate_company(CompanyConfig(customers=customers, years=3, seed=100 + i,
+                                           livemode=True))
+            for i in range(min(companies, projects))]
+    global_rate, endpoint_rate = RATE_LIMIT_PRESETS["live"]
+    server = SandboxServer(accounts={key_of(i): made[i] for i in range(len(made))},
+                           latency_ms=LATENCY_MS, rate_limit_global=global_rate,
+                           rate_limit_per_endpoint=endpoint_rate)
+    for i in range(len(made), projects):  # the same company's API object (its indexes)
+        server.accounts[key_of(i)] = server.accounts[key_of(i % len(made))]
+    assert all(isinstance(api, StripeApi) for api in server.accounts.values())
+    with server:
+        print(json.dumps({"url": server.url,
+                          "accounts": [made[i % len(made)].account_id
+                                       for i in range(projects)]}), flush=True)
+        sys.stdin.read()  # until the parent closes it
+
+
+def cycle(kind: str, workers: int) -> None:
+    """Child: one batch of every project in this process, as the command runs it; prints the
+    cycle's figures as one JSON line."""
+    started = time.monotonic()
+    from contextlib import contextmanager
+
+    import pipelines.load
+    from commands.batch_report import BatchReport
+    from orchestration.batch_refresh import run_batch_job
+    from pipelines.batch import batch_projects
+    from stripe_warehouse.registry import ConnectionStore
+    from stripe_warehouse.state_dir import StateDir
+
+    held: list[float] = []  # the writer lock's held times of the syncs (the serial part)
+    writer = pipelines.load.warehouse_writer
+
+    @contextmanager
+    def timed_writer(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        with writer(*args, **kwargs):
+            since = time.monotonic()
+            try:
+                yield
+            finally:
+                held.append(time.monotonic() - since)
+
+    pipelines.load.warehouse_writer = timed_writer
+    imported = time.monotonic()
+    home = StateDir.resolve().create().root
+    store = ConnectionStore(home)
+    projects = batch_projects(store, "scale")
+    extract_ends: list[float] = []
+    report = BatchReport(open(os.devnull, "w"), imported)
+
+    def on_outcome(outcome) -> None:  # noqa: ANN001
+        report.project(outcome)
+        extract_ends.append(time.monotonic())
+
+    ok = run_batch_job(home, {"projects": projects, "kind": kind, "workers": workers},
+                       report.observer, on_outcome=on_outcome)
+    split = report.split()
+    outcomes = report.outcomes
+    phases = {name: sum(o.phases.get(name, 0.0) for o in outcomes)
+              for name in ("extract", "normalize", "load")}
+    print(json.dumps({
+        "ok": ok, "projects": len(outcomes), "failed": sum(not o.ok for o in outcomes),
+        "rows": sum(o.rows for o in outcomes),
+        "requests": sum(o.result.requests for o in outcomes if o.result),
+        "throttled": sum(o.result.throttled for o in outcomes if o.result),
+        "imports": imported - started, "syncs": split["syncs"], "build": split["build"],
+        "publish": split["publish"], "in_run": split["total"],
+        "wall": time.monotonic() - started,
+        "extract_sum": phases["extract"], "normalize_sum": phases["normalize"],
+        "load_sum": phases["load"], "writer_held": sum(held),
+    }), flush=True)
+
+
+def child(args: list[str], home: Path, url: str) -> dict:
+    env = {**os.environ, "STRIPE_WAREHOUSE_HOME": str(home), "STRIPE_API_BASE": url,
+           "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, __file__, *args], cwd=REPO, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def separate_refreshes(home: Path, url: str, projects: int) -> float:
+    """The current way: one `stripe-warehouse sync P --refresh` after another; wall seconds."""
+    env = {**os.environ, "STRIPE_WAREHOUSE_HOME": str(home), "STRIPE_API_BASE": url}
+    cli = str(Path(sys.executable).with_name("stripe-warehouse"))
+    started = time.monotonic()
+    for i in range(projects):
+        subprocess.run([cli, "sync", project_of(i), "--refresh"], cwd=REPO, env=env,
+                       check=True, capture_output=True)
+    return time.monotonic() - started
+
+
+def describe(label: str, c: dict) -> str:
+    n = c["projects"]
+    return (f"  {label}: {c['wall']:6.1f} s wall for {n} projects ({c['failed']} failed, "
+            f"{c['rows']:,} rows, {c['requests']:,} requests, {c['throttled']} 429s) = "
+            f"start {c['imports']:.1f} + syncs {c['syncs']:.1f} + dbt build {c['build']:.1f} + "
+            f"publish {c['publish']:.1f} + rest {c['wall'] - c['imports'] - c['in_run']:.1f}\n"
+            f"    syncs: extraction {c['extract_sum']:.1f} s summed over projects "
+            f"({c['extract_sum'] / n:.2f} s each), normalize {c['normalize_sum']:.1f} s, "
+            f"load incl. writer wait {c['load_sum']:.1f} s; writer lock held "
+            f"{c['writer_held']:.1f} s ({c['writer_held'] / n:.2f} s per project: the serial "
+            "part)")
+
+
+def measure(n: int, options: argparse.Namespace, lines: list[str]) -> dict:
+    from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+    from stripe_warehouse.registry import ConnectionStore
+
+    os.environ.setdefault(SECRET_KEY_ENV, generate_key())
+    sandbox = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(n), "--companies", str(options.companies),
+         "--customers", str(options.customers)],
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert sandbox.stdout is not None
+        served = json.loads(sandbox.stdout.readline())
+        with tempfile.TemporaryDirectory(prefix="batch-bench-") as tmp:
+            home = Path(tmp) / "state"
+            store = ConnectionStore(home)
+            for i, account in enumerate(served["accounts"]):
+                store.connect(project_of(i), "scale", key_of(i), account_id=account)
+            w = ["--workers", str(options.workers)]
+            backfill = child(["--cycle", "backfill", *w], home, served["url"])
+            lines.append(f"N={n}: backfill batch {backfill['wall']:.1f} s "
+                         f"({backfill['rows']:,} rows; setup, not the cycle)")
+            first = child(["--cycle", "refresh", *w], home, served["url"])
+            lines.append(describe("refresh batch", first))
+            result = {"batch": first["wall"]}
+            if n == options.separate_at:
+                separate = separate_refreshes(home, served["url"], n)
+                again = child(["--cycle", "refresh", *w], home, served["url"])
+                lines.append(f"  current way: {n} separate `sync P --refresh`: {separate:.1f} s "
+                             f"({separate / n:.1f} s per project)")
+                lines.append(describe("refresh batch again", again))
+                best = min(first["wall"], again["wall"])
+                lines.append(f"  batch vs separate: {separate / best:.1f}x faster "
+                             f"({best:.1f} s vs {separate:.1f} s)")
+                result["batch"] = (first["wall"] + again["wall"]) / 2
+            lines.append(f"  load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+            print("\n".join(lines[-6:]), flush=True)
+            return result
+    finally:
+        if sandbox.stdin:
+            sandbox.stdin.close()
+        sandbox.wait(timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--projects", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--customers", type=int, default=500)
+    parser.add_argument("--companies", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--separate-at", type=int, default=10)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--cycle", choices=["backfill", "refresh"], help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.serve:
+        serve(options.serve, options.companies, options.customers)
+        return
+    if options.cycle:
+        cycle(options.cycle, options.workers)
+        return
+    sys.path.insert(0, str(Path(__file__).parent))
+    from demo_backfill import speed_marker  # bench/, this script's own directory
+
+    command = "bench/batch_refresh.py " + " ".join(sys.argv[1:])
+    lines = [f"# batch_refresh  {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC  "
+             f"{platform.machine()}  {os.cpu_count()} cores (shared)  python "
+             f"{platform.python_version()}",
+             f"command: .venv/bin/python {command.strip()}",
+             f"{options.customers}-customer companies (3 years, {options.companies} distinct), "
+             f"{LATENCY_MS} ms latency, live limits per account; workers {options.workers}; "
+             f"load average before {' '.join(f'{v:.1f}' for v in os.getloadavg())}; speed "
+             f"marker: generate the 2,000-customer demo company {speed_marker():.1f} s"]
+    print("\n".join(lines), flush=True)
+    cycles = {n: measure(n, options, lines)["batch"] for n in options.projects}
+    sizes = sorted(cycles)
+    if len(sizes) >= 2:
+        small, large = sizes[0], sizes[-1]
+        per_project = (cycles[large] - cycles[small]) / (large - small)
+        fixed = cycles[small] - small * per_project
+        fits = int((CYCLE_SECONDS - fixed) / per_project) if per_project > 0 else 0
+        lines.append(f"per-project cost {per_project:.2f} s, fixed cost of a cycle {fixed:.1f} s "
+                     f"(line through N={small} and N={large}): about {fits:,} Scale projects "
+                     "per 30-minute cycle")
+        print(lines[-1])
+    with open(RESULTS, "a") as out:
+        out.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
