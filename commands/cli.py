@@ -49,7 +49,7 @@ def cmd_connect(args: argparse.Namespace) -> None:
         raise WarehouseError("--cron cannot be given with --oauth (the web service completes "
                              "the connection): run `stripe-warehouse schedule "
                              f"{args.project} --cron ...` once it is connected")
-    load_key()  # a missing encryption key fails before any network call
+    load_key(home=args.state.root)  # a missing encryption key fails before any network call
     _store(args).check_key()  # so does a key that cannot open the stored secrets
     if args.oauth:
         _connect_oauth(args)

@@ -36,7 +36,7 @@ def _parse_day(text: str | None) -> dt.date | None:
 
 def _reader_db(home: Path) -> Path:
     """The published read-only copy when there is one (never blocked by a running sync)."""
-    state = StateDir.resolve(home)
+    state = StateDir.of(home)
     return state.reporting if state.reporting.exists() else state.warehouse
 
 

@@ -19,10 +19,12 @@ import time
 import warnings
 from pathlib import Path
 
+from stripe_warehouse.crypto import DEMO_KEY_FILE, SECRET_KEY_ENV
 from stripe_warehouse.demo_project import mark_demo
 from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.purge import DLT_DIR
 from stripe_warehouse.registry import ConnectionStore
-from stripe_warehouse.state_dir import WAREHOUSE_FILE, StateDir
+from stripe_warehouse.state_dir import HOME_ENV, WAREHOUSE_FILE, StateDir
 
 DEMO_PROJECT = "demo"
 DEMO_API_KEY = "sk_test_demo"
@@ -31,9 +33,9 @@ DEMO_CUSTOMERS = 2000
 
 def ensure_secret_key(home: Path) -> None:
     """Use STRIPE_WAREHOUSE_SECRET_KEY, or generate one into the state dir (0600) and say so."""
-    if os.environ.get("STRIPE_WAREHOUSE_SECRET_KEY"):
+    if os.environ.get(SECRET_KEY_ENV):
         return
-    key_file = home / "secret.key"
+    key_file = home / DEMO_KEY_FILE
     if not key_file.exists():
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -110,11 +112,11 @@ def start_afresh(home: Path, store: ConnectionStore) -> None:
             f"{home} holds other projects ({', '.join(others)}): run the demo with "
             "STRIPE_WAREHOUSE_HOME set to an empty directory"
         )
-    state = StateDir.resolve(home)
+    state = StateDir.of(home)
     for path in (state.warehouse, state.warehouse.with_name(f"{WAREHOUSE_FILE}.wal"),
                  state.reporting, state.inbox):
         path.unlink(missing_ok=True)
-    shutil.rmtree(home / ".dlt", ignore_errors=True)
+    shutil.rmtree(home / DLT_DIR, ignore_errors=True)
 
 
 def _load_job_definitions(home: Path) -> threading.Thread:
@@ -122,7 +124,7 @@ def _load_job_definitions(home: Path) -> threading.Thread:
     while the sandbox generates its company in its own process. An error is left for the
     backfill, whose import of them raises it again with the command's one-line message."""
     # where the definitions keep the dbt manifest, as run_sync_job sets it
-    os.environ["STRIPE_WAREHOUSE_HOME"] = str(home.resolve())
+    os.environ[HOME_ENV] = str(StateDir.of(home).root)
 
     def load() -> None:
         with contextlib.suppress(Exception), warnings.catch_warnings():
@@ -179,7 +181,7 @@ def run_demo(home: Path, customers: int = DEMO_CUSTOMERS) -> None:
     )
     print(
         f"demo: done in {time.monotonic() - started:.1f} s; "
-        f"warehouse at {home / 'warehouse.duckdb'}"
+        f"warehouse at {StateDir.of(home).warehouse}"
     )
     print(
         f"demo: the sandbox has stopped; project {DEMO_PROJECT} is marked as the demo's "

@@ -13,14 +13,14 @@ from stripe_warehouse.settings import PRIVATE_UMASK
 from stripe_warehouse.transform import REPO_ROOT, dbt_invocation, run_dbt
 
 
-def generate_docs(home: Path | None = None) -> None:
+def generate_docs(home: Path) -> None:
     """`dbt docs generate` (offline: the catalog is read from warehouse.duckdb) into the state
     directory's dbt target, which `start_docs_server` then serves."""
     run_dbt(["docs", "generate"], home=home)
 
 
 def start_docs_server(
-    home: Path | None = None, host: str = "127.0.0.1", port: int = 8580
+    home: Path, host: str = "127.0.0.1", port: int = 8580
 ) -> subprocess.Popen[bytes]:
     """Start `dbt docs serve` and return once it answers; the caller stops the process."""
     command, environment = dbt_invocation(

@@ -20,7 +20,7 @@ from stripe_warehouse.probe import probe
 from stripe_warehouse.publish import published_path
 from stripe_warehouse.registry import Connection, ConnectionStore
 from stripe_warehouse.settings import api_base as configured_api_base
-from stripe_warehouse.state_dir import WAREHOUSE_FILE
+from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.storage import inspect_database
 from stripe_warehouse.stripe_api import key_mode
 from stripe_warehouse.tiers import freshness_allowed
@@ -81,7 +81,7 @@ def _offline_checks(connection: Connection, now: dt.datetime, home: Path) -> Ite
 def _file_checks(connection: Connection, home: Path) -> Iterator[Check]:
     """The warehouse and its published copy, opened read-only: damaged files FAIL."""
     pid = connection.project_id
-    for name, path in (("warehouse file", home / WAREHOUSE_FILE),
+    for name, path in (("warehouse file", StateDir.of(home).warehouse),
                        ("published copy", published_path(home))):
         health = inspect_database(path)
         if health.state == "missing":
@@ -172,7 +172,7 @@ def _stripe_checks(
 
 
 def run_doctor(
-    project_id: str, home: Path | str | None = None, api_base: str | None = None,
+    project_id: str, home: Path | str, api_base: str | None = None,
     now: dt.datetime | None = None,
 ) -> list[Check]:
     """Every check of ``project_id``, in the order a user would fix them."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from stripe_warehouse.state_dir import DAGSTER_DIR
+from stripe_warehouse.state_dir import StateDir
 
 RUN_STORAGE = Path("history") / "runs.db"
 # dagster.yaml keys that move the run storage (and its heartbeats) out of runs.db.
@@ -39,7 +39,7 @@ class SchedulerState:
 def scheduler_state(home: Path, now: dt.datetime | None = None) -> SchedulerState:
     """Whether the Dagster scheduler daemon of ``home``'s instance beat in the last 90 s."""
     now = now or dt.datetime.now(dt.UTC)
-    dagster_home = home / DAGSTER_DIR
+    dagster_home = StateDir.of(home).dagster
     if _storage_elsewhere(dagster_home / "dagster.yaml"):
         return SchedulerState(dagster_home, None, None)
     heartbeat = _scheduler_heartbeat(dagster_home / RUN_STORAGE)

@@ -17,8 +17,7 @@ from commands.scheduler_status import SchedulerState
 from stripe_warehouse.demo_project import demo_advice, demo_project
 from stripe_warehouse.publish import published_path
 from stripe_warehouse.registry import Connection, ConnectionStore
-from stripe_warehouse.settings import home_dir
-from stripe_warehouse.state_dir import INBOX_FILE, WAREHOUSE_FILE
+from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.storage import (
     CorruptDatabase,
     check_not_truncated,
@@ -79,7 +78,7 @@ def damaged_files(home: Path) -> list[str]:
     copy is never written in place, so it is opened read-only and its length checked.
     """
     problems = []
-    warehouse = home / WAREHOUSE_FILE
+    warehouse = StateDir.of(home).warehouse
     if warehouse.exists():
         with open(warehouse, "rb") as f:
             header = f.read(_DUCKDB_MAGIC_END)
@@ -100,7 +99,7 @@ def damaged_files(home: Path) -> list[str]:
 
 def _inbox_rows(home: Path, sql: str) -> list[tuple]:
     """Rows of ``sql`` on the inbox; none if there is no inbox (or it predates ``sql``)."""
-    path = home / INBOX_FILE
+    path = StateDir.of(home).inbox
     if not path.exists():
         return []
     con = sqlite3.connect(path, timeout=5)
@@ -130,10 +129,10 @@ def webhooks_failed(home: Path) -> dict[str, tuple[int, str]]:
 
 
 def project_statuses(
-    home: Path | str | None = None, now: dt.datetime | None = None
+    home: Path | str, now: dt.datetime | None = None
 ) -> list[ProjectStatus]:
     """The status of every connected project, sorted by project id."""
-    state = home_dir(home)
+    state = StateDir.of(home).root  # the CLI checked it exists: a reader creates nothing
     now = now or dt.datetime.now(dt.UTC)
     windows = reporting_windows(state)
     webhooks = webhooks_last_received(state)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.publish import published_path
-from stripe_warehouse.state_dir import WAREHOUSE_FILE
+from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.storage import reading
 
 
@@ -66,7 +66,7 @@ def read_marts(home: Path, project_id: str, stock_day: date | None, first_day: d
 def read_rates(home: Path, first_day: date, last_day: date) -> dict[tuple[str, date], Decimal]:
     """USD per unit by (currency, day) as the build used them (the user's table over the ECB
     reference rates); a currency without a rate is absent."""
-    with reading(home / WAREHOUSE_FILE) as con:
+    with reading(StateDir.of(home).warehouse) as con:
         rows = con.execute(
             "select currency, metric_date, usd_per_unit from intermediate.int_fx_rates_daily "
             "where metric_date between ? and ? and usd_per_unit is not null",

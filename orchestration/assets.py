@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import dlt
 import duckdb
 from dagster import (
     AssetExecutionContext,
@@ -19,7 +18,6 @@ from dagster import (
     multi_asset,
 )
 from dagster_dbt import DbtCliResource, dbt_assets
-from dagster_dlt import build_dlt_asset_specs
 
 from orchestration.observer import RunObserver
 from orchestration.partitions import project_partitions
@@ -32,12 +30,11 @@ from orchestration.run_metadata import previous_objects_read, sync_metadata
 from orchestration.translators import (
     RAW_GROUP,
     StripeDbtTranslator,
-    StripeDltTranslator,
     raw_table_key,
+    raw_table_spec,
 )
-from pipelines.load import configure_dlt
 from pipelines.revocation import sync_or_revoke
-from pipelines.source import stripe_source
+from pipelines.source import RAW_TABLES
 from stripe_warehouse.settings import RAW_DATASET
 from stripe_warehouse.writer_lock import warehouse_writer
 
@@ -49,18 +46,6 @@ DEFAULT_SYNC_KIND = "refresh"
 SYNC_KINDS = ("backfill", "refresh")
 
 
-
-def _dlt_asset_specs() -> list[AssetSpec]:
-    """One spec per dlt resource. The source and pipeline are only inspected for their
-    resources (in memory: nothing is read or written); runs build their own. Making a dlt
-    pipeline starts dlt's telemetry unless configured off, hence configure_dlt first."""
-    configure_dlt()
-    source = stripe_source("asset_specs", reader=None, kind=DEFAULT_SYNC_KIND)  # type: ignore[arg-type]
-    pipeline = dlt.pipeline(
-        pipeline_name="stripe_asset_specs", destination="duckdb", dataset_name=RAW_DATASET
-    )
-    return build_dlt_asset_specs(source, pipeline, StripeDltTranslator())
-
 # sync_project also appends the run to sync_runs, which dbt reads for the reporting window.
 SYNC_RUNS_SPEC = AssetSpec(
     key=raw_table_key("sync_runs"),
@@ -68,8 +53,10 @@ SYNC_RUNS_SPEC = AssetSpec(
     kinds={"dlt", "duckdb"},
     description="One row per finished sync: the project's reporting window.",
 )
+# One per table the dlt source loads, made from their names: no dlt source or pipeline is built
+# when the definitions load (each run builds its own in pipelines.load.sync_project).
 RAW_TABLE_SPECS = [
-    *_dlt_asset_specs(),
+    *(raw_table_spec(table) for table in RAW_TABLES),
     SYNC_RUNS_SPEC,
 ]
 

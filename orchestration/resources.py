@@ -48,6 +48,7 @@ from stripe_warehouse.transform import (
     TransformError,
     build_args,
     dagster_target_path,
+    dbt_command,
     dbt_executable,
     fx_rate_warnings,
     project_version,
@@ -113,8 +114,7 @@ def ensure_dbt_manifest(project: DbtProject | None = None) -> Path:
     # Parse aside, then swap the file in: run processes may be reading the manifest meanwhile.
     with tempfile.TemporaryDirectory(dir=manifest.parent, prefix=".parse-") as target:
         result = subprocess.run(
-            [DBT_EXECUTABLE, "parse", "--quiet", "--project-dir", str(DBT_PROJECT_DIR),
-             "--profiles-dir", str(DBT_PROFILES_DIR), "--target-path", target],
+            dbt_command(["parse", "--quiet", "--target-path", target]),
             cwd=DBT_PROJECT_DIR, capture_output=True, text=True, umask=PRIVATE_UMASK,
             env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
                  "DBT_LOG_PATH": target},
@@ -131,10 +131,14 @@ def ensure_dbt_manifest(project: DbtProject | None = None) -> Path:
 
 
 # The manifest Dagster loads its dbt assets from (and the parse cache runs start with) lives in
-# the state directory of the code location (STRIPE_WAREHOUSE_HOME, as `stripe-warehouse ui`
-# exports it), never in the installed project (stripe_warehouse.transform.dagster_target_path).
+# the state directory of the code location, never in the installed project. Loading the
+# definitions is this code location's entry point: it resolves the state directory here
+# (STRIPE_WAREHOUSE_HOME, as `stripe-warehouse ui` and the CLI's in-process runs export it), as
+# WarehouseResource.state() does for runs. prepare_if_dev parses only a missing or outdated
+# manifest: with a current one, loading the definitions runs nothing and writes nothing
+# (tests/orchestration/test_definitions_load.py).
 dbt_project = StripeDbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROFILES_DIR,
-                               target_path=dagster_target_path())
+                               target_path=dagster_target_path(StateDir.resolve()))
 dbt_project.prepare_if_dev()
 
 

@@ -19,6 +19,18 @@ def raw_table_key(table: str) -> AssetKey:
     return AssetKey([RAW_DATASET, table])
 
 
+def raw_table_spec(table: str) -> AssetSpec:
+    """The asset of one raw table, as :class:`StripeDltTranslator` describes a dlt resource,
+    made without a dlt source or pipeline: the definitions build none at import
+    (``tests/orchestration/test_definitions_load.py`` checks both give the same specs)."""
+    return AssetSpec(
+        key=raw_table_key(table),
+        group_name=RAW_GROUP,
+        kinds={"dlt", "duckdb"},
+        metadata={"dagster/table_name": table, "dagster/storage_kind": "duckdb"},
+    )
+
+
 class StripeDltTranslator(DagsterDltTranslator):
     """One asset per dlt resource, keyed like the raw table it loads, with no upstream keys."""
 

@@ -26,9 +26,9 @@ DAGSTER = str(Path(sys.executable).parent / "dagster")
 REQUIRED_SETTINGS = {("concurrency", "pools", "default_limit"): 1}
 
 
-def dagster_home(home: Path | str | None) -> Path:
+def dagster_home(home: Path | str | StateDir) -> Path:
     """``<state dir>/dagster`` holding the instance config (pool limit) and run history."""
-    path = StateDir.resolve(home).create().dagster
+    path = StateDir.of(home).create().dagster
     path.mkdir(mode=0o700, exist_ok=True)
     ensure_instance_config(path / "dagster.yaml")
     return path
@@ -76,13 +76,13 @@ def _restore_sigint() -> None:
 
 
 def start_ui(
-    home: Path | str | None,
+    home: Path | str | StateDir,
     host: str = "127.0.0.1",
     port: int = 3000,
     log: IO[bytes] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Launch ``dagster dev -w workspace.yaml`` in its own process group; returns at once."""
-    state = StateDir.resolve(home).create()
+    state = StateDir.of(home).create()
     env = {
         **os.environ,
         HOME_ENV: str(state.root),  # the code location's WarehouseResource resolves it
@@ -145,7 +145,7 @@ def _signal_group(group: int, sig: int) -> bool:
     return True
 
 
-def run_ui(home: Path | str | None, host: str = "127.0.0.1", port: int = 3000) -> int:
+def run_ui(home: Path | str | StateDir, host: str = "127.0.0.1", port: int = 3000) -> int:
     """Run the UI in the foreground until Ctrl-C; returns dagster's exit code."""
     process = start_ui(home, host, port)
     print(f"Dagster UI: http://{host}:{port} (Ctrl-C to stop)", flush=True)

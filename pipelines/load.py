@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import dlt
 import duckdb
@@ -23,13 +23,9 @@ from pipelines.source import JSON_COLUMNS, RAW_TABLES, stripe_source, table_colu
 from pipelines.windows import sync_window
 from stripe_warehouse.errors import WarehouseError, WarehouseLocked, warehouse_locked
 from stripe_warehouse.purge import DLT_DIR
-from stripe_warehouse.settings import (
-    RAW_DATASET,
-    home_dir,
-    make_private,
-    warehouse_path,
-)
-from stripe_warehouse.state_dir import DUCKDB_STORAGE_VERSION
+from stripe_warehouse.registry import ConnectionStore
+from stripe_warehouse.settings import RAW_DATASET, make_private
+from stripe_warehouse.state_dir import DUCKDB_STORAGE_VERSION, StateDir
 from stripe_warehouse.storage import (
     check_not_truncated,
     corrupt_database,
@@ -38,9 +34,6 @@ from stripe_warehouse.storage import (
 )
 from stripe_warehouse.stripe_api import STRIPE_API_VERSION
 from stripe_warehouse.writer_lock import warehouse_writer
-
-if TYPE_CHECKING:  # the registry imports pipelines; only type checkers need it here
-    from stripe_warehouse.registry import ConnectionStore
 
 # dlt's settings for every sync, set (unless the user set them) by configure_dlt before a
 # pipeline is made: dlt reads its configuration from the environment.
@@ -220,7 +213,7 @@ def _warehouse_facts(warehouse: Path, project_id: str) -> tuple[int | None, bool
 
 
 def sync_project(
-    store: "ConnectionStore",
+    store: ConnectionStore,
     project_id: str,
     kind: Literal["backfill", "refresh"],
     *,
@@ -247,8 +240,8 @@ def sync_project(
             f"`stripe-warehouse connect {project_id}` before syncing"
         )
     api_key = store.api_key(project_id)
-    state_dir = home_dir(home if home is not None else store.home)
-    warehouse = warehouse_path(state_dir)
+    state = StateDir.of(home if home is not None else store.home).create()
+    state_dir, warehouse = state.root, state.warehouse
     try:
         (state_dir / DLT_DIR).mkdir(mode=0o700, exist_ok=True)
         make_private(state_dir / DLT_DIR)  # dlt's packages hold the rows being loaded
@@ -399,7 +392,7 @@ def _append_sync_run(warehouse: Path, run: SyncResult, load_id: str | None) -> N
 
 
 def sync_all(
-    store: "ConnectionStore", kind: Literal["backfill", "refresh"], **options: Any
+    store: ConnectionStore, kind: Literal["backfill", "refresh"], **options: Any
 ) -> dict[str, SyncResult | WarehouseError]:
     """Sync every active project in turn; one project's failure does not stop the others."""
     outcomes: dict[str, SyncResult | WarehouseError] = {}

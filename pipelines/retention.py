@@ -15,7 +15,8 @@ from pathlib import Path
 import duckdb
 
 from stripe_warehouse.errors import WarehouseError
-from stripe_warehouse.settings import RAW_DATASET, warehouse_path
+from stripe_warehouse.settings import RAW_DATASET
+from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.writer_lock import warehouse_writer
 
 # Days of history each tier keeps (None: unlimited).
@@ -97,12 +98,12 @@ def apply_retention(
     project_id: str,
     tier: str,
     *,
-    home: Path | str | None = None,
+    home: Path | str,
     now: dt.datetime | None = None,
 ) -> RetentionResult:
     """Delete ``project_id``'s expired raw rows in one transaction (all or nothing)."""
     cutoff = retention_cutoff(tier, now or dt.datetime.now(dt.UTC))
-    path = warehouse_path(home)
+    path = StateDir.of(home).warehouse
     if cutoff is None or not path.exists():
         return RetentionResult(project_id, tier, cutoff)
     params = {

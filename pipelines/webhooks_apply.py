@@ -46,7 +46,8 @@ from stripe_warehouse.errors import WarehouseError, warehouse_locked
 from stripe_warehouse.event_shape import event_problem
 from stripe_warehouse.inbox import Inbox, InboxEvent
 from stripe_warehouse.registry import Connection, ConnectionStore, UnknownProject
-from stripe_warehouse.settings import RAW_DATASET, home_dir, warehouse_path
+from stripe_warehouse.settings import RAW_DATASET
+from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.stripe_api import STRIPE_API_VERSION
 from stripe_warehouse.writer_lock import warehouse_writer
 
@@ -121,14 +122,14 @@ class _Target:
 
 
 def apply_inbox(
-    home: Path | str | None = None,
+    home: Path | str,
     project_id: str | None = None,
     api_base: str | None = None,
     refetch: bool = True,
 ) -> ApplyResult:
     """Apply every unapplied inbox event (of one project or all) to ``stripe_raw``."""
     started = time.perf_counter()
-    state = home_dir(home)
+    state = StateDir.of(home).create().root
     result = ApplyResult()
     store = ConnectionStore(state)
     with Inbox(state) as inbox:
@@ -202,7 +203,7 @@ def _apply_project(
         connection = store.get(project_id)
     if connection.status != "active":
         return _refuse_inactive(connection, events, result)
-    warehouse = warehouse_path(state)
+    warehouse = StateDir.of(state).warehouse
     if not warehouse.exists():
         result.waiting[project_id] = "no warehouse yet: run the first sync"
         return [], []

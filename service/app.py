@@ -25,7 +25,8 @@ from service.server import (
 from service.webhooks import webhook_routes
 from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
-from stripe_warehouse.settings import home_dir, use_private_file_modes
+from stripe_warehouse.settings import use_private_file_modes
+from stripe_warehouse.state_dir import StateDir
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def create_app(
     ``on_refreshed``: told of each real-time refresh once published (the commands layer
     passes :func:`orchestration.webhook_events.report_webhook_refresh`).
     """
-    state = home_dir(home)
+    state = StateDir.resolve(home).create().root  # this entry point's one resolution
     inbox = Inbox(state)
     applier = InboxApplier(state, api_base, on_refreshed=on_refreshed) if realtime else None
     store = ConnectionStore(state)

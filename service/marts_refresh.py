@@ -26,7 +26,8 @@ from pathlib import Path
 import duckdb
 
 from pipelines.webhooks_apply import LOCK_WAIT_SECONDS, connect_when_free
-from stripe_warehouse.settings import make_private, warehouse_path
+from stripe_warehouse.settings import make_private
+from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.transform import METRICS_MODEL, DataTestResult, project_version, run_dbt
 from stripe_warehouse.writer_lock import warehouse_writer
 
@@ -172,7 +173,7 @@ def rebuild(
     ``tests`` on the result (still holding the writer lock); their results."""
     with warehouse_writer(home, "refreshing metrics_daily after webhooks",
                           wait=LOCK_WAIT_SECONDS):
-        con = connect_when_free(warehouse_path(home))
+        con = connect_when_free(StateDir.of(home).warehouse)
         con.execute("set TimeZone = 'UTC'")  # as profiles.yml pins it for dbt: days are UTC
         try:
             con.execute("begin transaction")

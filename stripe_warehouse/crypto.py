@@ -10,6 +10,7 @@ import hashlib
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -40,13 +41,15 @@ def generate_key() -> str:
 _announced_key_files: set[str] = set()
 
 
-def _demo_key_file() -> str | None:
+def _demo_key_file(home: Path | StateDir | None) -> str | None:
     """The demo's key file, when the state directory holds one; said once per process.
 
     Only read while STRIPE_WAREHOUSE_SECRET_KEY is absent from the environment: a key stored
-    beside the data it protects is a convenience for the demo, never for production.
+    beside the data it protects is a convenience for the demo, never for production. ``home``
+    is the caller's state directory; without one (the OAuth state signature), the environment's.
     """
-    path = StateDir.resolve().root / DEMO_KEY_FILE
+    state = StateDir.resolve() if home is None else StateDir.of(home)
+    path = state.root / DEMO_KEY_FILE
     if not path.is_file():
         return None
     if str(path) not in _announced_key_files:
@@ -57,15 +60,18 @@ def _demo_key_file() -> str | None:
     return path.read_text()
 
 
-def load_key(encoded: str | None = None, variable: str = SECRET_KEY_ENV) -> bytes:
+def load_key(
+    encoded: str | None = None, variable: str = SECRET_KEY_ENV,
+    home: Path | StateDir | None = None,
+) -> bytes:
     """The 32-byte key from ``encoded`` or ``variable``; a one-line error if absent or bad.
 
     With ``variable`` absent from the environment, the key file the demo wrote into the state
-    directory is used (and a line on stderr says so).
+    directory ``home`` is used (and a line on stderr says so).
     """
     value = encoded if encoded is not None else os.environ.get(variable)
     if value is None and variable == SECRET_KEY_ENV:
-        value = _demo_key_file()
+        value = _demo_key_file(home)
     value = value or ""
     if not value.strip():
         raise WarehouseError(_MISSING_KEY.replace(SECRET_KEY_ENV, variable))
@@ -78,9 +84,9 @@ def load_key(encoded: str | None = None, variable: str = SECRET_KEY_ENV) -> byte
     return key
 
 
-def load_keyring() -> dict[str, bytes]:
+def load_keyring(home: Path | StateDir | None = None) -> dict[str, bytes]:
     """Every key that may open a stored secret, by key id: the current one and the old ones."""
-    current = load_key()
+    current = load_key(home=home)
     keyring = {key_id(current): current}
     for encoded in os.environ.get(OLD_KEYS_ENV, "").replace(",", " ").split():
         old = load_key(encoded, OLD_KEYS_ENV)

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stripe_warehouse.settings import home_dir
-from stripe_warehouse.state_dir import INBOX_FILE
+from stripe_warehouse.state_dir import StateDir
 
 BUSY_TIMEOUT_MS = 10_000
 # Stripe retries a delivery for 3 days; applied events are kept well beyond that for duplicate
@@ -58,16 +57,16 @@ class InboxEvent:
     received_at: float
 
 
-def inbox_path(home: Path | str | None = None) -> Path:
-    """``<STRIPE_WAREHOUSE_HOME>/inbox.sqlite``."""
-    return home_dir(home) / INBOX_FILE
+def inbox_path(home: Path | str | StateDir) -> Path:
+    """``inbox.sqlite`` of the state directory ``home``."""
+    return StateDir.of(home).inbox
 
 
 class Inbox:
     """Thread-safe access to the inbox file; one connection, writes serialised by a lock."""
 
-    def __init__(self, home: Path | str | None = None) -> None:
-        self.path = inbox_path(home)
+    def __init__(self, home: Path | str | StateDir) -> None:
+        self.path = StateDir.of(home).create().inbox
         self._lock = threading.Lock()
         self._con = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False,

@@ -137,5 +137,5 @@ def metrics_json(project_id: str, day: dt.date, values: list[MetricValue]) -> st
 
 
 def print_metrics(home: Path, project_id: str) -> None:
-    day, values = load_metrics(StateDir.resolve(home).warehouse, project_id)
+    day, values = load_metrics(StateDir.of(home).warehouse, project_id)
     print(format_metrics(project_id, day, values))

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from stripe_warehouse.state_dir import DUCKDB_STORAGE_VERSION, REPORTING_FILE
+from stripe_warehouse.state_dir import DUCKDB_STORAGE_VERSION, StateDir
 from stripe_warehouse.writer_lock import warehouse_writer
 
 # a table with these columns is rewritten by day (see dbt_project/macros/incremental_days.sql)
@@ -35,7 +35,7 @@ DAY_GRAINED_COLUMNS = {"project_id", "metric_date", "built_as_of"}
 
 
 def published_path(home: Path) -> Path:
-    return home / REPORTING_FILE
+    return StateDir.of(home).reporting
 
 
 def publish_marts(home: Path, schema: str = "marts", whole: bool = False) -> Path:
@@ -70,7 +70,7 @@ def publication(
             copying.result()
         # even a read-only attach conflicts with a writer: it waits its turn like one
         with warehouse_writer(home, "publishing the marts"), _open_copy(tmp) as con:
-            con.execute(f"attach '{home / 'warehouse.duckdb'}' as warehouse (read_only)")
+            con.execute(f"attach '{StateDir.of(home).warehouse}' as warehouse (read_only)")
             _sync_schema(con, schema)
             con.execute("detach warehouse")
             con.execute("checkpoint")

@@ -20,8 +20,7 @@ import duckdb
 from stripe_warehouse.errors import WarehouseError, WarehouseLocked, warehouse_locked
 from stripe_warehouse.publish import publish_marts, published_path
 from stripe_warehouse.registry import ConnectionStore, validate_project_id
-from stripe_warehouse.settings import warehouse_path
-from stripe_warehouse.state_dir import INBOX_FILE
+from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.writer_lock import warehouse_writer
 
 DLT_DIR = ".dlt"
@@ -69,7 +68,7 @@ def purge_project(store: ConnectionStore, project_id: str) -> PurgeResult:
         )
     home = store.home
     deleted = purge_warehouse(home, project_id)
-    deleted["inbox"] = _purge_inbox(home / INBOX_FILE, project_id)
+    deleted["inbox"] = _purge_inbox(StateDir.of(home).inbox, project_id)
     shutil.rmtree(home / DLT_DIR / pipeline_name(project_id), ignore_errors=True)
     report = Path(REPORTS_DIR) / f"{project_id}.html"
     removed = (str(report),) if (home / report).exists() else ()
@@ -84,7 +83,7 @@ def purge_warehouse(home: Path, project_id: str) -> dict[str, int]:
 
     Every write to the warehouse in a purge happens here, under the shared writer lock.
     """
-    path = warehouse_path(home)
+    path = StateDir.of(home).warehouse
     if not path.exists():
         return {}
     with warehouse_writer(home, f"purge of {project_id}"):

@@ -21,8 +21,7 @@ from stripe_warehouse.crypto import (
     load_keyring,
 )
 from stripe_warehouse.errors import WarehouseError
-from stripe_warehouse.settings import home_dir
-from stripe_warehouse.state_dir import REGISTRY_FILE
+from stripe_warehouse.state_dir import REGISTRY_FILE, StateDir
 from stripe_warehouse.storage import storage_error
 from stripe_warehouse.stripe_api import key_mode
 from stripe_warehouse.tiers import InvalidCron, validate_cron
@@ -260,10 +259,11 @@ def _refuse_foreign_key(connections: dict[str, Connection], current_kid: str) ->
 class ConnectionStore:
     """Connections in ``<home>/connections.json`` (0600), updated atomically under a file lock."""
 
-    def __init__(self, home: Path | str | None = None) -> None:
-        self.home = home_dir(home)
-        self.path = self.home / REGISTRY_FILE
-        self._lock_path = self.home / (REGISTRY_FILE + ".lock")
+    def __init__(self, home: Path | str | StateDir) -> None:
+        state = StateDir.of(home).create()
+        self.home = state.root
+        self.path = state.registry
+        self._lock_path = self.path.with_name(REGISTRY_FILE + ".lock")
 
     def _locked(self) -> AbstractContextManager[None]:
         # An exclusive lock around read-modify-write so concurrent writers never lose updates.
@@ -338,7 +338,7 @@ class ConnectionStore:
         validate_project_id(project_id)
         validate_tier(tier)
         cron = None if cron is None else validate_cron(cron)
-        key = load_key()
+        key = load_key(home=self.home)
         connection = Connection(
             project_id=project_id,
             tier=tier,
@@ -382,7 +382,7 @@ class ConnectionStore:
 
     def check_key(self) -> None:
         """Refuse early when the configured key cannot open the secrets already stored."""
-        _refuse_foreign_key(self._read(), key_id(load_key()))
+        _refuse_foreign_key(self._read(), key_id(load_key(home=self.home)))
 
     def forget(self, project_id: str) -> bool:
         """Remove ``project_id`` and its account binding from the registry (``purge``)."""
@@ -429,12 +429,12 @@ class ConnectionStore:
                 f"project {project_id} is {connection.status} and its credentials were "
                 f"deleted: reconnect with `stripe-warehouse connect {project_id}`"
             )
-        return decrypt_secret(connection.api_key, project_id, load_keyring())
+        return decrypt_secret(connection.api_key, project_id, load_keyring(self.home))
 
     def webhook_secret(self, project_id: str) -> str | None:
         """The decrypted webhook signing secret of ``project_id``, if one was stored."""
         blob = self.get(project_id).webhook_secret
-        return decrypt_secret(blob, project_id, load_keyring()) if blob else None
+        return decrypt_secret(blob, project_id, load_keyring(self.home)) if blob else None
 
     def rotate_key(self, new_key: bytes) -> int:
         """Re-encrypt every stored secret under ``new_key``; returns how many were re-encrypted.
@@ -443,7 +443,7 @@ class ConnectionStore:
         are re-encrypted before the registry is replaced in one atomic rename, so an
         interrupted rotation leaves the previous file, still readable with the previous key.
         """
-        keyring = load_keyring()
+        keyring = load_keyring(self.home)
         count = 0
         with self._locked():
             connections = self._read()

@@ -7,8 +7,6 @@ import os
 import stat
 from pathlib import Path
 
-from stripe_warehouse.state_dir import StateDir
-
 DEFAULT_API_BASE = "https://api.stripe.com"
 RAW_DATASET = "stripe_raw"
 # Everything written under the state directory holds customer data (the DuckDB files and their
@@ -25,11 +23,6 @@ def use_private_file_modes() -> None:
     os.umask(PRIVATE_UMASK)
 
 
-def home_dir(home: Path | str | None = None) -> Path:
-    """The state directory's path, created 0700 (:meth:`StateDir.create`)."""
-    return StateDir.resolve(home).create().root
-
-
 def make_private(path: Path) -> None:
     """Tighten an existing file to 0600 or directory to 0700 (files made before the umask was
     set, by an earlier version or another tool)."""
@@ -44,16 +37,6 @@ def make_private_dirs(path: Path) -> Path:
         if not directory.exists():
             directory.mkdir(mode=0o700, exist_ok=True)
     return path
-
-
-def existing_home(home: Path | str | None = None) -> Path:
-    """The state directory for a read-only command (:meth:`StateDir.existing`)."""
-    return StateDir.resolve(home).existing().root
-
-
-def warehouse_path(home: Path | str | None = None) -> Path:
-    """The DuckDB warehouse file inside the (created) state directory."""
-    return StateDir.resolve(home).create().warehouse
 
 
 def api_base(override: str | None = None) -> str:

@@ -2,9 +2,11 @@
 
 Each entry point (the CLI's ``main``, the web app factory, Dagster's warehouse resource)
 resolves it once with :meth:`StateDir.resolve` (the only reader of ``STRIPE_WAREHOUSE_HOME``)
-and hands it, or its ``root``, down. Created mode 0700 by :meth:`StateDir.create`, once per
-process and directory; read-only commands use :meth:`StateDir.existing`, which never creates
-it. Everything in it is owner-only (see :data:`stripe_warehouse.settings.PRIVATE_UMASK`).
+and hands it, or its ``root``, down; code below the entry points takes it with
+:meth:`StateDir.of`, which never reads the environment. Created mode 0700 by
+:meth:`StateDir.create`, once per process and directory; read-only commands use
+:meth:`StateDir.existing`, which never creates it. Everything in it is owner-only (see
+:data:`stripe_warehouse.settings.PRIVATE_UMASK`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,17 @@ class StateDir:
             return home
         configured = home if home is not None else os.environ.get(HOME_ENV, DEFAULT_HOME)
         return cls(Path(configured).resolve())
+
+    @classmethod
+    def of(cls, home: Path | str | StateDir) -> StateDir:
+        """The state directory an entry point resolved and passed down (a ``StateDir`` or its
+        path), as an absolute path; never reads the environment, creates nothing."""
+        if isinstance(home, StateDir):
+            return home
+        if home is None:  # a caller below the entry points must be handed its directory
+            raise TypeError("no state directory given: resolve it once at the entry point "
+                            "(StateDir.resolve) and pass it down")
+        return cls(Path(home).resolve())
 
     def create(self) -> StateDir:
         """Create the directory 0700 (once per process); tighten an existing looser one.

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from stripe_warehouse.errors import WarehouseError, WarehouseLocked, warehouse_locked
+from stripe_warehouse.state_dir import REPORTING_FILE
 
 # A DuckDB file starts with three 4 KiB headers, then its blocks.
 _DUCKDB_HEADER_BYTES = 3 * 4096
@@ -65,7 +66,7 @@ def _first_line(text: str) -> str:
 
 def corrupt_database(path: Path, error: BaseException | str) -> CorruptDatabase:
     """The one-line error for a damaged ``warehouse.duckdb`` or ``reporting.duckdb``."""
-    fix = PUBLISHED_FIX if path.name == "reporting.duckdb" else WAREHOUSE_FIX
+    fix = PUBLISHED_FIX if path.name == REPORTING_FILE else WAREHOUSE_FIX
     return CorruptDatabase(f"{path} is damaged ({_first_line(str(error))}): {fix}")
 
 
@@ -148,7 +149,7 @@ def inspect_database(path: Path) -> FileHealth:
         if is_corruption(str(error)):
             return FileHealth("damaged", str(corrupt_database(path, error)))
         return FileHealth("damaged", f"{path} cannot be opened ({_first_line(str(error))}): "
-                          + (PUBLISHED_FIX if path.name == "reporting.duckdb" else WAREHOUSE_FIX))
+                          + (PUBLISHED_FIX if path.name == REPORTING_FILE else WAREHOUSE_FIX))
     return FileHealth("ok", f"opens read-only, {tables} tables read whole")
 
 

@@ -24,7 +24,7 @@ from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_
 from stripe_warehouse.progress import SyncProgress
 from stripe_warehouse.publish import publication
 from stripe_warehouse.settings import PRIVATE_UMASK
-from stripe_warehouse.state_dir import StateDir
+from stripe_warehouse.state_dir import HOME_ENV, StateDir
 from stripe_warehouse.writer_lock import warehouse_writer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -51,22 +51,27 @@ class TransformError(WarehouseError):
     """dbt failed; the message is one line naming the failed node and dbt's own reason."""
 
 
-def dbt_invocation(args: list[str], home: Path | None = None) -> tuple[list[str], dict[str, str]]:
+def dbt_invocation(
+    args: list[str], home: Path | StateDir
+) -> tuple[list[str], dict[str, str]]:
     """The command line and environment that run `dbt <args>` on the repo's project and profile.
 
-    `home` is the state directory holding warehouse.duckdb (default: STRIPE_WAREHOUSE_HOME or
-    ./data), handed to dbt as an absolute path.
+    `home` is the state directory holding warehouse.duckdb, handed to dbt as an absolute path.
     """
-    environment = {**os.environ, **StateDir.resolve(home).dbt_env()}
-    command = [
+    return dbt_command(args), {**os.environ, **StateDir.of(home).dbt_env()}
+
+
+def dbt_command(args: list[str]) -> list[str]:
+    """The command line of `dbt <args>` on the repo's project and profile (no environment:
+    :func:`dbt_invocation` adds a state directory's; ``dbt parse`` needs none)."""
+    return [
         *dbt_executable(), *args,
         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROFILES_DIR),
     ]
-    return command, environment
 
 
 def run_dbt(
-    args: list[str], home: Path | None = None, on_step: StepCallback | None = None
+    args: list[str], home: Path | StateDir, on_step: StepCallback | None = None
 ) -> None:
     """Runs `dbt <args>`, raising TransformError (one line) on failure.
 
@@ -80,13 +85,13 @@ def run_dbt(
     # (partial_parse.msgpack) is still valid, is then the same for every state directory, so
     # a parse saved by one is reused by the next (DBT_PARTIAL_PARSE_FILE_PATH names a shared
     # one; the test suite's many state directories would otherwise each parse from scratch).
-    environment["STRIPE_WAREHOUSE_HOME"] = "."
+    environment[HOME_ENV] = "."
     started = time.time()
-    with warehouse_writer(state_home(home), f"dbt {args[0] if args else ''}".strip()):
-        returncode, output = _run_streaming(command, environment, on_step, state_home(home))
+    state = StateDir.of(home)
+    with warehouse_writer(state.root, f"dbt {args[0] if args else ''}".strip()):
+        returncode, output = _run_streaming(command, environment, on_step, state.root)
     if returncode != 0:
-        warehouse = StateDir.resolve(home).warehouse
-        raise TransformError(_failure_summary(args, output, started, warehouse, home))
+        raise TransformError(_failure_summary(args, output, started, state))
 
 
 def _run_streaming(
@@ -115,7 +120,7 @@ def _run_streaming(
 
 
 def build(
-    home: Path | None = None, full_refresh: bool = False, select: str | None = None,
+    home: Path | StateDir, full_refresh: bool = False, select: str | None = None,
     progress: SyncProgress | None = None,
 ) -> list[str]:
     """Builds the seeds and models and runs their data tests, optionally a selection or a full
@@ -126,8 +131,9 @@ def build(
     progress = progress or SyncProgress()
     progress.phase("build")
     # one turn of the writer lock for both: no other writer gets between build and publish
-    with (warehouse_writer(state_home(home), "dbt build and publish"),
-          publication(state_home(home), whole=full_refresh) as publish):
+    root = StateDir.of(home).root
+    with (warehouse_writer(root, "dbt build and publish"),
+          publication(root, whole=full_refresh) as publish):
         run_dbt(build_args(full_refresh, select), home=home, on_step=progress.steps)
         warnings = fx_rate_warnings(home)
         progress.phase("publish")
@@ -137,12 +143,12 @@ def build(
     return warnings
 
 
-def fx_rate_warnings(home: Path | None = None) -> list[str]:
+def fx_rate_warnings(home: Path | StateDir) -> list[str]:
     """One line per project and currency that has no FX rate (model int_fx_rates_missing):
     those rows' USD figures are empty until the rate is added; other projects are unaffected."""
     import duckdb
 
-    con = duckdb.connect(str(StateDir.resolve(home).warehouse), read_only=True)
+    con = duckdb.connect(str(StateDir.of(home).warehouse), read_only=True)
     try:
         if not con.execute(
             "select count(*) from information_schema.tables "
@@ -201,7 +207,7 @@ class DataTests:
     results: list[DataTestResult]
 
 
-def run_marts_selection(home: Path, tables: set[str]) -> DataTests:
+def run_marts_selection(home: Path | StateDir, tables: set[str]) -> DataTests:
     """``dbt run`` of what ``metrics_daily`` reads of the raw ``tables``, then ``dbt test`` of
     the same selection (no publish): the tests' results.
 
@@ -228,10 +234,10 @@ def run_marts_selection(home: Path, tables: set[str]) -> DataTests:
     return tests
 
 
-def _data_tests_since(home: Path, started: float) -> DataTests | None:
+def _data_tests_since(home: Path | StateDir, started: float) -> DataTests | None:
     """The tests of the ``dbt test`` run that started at ``started`` (its run_results.json),
     or None if that file is older (dbt stopped before writing it)."""
-    target = dbt_target_path(home)
+    target = StateDir.of(home).dbt_target
     try:
         run = json.loads((target / "run_results.json").read_text())
     except (OSError, ValueError):
@@ -244,25 +250,10 @@ def _data_tests_since(home: Path, started: float) -> DataTests | None:
         for result in run["results"]])
 
 
-def state_home(home: Path | None = None) -> Path:
-    """The absolute state directory: `home`, else STRIPE_WAREHOUSE_HOME, else ./data."""
-    return StateDir.resolve(home).root
-
-
-def dbt_target_path(home: Path | None = None) -> Path:
-    """dbt's target directory: ``<state dir>/dbt/target``, unless DBT_TARGET_PATH is set."""
-    return StateDir.resolve(home).dbt_target
-
-
-def dbt_log_path(home: Path | None = None) -> Path:
-    """dbt's log directory: ``<state dir>/dbt/logs``, unless DBT_LOG_PATH is set."""
-    return StateDir.resolve(home).dbt_logs
-
-
-def dagster_target_path(home: Path | None = None) -> Path:
+def dagster_target_path(home: Path | StateDir) -> Path:
     """Where Dagster's manifest (and the parse cache its runs start with) lives: apart from
     the CLI's target, so that neither reads a file the other is writing."""
-    return StateDir.resolve(home).dbt / DAGSTER_TARGET
+    return StateDir.of(home).dbt / DAGSTER_TARGET
 
 
 def project_version() -> float:
@@ -284,20 +275,18 @@ def dbt_executable() -> list[str]:
     return [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
 
 
-def _failure_summary(
-    args: list[str], output: str, started: float, warehouse: Path, home: Path | None
-) -> str:
+def _failure_summary(args: list[str], output: str, started: float, state: StateDir) -> str:
     """One line: the first failed node and its message, else dbt's last error line."""
     command = f"dbt {args[0]}" if args else "dbt"
-    run_results = dbt_target_path(home) / "run_results.json"
+    run_results = state.dbt_target / "run_results.json"
     if run_results.exists() and run_results.stat().st_mtime >= started:
         for result in json.loads(run_results.read_text()).get("results", []):
             if str(result.get("status", "")).lower() in FAILED_STATUSES:
                 message = " ".join(ANSI_ESCAPE.sub("", str(result.get("message") or "")).split())
                 return f"{command} failed at {result['unique_id']}: {message}"
     if warehouse_locked(output):
-        return warehouse_locked_message(warehouse, f"run {command}")
+        return warehouse_locked_message(state.warehouse, f"run {command}")
     lines = [ANSI_ESCAPE.sub("", line).strip() for line in output.splitlines()]
     errors = [line for line in lines if "error" in line.lower()]
-    detail = errors[-1] if errors else f"see {dbt_log_path(home) / 'dbt.log'}"
+    detail = errors[-1] if errors else f"see {state.dbt_logs / 'dbt.log'}"
     return f"{command} failed: {detail}"

@@ -66,3 +66,18 @@ def test_dbt_runs_with_the_state_dirs_environment(
     assert environment["DBT_LOG_PATH"] == str(state.root / "dbt" / "logs")
     assert command[-4:] == ["--project-dir", str(REPO), "--profiles-dir", str(REPO)]
     assert os.environ.get(HOME_ENV) != str(state.root)  # the caller's environment is untouched
+
+
+def test_code_below_the_entry_points_is_handed_the_state_dir_and_never_reads_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """StateDir.of takes what an entry point resolved (the value or its path) and ignores
+    STRIPE_WAREHOUSE_HOME; given nothing it fails instead of falling back to the environment."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "from-the-environment"))
+    state = StateDir.resolve(tmp_path / "given")
+    assert StateDir.of(state) is state
+    assert StateDir.of("given") == state == StateDir.of(tmp_path / "given")
+    with pytest.raises(TypeError, match="resolve it once at the entry point"):
+        StateDir.of(None)  # type: ignore[arg-type]
+    assert not state.root.exists()  # creates nothing either

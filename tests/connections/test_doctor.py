@@ -68,7 +68,7 @@ def detail(checks: list[Check], name: str) -> str:
 def test_healthy_live_project_passes_every_check_and_exits_0(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    checks = run_doctor("healthy")
+    checks = run_doctor("healthy", home)
     assert outcomes(checks) == {
         "connection": OK, "credentials decrypt": OK, "stripe reachable": OK,
         "credentials valid": OK, "key": OK, "read permission": OK, "mode": OK,
@@ -81,7 +81,7 @@ def test_healthy_live_project_passes_every_check_and_exits_0(
 
 
 def test_test_mode_project_is_flagged_and_full_access_key_warned(home: Path) -> None:
-    checks = run_doctor("testmode")
+    checks = run_doctor("testmode", home)
     assert outcomes(checks)["mode"] == WARN
     assert detail(checks, "mode").startswith("test mode: the numbers are test data")
     assert outcomes(checks)["key"] == WARN
@@ -93,7 +93,7 @@ def test_test_mode_project_is_flagged_and_full_access_key_warned(home: Path) -> 
 def test_never_synced_project_fails_the_initial_sync_check(
     home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    checks = run_doctor("fresh")
+    checks = run_doctor("fresh", home)
     assert [c.name for c in checks if c.outcome == FAIL] == ["initial sync"]
     assert detail(checks, "initial sync").startswith(
         "never synced: run `stripe-warehouse sync fresh --backfill`")
@@ -102,7 +102,7 @@ def test_never_synced_project_fails_the_initial_sync_check(
 
 
 def test_revoked_project_fails_with_the_reason_and_no_stripe_call(home: Path) -> None:
-    checks = run_doctor("gone")
+    checks = run_doctor("gone", home)
     assert outcomes(checks) == {"connection": FAIL, "credentials decrypt": FAIL}
     assert detail(checks, "connection") == (
         "Stripe no longer accepts the credentials of project gone")
@@ -110,7 +110,7 @@ def test_revoked_project_fails_with_the_reason_and_no_stripe_call(home: Path) ->
 
 
 def test_missing_read_permission_names_the_object_type(home: Path) -> None:
-    checks = run_doctor("restricted")
+    checks = run_doctor("restricted", home)
     assert outcomes(checks)["read permission"] == FAIL
     assert detail(checks, "read permission").startswith(
         "no read permission on invoices (403): grant read access")
@@ -118,13 +118,13 @@ def test_missing_read_permission_names_the_object_type(home: Path) -> None:
 
 def test_stale_data_fails_freshness_for_the_tier(home: Path) -> None:
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=7)
-    checks = run_doctor("healthy", now=later)
+    checks = run_doctor("healthy", home, now=later)
     assert outcomes(checks)["freshness"] == FAIL
     assert "tier pro promises 6.0 h" in detail(checks, "freshness")
 
 
 def test_unreachable_stripe_fails_reachability_in_one_line(home: Path) -> None:
-    checks = run_doctor("healthy", api_base="http://127.0.0.1:9")
+    checks = run_doctor("healthy", home, api_base="http://127.0.0.1:9")
     assert outcomes(checks)["stripe reachable"] == FAIL
     assert detail(checks, "stripe reachable") == (
         "no answer from http://127.0.0.1:9: check STRIPE_API_BASE and the network")
@@ -137,7 +137,7 @@ def test_doctor_json_lists_every_check_and_whether_any_failed(
     report = json.loads(capsys.readouterr().out)
     assert (report["project"], report["ok"]) == ("fresh", False)
     assert {"name": "initial sync", "outcome": FAIL,
-            "detail": detail(run_doctor("fresh"), "initial sync")} in report["checks"]
+            "detail": detail(run_doctor("fresh", home), "initial sync")} in report["checks"]
     assert main(["doctor", "healthy", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
 
@@ -158,7 +158,7 @@ def demo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ConnectionStor
 def test_demo_project_after_the_demo_is_all_ok_or_warn_and_says_what_to_do(
     demo_home: ConnectionStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    checks = run_doctor("demo")
+    checks = run_doctor("demo", demo_home.home)
     assert outcomes(checks) == {
         "connection": WARN, "credentials decrypt": OK, "stripe reachable": WARN,
         "initial sync": OK, "freshness": OK, "webhooks": WARN, "warehouse file": OK}
@@ -167,7 +167,7 @@ def test_demo_project_after_the_demo_is_all_ok_or_warn_and_says_what_to_do(
         "the demo's sandbox (http://127.0.0.1:9) ran only during the demo: run "
         "`stripe-warehouse demo` again for fresh data")
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
-    assert outcomes(run_doctor("demo", now=later))["freshness"] == WARN
+    assert outcomes(run_doctor("demo", demo_home.home, now=later))["freshness"] == WARN
     assert main(["doctor", "demo"]) == 0
 
 
@@ -188,6 +188,6 @@ def test_demo_project_is_checked_at_its_sandbox_while_the_demo_runs(
 ) -> None:
     with SandboxServer(accounts={"sk_test_demo": small_company(seed=7)}) as sandbox:
         mark_demo(demo_home.home, demo_home.get("demo"), sandbox.url)
-        checks = run_doctor("demo")
+        checks = run_doctor("demo", demo_home.home)
     assert detail(checks, "stripe reachable") == sandbox.url
     assert outcomes(checks)["mode"] == WARN and FAIL not in outcomes(checks).values()

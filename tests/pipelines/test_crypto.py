@@ -84,3 +84,17 @@ def test_missing_key_explains_how_to_make_one(
 def test_ill_formed_key_is_refused_in_one_line(bad: str) -> None:
     with pytest.raises(WarehouseError, match="not a base64-encoded 32-byte key"):
         load_key(bad)
+
+
+def test_the_demo_key_file_is_read_from_the_state_dir_the_caller_hands_over(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without STRIPE_WAREHOUSE_SECRET_KEY the demo's secret.key is used: the one in the state
+    directory the registry or the CLI passes, not whatever STRIPE_WAREHOUSE_HOME names."""
+    monkeypatch.delenv("STRIPE_WAREHOUSE_SECRET_KEY", raising=False)
+    monkeypatch.setenv("STRIPE_WAREHOUSE_HOME", str(tmp_path / "elsewhere"))
+    encoded = generate_key()
+    (tmp_path / "secret.key").write_text(encoded)
+    assert load_key(home=tmp_path) == base64.b64decode(encoded)
+    with pytest.raises(WarehouseError, match="is not set"):
+        load_key()  # the environment's directory holds no key file

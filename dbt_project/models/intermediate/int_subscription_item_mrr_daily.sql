@@ -156,7 +156,11 @@ estimated_changes as (
     where ended.is_valid_to_estimated
 ),
 
-lifecycle_days as (
+-- Performance: materialized, so that DuckDB joins each subscription to its days first (a
+-- range join on few rows) and only then to its states and item spans by subscription; left to
+-- reorder, it joined the states and spans first and then each day on the project alone
+-- (20k refresh: 0.84 of the CPU time)
+lifecycle_days as materialized (
     select
         subscriptions.project_id,
         subscriptions.subscription_id,

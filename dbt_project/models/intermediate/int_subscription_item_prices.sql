@@ -86,7 +86,11 @@ latest_regular_lines as (
         quantity as line_quantity,
         amount_excluding_tax as line_amount,
         inclusive_tax as line_inclusive_tax,
-        inclusive_taxable_amount as line_inclusive_taxable_amount
+        inclusive_taxable_amount as line_inclusive_taxable_amount,
+        -- inclusive taxes per unit of taxable amount (0.19 for 19% VAT), to 6 decimals: once
+        -- per item here, not per segment (DECIMAL division is costly)
+        {{ divide_money('inclusive_tax', 'nullif(inclusive_taxable_amount, 0)') }}
+            as line_inclusive_tax_rate
     from lines
     where not is_proration
     qualify row_number() over (
@@ -247,10 +251,7 @@ priced as (
             when latest_regular_lines.line_inclusive_taxable_amount > 0 then 'latest_line_rate'
             else 'no_tax_evidence'
         end as tax_source,
-        -- inclusive taxes per unit of taxable amount (0.19 for 19% VAT), to 6 decimals
-        {{ divide_money('latest_regular_lines.line_inclusive_tax',
-                        'nullif(latest_regular_lines.line_inclusive_taxable_amount, 0)') }}
-            as latest_inclusive_tax_rate,
+        latest_regular_lines.line_inclusive_tax_rate as latest_inclusive_tax_rate,
         coalesce(segments.own_line_inclusive_tax, latest_regular_lines.line_inclusive_tax, 0) > 0
             as line_holds_inclusive_tax
     from segments
@@ -298,7 +299,9 @@ valued as (
     from priced
 ),
 
-final as (
+-- what one billing interval is worth before normalising (`interval_amount`; null when the
+-- segment is worth nothing: 0 per month), with the segment's flags
+interval_amounts as (
     select
         project_id,
         subscription_id,
@@ -312,8 +315,7 @@ final as (
         currency,
         billing_interval,
         billing_interval_count,
-        {%- set units = interval_units('billing_interval', 'billing_interval_count') %}
-        {{ units }} as interval_units,
+        {{ interval_units('billing_interval', 'billing_interval_count') }} as interval_units,
         is_recurring_licensed,
         case when is_tax_inclusive then tax_source end as tax_source,
         -- only where an amount was estimated: metered, one-time and zeroed segments are 0
@@ -322,19 +324,19 @@ final as (
             and price_type = 'recurring' and coalesce(usage_type, 'licensed') = 'licensed'
             and segment_source not in ('proration_credit', 'removed_item'), false)
             as is_tax_estimated,
-        -- money: normalised by one exact division, rounded to a millionth (macros/fx.sql)
-        cast(case
-            when not is_recurring_licensed then 0
-            when segment_source in ('proration_credit', 'removed_item') then 0
+        case
+            when not is_recurring_licensed then null
+            when segment_source in ('proration_credit', 'removed_item') then null
             -- tax never enters MRR: an inclusive price's amount without its tax (tax_source)
-            when is_tax_inclusive and tax_source in ('own_line', 'latest_line')
-                then {{ per_month('line_amount', units) }}
+            when is_tax_inclusive and tax_source in ('own_line', 'latest_line') then line_amount
             when is_tax_inclusive and tax_source = 'latest_line_rate' and list_amount is not null
-                then {{ per_month(divide_money('list_amount', '1 + latest_inclusive_tax_rate'),
-                                  units) }}
-            when list_amount is not null then {{ per_month('list_amount', units) }}
-            else {{ per_month('coalesce(line_amount, 0)', units) }}
-        end as {{ money_type() }}) as monthly_amount,
+                then {{ divide_money('list_amount', '1 + latest_inclusive_tax_rate') }}
+            when list_amount is not null then list_amount
+            else coalesce(line_amount, 0)
+        end as interval_amount,
+        coalesce(is_recurring_licensed
+            and segment_source not in ('proration_credit', 'removed_item'), false)
+            as is_worth_something,
         -- the price cannot say what it charges (e.g. tiers never loaded): the latest invoice
         -- line's amount stands in for it
         coalesce(is_recurring_licensed
@@ -343,6 +345,53 @@ final as (
             and not (is_tax_inclusive and tax_source in ('own_line', 'latest_line')), false)
             as is_valued_from_invoice_line
     from valued
+),
+
+-- Performance: money normalised once per distinct amount and interval (a few hundred), not
+-- per segment: DuckDB's exact DECIMAL(38) arithmetic in `per_month` cost most of the model
+monthly_amounts as (
+    select
+        interval_amount,
+        interval_units,
+        {{ per_month('interval_amount', 'interval_units') }} as monthly_amount
+    from (
+        select distinct
+            interval_amount,
+            interval_units
+        from interval_amounts
+        where is_worth_something
+    ) as distinct_amounts
+),
+
+final as (
+    select
+        interval_amounts.project_id,
+        interval_amounts.subscription_id,
+        interval_amounts.subscription_item_id,
+        interval_amounts.valid_from,
+        interval_amounts.valid_to,
+        interval_amounts.segment_source,
+        interval_amounts.priority,
+        interval_amounts.price_id,
+        interval_amounts.quantity,
+        interval_amounts.currency,
+        interval_amounts.billing_interval,
+        interval_amounts.billing_interval_count,
+        interval_amounts.interval_units,
+        interval_amounts.is_recurring_licensed,
+        interval_amounts.tax_source,
+        interval_amounts.is_tax_estimated,
+        -- money: normalised by one exact division, rounded to a millionth (macros/fx.sql)
+        cast(case
+            when not interval_amounts.is_worth_something then 0
+            else monthly_amounts.monthly_amount
+        end as {{ money_type() }}) as monthly_amount,
+        interval_amounts.is_valued_from_invoice_line
+    from interval_amounts
+    left join monthly_amounts
+        on interval_amounts.is_worth_something
+        and interval_amounts.interval_amount is not distinct from monthly_amounts.interval_amount
+        and interval_amounts.interval_units is not distinct from monthly_amounts.interval_units
 )
 
 select * from final

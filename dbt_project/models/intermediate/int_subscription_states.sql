@@ -237,14 +237,19 @@ pre_window_changes as (
     from pre_window_evidence
 ),
 
+-- Performance: unnest in the select list, not as a lateral join (`from t, unnest(...)`),
+-- which DuckDB plans as a join back on every column and which cost most of this model
 change_instants as (
-    select pre_window_changes.*, changed_at
-    from pre_window_changes,
-        unnest([
-            started_at, activated_at, past_due_from, unpaid_from, paused_from, trialing_from,
-            paused_status_from
-        ])
-            as instants (changed_at)
+    select *
+    from (
+        select
+            *,
+            unnest([
+                started_at, activated_at, past_due_from, unpaid_from, paused_from,
+                trialing_from, paused_status_from
+            ]) as changed_at
+        from pre_window_changes
+    ) as instants
     where changed_at is not null
 ),
 
