@@ -96,7 +96,8 @@ final as (
         -- paid after attempts that did not all collect money: more attempts than payments
         -- (an invoice paid in two partial payments made two attempts, neither failed)
         or (invoices.status = 'paid'
-            and invoices.attempt_count > greatest(coalesce(succeeded_attempts.succeeded_attempts, 1), 1))
+            and invoices.attempt_count
+            > greatest(coalesce(succeeded_attempts.succeeded_attempts, 1), 1))
 )
 
 select * from final
