@@ -98,7 +98,7 @@ def _connect_oauth(args: argparse.Namespace) -> None:
 
     ensure_not_active(_store(args), args.project)
     settings = OAuthSettings.from_env(need_platform_key=False)
-    print(authorize_url(args.project, args.tier, settings))
+    print(authorize_url(args.project, args.tier, settings, home=args.state.root))
     print(f"open this link (valid 10 minutes) as the Stripe account owner; the web service "
           f"(`stripe-warehouse serve`) completes the connection at {settings.redirect_uri}",
           file=sys.stderr)

@@ -51,7 +51,8 @@ def oauth_routes(store: ConnectionStore) -> list[Route]:
             await run_in_threadpool(ensure_not_active, store, project_id)
             if tier is None:  # reconnecting an existing project keeps its tier
                 tier = (await run_in_threadpool(store.get, project_id)).tier
-            url = authorize_url(project_id, tier, OAuthSettings.from_env(need_platform_key=False))
+            url = authorize_url(project_id, tier, OAuthSettings.from_env(need_platform_key=False),
+                                home=store.home)
         except WarehouseError as error:
             return _refusal(error)
         return RedirectResponse(url, status_code=302)
@@ -65,7 +66,8 @@ def oauth_routes(store: ConnectionStore) -> list[Route]:
                                 status_code=400)
         state, code = params.get("state", ""), params.get("code", "")
         try:
-            verify_state(state)  # refuse forged or expired links before any call to Stripe
+            # refuse forged or expired links before any call to Stripe
+            verify_state(state, home=store.home)
             if not code:
                 raise WarehouseError("the callback has no authorization code: nothing was "
                                      "stored; start again from the authorize link")

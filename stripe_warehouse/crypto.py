@@ -46,10 +46,12 @@ def _demo_key_file(home: Path | StateDir | None) -> str | None:
 
     Only read while STRIPE_WAREHOUSE_SECRET_KEY is absent from the environment: a key stored
     beside the data it protects is a convenience for the demo, never for production. ``home``
-    is the caller's state directory; without one (the OAuth state signature), the environment's.
+    is the caller's state directory; without one there is no key file to read (the
+    environment's state directory is resolved by the entry points only).
     """
-    state = StateDir.resolve() if home is None else StateDir.of(home)
-    path = state.root / DEMO_KEY_FILE
+    if home is None:
+        return None
+    path = StateDir.of(home).root / DEMO_KEY_FILE
     if not path.is_file():
         return None
     if str(path) not in _announced_key_files:

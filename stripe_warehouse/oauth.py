@@ -16,6 +16,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import stripe
 from cryptography.hazmat.primitives import hashes
@@ -117,10 +118,11 @@ class OAuthGrant:
     refresh_token: str | None = field(default=None, repr=False)
 
 
-def _state_key() -> bytes:
-    # A key of its own, so a state signature can never double as anything encrypted.
+def _state_key(home: Path | None) -> bytes:
+    # A key of its own, so a state signature can never double as anything encrypted; the
+    # registry's key (``home``: its state directory, for the demo's key file).
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=_STATE_KEY_INFO).derive(load_key())
+                info=_STATE_KEY_INFO).derive(load_key(home=home))
 
 
 def _b64(data: bytes) -> str:
@@ -131,16 +133,20 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def sign_state(project_id: str, tier: str, now: float | None = None) -> str:
+def sign_state(
+    project_id: str, tier: str, now: float | None = None, home: Path | None = None
+) -> str:
     """A signed ``state`` naming ``project_id`` and ``tier``, valid for 10 minutes."""
     issued = int(time.time() if now is None else now)
     payload = json.dumps({"p": project_id, "t": tier, "exp": issued + STATE_TTL_SECONDS,
                           "n": secrets.token_hex(8)}, separators=(",", ":")).encode()
-    signature = hmac.new(_state_key(), payload, hashlib.sha256).digest()
+    signature = hmac.new(_state_key(home), payload, hashlib.sha256).digest()
     return f"{_b64(payload)}.{_b64(signature)}"
 
 
-def verify_state(state: str, now: float | None = None) -> AuthorizationRequest:
+def verify_state(
+    state: str, now: float | None = None, home: Path | None = None
+) -> AuthorizationRequest:
     """The request a ``state`` from :func:`sign_state` names; a one-line error if forged/expired."""
     forged = InvalidState(
         "the OAuth state is missing, altered or signed with another key: nothing was stored; "
@@ -151,7 +157,7 @@ def verify_state(state: str, now: float | None = None) -> AuthorizationRequest:
         payload, signature = _unb64(encoded_payload), _unb64(encoded_signature)
     except (ValueError, binascii.Error):
         raise forged from None
-    expected = hmac.new(_state_key(), payload, hashlib.sha256).digest()
+    expected = hmac.new(_state_key(home), payload, hashlib.sha256).digest()
     if not hmac.compare_digest(signature, expected):
         raise forged
     fields = json.loads(payload)
@@ -166,7 +172,8 @@ def verify_state(state: str, now: float | None = None) -> AuthorizationRequest:
 
 
 def authorize_url(
-    project_id: str, tier: str, settings: OAuthSettings | None = None, now: float | None = None
+    project_id: str, tier: str, settings: OAuthSettings | None = None, now: float | None = None,
+    home: Path | None = None,
 ) -> str:
     """The Stripe page where the account owner grants ``read_only`` access to ``project_id``."""
     validate_project_id(project_id)
@@ -175,7 +182,7 @@ def authorize_url(
     return settings.client().oauth.authorize_url({
         "response_type": "code",
         "scope": SCOPE,
-        "state": sign_state(project_id, tier, now),
+        "state": sign_state(project_id, tier, now, home),
         "redirect_uri": settings.redirect_uri,
     })
 
@@ -239,7 +246,7 @@ def complete_authorization(
     One callback per project at a time, each ``state`` once: of two callbacks racing for one
     project, the second finds it connected and is refused before exchanging its code.
     """
-    request = verify_state(state, now)
+    request = verify_state(state, now, store.home)
     settings = settings or OAuthSettings.from_env()
     with callback_turn(store.home, request.project_id):
         consume_state(store.home, request.project_id, request.nonce, request.expires, now)

@@ -95,6 +95,8 @@ def test_the_demo_key_file_is_read_from_the_state_dir_the_caller_hands_over(
     monkeypatch.setenv("STRIPE_WAREHOUSE_HOME", str(tmp_path / "elsewhere"))
     encoded = generate_key()
     (tmp_path / "secret.key").write_text(encoded)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "secret.key").write_text(generate_key())
     assert load_key(home=tmp_path) == base64.b64decode(encoded)
     with pytest.raises(WarehouseError, match="is not set"):
-        load_key()  # the environment's directory holds no key file
+        load_key()  # no state directory handed over: the environment's is never read
