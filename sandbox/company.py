@@ -64,6 +64,10 @@ class Company(CompanyMutations, ItemMutations):
         self._shared: dict[tuple, Obj] = {}
         # deleted subscription items (the API 404s), each with its `removed_at`
         self.removed_items: dict[str, Obj] = {}
+        # discounts removed or replaced (sandbox/discount_changes.py, replace_item_discounts):
+        # {subscription, item (None: the subscription's), at, removed: the discounts taken off}.
+        # Stripe keeps no record older than its 30 days of events; tests read the truth here.
+        self.discount_changes: list[Obj] = []
         # proration lines of mid-period seat changes waiting for the next invoice, by subscription
         self.pending_prorations: dict[str, list] = {}
         self._payers: dict[str, tuple[Obj, Obj]] = {}

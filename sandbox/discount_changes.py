@@ -60,6 +60,8 @@ def maybe_change_discount(co: Company, rng: random.Random, sub: Obj, discount: O
                                        add_months(at, months) if months else None)
         co.add("discount", replacement)
     previous = {"discounts": list(sub["discounts"])}
+    co.discount_changes.append({"subscription": sub["id"], "item": None, "at": at,
+                                "removed": previous["discounts"]})
     sub["discounts"] = [replacement] if replacement else []
     co.emit("customer.subscription.updated", at, sub, previous)
     return replacement

@@ -92,6 +92,8 @@ class ItemMutations:
             raise KeyError(f"subscription item {item_id!r} is not on {sub_id!r}")
         mark = len(self.objects["event"])
         previous = copy.deepcopy(sub["items"])
+        self.discount_changes.append({"subscription": sub_id, "item": item_id, "at": at,
+                                      "removed": list(item.get("discounts") or [])})
         replacements = []
         if coupon_id is not None:
             terms = self._require("coupon", coupon_id)

@@ -277,6 +277,11 @@ def quantities_at(company, subscription_id: str, at: int) -> dict[str, int]:
     return quantities
 
 
+def invoice_subscription(invoice: dict) -> str | None:
+    """The subscription an invoice bills (current API: `parent.subscription_details`)."""
+    return ((invoice.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+
+
 def dunning_gave_up_at(company, subscription_id: str) -> int | None:
     """When Stripe marked the subscription's last invoice uncollectible (it became unpaid)."""
     ends = [
@@ -326,6 +331,34 @@ def expected_counted_on(company, day: date) -> tuple[dict[str, float], set[str]]
             items_by_subscription.setdefault(item["subscription"], []).append(item)
         elif item["removed_at"] < company.now - 30 * 86_400 and at <= item["current_period_end"]:
             undated.add(item["subscription"])
+    # discounts removed or replaced (sandbox/discount_changes.py) are in force until their
+    # change; a change older than the event window is dated by the rule (the next regular
+    # invoice without the discount, docs/metrics-spec.md), not by the sandbox: left out until
+    # that invoice
+    ended_item_discounts: dict[str, list[dict]] = {}
+    ended_subscription_discounts: dict[str, list[dict]] = {}
+    for change in company.discount_changes:
+        ended = [dict(d, end=min(d["end"] or change["at"], change["at"]))
+                 for d in change["removed"] if isinstance(d, dict)]
+        if change["item"]:
+            ended_item_discounts.setdefault(change["item"], []).extend(ended)
+        else:
+            ended_subscription_discounts.setdefault(change["subscription"], []).extend(ended)
+        # KNOWN GAP (issue 14, open): a removed subscription discount whose terms the warehouse
+        # cannot read again (removed before the event window: its invoices carry only its id,
+        # `invoice.discounts` not being expanded as the lines' are; or made from a deleted
+        # coupon, which is not listed) is lost on the days before its removal: left out here,
+        # said in the issue's note, not asserted as right
+        listed_coupons = {coupon["id"] for coupon in company.objects["coupon"]}
+        if change["item"] is None and at < change["at"] and (
+                change["at"] < company.now - 30 * 86_400
+                or any(d["source"]["coupon"]["id"] not in listed_coupons for d in ended)):
+            undated.add(change["subscription"])
+        if change["at"] < company.now - 30 * 86_400 and change["at"] <= at < min(
+                [invoice["created"] for invoice in company.objects["invoice"]
+                 if invoice_subscription(invoice) == change["subscription"]
+                 and invoice["created"] > change["at"]] or [company.now]):
+            undated.add(change["subscription"])
     discounts_by_subscription: dict[str, dict[str, dict]] = {}
     for invoice in company.objects["invoice"]:
         for applied in invoice.get("discounts") or []:
@@ -368,10 +401,14 @@ def expected_counted_on(company, day: date) -> tuple[dict[str, float], set[str]]
                 "interval_count"]
             quantity = quantities.get(item["id"], item.get("quantity") or 1)
             amount = monthly_amount(sub, price, quantity, interval_months)
+            item_discounts = [*(item.get("discounts") or []),
+                              *ended_item_discounts.get(item["id"], [])]
             gross += max(amount - sum(recurring_off(amount, d, interval_months, at)
-                                      for d in item.get("discounts") or []), 0.0)
+                                      for d in item_discounts), 0.0)
         recurring_discounts = {d["id"]: d for d in sub.get("discounts") or []}
         recurring_discounts.update(discounts_by_subscription.get(sub["id"], {}))
+        recurring_discounts.update({d["id"]: d for d in ended_subscription_discounts.get(
+            sub["id"], [])})
         discount = 0.0
         for applied in recurring_discounts.values():
             coupon = applied["source"]["coupon"]
