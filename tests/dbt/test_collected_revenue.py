@@ -412,15 +412,17 @@ def test_webhooks_give_the_figures_of_a_backfill(scenarios):
 
 def test_a_warehouse_of_an_older_release_builds_and_keeps_its_revenue(
         scenario_home: Path, tmp_path: Path):
-    """A warehouse last synced before disputes were read has no `stripe_raw.disputes`, and its
-    staged invoices lack `are_payments_listed`: the next build (no sync) still succeeds, with
-    the same revenue."""
+    """A warehouse last synced before disputes and credit notes were read has no
+    `stripe_raw.disputes` nor `stripe_raw.credit_notes` (macro optional_source), and its staged
+    invoices lack `are_payments_listed`: the next build (no sync) still succeeds, with the same
+    revenue (credit notes only split a refund's tax)."""
     shutil.copy(scenario_home / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
     revenue = ("select project_id, metric_date, currency, revenue, is_estimated "
                "from marts.fct_revenue_daily order by all")
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         current = con.execute(revenue).fetchall()
         con.execute("drop table stripe_raw.disputes")
+        con.execute("drop table stripe_raw.credit_notes")
         con.execute("alter table staging.stg_stripe__invoices drop column are_payments_listed")
 
     build(home=tmp_path)

@@ -5,15 +5,7 @@
 -#}
 with credit_notes as (
     {#- as stg_stripe__credit_notes: no table before the first sync that read credit notes -#}
-    {%- if execute and load_relation(source('stripe', 'credit_notes')) is none %}
-    select
-        cast(null as varchar) as project_id,
-        cast(null as varchar) as id,
-        cast(null as json) as data
-    where false
-    {%- else %}
-    select project_id, id, data from {{ source('stripe', 'credit_notes') }}
-    {%- endif %}
+    select project_id, id, data from ({{ optional_source('credit_notes') }})
 ),
 
 listed as (

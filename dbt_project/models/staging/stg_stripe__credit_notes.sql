@@ -9,16 +9,7 @@
 with source as (
     {#- a warehouse last synced by an older release has no credit_notes table until its next
         sync -#}
-    {%- if execute and load_relation(source('stripe', 'credit_notes')) is none %}
-    select
-        cast(null as varchar) as project_id,
-        cast(null as varchar) as id,
-        cast(null as bigint) as created,
-        cast(null as json) as data
-    where false
-    {%- else %}
-    select * from {{ source('stripe', 'credit_notes') }}
-    {%- endif %}
+    {{ optional_source('credit_notes') }}
 ),
 
 currency_exponents as (

@@ -5,16 +5,7 @@
 -#}
 with source as (
     {#- a warehouse last synced by an older release has no disputes table until its next sync -#}
-    {%- if execute and load_relation(source('stripe', 'disputes')) is none %}
-    select
-        cast(null as varchar) as project_id,
-        cast(null as varchar) as id,
-        cast(null as bigint) as created,
-        cast(null as json) as data
-    where false
-    {%- else %}
-    select * from {{ source('stripe', 'disputes') }}
-    {%- endif %}
+    {{ optional_source('disputes') }}
 ),
 
 currency_exponents as (
