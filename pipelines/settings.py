@@ -28,9 +28,12 @@ ACCOUNT_ENDPOINT = "/v1/account"
 # resolves their ids against the objects read here (stg_stripe__discounts). A subscription's
 # discounts also bring their coupon (`source.coupon` is an id unless expanded): `/v1/coupons`
 # does not list a deleted coupon, yet its discounts keep applying, so the discount is where
-# its terms are read. Invoices keep the coupon as an id: a listed subscription's latest
-# invoice (its discounts' coupon would be five levels deep, beyond Stripe's limit of four)
-# and the same invoice listed must be the same row.
+# its terms are read. An invoice's discounts bring their coupon too (`data.discounts.source.
+# coupon`, four levels in a listing): after a subscription discount is removed, its invoices
+# are the only objects that still show it, and a deleted coupon's terms are on it only (a
+# removal older than the event window, or a replacement whose event holds ids). A listed
+# subscription's latest invoice cannot (five levels): the invoice listing loads those in its
+# window, and an older one keeps the coupon as an id, priced from /v1/coupons.
 # An invoice's `payments` is includable (left out unless expanded, and never in events): it is
 # the only link from an invoice to the charge that paid it on the current API
 # (`charge.invoice`, `invoice.charge` and `invoice.payment_intent` are gone), so every read
@@ -48,7 +51,7 @@ ACCOUNT_ENDPOINT = "/v1/account"
 # price's default, cannot be valued from the price (int_price_valuations).
 RETRIEVE_EXPANSIONS = {
     "subscriptions": ["discounts.source.coupon", "items.data.discounts"],
-    "invoices": ["discounts", "payments", "lines.data.discounts"],
+    "invoices": ["discounts.source.coupon", "payments", "lines.data.discounts"],
     "prices": ["tiers", "currency_options"],
 }
 # Listed subscriptions also bring their latest invoice (for a long plan it may predate the
@@ -57,7 +60,7 @@ LIST_EXPANSIONS = {
     "subscriptions": ["data.discounts.source.coupon", "data.latest_invoice",
                       "data.latest_invoice.discounts", "data.latest_invoice.payments",
                       "data.items.data.discounts"],
-    "invoices": ["data.discounts", "data.payments", "data.lines.data.discounts"],
+    "invoices": ["data.discounts.source.coupon", "data.payments", "data.lines.data.discounts"],
     "prices": ["data.tiers", "data.currency_options"],
 }
 # A subscription's items beyond the ten it embeds, paged from /v1/subscription_items.
