@@ -186,6 +186,35 @@ def test_listed_invoices_expand_their_discounts(client, company: Company):
     assert all(d.object == "discount" for d in listed.discounts)
 
 
+def test_listed_invoices_expand_their_discounts_coupon_even_a_deleted_one(client,
+                                                                          company: Company):
+    """`data.discounts.source.coupon` (four levels) renders each discount in Stripe's shape
+    (fixtures3 `discount`: `source: {coupon, type: "coupon"}`) with its coupon object, also
+    for a coupon deleted since (no longer listed nor retrievable, kept on its discounts); a
+    subscription's latest invoice cannot (five levels: a 400)."""
+    deleted = company.deleted_coupons["FOREVER20"]
+    invoice = next(i for i in company.objects["invoice"]
+                   if any(d["source"]["coupon"]["id"] == deleted["id"] for d in i["discounts"]))
+    assert deleted["id"] not in _ids(client.v1.coupons.list(params={"limit": 100}).data)
+    created = {"gte": invoice["created"], "lte": invoice["created"]}
+    listed = client.v1.invoices.list(params={
+        "created": created, "customer": invoice["customer"],
+        "expand": ["data.discounts.source.coupon"]})
+    [served] = [i for i in listed.data if i.id == invoice["id"]]
+    [discount] = served.discounts
+    assert (discount.object, discount.source.type) == ("discount", "coupon")
+    assert discount.subscription == invoice["parent"]["subscription_details"]["subscription"]
+    assert (discount.source.coupon.id, discount.source.coupon.percent_off,
+            discount.source.coupon.duration) == ("FOREVER20", 20, "forever")
+    retrieved = client.v1.invoices.retrieve(
+        invoice["id"], params={"expand": ["discounts.source.coupon"]})
+    assert retrieved.discounts[0].source.coupon.percent_off == 20
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.subscriptions.list(params={
+            "limit": 1, "expand": ["data.latest_invoice.discounts.source.coupon"]})
+    assert caught.value.http_status == 400
+
+
 def test_listed_invoices_expand_their_lines_discounts_four_levels_deep(client, company: Company):
     """An item's own discount is on its invoice lines (an id unless expanded); a listing expands
     it as `data.lines.data.discounts`, four levels, Stripe's deepest; a fifth level is a 400
