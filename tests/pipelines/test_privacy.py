@@ -147,3 +147,22 @@ def test_line_taxes_of_current_and_older_api_versions_are_kept(resources: dict[s
     invoice = dict(resources["invoice"], total=11900, total_excluding_tax=10000, tax=1900)
     assert {k: allowlist(invoice)[k] for k in ("total", "total_excluding_tax", "tax")} == {
         "total": 11900, "total_excluding_tax": 10000, "tax": 1900}
+
+
+def test_an_invoice_discount_keeps_its_coupons_terms_and_no_personal_data(
+        resources: dict[str, Any]) -> None:
+    """An invoice read with `discounts.source.coupon` expanded (Stripe's own discount and
+    coupon samples): the discount keeps its ids, start and end, the coupon its terms; the
+    coupon's metadata (free text) is dropped. A deleted coupon's terms are read there only."""
+    coupon = dict(resources["coupon"], percent_off=20.0, duration="forever",
+                  metadata={"note": "for Jane"})
+    discount = dict(resources["discount"], source={"coupon": coupon, "type": "coupon"})
+    kept = allowlist(dict(resources["invoice"], discounts=[discount]))["discounts"][0]
+    assert {k: kept[k] for k in ("id", "object", "start", "end", "subscription")} == {
+        k: resources["discount"][k] for k in ("id", "object", "start", "end", "subscription")}
+    terms = kept["source"]["coupon"]
+    assert {k: terms[k] for k in ("id", "percent_off", "amount_off", "currency", "duration",
+                                  "duration_in_months")} == {
+        k: coupon[k] for k in ("id", "percent_off", "amount_off", "currency", "duration",
+                               "duration_in_months")}
+    assert "metadata" not in terms
