@@ -1,7 +1,7 @@
 """Issue 14 case 7: a removed subscription discount made from a coupon deleted since.
 
 Sandbox -> real sync over HTTP -> real `dbt build` (and the real webhook applier, re-fetching).
-Two subscriptions of a small company, each 10 seats of pro ($12/seat/month) plus 1 support
+Subscriptions of a small company, the first two 10 seats of pro ($12/seat/month) plus 1 support
 ($9/month), gross $129 on every day, with FOREVER20 (20% off, forever) on the whole
 subscription. The merchant deletes FOREVER20 after both redeemed it, 35 days ago: /v1/coupons
 no longer lists it, retrieving it is a 404 and its `coupon.deleted` event is past Stripe's 30
@@ -12,6 +12,14 @@ days, so its terms are on the discounts only.
 - `replaced`: created 45 days ago (renewed 15 days ago); FOREVER20 replaced by SAVE5 ($5 off
   a month for 6 months) on day D, 5 days ago. Its `customer.subscription.updated` event holds
   the removed discount's id only (`previous_attributes.discounts`, never expanded).
+- `annual` (issue 14 leftover: a removal with no regular invoice since): 10 seats of pro
+  yearly ($120/seat/year, $100 a month), created 60 days ago with FOREVER20, removed 50 days
+  ago inside its first year: the event is past the 30 days and no regular invoice came since,
+  so nothing Stripe keeps dates it. The rule dates it at the first sync that saw the
+  subscription without it, **estimated**: the days from the last invoice with it (its first)
+  to that sync carry `is_estimated`. $100 - 20% = $80 to the day before the first sync, $100
+  from it (the truth, $100 from 50 days ago, is inside the flagged days). A refresh does not
+  move it; a first backfill 8 days ago dates it there.
 After the removal no read of the subscription shows the discount; its invoices do, and the sync
 now expands their discounts' coupon (`data.discounts.source.coupon`, four levels), so the
 terms of a deleted coupon are read there.
@@ -50,28 +58,37 @@ from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
 from tests.dbt.test_item_discount_removal import net_mrr
 from tests.dbt.test_item_removal import PROJECT_ID, Timeline, sync_at
+from tests.dbt.test_old_discount_removals import estimated_days
 
 API_KEY = "sk_test_deleted_coupon_discounts"
 DELETED = "FOREVER20"
 ITEMS = [("pro_usd_month", 10), ("support_usd_month", 1)]
 DISCOUNTED, GROSS, REPLACED = Decimal("103.2"), Decimal("129"), Decimal("124")
+ANNUAL = [("pro_usd_year", 10)]
+ANNUAL_DISCOUNTED, ANNUAL_GROSS = Decimal("80"), Decimal("100")
 
 
 class Shapes:
-    """The two subscriptions and their moments (unix seconds)."""
+    """The three subscriptions and their moments (unix seconds)."""
 
     def __init__(self, company: Company, times: Timeline) -> None:
         usd = [c for c in company.objects["customer"]
                if not c.get("deleted") and c.get("currency") == "usd"]
         self.times = times
         self.replaced_start = times.now - 45 * DAY
+        self.annual_start = times.now - 60 * DAY
         # in time order: both redeem FOREVER20, `old` loses it, the coupon is deleted
         old = subscribe_priced(company, usd[0]["id"], ITEMS, times.now - 80 * DAY,
                                coupon=DELETED)
+        renew_until_now(company, old, until=self.annual_start)
+        annual = subscribe_priced(company, usd[2]["id"], ANNUAL, self.annual_start,
+                                  coupon=DELETED)
+        renew_until_now(company, old, until=times.now - 50 * DAY)
+        company.replace_discounts(annual["id"], times.now - 50 * DAY)
         renew_until_now(company, old, until=self.replaced_start)
         replaced = subscribe_priced(company, usd[1]["id"], ITEMS, self.replaced_start,
                                     coupon=DELETED)
-        self.old, self.replaced = old["id"], replaced["id"]
+        self.old, self.replaced, self.annual = old["id"], replaced["id"], annual["id"]
         renew_until_now(company, old, until=times.now - 40 * DAY)
         company.replace_discounts(old["id"], times.now - 40 * DAY)
         company.delete_coupon(DELETED, times.now - 35 * DAY)
@@ -87,7 +104,7 @@ class Shapes:
         """Day D's change (its events)."""
         return company.replace_discounts(self.replaced, self.times.removed, "SAVE5")
 
-    def checked(self, stage: str, mrr: dict[str, dict[date, Decimal]]) -> dict:
+    def checked(self, stage: str, mrr: dict[str, dict[date, Decimal]]) -> str:
         """The days checked of each subscription's history, and their values (as text, so
         that a failure prints them whole)."""
         day, one = self.times.day, timedelta(days=1)
@@ -101,7 +118,7 @@ class Shapes:
                          today: replaced[today]},
         }})
 
-    def expected(self, stage: str) -> dict:
+    def expected(self, stage: str) -> str:
         day, one = self.times.day, timedelta(days=1)
         first, r2, change, today = (day(self.times.now - 80 * DAY), day(self.renewals[1]),
                                     day(self.times.removed), day(self.times.now + 60))
@@ -112,6 +129,19 @@ class Shapes:
         }})
 
 
+    def annual_days(self, stage: str, mrr: dict[date, Decimal], synced: int) -> tuple[str, str]:
+        """(checked, expected) days of `annual`, whose removal is dated at `synced`, the first
+        sync's moment (no evidence between the last invoice with the discount and it)."""
+        day, one = self.times.day, timedelta(days=1)
+        start, removal, seen, today = (day(self.annual_start), day(self.times.now - 50 * DAY),
+                                       day(synced), day(self.times.now + 60))
+        days = (start, removal, seen - one, seen, today)
+        return (_text({stage: {"annual": {d: mrr[d] for d in days}}}),
+                _text({stage: {"annual": {start: ANNUAL_DISCOUNTED, removal: ANNUAL_DISCOUNTED,
+                                          seen - one: ANNUAL_DISCOUNTED, seen: ANNUAL_GROSS,
+                                          today: ANNUAL_GROSS}}}))
+
+
 def _text(checked: dict) -> str:
     return "\n".join(f"{stage} {name} {day}: {value:.2f}" for stage, names in checked.items()
                      for name, days in names.items() for day, value in days.items())
@@ -119,10 +149,13 @@ def _text(checked: dict) -> str:
 
 @pytest.fixture(scope="module")
 def deleted_coupon_histories(tmp_path_factory):
-    """(shapes, {stage: {name: {day: net MRR}}}): one warehouse backfilled today then
+    """(shapes, {stage: {name: {day: net MRR}}}, {warehouse: its first sync's moment},
+    {warehouse: days of `annual` flagged estimated}): one warehouse backfilled today then
     refreshed; one backfilled before D, given D's webhook, then refreshed."""
     times = Timeline()
     histories: dict[str, dict[str, dict[date, Decimal]]] = {}
+    first_syncs: dict[str, int] = {}
+    flagged: dict[str, set[date]] = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SECRET_KEY_ENV, generate_key())
         for scenario in ("backfill_after", "webhook"):
@@ -134,7 +167,8 @@ def deleted_coupon_histories(tmp_path_factory):
 
             def read(shapes=shapes, home=home) -> dict[str, dict[date, Decimal]]:
                 return {"old": net_mrr(home, shapes.old),
-                        "replaced": net_mrr(home, shapes.replaced)}
+                        "replaced": net_mrr(home, shapes.replaced),
+                        "annual": net_mrr(home, shapes.annual)}
 
             with SandboxServer(accounts={API_KEY: company}) as server:
                 store = ConnectionStore(home)
@@ -142,8 +176,10 @@ def deleted_coupon_histories(tmp_path_factory):
                               webhook_secret="whsec_deleted_coupon_0123456789")
                 if scenario == "backfill_after":
                     shapes.replace(company)
+                    first_syncs[scenario] = int(time.time())
                     sync_at(store, home, server.url, "backfill", None)
                 else:
+                    first_syncs[scenario] = times.early_backfill
                     sync_at(store, home, server.url, "backfill", times.early_backfill)
                     events = shapes.replace(company)
                     with Inbox(home) as inbox:
@@ -153,18 +189,19 @@ def deleted_coupon_histories(tmp_path_factory):
                     assert applied.failed == applied.stale == 0
                 build(home=home)
                 histories[scenario] = read()
+                flagged[scenario] = estimated_days(home, shapes.annual)
                 company.now = int(time.time())
                 sync_at(store, home, server.url, "refresh", None)
                 build(home=home)
                 histories[f"{scenario}_refresh"] = read()
-    return shapes, histories
+    return shapes, histories, first_syncs, flagged
 
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("stage", ["backfill_after", "backfill_after_refresh"])
 def test_a_removed_discount_of_a_deleted_coupon_counts_until_its_removal(
         deleted_coupon_histories, stage):
-    shapes, histories = deleted_coupon_histories
+    shapes, histories, _, _ = deleted_coupon_histories
     assert shapes.checked(stage, histories[stage]) == shapes.expected(stage)
 
 
@@ -172,16 +209,39 @@ def test_a_removed_discount_of_a_deleted_coupon_counts_until_its_removal(
 @pytest.mark.parametrize("stage", ["webhook", "webhook_refresh"])
 def test_a_webhook_and_a_refresh_keep_the_deleted_coupons_discount_until_its_removal(
         deleted_coupon_histories, stage):
-    shapes, histories = deleted_coupon_histories
+    shapes, histories, _, _ = deleted_coupon_histories
     assert shapes.checked(stage, histories[stage]) == shapes.expected(stage)
 
 
 @pytest.mark.e2e
 def test_every_day_has_one_of_the_hand_computed_values(deleted_coupon_histories):
-    _, histories = deleted_coupon_histories
+    histories = deleted_coupon_histories[1]
     for stage, mrr in histories.items():
         assert set(mrr["old"].values()) == {DISCOUNTED, GROSS}, stage
         assert set(mrr["replaced"].values()) == {DISCOUNTED, REPLACED}, stage
+        assert set(mrr["annual"].values()) == {ANNUAL_DISCOUNTED, ANNUAL_GROSS}, stage
     # the refresh changes no day
     assert histories["backfill_after_refresh"] == histories["backfill_after"]
     assert histories["webhook_refresh"]["replaced"] == histories["backfill_after"]["replaced"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("stage", ["backfill_after", "backfill_after_refresh", "webhook",
+                                   "webhook_refresh"])
+def test_a_removal_with_no_invoice_since_is_dated_at_the_first_sync_without_it(
+        deleted_coupon_histories, stage):
+    shapes, histories, first_syncs, _ = deleted_coupon_histories
+    synced = first_syncs[stage.removesuffix("_refresh")]
+    checked, expected = shapes.annual_days(stage, histories[stage]["annual"], synced)
+    assert checked == expected
+
+
+@pytest.mark.e2e
+def test_the_days_a_removal_with_no_invoice_since_may_have_happened_on_are_flagged(
+        deleted_coupon_histories):
+    shapes, histories, first_syncs, flagged = deleted_coupon_histories
+    for warehouse, days in flagged.items():
+        start, seen = shapes.times.day(shapes.annual_start), shapes.times.day(
+            first_syncs[warehouse])
+        assert days == {d for d in histories[warehouse]["annual"] if start <= d <= seen}, (
+            warehouse)

@@ -86,21 +86,24 @@ def test_backfill_loads_discounts_as_objects_naming_their_coupon(
     company: Company, sandbox: SandboxServer, store: ConnectionStore
 ) -> None:
     # Stripe returns discounts[] as ids unless expanded; an id alone names no coupon. A
-    # subscription's discounts bring their coupon's terms too (a deleted coupon is not listed).
+    # subscription's and an invoice's discounts bring their coupon's terms too (a deleted
+    # coupon is not listed); a subscription's latest invoice older than the window, read with
+    # the subscription listing, keeps the coupon's id (five levels deep there).
     sync_project(store, "acme", "backfill", api_base=sandbox.url, now=NOW)
-    seen = 0
+    seen, with_terms = 0, 0
     for table, object_type in (("subscriptions", "subscription"), ("invoices", "invoice")):
         for object_id, discounts in _raw_discounts(store.home, table).items():
-            stored = company.get(object_type, object_id)["discounts"]
+            stored = company.get(object_type, object_id)
+            expanded = table == "subscriptions" or stored["created"] >= NOW - 90 * DAY
             coupons = [d["source"]["coupon"] for d in discounts]
-            if table == "subscriptions":
+            if expanded:
                 coupons = [(c["id"], c["duration"], c["percent_off"]) for c in coupons]
             assert list(zip([d["id"] for d in discounts], coupons, strict=True)) == [
-                (d["id"], (c["id"], c["duration"], c["percent_off"])
-                 if table == "subscriptions" else c["id"])
-                for d in stored for c in [d["source"]["coupon"]]], object_id
+                (d["id"], (c["id"], c["duration"], c["percent_off"]) if expanded else c["id"])
+                for d in stored["discounts"] for c in [d["source"]["coupon"]]], object_id
             seen += len(discounts)
-    assert seen >= 10
+            with_terms += len(discounts) if table == "invoices" and expanded else 0
+    assert seen >= 10 and with_terms >= 5
     # events are never expanded: their payloads keep the ids, which staging resolves
     payloads = query(store.home, "select data->'data'->'object'->'discounts' from "
                                  "stripe_raw.events where type like 'customer.subscription.%'")
