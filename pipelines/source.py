@@ -375,9 +375,8 @@ class StripeExtraction:
             # the window is the invoice listing's to load: the listing expands its lines'
             # discounts (here five levels deep, beyond Stripe's limit), and whichever way read
             # it first would decide the row.
-            if not self._listed_invoice(latest) and self._first_sighting("invoices",
-                                                                        latest["id"]):
-                rows.extend(self._invoice_rows(latest, seen=True))
+            if not self._listed_invoice(latest):
+                rows.extend(self._covering_invoice_rows(latest))
             subscription = dict(subscription, latest_invoice=latest["id"])
         self._first_sighting("subscriptions", subscription["id"])
         embedded = subscription.get("items")
@@ -402,6 +401,31 @@ class StripeExtraction:
                 row = self._row(item, self._allowlist(item), subscription=subscription["id"])
                 rows.append(("subscription_items", row))
         return rows
+
+    def _covering_invoice_rows(self, latest: dict[str, Any]) -> Batch:
+        """A subscription's latest invoice older than the invoice listing's window.
+
+        Read with the subscription, its discounts' coupon and its lines' discounts are ids
+        (five levels deep, beyond Stripe's limit), and a removed discount's terms may be on
+        this invoice only (a deleted coupon is not listed). One without discounts is loaded as
+        read; one with them is re-read whole in a backfill, and left as an earlier sync loaded
+        it in a refresh (whose window starts at the last sync: that sync loaded it; a change
+        since comes with its events, re-fetched whole), so that no refresh overwrites its
+        expanded row with ids.
+        """
+        lines = latest.get("lines") or {}
+        discounted = bool(latest.get("discounts")) or bool(lines.get("has_more")) or any(
+            line.get("discounts") for line in lines.get("data") or [])
+        if discounted and self.window.kind != "backfill":
+            return []
+        if not self._first_sighting("invoices", latest["id"]):
+            return []
+        if discounted:
+            latest = self.reader.retrieve(f"{LIST_ENDPOINTS['invoices']}/{latest['id']}",
+                                          retrieve_params("invoices"))
+            if latest is None:
+                return []
+        return self._invoice_rows(latest, seen=True)
 
     def _listed_invoice(self, invoice: dict[str, Any]) -> bool:
         """Whether the invoice listing of this sync reads `invoice` (created in its window)."""
