@@ -33,7 +33,7 @@ ACCOUNT_ENDPOINT = "/v1/account"
 # are the only objects that still show it, and a deleted coupon's terms are on it only (a
 # removal older than the event window, or a replacement whose event holds ids). A listed
 # subscription's latest invoice cannot (five levels): the invoice listing loads those in its
-# window, and an older one keeps the coupon as an id, priced from /v1/coupons.
+# window, and an older one with discounts is re-read whole (pipelines/source.py).
 # An invoice's `payments` is includable (left out unless expanded, and never in events): it is
 # the only link from an invoice to the charge that paid it on the current API
 # (`charge.invoice`, `invoice.charge` and `invoice.payment_intent` are gone), so every read
@@ -45,7 +45,7 @@ ACCOUNT_ENDPOINT = "/v1/account"
 # (`data.lines.data.discounts`, Stripe's deepest): after an item discount is removed, its
 # invoices' lines are the only place a later backfill finds it as an object (events hold ids).
 # A subscription's latest invoice cannot expand them (five levels): the invoice listing reads
-# those in its window (pipelines/source.py).
+# those in its window, an older one with discounts is re-read whole (pipelines/source.py).
 # A price's `tiers` and `currency_options` are returned only when expanded ("includable"):
 # without them a tiered price, or a subscription billed in another currency than its
 # price's default, cannot be valued from the price (int_price_valuations).
