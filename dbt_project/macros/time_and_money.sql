@@ -7,6 +7,23 @@
     make_timestamp(cast({{ column }} as bigint) * 1000000)
 {%- endmacro %}
 
+{% macro postgres__from_unix_seconds(column) -%}
+    (to_timestamp(cast({{ column }} as bigint)) at time zone 'UTC')
+{%- endmacro %}
+
+{#- An interval of `count` minutes. -#}
+{% macro minutes_interval(count) -%}
+    {{ return(adapter.dispatch('minutes_interval', 'stripe_warehouse')(count)) }}
+{%- endmacro %}
+
+{% macro default__minutes_interval(count) -%}
+    to_minutes({{ count }})
+{%- endmacro %}
+
+{% macro postgres__minutes_interval(count) -%}
+    make_interval(mins => {{ count }})
+{%- endmacro %}
+
 {#-
   Money is exact (docs/metrics-spec.md "Money"): DECIMAL(38, 6) from staging on, never a float.
   A floating-point sum depends on the order its rows are added in, which a parallel or an
