@@ -100,3 +100,13 @@ class WarehouseTarget:
         import psycopg2  # only the PostgreSQL target needs the driver
 
         return psycopg2.connect(self.dsn)
+
+    def fetch_all(self, sql: str, parameters: list[Any] | None = None) -> list[tuple]:
+        """The rows of one query on the PostgreSQL warehouse (``%s`` parameters)."""
+        con = self.connect()
+        try:
+            with con.cursor() as cur:
+                cur.execute(sql, parameters)
+                return cur.fetchall()
+        finally:
+            con.close()
