@@ -110,3 +110,17 @@ class WarehouseTarget:
                 return cur.fetchall()
         finally:
             con.close()
+
+
+class PostgresReader:
+    """The part of DuckDB's connection API the readers use (``execute(sql, params)`` returning
+    something to ``fetchone``/``fetchall``), on a PostgreSQL connection: their SQL is written
+    for both, with ``?`` placeholders."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, parameters: list[Any] | tuple = ()) -> Any:
+        cursor = self._connection.cursor()
+        cursor.execute(sql.replace("?", "%s"), list(parameters))
+        return cursor

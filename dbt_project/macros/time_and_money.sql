@@ -102,6 +102,21 @@
         ~ ' as decimal(38, 0)) * cast(0.000001 as ' ~ money_type() ~ ')') }}
 {%- endmacro %}
 
+{#- A ratio of two amounts as a floating-point number (ratios are the one place for floats):
+    DuckDB divides decimals in DOUBLE; PostgreSQL would keep numeric, so it casts first. -#}
+{% macro ratio(numerator, denominator) -%}
+    {{ return(adapter.dispatch('ratio', 'stripe_warehouse')(numerator, denominator)) }}
+{%- endmacro %}
+
+{% macro default__ratio(numerator, denominator) -%}
+    {{ numerator }}
+                    / {{ denominator }}
+{%- endmacro %}
+
+{% macro postgres__ratio(numerator, denominator) -%}
+    cast({{ numerator }} as double precision) / cast({{ denominator }} as double precision)
+{%- endmacro %}
+
 {#- Stops the build with `message` (a SQL string expression) when evaluated. -#}
 {% macro raise_error(message) -%}
     {{ return(adapter.dispatch('raise_error', 'stripe_warehouse')(message)) }}

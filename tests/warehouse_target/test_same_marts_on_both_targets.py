@@ -22,7 +22,10 @@ import pytest
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.metrics import load_metrics, marts_source
 from stripe_warehouse.registry import ConnectionStore
+from stripe_warehouse.report import load_report_data
 from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.transform import build
 from stripe_warehouse.warehouse_target import WarehouseTarget
@@ -181,3 +184,29 @@ def test_postgres_build_publishes_no_duckdb_copy(both_warehouses):
     _, pg_home = both_warehouses
     assert not (pg_home / "warehouse.duckdb").exists()
     assert not (pg_home / "reporting.duckdb").exists()
+
+
+def test_readers_give_the_same_metrics_and_report_on_both_targets(both_warehouses):
+    """`stripe-warehouse metrics` and `report` read the server of a PostgreSQL warehouse (no
+    published copy there) and show the same figures as the DuckDB warehouse's published copy."""
+    duck_home, pg_home = both_warehouses
+    assert marts_source(duck_home) == duck_home / "reporting.duckdb"
+    assert marts_source(pg_home) == StateDir.of(pg_home).target
+    duck_day, duck_values = load_metrics(marts_source(duck_home), PROJECT_ID)
+    pg_day, pg_values = load_metrics(marts_source(pg_home), PROJECT_ID)
+    assert duck_day == pg_day == datetime.fromtimestamp(REFRESH_AT, UTC).date()
+    assert len(duck_values) == 6
+    assert pg_values == duck_values
+    duck_report = load_report_data(marts_source(duck_home), PROJECT_ID)
+    pg_report = load_report_data(marts_source(pg_home), PROJECT_ID)
+    assert duck_report.movement_months and pg_report == duck_report
+
+
+def test_an_unreachable_server_is_a_one_line_error(tmp_path):
+    WarehouseTarget.postgres("postgresql://warehouse:x@127.0.0.1:9/warehouse").save(tmp_path)
+    with pytest.raises(WarehouseError) as raised:
+        load_metrics(marts_source(tmp_path), PROJECT_ID)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("cannot read the marts from the PostgreSQL warehouse (")
+    assert "warehouse_target.json" in message
