@@ -91,7 +91,8 @@ credit_note_refund_taxes as (
         and credit_note_refunds.credit_note_id = credit_notes.credit_note_id
     where transactions.transaction_type = 'refund'
     -- one refund named by two credit notes (should not happen): one of them
-    {{ first_row_by(['transactions.project_id', 'transactions.transaction_id'], 'credit_notes.credit_note_id') }}
+    {{ first_row_by(['transactions.project_id', 'transactions.transaction_id'],
+        'credit_notes.credit_note_id') }}
 ),
 
 refund_taxes as (
@@ -116,7 +117,8 @@ refund_taxes as (
     where transactions.transaction_type = 'refund'
         and credit_note_refund_taxes.transaction_id is null
     -- a charge named by two sources for different invoices (should not happen): one of them
-    {{ first_row_by(['transactions.project_id', 'transactions.transaction_id'], 'invoices.invoice_id') }}
+    {{ first_row_by(['transactions.project_id', 'transactions.transaction_id'],
+        'invoices.invoice_id') }}
 ),
 
 final as (

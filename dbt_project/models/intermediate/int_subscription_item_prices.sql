@@ -93,7 +93,8 @@ latest_regular_lines as (
             as line_inclusive_tax_rate
     from lines
     where not is_proration
-    {{ first_row_by(['project_id', 'subscription_item_id'], 'period_started_at desc, invoice_created_at desc') }}
+    {{ first_row_by(['project_id', 'subscription_item_id'],
+        'period_started_at desc, invoice_created_at desc') }}
 ),
 
 -- the state before the earliest loaded line: a regular line's, or the old quantity an
@@ -108,7 +109,8 @@ earliest_lines as (
         case when not is_proration then inclusive_tax end as line_inclusive_tax
     from lines
     where not is_proration or amount < 0
-    {{ first_row_by(['project_id', 'subscription_item_id'], 'period_started_at asc, is_proration desc, invoice_created_at asc') }}
+    {{ first_row_by(['project_id', 'subscription_item_id'],
+        'period_started_at asc, is_proration desc, invoice_created_at asc') }}
 ),
 
 line_segments as (

@@ -140,7 +140,8 @@ regular_lines as (
         select {{ first_row_of(['project_id', 'subscription_item_id', 'period_started_at']) }} *
         from lines
         where not is_proration
-        {{ first_row_by(['project_id', 'subscription_item_id', 'period_started_at'], 'amount desc') }}
+        {{ first_row_by(['project_id', 'subscription_item_id', 'period_started_at'],
+            'amount desc') }}
     ) as period_lines
     window by_period as (partition by project_id, subscription_item_id order by period_started_at)
 ),

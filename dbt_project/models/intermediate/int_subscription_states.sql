@@ -129,7 +129,8 @@ earliest_observations as (
         is_collection_paused as is_first_paused
     from observations
     where observed_at is not null and status is not null
-    {{ first_row_by(['project_id', 'subscription_id'], 'observed_at asc, priority desc, status asc') }}
+    {{ first_row_by(['project_id', 'subscription_id'],
+        'observed_at asc, priority desc, status asc') }}
 ),
 
 -- the invoice whose dunning made a subscription past_due/unpaid: its latest unpaid one
@@ -277,7 +278,8 @@ deduplicated as (
         select * from inferred_observations
     ) as all_observations
     where observed_at is not null and status is not null
-    {{ first_row_by(['project_id', 'subscription_id', 'observed_at'], 'priority desc, status asc') }}
+    {{ first_row_by(['project_id', 'subscription_id', 'observed_at'],
+        'priority desc, status asc') }}
 ),
 
 final as (
