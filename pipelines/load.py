@@ -274,15 +274,8 @@ def _warehouse_facts(state: StateDir, project_id: str) -> tuple[int | None, bool
     test_sql = (f"select count(*) > 0 from {RAW_DATASET}.subscriptions "
                 "where project_id = ? and livemode = false")
     if state.target.is_postgres:
-        con = state.target.connect()
-        try:
-            with con.cursor() as cur:
-                cur.execute(newest_sql.replace("?", "%s"), [project_id])
-                newest_event = cur.fetchone()[0]
-                cur.execute(test_sql.replace("?", "%s"), [project_id])
-                test_data = cur.fetchone()[0]
-        finally:
-            con.close()
+        newest_event = state.target.fetch_all(newest_sql.replace("?", "%s"), [project_id])[0][0]
+        test_data = state.target.fetch_all(test_sql.replace("?", "%s"), [project_id])[0][0]
         return newest_event, bool(test_data)
     with duckdb.connect(str(state.warehouse), read_only=True) as con:
         newest_event = con.execute(newest_sql, [project_id]).fetchone()[0]
