@@ -65,10 +65,12 @@ def load_metrics(
             )
         last_reported_day: dt.date = row[0]
         day = day or last_reported_day
-        # Two flow periods, or a month of stock history, end at `day` at the latest.
+        # Two flow periods, or a month of stock history, end at `day` at the latest. In day
+        # order: a period's figure is a float sum, whose last digit follows the order of its
+        # terms (DuckDB and PostgreSQL return unordered rows in different orders).
         rows = con.execute(
             "select metric_date, metric, unit, value from marts.metrics_daily "
-            "where project_id = ? and metric_date between ? and ?",
+            "where project_id = ? and metric_date between ? and ? order by metric_date",
             [project_id, day - dt.timedelta(days=2 * FLOW_PERIOD_DAYS + 1), day],
         ).fetchall()
     daily: dict[str, dict[dt.date, float]] = {}
