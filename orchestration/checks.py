@@ -7,29 +7,15 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 
 from orchestration.resources import WarehouseResource
 from orchestration.translators import METRICS_DAILY_KEY
+from stripe_warehouse.alert_evaluation import stale_reason  # two missed schedule ticks
 from stripe_warehouse.registry import Connection
-from stripe_warehouse.tiers import freshness_allowed  # two missed schedule ticks
 
 
 def stale_projects(connections: list[Connection], now: dt.datetime) -> dict[str, str]:
     """Active projects whose last sync is older than their tier (or their own cron) allows,
     with why."""
-    stale: dict[str, str] = {}
-    for connection in connections:
-        allowed = freshness_allowed(connection.tier, now, connection.cron)
-        if connection.status != "active" or allowed is None:
-            continue
-        if connection.last_sync_at is None:
-            stale[connection.project_id] = "never synced"
-            continue
-        age = now - dt.datetime.fromtimestamp(connection.last_sync_at, dt.UTC)
-        if age > allowed:
-            stale[connection.project_id] = (
-                f"last sync {age.total_seconds() / 3600:.1f} h ago; "
-                f"{'its own cron' if connection.cron else connection.tier} allows "
-                f"{allowed.total_seconds() / 3600:g} h"
-            )
-    return stale
+    reasons = {c.project_id: stale_reason(c, now) for c in connections}
+    return {project: reason for project, reason in reasons.items() if reason is not None}
 
 
 @asset_check(
