@@ -47,7 +47,8 @@ def cmd_alerts_channel(args: argparse.Namespace) -> None:
                                  "--smtp-host smtp.example.com --from alerts@example.com "
                                  "--to team@example.com")
         settings = {"host": args.smtp_host, "port": args.smtp_port, "tls": args.tls,
-                    "user": args.smtp_user, "from": args.sender, "to": args.to}
+                    "user": args.smtp_user, "from": args.sender, "to": args.to,
+                    "ca_file": args.smtp_ca_file}
         secret = _secret_from_env(args.smtp_password_env, "SMTP password")
     elif args.kind == "slack":
         settings = {}
@@ -145,6 +146,8 @@ def add_alert_commands(commands: Any) -> None:
     channel.add_argument("--smtp-port", type=int, default=587)
     channel.add_argument("--tls", choices=("starttls", "ssl", "none"), default="starttls")
     channel.add_argument("--smtp-user")
+    channel.add_argument("--smtp-ca-file", metavar="PEM",
+                         help="trust this CA for the SMTP server's certificate (a private relay)")
     channel.add_argument("--smtp-password-env", metavar="VAR",
                          help="environment variable holding the SMTP password")
     channel.add_argument("--from", dest="sender", metavar="ADDRESS")

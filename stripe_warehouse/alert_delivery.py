@@ -110,15 +110,17 @@ def send_email(settings: dict[str, Any], password: str | None, subject: str, tex
     message["From"], message["To"], message["Subject"] = settings["from"], settings["to"], subject
     message.set_content(text)
     tls = settings.get("tls", "starttls")
+    # a private CA (an internal relay's certificate) when one is named, else the system's
+    context = ssl.create_default_context(cafile=settings.get("ca_file"))
     try:
         if tls == "ssl":
             client: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=TIMEOUT_SECONDS,
-                                                    context=ssl.create_default_context())
+                                                    context=context)
         else:
             client = smtplib.SMTP(host, port, timeout=TIMEOUT_SECONDS)
         with client:
             if tls == "starttls":
-                client.starttls(context=ssl.create_default_context())
+                client.starttls(context=context)
             if settings.get("user"):
                 client.login(settings["user"], password or "")
             client.send_message(message)
