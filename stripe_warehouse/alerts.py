@@ -43,6 +43,11 @@ class AlertRound:
         return [f for f in self.findings if f.firing]
 
     @property
+    def evaluated(self) -> bool:
+        """Did any project have rules to judge (else there is nothing to report)?"""
+        return bool(self.findings or self.problems)
+
+    @property
     def failed_deliveries(self) -> list[Delivery]:
         return [d for _, d in self.deliveries if not d.delivered]
 

@@ -416,6 +416,9 @@ class ConnectionStore:
                 connection.last_sync_kind = previous.last_sync_kind
                 connection.last_event_created = previous.last_event_created
                 connection.cron = cron or previous.cron
+                # the user's alert rules and channels survive a reconnection
+                connection.alert_rules = previous.alert_rules
+                connection.alert_channels = previous.alert_channels
                 if stripe_user_id is not None and connection.webhook_secret is None:
                     connection.webhook_secret = previous.webhook_secret
             connections[project_id] = connection

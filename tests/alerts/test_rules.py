@@ -210,3 +210,35 @@ def test_the_state_file_is_private(home: Path) -> None:
     run_alerts(home, now=NOW)
     assert (home / "alerts.sqlite").stat().st_mode & 0o777 == 0o600
     assert AlertStore(home).recent(PROJECT, now=time.time() + 31 * 86400) == []
+
+
+def test_the_overview_report_lists_the_last_30_days_of_alerts(home: Path) -> None:
+    """The churn alert of DAY (cus_c $700 + cus_d $350.50 = $1050.50 > $1000) appears in the
+    report's alert table with its day, rule, value and threshold; one logged 31 days ago
+    does not."""
+    from stripe_warehouse.metrics import METRIC_ORDER
+    from stripe_warehouse.report import REPORTED_ALERT_DAYS, ReportData, render_report
+
+    add(home, "churned_mrr", "$1000")
+    run_alerts(home, now=NOW)
+    data = ReportData(PROJECT, [BEFORE, DAY], {m: [1.0, 1.0] for m in METRIC_ORDER},
+                      {m: "count" for m in METRIC_ORDER}, [], {})
+    page = render_report(data, NOW, AlertStore(home).recent(PROJECT, days=REPORTED_ALERT_DAYS),
+                         has_rules=True)
+    section = page[page.index("Alerts, last 30 days"):]
+    assert (f"<tr><td>{DAY}</td><td>churned_mrr-1</td><td>fired</td>\n"
+            "<td>1050.500000</td><td>$1000</td>") in section
+    assert "cus_c $700.000000, cus_d $350.500000" in section
+    assert "no channel" in section
+    later = AlertStore(home).recent(PROJECT, days=REPORTED_ALERT_DAYS,
+                                    now=time.time() + 31 * 86400)
+    quiet = render_report(data, NOW, later, has_rules=True)
+    assert "No alert in the last 30 days." in quiet
+
+
+def test_rules_survive_a_disconnect_and_a_reconnection(home: Path) -> None:
+    add(home, "mrr_change", "10%")
+    store = ConnectionStore(home)
+    store.disconnect(PROJECT)
+    store.connect(PROJECT, "pro", "sk_test_alerts", account_id="acct_alerts")
+    assert [r.id for r in store.alert_rules(PROJECT)] == ["mrr_change-1"]
