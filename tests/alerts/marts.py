@@ -15,11 +15,13 @@ DAY = dt.date(2026, 11, 30)
 
 
 def write_marts(home: Path, mrr: dict[dt.date, str], failed: dict[dt.date, int],
-                movements: list[tuple[dt.date, str, str, str]]) -> None:
-    """Replace ``reporting.duckdb`` with these numbers (atomically, like a publish).
+                movements: list[tuple[dt.date, str, str, str]], target: Path | None = None
+                ) -> None:
+    """Replace ``reporting.duckdb`` (or ``target``) with these numbers (atomically, like a
+    publish).
 
     ``movements``: (day, customer_id, contraction_mrr, churn_mrr)."""
-    target = StateDir.of(home).reporting
+    target = target or StateDir.of(home).reporting
     tmp = target.with_name(".alerts-test.duckdb")
     tmp.unlink(missing_ok=True)
     with duckdb.connect(str(tmp)) as con:
