@@ -274,6 +274,16 @@ def _refuse_other_account(previous: Connection, account_id: str | None) -> None:
         )
 
 
+def _next_alert_id(kind: str, entries: list[dict[str, Any]]) -> str:
+    """``<kind>-<n>``, the first n no rule or channel in ``entries`` has (ids stay stable:
+    removing one does not renumber the others)."""
+    used = {entry["id"] for entry in entries}
+    number = 1
+    while f"{kind}-{number}" in used:
+        number += 1
+    return f"{kind}-{number}"
+
+
 def _secrets_of(connection: Connection) -> list[dict[str, str]]:
     """Every encrypted secret a connection holds: credentials and alert channels' secrets."""
     blobs = [getattr(connection, name) for name in SECRET_FIELDS]
@@ -538,11 +548,7 @@ class ConnectionStore:
 
         def change(c: Connection) -> None:
             rules = c.alert_rules or []
-            used = {r["id"] for r in rules}
-            number = 1
-            while f"{kind}-{number}" in used:
-                number += 1
-            rule = parse_rule(f"{kind}-{number}", kind, threshold, period)
+            rule = parse_rule(_next_alert_id(kind, rules), kind, threshold, period)
             c.alert_rules = [*rules, rule.stored()]
             added.append(rule)
 
@@ -560,11 +566,7 @@ class ConnectionStore:
 
         def change(c: Connection) -> None:
             channels = c.alert_channels or []
-            used = {ch["id"] for ch in channels}
-            number = 1
-            while f"{kind}-{number}" in used:
-                number += 1
-            channel_id = f"{kind}-{number}"
+            channel_id = _next_alert_id(kind, channels)
             blob = encrypt_secret(secret, project_id, key) if secret else None
             c.alert_channels = [*channels, {"id": channel_id, "kind": kind,
                                             "settings": settings, "secret": blob}]
