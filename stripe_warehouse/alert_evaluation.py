@@ -49,6 +49,11 @@ def money(value: Any) -> Decimal:
     return Decimal(0) if value is None else Decimal(value)
 
 
+def plain(number: Decimal) -> str:
+    """A count or ratio without trailing zeros: 2, 0.178571."""
+    return f"{number.normalize():f}"
+
+
 def _metric(con: duckdb.DuckDBPyConnection, project_id: str, metric: str,
             day: dt.date) -> Decimal | None:
     row = con.execute(
@@ -89,7 +94,7 @@ def failed_payments(con: duckdb.DuckDBPyConnection, project_id: str, rule: Rule,
         return None
     if rule.threshold.unit == "count":
         return Finding(project_id, rule, day, count > rule.threshold.amount, count,
-                       note=f"{count:f} failed payments (threshold {rule.threshold.amount})")
+                       note=f"{plain(count)} failed payments (threshold {rule.threshold.amount})")
     days, total = con.execute(
         "select count(*), sum(value) from marts.metrics_daily where project_id = ? "
         "and metric = 'stripe_failed_payments' and metric_date >= ? and metric_date < ?",
@@ -99,8 +104,8 @@ def failed_payments(con: duckdb.DuckDBPyConnection, project_id: str, rule: Rule,
     average = (money(total) / days).quantize(Decimal("0.000001"))
     firing = count > rule.threshold.amount * average
     return Finding(project_id, rule, day, firing, count, average,
-                   note=f"{count:f} failed payments, trailing {TRAILING_DAYS}-day average "
-                        f"{average:f} (threshold {rule.threshold.amount}x)")
+                   note=f"{plain(count)} failed payments, trailing {TRAILING_DAYS}-day average "
+                        f"{plain(average)} (threshold {rule.threshold.amount}x)")
 
 
 def _losses(con: duckdb.DuckDBPyConnection, project_id: str, day: dt.date,
