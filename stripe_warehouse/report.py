@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from stripe_warehouse.alert_state import AlertStore
 from stripe_warehouse.charts import line_chart, stacked_bar_chart
 from stripe_warehouse.comparison import COMPARISON_RULE, FLOW_PERIOD_DAYS, Comparison, compare
 from stripe_warehouse.errors import WarehouseError
@@ -23,6 +25,7 @@ from stripe_warehouse.metrics import METRIC_ORDER, format_amount
 from stripe_warehouse.storage import reading
 from stripe_warehouse.warehouse_target import WarehouseTarget
 
+REPORTED_ALERT_DAYS = 30
 MOVEMENT_KINDS = ("new", "expansion", "reactivation", "contraction", "churn", "fx")
 LABELS = {
     "stripe_mrr": "MRR",
@@ -168,8 +171,21 @@ _TEMPLATES = Environment(
 )
 
 
-def render_report(data: ReportData, generated_at: dt.datetime) -> str:
-    """The report page as one HTML string with inline CSS and SVG (no external resources)."""
+def alert_rows(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The report's alert rows: each alert with its day, numbers and where it was delivered."""
+    rows = []
+    for alert in alerts:
+        sent = alert["deliveries"]
+        delivered = ", ".join(
+            f"{d['channel_id']} {'ok' if d['delivered'] else 'FAILED'}" for d in sent)
+        rows.append({**alert, "delivered": delivered or "no channel"})
+    return rows
+
+
+def render_report(data: ReportData, generated_at: dt.datetime,
+                  alerts: list[dict[str, Any]] | None = None, has_rules: bool = False) -> str:
+    """The report page as one HTML string with inline CSS and SVG (no external resources).
+    ``alerts``: the project's alerts of the last 30 days (:meth:`AlertStore.recent`)."""
     compared = comparisons(data)
     movements = (
         Markup(stacked_bar_chart(
@@ -188,11 +204,30 @@ def render_report(data: ReportData, generated_at: dt.datetime) -> str:
         movements=movements,
         rows=[_row(c) for c in compared],
         rule=COMPARISON_RULE,
+        alerts=alert_rows(alerts or []),
+        alert_days=REPORTED_ALERT_DAYS,
+        has_rules=has_rules,
     )
 
 
 def write_report(db: Path | WarehouseTarget, project_id: str, out: Path) -> Path:
     data = load_report_data(db, project_id)
+    # the alert history lives beside the marts, in the same state directory
+    alerts = AlertStore(db.parent).recent(project_id, days=REPORTED_ALERT_DAYS)
+    has_rules = _has_rules(db.parent, project_id)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(data, dt.datetime.now(dt.UTC)), encoding="utf-8")
+    out.write_text(render_report(data, dt.datetime.now(dt.UTC), alerts, has_rules),
+                   encoding="utf-8")
     return out
+
+
+def _has_rules(home: Path, project_id: str) -> bool:
+    """Does the project have alert rules? (Read-only: a missing registry has none.)"""
+    from stripe_warehouse.registry import REGISTRY_FILE, ConnectionStore
+
+    if not (home / REGISTRY_FILE).exists():
+        return False
+    try:
+        return bool(ConnectionStore(home).get(project_id).alert_rules)
+    except WarehouseError:
+        return False

@@ -30,6 +30,7 @@ WAREHOUSE_FILE = "warehouse.duckdb"
 REPORTING_FILE = "reporting.duckdb"  # the readers' copy of the marts (stripe_warehouse.publish)
 INBOX_FILE = "inbox.sqlite"  # accepted webhook events (stripe_warehouse.inbox)
 REGISTRY_FILE = "connections.json"  # the connection registry (stripe_warehouse.registry)
+ALERTS_FILE = "alerts.sqlite"  # alert state, history and deliveries (stripe_warehouse.alert_state)
 DAGSTER_DIR = "dagster"  # DAGSTER_HOME of `stripe-warehouse ui` and the real-time service
 DBT_DIR = "dbt"  # dbt's target and logs for this state directory (stripe_warehouse.transform)
 
@@ -129,6 +130,11 @@ class StateDir:
     def registry(self) -> Path:
         """The connection registry."""
         return self.root / REGISTRY_FILE
+
+    @property
+    def alerts(self) -> Path:
+        """Each alert rule's fired/resolved state per day and what was sent."""
+        return self.root / ALERTS_FILE
 
     @property
     def dagster(self) -> Path:
