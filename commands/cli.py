@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from commands.cli_alerts import add_alert_commands
 from commands.cli_serving import add_serving_commands
 from stripe_warehouse.crypto import NEW_KEY_ENV, SECRET_KEY_ENV, generate_key, key_id, load_key
 from stripe_warehouse.errors import WarehouseError
@@ -383,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="size of the sandbox company (default 2000)")
     demo.set_defaults(run=cmd_demo)
     add_serving_commands(commands)
+    add_alert_commands(commands)
     return parser
 
 

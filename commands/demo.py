@@ -114,7 +114,7 @@ def start_afresh(home: Path, store: ConnectionStore) -> None:
         )
     state = StateDir.of(home)
     for path in (state.warehouse, state.warehouse.with_name(f"{WAREHOUSE_FILE}.wal"),
-                 state.reporting, state.inbox):
+                 state.reporting, state.inbox, state.alerts):
         path.unlink(missing_ok=True)
     shutil.rmtree(home / DLT_DIR, ignore_errors=True)
 
@@ -136,6 +136,35 @@ def _load_job_definitions(home: Path) -> threading.Thread:
     return thread
 
 
+# What a team would start with; evaluated by the backfill's build (Dagster's revenue_alerts).
+DEMO_ALERT_RULES = (("mrr_change", "5%", "day"), ("mrr_change", "10%", "week"),
+                    ("failed_payments", "3x", None), ("churned_mrr", "$500", None),
+                    ("customer_loss", "$200", None), ("stale_data", None, None))
+
+
+def add_demo_alert_rules(store: ConnectionStore) -> None:
+    """The demo project's alert rules, unless the user gave it some already."""
+    if store.alert_rules(DEMO_PROJECT):
+        return
+    for kind, threshold, period in DEMO_ALERT_RULES:
+        store.add_alert_rule(DEMO_PROJECT, kind, threshold, period)
+
+
+def print_demo_alerts(home: Path, store: ConnectionStore) -> None:
+    """The alerts the demo's build raised: sent to the project's channels, if it has any."""
+    from stripe_warehouse.alert_state import AlertStore
+
+    alerts = AlertStore(home).recent(DEMO_PROJECT)
+    channels = store.get(DEMO_PROJECT).alert_channels
+    where = ("sent to its channels" if channels else
+             "delivered to no channel: add one with `stripe-warehouse alerts channel "
+             f"{DEMO_PROJECT} ...`")
+    rules = ", ".join(rule.describe() for rule in store.alert_rules(DEMO_PROJECT))
+    print(f"demo: {len(alerts)} alert(s) from the rules {rules} ({where}):")
+    for alert in reversed(alerts):
+        print(f"  {alert['message']}")
+
+
 def run_demo(home: Path, customers: int = DEMO_CUSTOMERS) -> None:
     """Seed a sandbox company, connect it, backfill, build the marts and print the metrics."""
     from commands.verify import run_verify
@@ -154,6 +183,7 @@ def run_demo(home: Path, customers: int = DEMO_CUSTOMERS) -> None:
     with SandboxProcess(customers) as sandbox:
         print(f"demo: sandbox at {sandbox.url}")
         connection = store.connect(DEMO_PROJECT, "pro", DEMO_API_KEY)
+        add_demo_alert_rules(store)
         t0 = time.monotonic()
         loading.join()
         try:
@@ -179,6 +209,7 @@ def run_demo(home: Path, customers: int = DEMO_CUSTOMERS) -> None:
         f"demo: BI tools and SQL sessions read {published_path(home)} "
         "(read-only, replaced after each build)"
     )
+    print_demo_alerts(home, store)
     print(
         f"demo: done in {time.monotonic() - started:.1f} s; "
         f"warehouse at {StateDir.of(home).warehouse}"

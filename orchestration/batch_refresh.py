@@ -50,6 +50,7 @@ from dagster._core.events import AssetMaterializationPlannedData
 from dagster_dbt import DbtCliResource
 
 from orchestration.assets import DUCKDB_POOL
+from orchestration.checks import log_alerts
 from orchestration.observer import RunObserver
 from orchestration.partitions import project_partitions
 from orchestration.resources import WarehouseResource, build_and_publish, dbt_project
@@ -160,6 +161,7 @@ def build_batch_marts(
     yield from build_and_publish(context, dbt, warehouse, observer=observer,
                                  manifest=dbt_project.manifest_path,
                                  dagster_dbt_translator=StripeDbtTranslator())
+    log_alerts(context, warehouse.home_path())
     yield Output(failed, "failed")
 
 

@@ -9,7 +9,7 @@ from orchestration.batch_refresh import (
     pro_batch_schedule,
     scale_batch_schedule,
 )
-from orchestration.checks import projects_fresh_for_their_tier
+from orchestration.checks import projects_fresh_for_their_tier, revenue_alerts
 from orchestration.jobs import (
     backfill_job,
     freshness_job,
@@ -30,7 +30,7 @@ from orchestration.webhooks import webhook_inbox_sensor, webhooks_job
 
 defs = Definitions(
     assets=[stripe_raw_tables, stripe_dbt_models],
-    asset_checks=[projects_fresh_for_their_tier],
+    asset_checks=[projects_fresh_for_their_tier, revenue_alerts],
     jobs=[backfill_job, refresh_job, transform_job, retention_job, freshness_job, webhooks_job,
           batch_refresh_job, batch_sync_only_job],
     schedules=[

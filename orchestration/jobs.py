@@ -22,7 +22,7 @@ from orchestration.assets import (
     stripe_dbt_models,
     stripe_raw_tables,
 )
-from orchestration.checks import projects_fresh_for_their_tier
+from orchestration.checks import log_alerts, projects_fresh_for_their_tier
 from orchestration.resources import (
     WarehouseResource,
     build_and_publish,
@@ -95,6 +95,7 @@ def rebuild_marts(
         manifest=dbt_project.manifest_path,
         dagster_dbt_translator=StripeDbtTranslator(),
     )
+    log_alerts(context, warehouse.home_path())
 
 
 @job(

@@ -27,6 +27,7 @@ from dagster import (
     MetadataValue,
 )
 
+from orchestration.checks import alerts_check_evaluation
 from orchestration.partitions import project_partitions
 from orchestration.run_metadata import metrics_metadata
 from orchestration.translators import METRICS_DAILY_KEY, raw_table_key
@@ -156,6 +157,8 @@ def report_webhook_refresh(home: Path, done: WebhookRound, batches: list[Applied
                 webhook_marts_materialization(home, done.result, done.refreshed, by))
             for evaluation in checks:
                 instance.report_runless_asset_event(evaluation)
+            if done.alerts is not None and done.alerts.evaluated:
+                instance.report_runless_asset_event(alerts_check_evaluation(done.alerts, by))
     except Exception as error:  # noqa: BLE001 - recording is best effort, never a failed round
         log.warning("marts refresh not recorded in Dagster (%s: %s)", type(error).__name__,
                     " ".join(str(error).split())[:200])

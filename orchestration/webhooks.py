@@ -18,6 +18,7 @@ from dagster import (
 )
 
 from orchestration.assets import DUCKDB_POOL
+from orchestration.checks import alerts_check_evaluation
 from orchestration.resources import WarehouseResource
 from orchestration.webhook_events import (
     add_project_partitions,
@@ -54,6 +55,8 @@ def apply_webhook_events(context: OpExecutionContext, warehouse: WarehouseResour
     if done.tests:  # the dbt tests on what it rebuilt, as the checks a build reports
         for evaluation in webhook_check_evaluations(done.tests, "Dagster"):
             context.log_event(evaluation)
+    if done.alerts is not None and done.alerts.evaluated:
+        context.log_event(alerts_check_evaluation(done.alerts, "Dagster"))
 
 
 @job(name="webhooks", description="Apply stored Stripe webhooks and refresh metrics_daily.")

@@ -9,6 +9,7 @@ with an error (the service logs it and retries, a Dagster run fails).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.webhooks_apply import ApplyResult, apply_inbox
+from stripe_warehouse.alerts import AlertRound, run_alerts_after_build
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.publish import publish_marts
@@ -24,6 +26,7 @@ from stripe_warehouse.transform import DataTests, run_marts_selection
 
 # ``refresh(home, tables)``: rebuild what ``metrics_daily`` reads of the raw ``tables``; the
 # data tests it ran on what it rebuilt (None: it ran none).
+log = logging.getLogger(__name__)
 Refresh = Callable[[Path, set[str]], DataTests | None]
 
 
@@ -55,6 +58,7 @@ class WebhookRound:
     refresh_seconds: float = 0.0
     published: Path | None = None
     tests: DataTests | None = None  # run on the refreshed models
+    alerts: AlertRound | None = None  # the alert rules judged on what was published
 
 
 def apply_and_refresh(
@@ -94,4 +98,6 @@ def apply_and_refresh(
         raise MartsNotPublished(
             f"marts refreshed but not published ({error}): the next round or build publishes "
             "them", result) from error
+    # a delivery failure is recorded and logged, never a failed round
+    done.alerts = run_alerts_after_build(home, log=log.warning)
     return done

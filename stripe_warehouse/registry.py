@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from stripe_warehouse.alert_rules import InvalidAlertRule, Rule, parse_rule, rule_from_stored
 from stripe_warehouse.crypto import (
     SECRET_KEY_ENV,
     decrypt_secret,
@@ -30,6 +32,7 @@ TIERS = ("starter", "basic", "pro", "scale")
 STATUSES = ("active", "disconnected", "revoked")
 # The fields of a connection that hold encrypted secrets (``{"kid","nonce","ct"}`` or None).
 SECRET_FIELDS = ("api_key", "webhook_secret", "refresh_token")
+CHANNEL_KINDS = ("email", "slack", "webhook")
 PROJECT_ID_PATTERN = re.compile(r"[a-z0-9_]{1,40}")
 
 
@@ -118,6 +121,10 @@ class Connection:
     status_reason: str | None = None
     account_id: str | None = None
     cron: str | None = None  # the project's own refresh cadence (UTC), instead of its tier's
+    # alert rules (stripe_warehouse.alert_rules: {"id","kind","threshold","period"}) and the
+    # channels they are sent to ({"id","kind","settings","secret"}, the secret encrypted)
+    alert_rules: list[dict[str, Any]] | None = None
+    alert_channels: list[dict[str, Any]] | None = None
 
     @property
     def bound_account(self) -> str | None:
@@ -143,6 +150,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "stripe_user_id": (str, type(None)), "scope": (str, type(None)),
     "livemode": (bool, type(None)), "refresh_token": (dict, type(None)),
     "status_reason": (str, type(None)), "cron": (str, type(None)),
+    "alert_rules": (list, type(None)), "alert_channels": (list, type(None)),
 }
 _KNOWN_FIELDS = {f.name for f in dataclasses.fields(Connection)}
 _REQUIRED_FIELDS = {f.name for f in dataclasses.fields(Connection)
@@ -175,11 +183,38 @@ def _connection_problem(pid: object, fields: object) -> str | None:
         return f"project {pid} is stored under the id {fields['project_id']!r}"
     if fields["tier"] not in TIERS or fields["status"] not in STATUSES:
         return f"project {pid}: unknown tier or status"
+    alert_problem = _alerts_problem(fields)
+    if alert_problem is not None:
+        return f"project {pid}: {alert_problem}"
     if fields.get("cron") is not None:
         try:
             validate_cron(fields["cron"])
         except InvalidCron:
             return f"project {pid}: field cron is not a five-field cron"
+    return None
+
+
+def _is_secret(value: object) -> bool:
+    return isinstance(value, dict) and set(value) == _SECRET_KEYS and all(
+        isinstance(v, str) for v in value.values())
+
+
+def _alerts_problem(fields: dict[str, Any]) -> str | None:
+    """What is wrong with a stored connection's alert rules and channels, or None."""
+    for rule in fields.get("alert_rules") or []:
+        if not isinstance(rule, dict):
+            return "an alert rule is not an object"
+        try:
+            rule_from_stored(rule)
+        except (InvalidAlertRule, KeyError) as error:
+            return f"alert rule {rule.get('id')!r} is not valid ({error})"
+    for channel in fields.get("alert_channels") or []:
+        if not isinstance(channel, dict) or set(channel) != {"id", "kind", "settings", "secret"}:
+            return "an alert channel is not an object {id, kind, settings, secret}"
+        if channel["kind"] not in CHANNEL_KINDS or not isinstance(channel["settings"], dict):
+            return f"alert channel {channel['id']!r} has an unknown kind or no settings"
+        if channel["secret"] is not None and not _is_secret(channel["secret"]):
+            return f"alert channel {channel['id']!r}: its secret is not an encrypted secret"
     return None
 
 
@@ -239,13 +274,30 @@ def _refuse_other_account(previous: Connection, account_id: str | None) -> None:
         )
 
 
+def _next_alert_id(kind: str, entries: list[dict[str, Any]]) -> str:
+    """``<kind>-<n>``, the first n no rule or channel in ``entries`` has (ids stay stable:
+    removing one does not renumber the others)."""
+    used = {entry["id"] for entry in entries}
+    number = 1
+    while f"{kind}-{number}" in used:
+        number += 1
+    return f"{kind}-{number}"
+
+
+def _secrets_of(connection: Connection) -> list[dict[str, str]]:
+    """Every encrypted secret a connection holds: credentials and alert channels' secrets."""
+    blobs = [getattr(connection, name) for name in SECRET_FIELDS]
+    blobs += [channel["secret"] for channel in connection.alert_channels or []]
+    return [blob for blob in blobs if blob is not None]
+
+
 def _refuse_foreign_key(connections: dict[str, Connection], current_kid: str) -> None:
     # Writing under another key would split the registry: no single key could open it all.
     stored = sorted({
         blob.get("kid", "?")
         for connection in connections.values()
-        for name in SECRET_FIELDS
-        if (blob := getattr(connection, name)) is not None and blob.get("kid") != current_kid
+        for blob in _secrets_of(connection)
+        if blob.get("kid") != current_kid
     })
     if stored:
         kids = ", ".join(stored)
@@ -374,6 +426,9 @@ class ConnectionStore:
                 connection.last_sync_kind = previous.last_sync_kind
                 connection.last_event_created = previous.last_event_created
                 connection.cron = cron or previous.cron
+                # the user's alert rules and channels survive a reconnection
+                connection.alert_rules = previous.alert_rules
+                connection.alert_channels = previous.alert_channels
                 if stripe_user_id is not None and connection.webhook_secret is None:
                     connection.webhook_secret = previous.webhook_secret
             connections[project_id] = connection
@@ -456,6 +511,12 @@ class ConnectionStore:
                     setattr(connection, name,
                             encrypt_secret(plaintext, connection.project_id, new_key))
                     count += 1
+                for channel in connection.alert_channels or []:
+                    if channel["secret"] is None:
+                        continue
+                    plaintext = decrypt_secret(channel["secret"], connection.project_id, keyring)
+                    channel["secret"] = encrypt_secret(plaintext, connection.project_id, new_key)
+                    count += 1
             self._write(connections)
         return count
 
@@ -471,3 +532,73 @@ class ConnectionStore:
                 c.last_event_created = max(c.last_event_created or 0, last_event_created)
 
         return self._update(project_id, change)
+
+    # --- alert rules and channels (stripe-warehouse alerts ...) ---
+
+    def alert_rules(self, project_id: str) -> tuple[Rule, ...]:
+        """The project's alert rules, in the order they were added."""
+        return tuple(rule_from_stored(r) for r in self.get(project_id).alert_rules or [])
+
+    def add_alert_rule(self, project_id: str, kind: str, threshold: str | None,
+                       period: str | None = None) -> Rule:
+        """Validate and store a rule; its id is ``<kind>-<n>``, unique in the project."""
+        parse_rule("check", kind, threshold, period)  # refuse before taking the lock
+
+        added: list[Rule] = []
+
+        def change(c: Connection) -> None:
+            rules = c.alert_rules or []
+            rule = parse_rule(_next_alert_id(kind, rules), kind, threshold, period)
+            c.alert_rules = [*rules, rule.stored()]
+            added.append(rule)
+
+        self._update(project_id, change)
+        return added[0]
+
+    def add_alert_channel(self, project_id: str, kind: str, settings: dict[str, Any],
+                          secret: str | None) -> str:
+        """Store a channel with its secret encrypted like the Stripe credentials; its id."""
+        if kind not in CHANNEL_KINDS:
+            raise WarehouseError(f"unknown alert channel {kind!r}: choose one of "
+                                 f"{', '.join(CHANNEL_KINDS)}")
+        key = load_key(home=self.home)
+        added: list[str] = []
+
+        def change(c: Connection) -> None:
+            channels = c.alert_channels or []
+            channel_id = _next_alert_id(kind, channels)
+            blob = encrypt_secret(secret, project_id, key) if secret else None
+            c.alert_channels = [*channels, {"id": channel_id, "kind": kind,
+                                            "settings": settings, "secret": blob}]
+            added.append(channel_id)
+
+        with self._locked():
+            _refuse_foreign_key(self._read(), key_id(key))
+        self._update(project_id, change)
+        return added[0]
+
+    def remove_alert(self, project_id: str, alert_id: str) -> str:
+        """Remove a rule or a channel by id; what was removed (``rule`` or ``channel``)."""
+        removed: list[str] = []
+
+        def change(c: Connection) -> None:
+            rules = [r for r in c.alert_rules or [] if r["id"] != alert_id]
+            channels = [ch for ch in c.alert_channels or [] if ch["id"] != alert_id]
+            if len(rules) < len(c.alert_rules or []):
+                removed.append("rule")
+            if len(channels) < len(c.alert_channels or []):
+                removed.append("channel")
+            if not removed:
+                raise WarehouseError(
+                    f"project {project_id} has no alert rule or channel {alert_id!r}: see "
+                    f"`stripe-warehouse alerts list {project_id}`")
+            c.alert_rules = rules or None
+            c.alert_channels = channels or None
+
+        self._update(project_id, change)
+        return removed[0]
+
+    def channel_secret(self, project_id: str, channel: dict[str, Any]) -> str | None:
+        """The decrypted secret of one of the project's alert channels (never logged)."""
+        blob = channel.get("secret")
+        return decrypt_secret(blob, project_id, load_keyring(self.home)) if blob else None

@@ -12,16 +12,20 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from stripe_warehouse.alert_state import AlertStore
 from stripe_warehouse.charts import line_chart, stacked_bar_chart
 from stripe_warehouse.comparison import COMPARISON_RULE, FLOW_PERIOD_DAYS, Comparison, compare
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.metrics import METRIC_ORDER, format_amount
 from stripe_warehouse.storage import reading
+from stripe_warehouse.warehouse_target import WarehouseTarget
 
+REPORTED_ALERT_DAYS = 30
 MOVEMENT_KINDS = ("new", "expansion", "reactivation", "contraction", "churn", "fx")
 LABELS = {
     "stripe_mrr": "MRR",
@@ -43,9 +47,9 @@ class ReportData:
     movements: dict[str, list[float]]  # kind -> USD per month (churn/contraction negative)
 
 
-def load_report_data(db: Path, project_id: str) -> ReportData:
+def load_report_data(db: Path | WarehouseTarget, project_id: str) -> ReportData:
     """Read the daily metrics and the monthly movements of one project."""
-    if not db.exists():
+    if isinstance(db, Path) and not db.exists():
         raise WarehouseError(
             f"no warehouse at {db}: run `stripe-warehouse sync {project_id} --backfill` first"
         )
@@ -56,7 +60,7 @@ def load_report_data(db: Path, project_id: str) -> ReportData:
             [project_id],
         ).fetchall()
         movement_rows = con.execute(
-            "select strftime(metric_month, '%Y-%m'), new_mrr, expansion_mrr, reactivation_mrr, "
+            "select metric_month, new_mrr, expansion_mrr, reactivation_mrr, "
             "contraction_mrr, churn_mrr, fx_mrr from marts.fct_mrr_movements_monthly "
             "where project_id = ? order by metric_month",
             [project_id],
@@ -77,7 +81,8 @@ def load_report_data(db: Path, project_id: str) -> ReportData:
         kind: [signs.get(kind, 1) * float(r[1 + k] or 0) for r in movement_rows]
         for k, kind in enumerate(MOVEMENT_KINDS)
     }
-    return ReportData(project_id, days, series, units, [r[0] for r in movement_rows], movements)
+    months = [r[0].strftime("%Y-%m") for r in movement_rows]
+    return ReportData(project_id, days, series, units, months, movements)
 
 
 @dataclass(frozen=True)
@@ -166,8 +171,21 @@ _TEMPLATES = Environment(
 )
 
 
-def render_report(data: ReportData, generated_at: dt.datetime) -> str:
-    """The report page as one HTML string with inline CSS and SVG (no external resources)."""
+def alert_rows(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The report's alert rows: each alert with its day, numbers and where it was delivered."""
+    rows = []
+    for alert in alerts:
+        sent = alert["deliveries"]
+        delivered = ", ".join(
+            f"{d['channel_id']} {'ok' if d['delivered'] else 'FAILED'}" for d in sent)
+        rows.append({**alert, "delivered": delivered or "no channel"})
+    return rows
+
+
+def render_report(data: ReportData, generated_at: dt.datetime,
+                  alerts: list[dict[str, Any]] | None = None, has_rules: bool = False) -> str:
+    """The report page as one HTML string with inline CSS and SVG (no external resources).
+    ``alerts``: the project's alerts of the last 30 days (:meth:`AlertStore.recent`)."""
     compared = comparisons(data)
     movements = (
         Markup(stacked_bar_chart(
@@ -186,11 +204,30 @@ def render_report(data: ReportData, generated_at: dt.datetime) -> str:
         movements=movements,
         rows=[_row(c) for c in compared],
         rule=COMPARISON_RULE,
+        alerts=alert_rows(alerts or []),
+        alert_days=REPORTED_ALERT_DAYS,
+        has_rules=has_rules,
     )
 
 
-def write_report(db: Path, project_id: str, out: Path) -> Path:
+def write_report(db: Path | WarehouseTarget, project_id: str, out: Path) -> Path:
     data = load_report_data(db, project_id)
+    # the alert history lives beside the marts, in the same state directory
+    alerts = AlertStore(db.parent).recent(project_id, days=REPORTED_ALERT_DAYS)
+    has_rules = _has_rules(db.parent, project_id)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_report(data, dt.datetime.now(dt.UTC)), encoding="utf-8")
+    out.write_text(render_report(data, dt.datetime.now(dt.UTC), alerts, has_rules),
+                   encoding="utf-8")
     return out
+
+
+def _has_rules(home: Path, project_id: str) -> bool:
+    """Does the project have alert rules? (Read-only: a missing registry has none.)"""
+    from stripe_warehouse.registry import REGISTRY_FILE, ConnectionStore
+
+    if not (home / REGISTRY_FILE).exists():
+        return False
+    try:
+        return bool(ConnectionStore(home).get(project_id).alert_rules)
+    except WarehouseError:
+        return False

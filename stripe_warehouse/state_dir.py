@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.warehouse_target import WarehouseTarget
 
 HOME_ENV = "STRIPE_WAREHOUSE_HOME"
 DEFAULT_HOME = "./data"
@@ -29,6 +30,7 @@ WAREHOUSE_FILE = "warehouse.duckdb"
 REPORTING_FILE = "reporting.duckdb"  # the readers' copy of the marts (stripe_warehouse.publish)
 INBOX_FILE = "inbox.sqlite"  # accepted webhook events (stripe_warehouse.inbox)
 REGISTRY_FILE = "connections.json"  # the connection registry (stripe_warehouse.registry)
+ALERTS_FILE = "alerts.sqlite"  # alert state, history and deliveries (stripe_warehouse.alert_state)
 DAGSTER_DIR = "dagster"  # DAGSTER_HOME of `stripe-warehouse ui` and the real-time service
 DBT_DIR = "dbt"  # dbt's target and logs for this state directory (stripe_warehouse.transform)
 
@@ -109,6 +111,12 @@ class StateDir:
         return self.root / WAREHOUSE_FILE
 
     @property
+    def target(self) -> WarehouseTarget:
+        """The warehouse's database: DuckDB (:attr:`warehouse`) unless this directory's
+        ``warehouse_target.json`` names a PostgreSQL server (stripe_warehouse.warehouse_target)."""
+        return WarehouseTarget.read(self.root)
+
+    @property
     def reporting(self) -> Path:
         """The read-only copy of the marts that readers open."""
         return self.root / REPORTING_FILE
@@ -122,6 +130,11 @@ class StateDir:
     def registry(self) -> Path:
         """The connection registry."""
         return self.root / REGISTRY_FILE
+
+    @property
+    def alerts(self) -> Path:
+        """Each alert rule's fired/resolved state per day and what was sent."""
+        return self.root / ALERTS_FILE
 
     @property
     def dagster(self) -> Path:
@@ -143,6 +156,7 @@ class StateDir:
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DBT_TARGET_PATH": str(self.dbt_target),
             "DBT_LOG_PATH": str(self.dbt_logs),
+            **self.target.dbt_env(),
         }
 
     @property

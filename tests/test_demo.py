@@ -58,6 +58,15 @@ def test_demo_prints_the_six_metrics_writes_the_report_and_runs_again_the_same(
     assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "reports" / "demo.html").exists()
     assert (tmp_path / "reporting.duckdb").exists()
+    # it ends with the alerts its example rules raised, sent nowhere (no channel)
+    alerts = first.stdout[first.stdout.index("demo: "):].split("demo: done in")[0]
+    header = re.search(r"demo: (\d+) alert\(s\) from the rules mrr_change \(day over day\) "
+                       r"beyond \+/-5%.*\(delivered to no channel: add one with "
+                       r"`stripe-warehouse alerts channel demo \.\.\.`\):", alerts)
+    assert header is not None, alerts[-2000:]
+    listed = alerts[header.end():].strip().splitlines()
+    assert len(listed) == int(header[1])
+    assert all(line.strip().startswith(("[ALERT] demo ", "[RESOLVED] demo ")) for line in listed)
 
     second = _demo(tmp_path)
     assert second.returncode == 0, second.stderr[-2000:]
