@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from commands.cli_alerts import add_alert_commands
 from commands.cli_serving import add_serving_commands
+from commands.cli_warehouse import add_warehouse_commands
 from stripe_warehouse.crypto import NEW_KEY_ENV, SECRET_KEY_ENV, generate_key, key_id, load_key
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.registry import TIERS, ConnectionStore, validate_project_id
@@ -385,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=cmd_demo)
     add_serving_commands(commands)
     add_alert_commands(commands)
+    add_warehouse_commands(commands)
     return parser
 
 
