@@ -4,9 +4,10 @@ marts, the ``revenue_alerts`` check evaluates the project's rules after each bui
 fires reaches a loopback signed webhook once. Synced and built once for the module; each test
 reads it.
 
-The company: 15 customers whose generated history ends two days before today (D), so nothing
-of its own happens on D-1 or D (the fixture checks no subscription ends or leaves its trial
-then, and that the backfill published no failed payment on D-1 or D). Then, on D:
+The company: 15 customers whose generated history ends nine days before today (D), so nothing
+of its own happens from D-8 to D (the fixture checks no subscription ends or leaves its trial
+then, and that the backfill published no failed payment on D-1 or D): MRR(D-9) = ... = MRR(D-1)
+before the changes. Then, on D:
 - one customer with a single plain monthly USD subscription cancels it (its MRR, ``lost``, is
   unit_amount x quantity / 100);
 - two other customers' renewals fail (``fail_payment``): 2 failed payments on D;
@@ -51,6 +52,7 @@ SIGNING_SECRET = "whsec_e2e_alerts"
 TODAY = dt.datetime.now(dt.UTC).date()
 YESTERDAY = TODAY - dt.timedelta(days=1)
 FAILED_RENEWALS = 2  # failed payments made on D
+QUIET_DAYS = 9  # the generated history ends on D-9: D-8..D-1 see no change (week over week)
 
 
 def plain_monthly_subscriptions(company: Company) -> list[tuple[dict[str, Any], Decimal]]:
@@ -76,16 +78,16 @@ def plain_monthly_subscriptions(company: Company) -> list[tuple[dict[str, Any], 
 
 
 def scenario_company(start_of_today: float) -> tuple[Company, list[tuple[dict[str, Any], Decimal]]]:
-    """The first seeded 15-customer company (history ending two days before today) with three
+    """The first seeded 15-customer company (history ending nine days before today) with three
     plain monthly subscriptions (one to cancel, two to fail) and none of its subscriptions
-    ending, or leaving a trial, on D-1 or D."""
+    ending, or leaving a trial, after its history ends."""
+    history_end = int(start_of_today) - QUIET_DAYS * 86400 + 3600
     for seed in range(1, 80):
         company = generate_company(CompanyConfig(customers=15, years=1, seed=seed,
-                                                 now=int(start_of_today) - 2 * 86400 + 3600))
+                                                 now=history_end))
         if [s for s in company.objects["subscription"]
-                if (s["cancel_at"] or 0) >= start_of_today - 86400
-                or (s["status"] == "trialing" and (s["trial_end"] or 0) >= start_of_today
-                    - 2 * 86400)]:
+                if (s["cancel_at"] or 0) >= history_end
+                or (s["status"] == "trialing" and (s["trial_end"] or 0) >= history_end)]:
             continue
         plain = plain_monthly_subscriptions(company)
         if len(plain) >= 1 + FAILED_RENEWALS:
@@ -144,6 +146,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         for n, rule in enumerate([("churned_mrr", f"${lost - 1}"),
                                   ("customer_loss", f"${lost - 1}"),
                                   ("mrr_change", f"${lost - 1}"),
+                                  ("mrr_change", f"${lost - 1}", "--period", "week"),
                                   ("failed_payments", str(FAILED_RENEWALS - 1)),
                                   ("stale_data",), ("sync_failing",), ("connection_revoked",)]):
             outputs[f"rule{n}"] = cli(env, "alerts", "add", PROJECT, *rule)
@@ -235,10 +238,19 @@ def test_customer_loss_fires_for_the_customer_who_cancelled(scenario: Scenario) 
 
 
 def test_mrr_change_day_over_day_in_dollars(scenario: Scenario) -> None:
-    """D-1: MRR(D-1) - MRR(D-2) = $0 (nothing happens after the history ends on D-2). D:
+    """D-1: MRR(D-1) - MRR(D-2) = $0 (nothing happens after the history ends on D-9). D:
     MRR(D) - MRR(D-1) = -lost, beyond +/-(lost - $1): fired with MRR(D-1) as compared_to."""
     assert alert_states(scenario.home)["mrr_change-1"] == QUIET_D1_FIRED_D
     assert fired(scenario.home, "mrr_change-1") == [
+        ("fired", TODAY.isoformat(), scenario.mrr_before - scenario.lost_mrr,
+         f"{scenario.mrr_before:.6f}", [])]
+
+
+def test_mrr_change_week_over_week_in_dollars(scenario: Scenario) -> None:
+    """D-1: MRR(D-1) - MRR(D-8) = $0 (the history ended on D-9). D: MRR(D) - MRR(D-7) = -lost,
+    beyond +/-(lost - $1): fired, compared with MRR(D-7) = MRR(D-1)."""
+    assert alert_states(scenario.home)["mrr_change-2"] == QUIET_D1_FIRED_D
+    assert fired(scenario.home, "mrr_change-2") == [
         ("fired", TODAY.isoformat(), scenario.mrr_before - scenario.lost_mrr,
          f"{scenario.mrr_before:.6f}", [])]
 
@@ -248,8 +260,8 @@ def test_mrr_change_day_over_day_in_percent(scenario: Scenario) -> None:
     as the backfill published it). D-1: 0%. D: -lost / MRR(D-1) x 100: beyond it."""
     assert Decimal(0) < scenario.percent_threshold < (
         scenario.lost_mrr / scenario.mrr_before * 100)
-    assert alert_states(scenario.home)["mrr_change-2"] == QUIET_D1_FIRED_D
-    [(event, day, value, before, _)] = fired(scenario.home, "mrr_change-2")
+    assert alert_states(scenario.home)["mrr_change-3"] == QUIET_D1_FIRED_D
+    [(event, day, value, before, _)] = fired(scenario.home, "mrr_change-3")
     assert (event, day, value, Decimal(before)) == (
         "fired", TODAY.isoformat(), scenario.mrr_before - scenario.lost_mrr, scenario.mrr_before)
 
@@ -315,15 +327,15 @@ def test_a_rejected_key_revokes_the_project_and_fires_connection_revoked(
 
 
 def test_each_alert_reaches_the_signed_webhook_once(scenario: Scenario) -> None:
-    """The backfill sends nothing; the refresh sends the six rules that cross on D; the
+    """The backfill sends nothing; the refresh sends the seven rules that cross on D; the
     transform (same numbers) nothing new; each failed sync one."""
-    assert scenario.hook_requests == {"backfill": 0, "refresh": 6, "transform": 6,
-                                      "forbidden": 7, "rolled": 8}
+    assert scenario.hook_requests == {"backfill": 0, "refresh": 7, "transform": 7,
+                                      "forbidden": 8, "rolled": 9}
     for _, headers, body in scenario.hook.requests:
         assert verify_signature(body, headers[SIGNATURE_HEADER], SIGNING_SECRET)
     assert sorted(json.loads(body)["rule"] for _, _, body in scenario.hook.requests) == [
         "churned_mrr-1", "connection_revoked-1", "customer_loss-1", "failed_payments-1",
-        "failed_payments-2", "mrr_change-1", "mrr_change-2", "sync_failing-1"]
+        "failed_payments-2", "mrr_change-1", "mrr_change-2", "mrr_change-3", "sync_failing-1"]
 
 
 def check_evaluations(home: Path, job: str) -> list[Any]:
@@ -349,6 +361,6 @@ def test_dagster_records_each_build_as_the_revenue_alerts_check(scenario: Scenar
     assert (metadata["rule"].value, metadata["value"].value, metadata["threshold"].value,
             metadata["day"].value) == ("churned_mrr-1", f"{scenario.lost_mrr:.6f}",
                                        f"${scenario.lost_mrr - 1}", TODAY.isoformat())
-    assert metadata["rules_firing"].value == 6
-    assert metadata["alerts_sent"].value == 6
+    assert metadata["rules_firing"].value == 7
+    assert metadata["alerts_sent"].value == 7
     assert transform[0].metadata["alerts_sent"].value == 0
