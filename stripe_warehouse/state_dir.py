@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.warehouse_target import WarehouseTarget
 
 HOME_ENV = "STRIPE_WAREHOUSE_HOME"
 DEFAULT_HOME = "./data"
@@ -110,6 +111,12 @@ class StateDir:
         return self.root / WAREHOUSE_FILE
 
     @property
+    def target(self) -> WarehouseTarget:
+        """The warehouse's database: DuckDB (:attr:`warehouse`) unless this directory's
+        ``warehouse_target.json`` names a PostgreSQL server (stripe_warehouse.warehouse_target)."""
+        return WarehouseTarget.read(self.root)
+
+    @property
     def reporting(self) -> Path:
         """The read-only copy of the marts that readers open."""
         return self.root / REPORTING_FILE
@@ -149,6 +156,7 @@ class StateDir:
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DBT_TARGET_PATH": str(self.dbt_target),
             "DBT_LOG_PATH": str(self.dbt_logs),
+            **self.target.dbt_env(),
         }
 
     @property

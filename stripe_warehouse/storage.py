@@ -11,11 +11,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from stripe_warehouse.errors import WarehouseError, WarehouseLocked, warehouse_locked
 from stripe_warehouse.state_dir import REPORTING_FILE
+from stripe_warehouse.warehouse_target import PostgresReader, WarehouseTarget
 
 # A DuckDB file starts with three 4 KiB headers, then its blocks.
 _DUCKDB_HEADER_BYTES = 3 * 4096
@@ -154,9 +156,14 @@ def inspect_database(path: Path) -> FileHealth:
 
 
 @contextmanager
-def reading(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def reading(path: Path | WarehouseTarget) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to ``path`` whose DuckDB failures (at open or in a query) become
-    one-line errors: damaged file, file held by a writer, or marts not built yet."""
+    one-line errors: damaged file, file held by a writer, or marts not built yet. For a
+    PostgreSQL warehouse (a :class:`WarehouseTarget`), a reader on the server."""
+    if isinstance(path, WarehouseTarget):
+        with _reading_postgres(path) as reader:
+            yield reader
+        return
     try:
         with duckdb.connect(str(path), read_only=True) as con:
             yield con
@@ -168,3 +175,22 @@ def reading(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             raise WarehouseLocked(path, "read it") from None
         raise WarehouseError(f"cannot read the marts from {path} ({_first_line(text)}): build "
                              "them with `stripe-warehouse transform`") from None
+
+
+@contextmanager
+def _reading_postgres(target: WarehouseTarget) -> Iterator[Any]:
+    import psycopg2
+
+    connection = None
+    try:
+        connection = target.connect()
+        connection.set_session(readonly=True, autocommit=True)
+        yield PostgresReader(connection)
+    except psycopg2.Error as error:
+        raise WarehouseError(
+            f"cannot read the marts from the PostgreSQL warehouse "
+            f"({_first_line(str(error).strip())}): check the server named in "
+            "warehouse_target.json, then build them with `stripe-warehouse transform`") from None
+    finally:
+        if connection is not None:
+            connection.close()

@@ -131,13 +131,20 @@ def build(
     progress = progress or SyncProgress()
     progress.phase("build")
     # one turn of the writer lock for both: no other writer gets between build and publish
-    root = StateDir.of(home).root
-    with (warehouse_writer(root, "dbt build and publish"),
-          publication(root, whole=full_refresh) as publish):
-        run_dbt(build_args(full_refresh, select), home=home, on_step=progress.steps)
-        warnings = fx_rate_warnings(home)
-        progress.phase("publish")
-        publish()
+    state = StateDir.of(home)
+    root = state.root
+    if state.target.is_postgres:
+        # readers connect to the server: there is no copy to publish
+        with warehouse_writer(root, "dbt build"):
+            run_dbt(build_args(full_refresh, select), home=home, on_step=progress.steps)
+            warnings = fx_rate_warnings(home)
+    else:
+        with (warehouse_writer(root, "dbt build and publish"),
+              publication(root, whole=full_refresh) as publish):
+            run_dbt(build_args(full_refresh, select), home=home, on_step=progress.steps)
+            warnings = fx_rate_warnings(home)
+            progress.phase("publish")
+            publish()
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return warnings
@@ -146,21 +153,23 @@ def build(
 def fx_rate_warnings(home: Path | StateDir) -> list[str]:
     """One line per project and currency that has no FX rate (model int_fx_rates_missing):
     those rows' USD figures are empty until the rate is added; other projects are unaffected."""
-    import duckdb
+    exists = ("select count(*) from information_schema.tables "
+              "where table_schema = 'intermediate' and table_name = 'int_fx_rates_missing'")
+    missing = ("select project_id, currency, first_day, last_day, fix "
+               "from intermediate.int_fx_rates_missing order by project_id, currency")
+    state = StateDir.of(home)
+    if state.target.is_postgres:
+        rows = state.target.fetch_all(missing) if state.target.fetch_all(exists)[0][0] else []
+    else:
+        import duckdb
 
-    con = duckdb.connect(str(StateDir.of(home).warehouse), read_only=True)
-    try:
-        if not con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'intermediate' and table_name = 'int_fx_rates_missing'"
-        ).fetchone()[0]:
-            return []
-        rows = con.execute(
-            "select project_id, currency, first_day, last_day, fix "
-            "from intermediate.int_fx_rates_missing order by project_id, currency"
-        ).fetchall()
-    finally:
-        con.close()
+        con = duckdb.connect(str(state.warehouse), read_only=True)
+        try:
+            if not con.execute(exists).fetchone()[0]:
+                return []
+            rows = con.execute(missing).fetchall()
+        finally:
+            con.close()
     return [
         f"project {project}: no FX rate for {currency} ({first} to {last}), its USD figures "
         f"are left empty: {fix}"

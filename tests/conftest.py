@@ -1,18 +1,28 @@
-"""Session-wide test guard: one pytest run per ``--basetemp`` at a time.
+"""Fixtures shared by every test package, and a session-wide guard.
 
-pytest empties a given ``--basetemp`` when a run first needs it. A second run started on the
-same directory while the first is still going deletes the first's files mid-test: that run
-then reports a spurious failure plus an error (e.g. ``FileNotFoundError`` renaming
-``home/.alerts-test.duckdb`` in tests/alerts). The second run is refused instead.
+`postgres_url`: one throwaway PostgreSQL server for the session (scripts/postgres.py), started
+only when a selected test asks for it (the tests of the PostgreSQL warehouse target, marked
+`postgres`) and stopped at the session's end, whatever the tests did.
+
+One pytest run per ``--basetemp`` at a time: pytest empties a given ``--basetemp`` when a run
+first needs it. A second run started on the same directory while the first is still going
+deletes the first's files mid-test: that run then reports a spurious failure plus an error
+(e.g. ``FileNotFoundError`` renaming ``home/.alerts-test.duckdb`` in tests/alerts). The second
+run is refused instead.
 """
+
+from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-_held: list[int] = []  # the lock's descriptor, held until the process exits
+from scripts import postgres
+
+_held: list[int] = []  # the basetemp lock's descriptor, held until the process exits
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -30,3 +40,18 @@ def pytest_configure(config: pytest.Config) -> None:
             f"another pytest run is using --basetemp {basetemp} right now: give each "
             "concurrent run its own --basetemp (it empties that directory)") from None
     _held.append(fd)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[postgres.PostgresServer]:
+    server = postgres.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: postgres.PostgresServer) -> str:
+    """The URL of an empty database (``warehouse``) on the session's server."""
+    return postgres_server.url

@@ -7,6 +7,17 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The ECB reference rates (currency, rate_date, usd_per_unit): the Python model
+    int_fx_rates_ecb on DuckDB; on PostgreSQL, where dbt runs no Python model, the same rows
+    written by the sync (pipelines.load.ensure_postgres_fx_rates, from fx_reference.usd_rates). -#}
+{% macro ecb_rates_relation() -%}
+    {%- if target.type == 'duckdb' -%}
+        {{ ref('int_fx_rates_ecb') }}
+    {%- else -%}
+        {{ source('stripe', 'fx_rates_ecb') }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#-
   The length of one billing interval of `interval` x `interval_count`, in units of 1/4745 month
   (4745 = 13 x 365): a month is 4745 units, a year 56940, a week (12/52 month) 1095 and a day

@@ -17,6 +17,20 @@
     {{ this.identifier }}__rebuild_window
 {%- endmacro %}
 
+{#- `create or replace temp table <name> as` (PostgreSQL has no `or replace` for tables). -#}
+{% macro replace_temp_table(name) -%}
+    {{ return(adapter.dispatch('replace_temp_table', 'stripe_warehouse')(name)) }}
+{%- endmacro %}
+
+{% macro default__replace_temp_table(name) -%}
+    create or replace temp table {{ name }} as
+{%- endmacro %}
+
+{% macro postgres__replace_temp_table(name) -%}
+    drop table if exists {{ name }};
+    create temp table {{ name }} as
+{%- endmacro %}
+
 {#- The succeeded loads (sync_runs `runs`), with `not_built_only` those that finished after the
     last build of their project that {{ this }} reflects (its rows' max `built_as_of`). -#}
 {% macro succeeded_runs(not_built_only) -%}
@@ -36,7 +50,7 @@
     {%- set float_columns = adapter.get_columns_in_relation(this) | map(attribute='dtype')
         | map('upper') | select('in', ['DOUBLE', 'FLOAT', 'REAL']) | list -%}
     {%- set rewrite_whole = float_columns or not has_columns(this, required_columns) -%}
-    create or replace temp table {{ rebuild_window_table() }} as
+    {{ replace_temp_table(rebuild_window_table()) }}
     select
         unseen.project_id,
         -- never after the last day already built: that day was partial ("today" then), and a
@@ -125,7 +139,7 @@
             min(coalesce(
                 case when runs.kind = 'webhook' then runs.window_start else runs.started_at end,
                 timestamp '1970-01-01'
-            )) - to_minutes({{ var('late_row_margin_minutes') }}) as read_from
+            )) - {{ minutes_interval(var('late_row_margin_minutes')) }} as read_from
         {{ succeeded_runs(not_built_only=true) }}
         group by runs.project_id
     ) as unseen_loads

@@ -9,7 +9,7 @@
         cast(null as varchar) as project_id,
         cast(null as varchar) as id,
         cast(null as bigint) as created,
-        cast(null as json) as data
+        {{ json_null() }} as data
     where false
     {%- else %}
     select * from {{ source('stripe', table) }}

@@ -66,6 +66,61 @@
     end
 {%- endmacro %}
 
+{#- PostgreSQL: `tiers` is a jsonb array of the same objects; the sums are subqueries over it. -#}
+{% macro postgres__price_amount_minor(quantity, point) -%}
+    {%- set tier_rows = 'from jsonb_array_elements(' ~ point ~ '.tiers) as tier_row (t)' -%}
+    {%- set floor = "(t ->> 'floor')::bigint" -%}
+    {%- set up_to = "(t ->> 'up_to')::bigint" -%}
+    {%- set unit = "(t ->> 'unit_amount_minor')::decimal(38, 12)" -%}
+    {%- set flat = "(t ->> 'flat_amount_minor')::decimal(38, 12)" -%}
+    case
+        when {{ point }}.billing_scheme = 'tiered' and {{ point }}.tiers_mode = 'volume'
+            then coalesce((
+                select sum({{ quantity }} * {{ unit }} + {{ flat }})
+                {{ tier_rows }}
+                where {{ quantity }} > {{ floor }}
+                    and ({{ up_to }} is null or {{ quantity }} <= {{ up_to }})),
+                case when {{ point }}.tiers is not null then 0 end)
+        when {{ point }}.billing_scheme = 'tiered'
+            then coalesce((
+                select sum((least({{ quantity }}, coalesce({{ up_to }}, {{ quantity }})) - {{ floor }})
+                    * {{ unit }} + {{ flat }})
+                {{ tier_rows }}
+                where {{ quantity }} > {{ floor }}),
+                case when {{ point }}.tiers is not null then 0 end)
+        when {{ point }}.package_size > 1 and {{ point }}.package_rounding = 'up'
+            then {{ point }}.unit_amount_minor
+                * (({{ quantity }} + {{ point }}.package_size - 1) / {{ point }}.package_size)
+        when {{ point }}.package_size > 1
+            then {{ point }}.unit_amount_minor * ({{ quantity }} / {{ point }}.package_size)
+        else {{ point }}.unit_amount_minor * {{ quantity }}
+    end
+{%- endmacro %}
+
+{% macro postgres__price_tiers(terms) -%}
+    case when jsonb_typeof(({{ terms }})::jsonb -> 'tiers') = 'array' then (
+        select jsonb_agg(jsonb_build_object(
+            'floor', case when position = 1 then 0 else previous_up_to end,
+            'up_to', up_to,
+            'unit_amount_minor', coalesce(
+                (tier ->> 'unit_amount_decimal')::decimal(38, 12),
+                (tier ->> 'unit_amount')::decimal(38, 12), 0),
+            'flat_amount_minor', coalesce(
+                (tier ->> 'flat_amount_decimal')::decimal(38, 12),
+                (tier ->> 'flat_amount')::decimal(38, 12), 0)
+        ) order by position)
+        from (
+            select
+                tier,
+                position,
+                (tier ->> 'up_to')::bigint as up_to,
+                lag((tier ->> 'up_to')::bigint) over (order by position) as previous_up_to
+            from jsonb_array_elements(({{ terms }})::jsonb -> 'tiers') with ordinality
+                as tiers (tier, position)
+        ) as numbered
+    ) end
+{%- endmacro %}
+
 {#- An exact amount in minor units (12 decimals) in major units, still exact. -#}
 {% macro minor_to_major_exact(amount, exponent) -%}
     cast(cast({{ amount }} as decimal(38, 12))

@@ -10,7 +10,7 @@
 {#- Per project, the start of the event window: Stripe keeps events 30 days, so before the
     first successful sync's start minus 30 days none were read. -#}
 {% macro event_window_starts() -%}
-    select project_id, min(started_at) - interval 30 day as event_window_starts_at
+    select project_id, min(started_at) - interval '30 days' as event_window_starts_at
     from {{ source('stripe', 'sync_runs') }}
     where status = 'succeeded'
     group by project_id

@@ -26,3 +26,18 @@
         )), 0)
     end
 {%- endmacro %}
+
+{% macro postgres__line_tax_total(taxes_json, behavior, field, aggregate) -%}
+    case
+        when {{ taxes_json }} is null or {{ taxes_json }} = '[]' then 0
+        else coalesce((
+            select {{ aggregate }}(case
+                when coalesce(
+                    tax->>'tax_behavior' = 'inclusive', cast(tax->>'inclusive' as boolean), false
+                ) = {{ 'true' if behavior == 'inclusive' else 'false' }}
+                    then cast(tax->>'{{ field }}' as bigint)
+            end)
+            from jsonb_array_elements(cast({{ taxes_json }} as jsonb)) as line_tax (tax)
+        ), 0)
+    end
+{%- endmacro %}

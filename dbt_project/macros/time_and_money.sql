@@ -7,6 +7,23 @@
     make_timestamp(cast({{ column }} as bigint) * 1000000)
 {%- endmacro %}
 
+{% macro postgres__from_unix_seconds(column) -%}
+    (to_timestamp(cast({{ column }} as bigint)) at time zone 'UTC')
+{%- endmacro %}
+
+{#- An interval of `count` minutes. -#}
+{% macro minutes_interval(count) -%}
+    {{ return(adapter.dispatch('minutes_interval', 'stripe_warehouse')(count)) }}
+{%- endmacro %}
+
+{% macro default__minutes_interval(count) -%}
+    to_minutes({{ count }})
+{%- endmacro %}
+
+{% macro postgres__minutes_interval(count) -%}
+    make_interval(mins => {{ count }})
+{%- endmacro %}
+
 {#-
   Money is exact (docs/metrics-spec.md "Money"): DECIMAL(38, 6) from staging on, never a float.
   A floating-point sum depends on the order its rows are added in, which a parallel or an
@@ -83,6 +100,21 @@
     {%- set d = 'cast(cast(' ~ denominator ~ ' as ' ~ money_type() ~ ') * 1000000 as hugeint)' -%}
     {{ as_money('cast(sign(' ~ n ~ ') * ((abs(' ~ n ~ ') * 2 + ' ~ d ~ ') // (2 * ' ~ d ~ '))'
         ~ ' as decimal(38, 0)) * cast(0.000001 as ' ~ money_type() ~ ')') }}
+{%- endmacro %}
+
+{#- A ratio of two amounts as a floating-point number (ratios are the one place for floats):
+    DuckDB divides decimals in DOUBLE; PostgreSQL would keep numeric, so it casts first. -#}
+{% macro ratio(numerator, denominator) -%}
+    {{ return(adapter.dispatch('ratio', 'stripe_warehouse')(numerator, denominator)) }}
+{%- endmacro %}
+
+{% macro default__ratio(numerator, denominator) -%}
+    {{ numerator }}
+                    / {{ denominator }}
+{%- endmacro %}
+
+{% macro postgres__ratio(numerator, denominator) -%}
+    cast({{ numerator }} as double precision) / cast({{ denominator }} as double precision)
 {%- endmacro %}
 
 {#- Stops the build with `message` (a SQL string expression) when evaluated. -#}

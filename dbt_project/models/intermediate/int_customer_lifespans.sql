@@ -25,7 +25,7 @@ deletion_events as (
 ),
 
 event_windows as (
-    select project_id, min(started_at) - interval 30 day as event_window_starts_at
+    select project_id, min(started_at) - interval '30 days' as event_window_starts_at
     from {{ source('stripe', 'sync_runs') }}
     where status = 'succeeded'
     group by project_id

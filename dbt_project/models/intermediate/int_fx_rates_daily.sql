@@ -48,7 +48,7 @@ reference_rates as (
         ecb.usd_per_unit,
         'ecb' as rate_source,
         2 as precedence
-    from {{ ref('int_fx_rates_ecb') }} as ecb
+    from {{ ecb_rates_relation() }} as ecb
     inner join currencies_used
         on ecb.currency = currencies_used.currency
 ),
@@ -126,9 +126,9 @@ candidates as (
 ),
 
 chosen as (
-    select *
+    select {{ first_row_of(['metric_date', 'currency']) }} *
     from candidates
-    qualify row_number() over (partition by metric_date, currency order by rank_key) = 1
+    {{ first_row_by(['metric_date', 'currency'], 'rank_key') }}
 ),
 
 final as (

@@ -76,7 +76,7 @@ invoice_payment_taxes as (
 
 -- a refund a credit note made: the credit note's tax, pro rata of what it refunds
 credit_note_refund_taxes as (
-    select
+    select {{ first_row_of(['transactions.project_id', 'transactions.transaction_id']) }}
         transactions.project_id,
         transactions.transaction_type,
         transactions.transaction_id,
@@ -91,14 +91,12 @@ credit_note_refund_taxes as (
         and credit_note_refunds.credit_note_id = credit_notes.credit_note_id
     where transactions.transaction_type = 'refund'
     -- one refund named by two credit notes (should not happen): one of them
-    qualify row_number() over (
-        partition by transactions.project_id, transactions.transaction_id
-        order by credit_notes.credit_note_id
-    ) = 1
+    {{ first_row_by(['transactions.project_id', 'transactions.transaction_id'],
+        'credit_notes.credit_note_id') }}
 ),
 
 refund_taxes as (
-    select
+    select {{ first_row_of(['transactions.project_id', 'transactions.transaction_id']) }}
         transactions.project_id,
         transactions.transaction_type,
         transactions.transaction_id,
@@ -119,10 +117,8 @@ refund_taxes as (
     where transactions.transaction_type = 'refund'
         and credit_note_refund_taxes.transaction_id is null
     -- a charge named by two sources for different invoices (should not happen): one of them
-    qualify row_number() over (
-        partition by transactions.project_id, transactions.transaction_id
-        order by invoices.invoice_id
-    ) = 1
+    {{ first_row_by(['transactions.project_id', 'transactions.transaction_id'],
+        'invoices.invoice_id') }}
 ),
 
 final as (

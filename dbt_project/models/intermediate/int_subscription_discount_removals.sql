@@ -34,7 +34,7 @@ with updated as (
         project_id,
         created,
         data,
-        json_extract(data, '$.data.previous_attributes') as previous_attributes
+        {{ json_object('data', 'data.previous_attributes') }} as previous_attributes
     from {{ source('stripe', 'events') }}
     where type = 'customer.subscription.updated'
 ),
@@ -42,15 +42,14 @@ with updated as (
 updates as (
     select
         project_id,
-        json_extract_string(data, '$.data.object.id') as subscription_id,
+        {{ json_text('data', 'data.object.id') }} as subscription_id,
         {{ from_unix_seconds('created') }} as removed_at,
-        json_extract(previous_attributes, '$.discounts') as previous_discounts,
-        json_extract(previous_attributes, '$.discount') as previous_discount,
+        {{ json_object('previous_attributes', 'discounts') }} as previous_discounts,
+        {{ json_object('previous_attributes', 'discount') }} as previous_discount,
         -- what is on the subscription after the update: ids, or objects when expanded
-        coalesce(json_extract_string(data, '$.data.object.discounts[*]'), [])
-        || coalesce(json_extract_string(data, '$.data.object.discounts[*].id'), [])
-        || [json_extract_string(data, '$.data.object.discount'),
-            json_extract_string(data, '$.data.object.discount.id')] as kept_ids
+        {{ json_id_list('data', 'data.object.discounts') }}
+        || {{ list_of([json_text('data', 'data.object.discount'),
+                       json_text('data', 'data.object.discount.id')], 'text') }} as kept_ids
     from updated
     where {{ json_has_key('previous_attributes', 'discounts') }}
         or {{ json_has_key('previous_attributes', 'discount') }}
@@ -68,11 +67,8 @@ removed_by_events as (
         {{ json_id('discount') }} as discount_id,
         min(removed_at) as removed_at
     from previously_on
-    where not list_contains(
-        kept_ids,
-        {{ json_id('discount') }}
-    )
-    group by all
+    where not {{ list_has('kept_ids', json_id('discount')) }}
+    group by project_id, subscription_id, discount_id
 ),
 
 -- an item's own discounts: those on the item before an event and not on it after
@@ -85,9 +81,10 @@ items_after_events as (
         project_id,
         event_id,
         {{ json_text('item', 'id') }} as subscription_item_id,
-        coalesce(json_extract_string(item, '$.discounts[*]'), [])
-        || coalesce(json_extract_string(item, '$.discounts[*].id'), []) as kept_ids
-    from (select project_id, event_id, {{ json_array_items('items') }} as item from item_events)
+        {{ json_id_list('item', 'discounts') }} as kept_ids
+    from (
+        select project_id, event_id, {{ json_array_items('items') }} as item from item_events
+    ) as event_items
 ),
 
 item_discounts_before_events as (
@@ -102,7 +99,7 @@ item_discounts_before_events as (
         select project_id, subscription_id, event_id, created_at,
             {{ json_array_items('previous_items') }} as item
         from item_events
-    )
+    ) as previous_event_items
 ),
 
 item_discounts_removed_by_events as (
@@ -117,8 +114,8 @@ item_discounts_removed_by_events as (
         on before.project_id = after.project_id
         and before.event_id = after.event_id
         and before.subscription_item_id = after.subscription_item_id
-    where not list_contains(after.kept_ids, {{ json_id('before.discount') }})
-    group by all
+    where not {{ list_has('after.kept_ids', json_id('before.discount')) }}
+    group by before.project_id, before.subscription_id, discount_id
 ),
 
 all_removed_by_events as (
@@ -155,11 +152,11 @@ version_items as (
         subscription_id,
         observed_at,
         {{ json_text('item', 'id') }} as subscription_item_id,
-        json_extract(item, '$.discounts') as discounts
+        {{ json_object('item', 'discounts') }} as discounts
     from (
         select project_id, subscription_id, observed_at, {{ json_array_items('items') }} as item
         from versions
-    )
+    ) as items_of_versions
 ),
 
 item_lines as (
@@ -197,7 +194,7 @@ sightings as (
     select project_id, subscription_id, subscription_item_id, observed_at,
         {{ json_array_items('discounts') }} as discount
     from item_lines
-    where json_array_length(discounts) > 0
+    where {{ json_array_length_of('discounts') }} > 0
 ),
 
 -- the last observation with each discount, and the first later one of its scope without it:
@@ -211,7 +208,7 @@ last_seen as (
         {{ json_id('discount') }} as discount_id,
         max(observed_at) as last_seen_at
     from sightings
-    group by all
+    group by project_id, subscription_id, scope, discount_id
 ),
 
 removed_by_versions as (
@@ -227,7 +224,7 @@ removed_by_versions as (
         and last_seen.subscription_id = observations.subscription_id
         and last_seen.scope = observations.scope
         and observations.observed_at > last_seen.last_seen_at
-    group by all
+    group by last_seen.project_id, last_seen.subscription_id, last_seen.discount_id
 ),
 
 final as (

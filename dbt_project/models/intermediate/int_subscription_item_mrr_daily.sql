@@ -86,8 +86,10 @@ item_spans as (
 
 -- the segment of each span: of those in force throughout it, the one that started last
 -- (ties: `priority`, then the later end, for a stable pick)
+{%- set span_key = ['item_spans.project_id', 'item_spans.subscription_id',
+    'item_spans.subscription_item_id', 'item_spans.span_from'] %}
 item_span_prices as (
-    select
+    select {{ first_row_of(span_key) }}
         item_spans.span_from,
         item_spans.span_to,
         item_prices.*
@@ -101,12 +103,8 @@ item_span_prices as (
     -- spans ended before the first day read (a refresh rebuilds a few days) are not needed
     where item_spans.span_to is null
         or item_spans.span_to >= (select min(days.day_ends_at) from days)
-    qualify row_number() over (
-        partition by item_spans.project_id, item_spans.subscription_id,
-            item_spans.subscription_item_id, item_spans.span_from
-        order by item_prices.valid_from desc, item_prices.priority desc,
-            item_prices.valid_to desc nulls first
-    ) = 1
+    {{ first_row_by(span_key, 'item_prices.valid_from desc, item_prices.priority desc,'
+        ~ ' item_prices.valid_to desc nulls first') }}
 ),
 
 discounts as (

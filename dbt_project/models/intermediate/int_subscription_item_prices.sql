@@ -79,7 +79,7 @@ item_states as (
 ),
 
 latest_regular_lines as (
-    select
+    select {{ first_row_of(['project_id', 'subscription_item_id']) }}
         project_id,
         subscription_item_id,
         price_id as line_price_id,
@@ -93,16 +93,14 @@ latest_regular_lines as (
             as line_inclusive_tax_rate
     from lines
     where not is_proration
-    qualify row_number() over (
-        partition by project_id, subscription_item_id
-        order by period_started_at desc, invoice_created_at desc
-    ) = 1
+    {{ first_row_by(['project_id', 'subscription_item_id'],
+        'period_started_at desc, invoice_created_at desc') }}
 ),
 
 -- the state before the earliest loaded line: a regular line's, or the old quantity an
 -- unused-time proration credit names
 earliest_lines as (
-    select
+    select {{ first_row_of(['project_id', 'subscription_item_id']) }}
         project_id,
         subscription_item_id,
         price_id,
@@ -111,10 +109,8 @@ earliest_lines as (
         case when not is_proration then inclusive_tax end as line_inclusive_tax
     from lines
     where not is_proration or amount < 0
-    qualify row_number() over (
-        partition by project_id, subscription_item_id
-        order by period_started_at asc, is_proration desc, invoice_created_at asc
-    ) = 1
+    {{ first_row_by(['project_id', 'subscription_item_id'],
+        'period_started_at asc, is_proration desc, invoice_created_at asc') }}
 ),
 
 line_segments as (

@@ -63,8 +63,8 @@ removed_items as (
     left join item_rows
         on known_items.project_id = item_rows.project_id
         and known_items.subscription_item_id = item_rows.subscription_item_id
-    where len(item_lists.item_ids) > 0
-        and not list_contains(item_lists.item_ids, known_items.subscription_item_id)
+    where {{ list_length('item_lists.item_ids') }} > 0
+        and not {{ list_has('item_lists.item_ids', 'known_items.subscription_item_id') }}
         -- a truncated list: the sync pages the rest, writing their rows after the
         -- subscription's, so an item row as recent as the subscription is still listed
         and not (item_lists.has_more_items
@@ -75,7 +75,7 @@ removal_events as (
     select
         project_id,
         subscription_id,
-        unnest(list_filter(previous_item_ids, lambda id: not list_contains(item_ids, id)))
+        unnest({{ list_without('previous_item_ids', 'item_ids') }})
             as subscription_item_id,
         created_at
     from item_events
@@ -84,7 +84,7 @@ removal_events as (
 event_dates as (
     select project_id, subscription_id, subscription_item_id, min(created_at) as removed_at
     from removal_events
-    group by all
+    group by project_id, subscription_id, subscription_item_id
 ),
 
 -- the last moment any observation (a version, or the item's own row) still listed the item
@@ -100,7 +100,7 @@ last_listed as (
         union all
         select project_id, subscription_id, subscription_item_id, synced_at from item_rows
     ) as listings
-    group by all
+    group by project_id, subscription_id, subscription_item_id
 ),
 
 first_unlisted as (
@@ -115,9 +115,9 @@ first_unlisted as (
     inner join versions
         on removed_items.project_id = versions.project_id
         and removed_items.subscription_id = versions.subscription_id
-        and not list_contains(versions.item_ids, removed_items.subscription_item_id)
+        and not {{ list_has('versions.item_ids', 'removed_items.subscription_item_id') }}
         and (last_listed.listed_at is null or versions.observed_at > last_listed.listed_at)
-    group by all
+    group by removed_items.project_id, removed_items.subscription_item_id
 ),
 
 item_line_bounds as (
@@ -129,14 +129,14 @@ item_line_bounds as (
             as other_started_at,
         max(case when not is_proration then period_ended_at end) as invoiced_until
     from lines
-    group by all
+    group by project_id, subscription_item_id
 ),
 
 subscription_periods as (
     select project_id, subscription_id, max(period_started_at) as last_period_started_at
     from lines
     where not is_proration
-    group by all
+    group by project_id, subscription_id
 ),
 
 dated as (

@@ -137,12 +137,11 @@ regular_lines as (
         lag(quantity) over by_period as previous_quantity
     from (
         -- one state per period (a period invoiced twice: its latest line)
-        select * from lines
+        select {{ first_row_of(['project_id', 'subscription_item_id', 'period_started_at']) }} *
+        from lines
         where not is_proration
-        qualify row_number() over (
-            partition by project_id, subscription_item_id, period_started_at
-            order by amount desc
-        ) = 1
+        {{ first_row_by(['project_id', 'subscription_item_id', 'period_started_at'],
+            'amount desc') }}
     ) as period_lines
     window by_period as (partition by project_id, subscription_item_id order by period_started_at)
 ),
@@ -155,6 +154,30 @@ exact_starts as (
     select project_id, subscription_item_id, price_id, quantity, period_started_at
     from lines
     where is_proration and amount > 0
+),
+
+-- the first version of each item and the item's latest invoice line before it
+first_version_lines as (
+    select {{ first_row_of(['versions.project_id', 'versions.subscription_item_id']) }}
+        versions.project_id,
+        versions.subscription_id,
+        versions.subscription_item_id,
+        versions.price_id,
+        versions.quantity,
+        versions.observed_at,
+        latest_line.period_started_at as changed_after,
+        latest_line.quantity as line_quantity,
+        latest_line.price_id as line_price_id
+    from version_changes as versions
+    inner join lines as latest_line
+        on versions.project_id = latest_line.project_id
+        and versions.subscription_item_id = latest_line.subscription_item_id
+        and latest_line.period_started_at <= versions.observed_at
+        and not (latest_line.is_proration and latest_line.amount < 0)
+    where versions.previous_observed_at is null
+        and versions.is_first_version
+    {{ first_row_by(['versions.project_id', 'versions.subscription_item_id'],
+        'latest_line.period_started_at desc, latest_line.is_proration desc') }}
 ),
 
 -- an observed state that differs from the last evidence before it: `changed_after` is that
@@ -177,28 +200,17 @@ observed_changes as (
     union all
     -- the first version against the item's latest invoice line before it
     select
-        versions.project_id,
-        versions.subscription_id,
-        versions.subscription_item_id,
-        versions.price_id,
-        versions.quantity,
-        versions.observed_at,
-        latest_line.period_started_at as changed_after,
+        project_id,
+        subscription_id,
+        subscription_item_id,
+        price_id,
+        quantity,
+        observed_at,
+        changed_after,
         'first_observation' as state_source
-    from version_changes as versions
-    inner join lines as latest_line
-        on versions.project_id = latest_line.project_id
-        and versions.subscription_item_id = latest_line.subscription_item_id
-        and latest_line.period_started_at <= versions.observed_at
-        and not (latest_line.is_proration and latest_line.amount < 0)
-    where versions.previous_observed_at is null
-        and versions.is_first_version
-    qualify row_number() over (
-        partition by versions.project_id, versions.subscription_item_id
-        order by latest_line.period_started_at desc, latest_line.is_proration desc
-    ) = 1
-        and (latest_line.quantity is distinct from versions.quantity
-            or latest_line.price_id is distinct from versions.price_id)
+    from first_version_lines
+    where line_quantity is distinct from quantity
+        or line_price_id is distinct from price_id
 ),
 
 undated_changes as (

@@ -121,7 +121,7 @@ observations as (
 
 -- the earliest observed state: the one at (or nearest after) the start of the event window
 earliest_observations as (
-    select
+    select {{ first_row_of(['project_id', 'subscription_id']) }}
         project_id,
         subscription_id,
         observed_at as first_observed_at,
@@ -129,20 +129,16 @@ earliest_observations as (
         is_collection_paused as is_first_paused
     from observations
     where observed_at is not null and status is not null
-    qualify row_number() over (
-        partition by project_id, subscription_id
-        order by observed_at asc, priority desc, status asc
-    ) = 1
+    {{ first_row_by(['project_id', 'subscription_id'],
+        'observed_at asc, priority desc, status asc') }}
 ),
 
 -- the invoice whose dunning made a subscription past_due/unpaid: its latest unpaid one
 dunning_invoices as (
-    select *
+    select {{ first_row_of(['project_id', 'subscription_id']) }} *
     from {{ ref('int_invoices_in_dunning') }}
     where status in ('open', 'uncollectible') and subscription_id is not null
-    qualify row_number() over (
-        partition by project_id, subscription_id order by created_at desc, invoice_id desc
-    ) = 1
+    {{ first_row_by(['project_id', 'subscription_id'], 'created_at desc, invoice_id desc') }}
 ),
 
 -- Stripe keeps a subscription `incomplete` until its first invoice is paid
@@ -244,10 +240,9 @@ change_instants as (
     from (
         select
             *,
-            unnest([
-                started_at, activated_at, past_due_from, unpaid_from, paused_from,
-                trialing_from, paused_status_from
-            ]) as changed_at
+            unnest({{ list_of(['started_at', 'activated_at', 'past_due_from', 'unpaid_from',
+                               'paused_from', 'trialing_from', 'paused_status_from']) }})
+                as changed_at
         from pre_window_changes
     ) as instants
     where changed_at is not null
@@ -276,17 +271,15 @@ inferred_observations as (
 
 -- one state per instant: a direct observation beats an inferred one
 deduplicated as (
-    select *
+    select {{ first_row_of(['project_id', 'subscription_id', 'observed_at']) }} *
     from (
         select * from observations
         union all
         select * from inferred_observations
     ) as all_observations
     where observed_at is not null and status is not null
-    qualify row_number() over (
-        partition by project_id, subscription_id, observed_at
-        order by priority desc, status asc
-    ) = 1
+    {{ first_row_by(['project_id', 'subscription_id', 'observed_at'],
+        'priority desc, status asc') }}
 ),
 
 final as (

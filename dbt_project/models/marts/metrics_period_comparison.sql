@@ -57,9 +57,10 @@ final as (
             ~ ' order by period_start)') }} as change,
         case
             when lag(value) over (partition by project_id, metric order by period_start) <> 0
-                then (value - lag(value) over (
-                    partition by project_id, metric order by period_start))
-                    / lag(value) over (partition by project_id, metric order by period_start)
+                then {{ ratio(
+                    '(value - lag(value) over (partition by project_id, metric'
+                    ~ ' order by period_start))',
+                    'lag(value) over (partition by project_id, metric order by period_start)') }}
         end as growth_rate
     from period_values
 )

@@ -5,7 +5,7 @@
 -#}
 with credit_notes as (
     {#- as stg_stripe__credit_notes: no table before the first sync that read credit notes -#}
-    select project_id, id, data from ({{ optional_source('credit_notes') }})
+    select project_id, id, data from ({{ optional_source('credit_notes') }}) as credit_note_rows
 ),
 
 listed as (
@@ -22,7 +22,7 @@ final as (
         credit_note_id,
         {{ json_id('refund', 'refund') }} as refund_id
     from listed
-    where json_type(refund) = 'OBJECT'
+    where {{ json_type_of('refund') }} = 'OBJECT'
     union
     select
         project_id,

@@ -31,26 +31,26 @@ with observed as (
     union all
     -- an item's own discounts (`subscription_item` names the item they apply to): as the
     -- item is now, and as each stored version had it (a removed one is on the item no more)
-    select project_id, subscription_id, discounts, cast(null as json) as discount
+    select project_id, subscription_id, discounts, {{ json_null() }} as discount
     from {{ ref('stg_stripe__subscription_items') }}
-    where discounts is not null and json_array_length(discounts) > 0
+    where discounts is not null and {{ json_array_length_of('discounts') }} > 0
     union all
     select
         project_id,
         subscription_id,
-        json_extract(item, '$.discounts') as discounts,
-        cast(null as json) as discount
+        {{ json_object('item', 'discounts') }} as discounts,
+        {{ json_null() }} as discount
     from (
         select project_id, subscription_id, {{ json_array_items('items') }} as item
         from {{ ref('stg_stripe__subscription_versions') }}
-    )
-    where json_array_length(item, '$.discounts') > 0
+    ) as version_items
+    where {{ json_array_length_of('item', 'discounts') }} > 0
     union all
     -- the lines an item's own discounts applied to: the only object of a removed one that a
     -- backfill run after its removal reads
-    select project_id, subscription_id, discounts, cast(null as json) as discount
+    select project_id, subscription_id, discounts, {{ json_null() }} as discount
     from {{ ref('stg_stripe__invoice_lines') }}
-    where subscription_id is not null and json_array_length(discounts) > 0
+    where subscription_id is not null and {{ json_array_length_of('discounts') }} > 0
 ),
 
 listed as (
@@ -91,7 +91,7 @@ expanded as (
         cast({{ coupon_term('discount', 'amount_off') }} as bigint) as coupon_amount_off_minor,
         upper({{ coupon_term('discount', 'currency') }}) as coupon_currency
     from unioned
-    where json_type(discount) = 'OBJECT'
+    where {{ json_type_of('discount') }} = 'OBJECT'
 ),
 
 -- one row per discount: a sighting with the coupon as an id and one with it expanded are the
@@ -111,16 +111,23 @@ sighted as (
         max(coupon_amount_off_minor) as coupon_amount_off_minor,
         max(coupon_currency) as coupon_currency
     from expanded
-    group by all
+    group by
+        project_id,
+        subscription_id,
+        discount_id,
+        coupon_id,
+        started_at,
+        ends_at,
+        subscription_item_id
 ),
 
 referenced as (
     select distinct
         project_id,
         subscription_id,
-        json_extract_string(discount, '$') as discount_id
+        {{ json_text('discount', '') }} as discount_id
     from unioned
-    where json_type(discount) = 'VARCHAR'
+    where {{ json_type_of('discount') }} = 'VARCHAR'
 ),
 
 known as (

@@ -15,8 +15,7 @@
 ) }}
 
 {#- the changed keys only: a small document, parsed again cheaply for its keys -#}
-{%- set previous_attributes_json =
-    'cast(' ~ json_field(paths, 'data.previous_attributes') ~ ' as json)' -%}
+{%- set previous_attributes_json = as_json(json_field(paths, 'data.previous_attributes')) -%}
 
 with source as (
     {{ rows_synced_since_last_build(

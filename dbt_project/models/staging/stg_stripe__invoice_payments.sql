@@ -47,7 +47,7 @@ parsed as (
         synced_at,
         built_as_of
     from payments
-    where json_type(payment) = 'OBJECT'
+    where {{ json_type_of('payment') }} = 'OBJECT'
 ),
 
 final as (

@@ -22,7 +22,7 @@ defaults as (
         data,
         lower({{ json_text('data', 'currency') }}) as currency_key,
         true as is_default_currency,
-        data as terms
+        {{ json_document('data') }} as terms
     from source
 ),
 

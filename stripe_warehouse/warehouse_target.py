@@ -1,0 +1,126 @@
+"""Which database holds the warehouse: the one place that says so.
+
+DuckDB (`warehouse.duckdb` in the state directory) is the embedded default. A state directory
+whose `warehouse_target.json` says `{"target": "postgres", "dsn": "postgresql://..."}` keeps
+its warehouse on that PostgreSQL server instead; the file is owner-only (0600) like the
+registry, because the DSN may hold a password. Everything that reaches the warehouse asks the
+state directory (`StateDir.target`): the sync (dlt's `duckdb` or `postgres` destination,
+`pipelines.load`), dbt (`StateDir.dbt_env()` selects profiles.yml's `local` or `postgres`
+output and hands it the server's address) and the readers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.settings import make_private
+
+TARGET_FILE = "warehouse_target.json"
+DUCKDB, POSTGRES = "duckdb", "postgres"
+# profiles.yml's output for each target (dbt's --target, passed as DBT_TARGET)
+DBT_OUTPUTS = {DUCKDB: "local", POSTGRES: "postgres"}
+
+
+class InvalidWarehouseTarget(WarehouseError):
+    """warehouse_target.json is unreadable or names no supported target."""
+
+
+@dataclass(frozen=True)
+class WarehouseTarget:
+    """A warehouse database: ``kind`` `duckdb` (no ``dsn``) or `postgres` (``dsn`` its URL)."""
+
+    kind: Literal["duckdb", "postgres"] = DUCKDB
+    dsn: str | None = None
+
+    @classmethod
+    def postgres(cls, dsn: str) -> WarehouseTarget:
+        return cls(POSTGRES, dsn)
+
+    @classmethod
+    def read(cls, root: Path) -> WarehouseTarget:
+        """The state directory's target: DuckDB unless ``warehouse_target.json`` says else."""
+        path = Path(root) / TARGET_FILE
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            return cls()
+        fix = (f'write {{"target": "duckdb"}} or {{"target": "postgres", "dsn": '
+               f'"postgresql://user:password@host:port/database"}} into {path}')
+        try:
+            settings = json.loads(text)
+            kind = settings.get("target", DUCKDB)
+        except (ValueError, AttributeError):
+            raise InvalidWarehouseTarget(f"{path} is not a JSON object: {fix}") from None
+        if kind == DUCKDB:
+            return cls()
+        if kind == POSTGRES and isinstance(settings.get("dsn"), str) and \
+                settings["dsn"].startswith(("postgresql://", "postgres://")):
+            return cls.postgres(settings["dsn"])
+        raise InvalidWarehouseTarget(f"{path} names no supported warehouse: {fix}")
+
+    def save(self, root: Path) -> Path:
+        """Write this target into the state directory ``root`` (0600)."""
+        path = Path(root) / TARGET_FILE
+        settings: dict[str, Any] = {"target": self.kind}
+        if self.dsn:
+            settings["dsn"] = self.dsn
+        path.write_text(json.dumps(settings) + "\n")
+        make_private(path)
+        return path
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.kind == POSTGRES
+
+    def dbt_env(self) -> dict[str, str]:
+        """The environment profiles.yml reads: the output (DBT_TARGET) and, for PostgreSQL,
+        the server's address; the password in a DBT_ENV_SECRET_ variable, which dbt keeps
+        out of its logs."""
+        environment = {"DBT_TARGET": DBT_OUTPUTS[self.kind]}
+        if self.is_postgres:
+            parts = urlsplit(self.dsn)
+            environment.update({
+                "STRIPE_WAREHOUSE_PG_HOST": parts.hostname or "127.0.0.1",
+                "STRIPE_WAREHOUSE_PG_PORT": str(parts.port or 5432),
+                "STRIPE_WAREHOUSE_PG_USER": unquote(parts.username or ""),
+                "DBT_ENV_SECRET_STRIPE_WAREHOUSE_PG_PASSWORD": unquote(parts.password or ""),
+                "STRIPE_WAREHOUSE_PG_DATABASE": parts.path.lstrip("/") or "postgres",
+            })
+        return environment
+
+    def connect(self) -> Any:
+        """A psycopg2 connection to the PostgreSQL warehouse (autocommit off)."""
+        if not self.is_postgres:
+            raise TypeError("connect() is for the PostgreSQL target; DuckDB is a file")
+        import psycopg2  # only the PostgreSQL target needs the driver
+
+        return psycopg2.connect(self.dsn)
+
+    def fetch_all(self, sql: str, parameters: list[Any] | None = None) -> list[tuple]:
+        """The rows of one query on the PostgreSQL warehouse (``%s`` parameters)."""
+        con = self.connect()
+        try:
+            with con.cursor() as cur:
+                cur.execute(sql, parameters)
+                return cur.fetchall()
+        finally:
+            con.close()
+
+
+class PostgresReader:
+    """The part of DuckDB's connection API the readers use (``execute(sql, params)`` returning
+    something to ``fetchone``/``fetchall``), on a PostgreSQL connection: their SQL is written
+    for both, with ``?`` placeholders."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, parameters: list[Any] | tuple = ()) -> Any:
+        cursor = self._connection.cursor()
+        cursor.execute(sql.replace("?", "%s"), list(parameters))
+        return cursor

@@ -1,0 +1,51 @@
+"""The warehouse target, chosen in one place: a state directory's warehouse_target.json."""
+
+import stat
+
+import pytest
+
+from stripe_warehouse.state_dir import StateDir
+from stripe_warehouse.warehouse_target import (
+    TARGET_FILE,
+    InvalidWarehouseTarget,
+    WarehouseTarget,
+)
+
+
+def test_duckdb_is_the_default_and_its_dbt_output_is_local(tmp_path):
+    state = StateDir.of(tmp_path)
+    assert state.target == WarehouseTarget("duckdb")
+    assert not state.target.is_postgres
+    assert state.dbt_env()["DBT_TARGET"] == "local"
+    assert not any(key.startswith("STRIPE_WAREHOUSE_PG_") for key in state.dbt_env())
+
+
+def test_a_postgres_target_hands_dbt_the_server_and_keeps_its_file_private(tmp_path):
+    path = WarehouseTarget.postgres("postgresql://wh%40user:s3cr%2Ft@db.internal:6543/stripe")\
+        .save(tmp_path)
+    assert path == tmp_path / TARGET_FILE
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # the DSN holds a password
+    environment = StateDir.of(tmp_path).dbt_env()
+    assert {key: environment[key] for key in environment if "PG" in key or key == "DBT_TARGET"} \
+        == {
+            "DBT_TARGET": "postgres",
+            "STRIPE_WAREHOUSE_PG_HOST": "db.internal",
+            "STRIPE_WAREHOUSE_PG_PORT": "6543",
+            "STRIPE_WAREHOUSE_PG_USER": "wh@user",
+            "DBT_ENV_SECRET_STRIPE_WAREHOUSE_PG_PASSWORD": "s3cr/t",
+            "STRIPE_WAREHOUSE_PG_DATABASE": "stripe",
+        }
+
+
+@pytest.mark.parametrize("content", [
+    "not json", "[]", '{"target": "snowflake"}', '{"target": "postgres"}',
+    '{"target": "postgres", "dsn": "mysql://x@y/z"}',
+])
+def test_a_wrong_target_file_is_a_one_line_error_naming_the_fix(tmp_path, content):
+    (tmp_path / TARGET_FILE).write_text(content)
+    with pytest.raises(InvalidWarehouseTarget) as raised:
+        StateDir.of(tmp_path).target  # noqa: B018
+    message = str(raised.value)
+    assert "\n" not in message
+    assert str(tmp_path / TARGET_FILE) in message
+    assert '{"target": "postgres", "dsn": "postgresql://' in message
