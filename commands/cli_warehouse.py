@@ -8,9 +8,9 @@ hold a password, so it is read from an environment variable the user names, neve
 from __future__ import annotations
 
 import argparse
-import os
 from urllib.parse import urlsplit
 
+from commands.env_secrets import read_env_secret
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.warehouse_target import WarehouseTarget
 
@@ -54,14 +54,7 @@ def describe(target: WarehouseTarget) -> str:
 
 def _reachable_server(variable: str) -> WarehouseTarget:
     """The PostgreSQL target named by the environment variable, once a connection works."""
-    if "://" in variable:
-        raise WarehouseError("pass the name of an environment variable holding the server's "
-                             "URL, not the URL: a password on the command line ends up in "
-                             "shell history")
-    dsn = os.environ.get(variable, "").strip()
-    if not dsn:
-        raise WarehouseError(f"environment variable {variable} is unset or empty: export the "
-                             f"server's URL ({DSN_SHAPE})")
+    dsn = read_env_secret(variable, f"server's URL ({DSN_SHAPE})")
     if not dsn.startswith(("postgresql://", "postgres://")):
         raise WarehouseError(f"{variable} is not a PostgreSQL URL: write it as {DSN_SHAPE}")
     target = WarehouseTarget.postgres(dsn)

@@ -123,11 +123,12 @@ def run_alerts(home: Path | StateDir, *, projects: list[str] | None = None,
     return round_
 
 
-def run_alerts_after_build(home: Path | StateDir, log: object = None) -> AlertRound:
+def run_alerts_after_build(home: Path | StateDir, log: object = None,
+                           projects: list[str] | None = None) -> AlertRound:
     """:func:`run_alerts` for a build's caller: never raises a user error into the build (it
     becomes one problem line); ``log`` (a callable) is told each alert and failure."""
     try:
-        round_ = run_alerts(home)
+        round_ = run_alerts(home, projects=projects)
     except WarehouseError as error:
         round_ = AlertRound(problems=[f"alerts not evaluated: {error}"])
     if callable(log):

@@ -18,7 +18,8 @@ def home(tmp_path, monkeypatch):
 
 def test_a_new_state_directory_shows_duckdb_and_writes_nothing(home, capsys):
     assert main(["warehouse"]) == 0
-    assert capsys.readouterr().out == "warehouse: duckdb (warehouse.duckdb in the state directory)\n"
+    assert capsys.readouterr().out == \
+        "warehouse: duckdb (warehouse.duckdb in the state directory)\n"
     assert not (home / TARGET_FILE).exists()
 
 
@@ -70,6 +71,6 @@ def test_a_bad_or_unreachable_server_is_one_line_and_leaves_the_target_as_it_was
 
 def test_a_url_on_the_command_line_is_refused(home, capsys):
     assert main(["warehouse", "--postgres-dsn-env", "postgresql://u:p@h/db"]) == 2
-    assert "not the URL: a password on the command line ends up in shell history" in \
+    assert "not the value: secrets on the command line end up in shell history" in \
         capsys.readouterr().err
     assert not (home / TARGET_FILE).exists()
