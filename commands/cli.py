@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from commands.cli_alerts import add_alert_commands
 from commands.cli_serving import add_serving_commands
+from commands.cli_warehouse import add_warehouse_commands
+from commands.env_secrets import read_env_secret
 from stripe_warehouse.crypto import NEW_KEY_ENV, SECRET_KEY_ENV, generate_key, key_id, load_key
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.registry import TIERS, ConnectionStore, validate_project_id
@@ -30,18 +32,6 @@ def _store(args: argparse.Namespace) -> ConnectionStore:
     return ConnectionStore(args.state.create().root)
 
 
-def _read_env_secret(var: str, what: str) -> str:
-    if var.startswith(("sk_", "rk_", "whsec_")):
-        raise WarehouseError(
-            "pass the name of an environment variable holding the secret, not the secret: "
-            "secrets on the command line end up in shell history"
-        )
-    value = os.environ.get(var, "").strip()
-    if not value:
-        raise WarehouseError(f"environment variable {var} is unset or empty: export the {what}")
-    return value
-
-
 def cmd_connect(args: argparse.Namespace) -> None:
     """Check the key against Stripe, then store the connection encrypted; or start OAuth."""
     validate_project_id(args.project)
@@ -57,10 +47,10 @@ def cmd_connect(args: argparse.Namespace) -> None:
         return
     from pipelines.client import StripeReader
 
-    api_key = _read_env_secret(args.api_key_env, "Stripe API key")
+    api_key = read_env_secret(args.api_key_env, "Stripe API key")
     _refuse_live_key_under_demo_key(api_key)
     webhook_secret = (
-        _read_env_secret(args.webhook_secret_env, "webhook signing secret")
+        read_env_secret(args.webhook_secret_env, "webhook signing secret")
         if args.webhook_secret_env else None
     )
     with StripeReader(api_key, project_id=args.project) as reader:
@@ -385,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=cmd_demo)
     add_serving_commands(commands)
     add_alert_commands(commands)
+    add_warehouse_commands(commands)
     return parser
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Any
 
+from commands.env_secrets import read_env_secret
 from stripe_warehouse.alert_rules import RULE_KINDS
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.registry import ConnectionStore
@@ -19,17 +19,8 @@ def _store(args: argparse.Namespace) -> ConnectionStore:
 
 
 def _secret_from_env(variable: str | None, what: str) -> str | None:
-    """A channel secret from the environment variable the user named (never from argv)."""
-    if variable is None:
-        return None
-    if variable.startswith(("http://", "https://", "whsec_")) or "/" in variable:
-        raise WarehouseError(f"pass the name of an environment variable holding the {what}, "
-                             "not the value: secrets on the command line end up in shell history")
-    value = os.environ.get(variable, "").strip()
-    if not value:
-        raise WarehouseError(f"environment variable {variable} is unset or empty: export the "
-                             f"{what}")
-    return value
+    """A channel secret from the environment variable the user named, if one was named."""
+    return None if variable is None else read_env_secret(variable, what)
 
 
 def cmd_alerts_add(args: argparse.Namespace) -> None:

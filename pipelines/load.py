@@ -25,6 +25,7 @@ from pipelines.windows import sync_window
 from stripe_warehouse import fx_reference
 from stripe_warehouse.errors import WarehouseError, WarehouseLocked, warehouse_locked
 from stripe_warehouse.purge import DLT_DIR
+from stripe_warehouse.redaction import redact
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.settings import RAW_DATASET, make_private
 from stripe_warehouse.state_dir import DUCKDB_STORAGE_VERSION, StateDir
@@ -221,6 +222,15 @@ def _reraise_interrupt(error: BaseException) -> None:
         seen = seen.__cause__ or seen.__context__
 
 
+def _record_failure(store: ConnectionStore, project_id: str, error: WarehouseError) -> None:
+    """Note the failed sync in the registry (the sync_failing alert reads it); a registry that
+    cannot be written (a full disk) must not hide the sync's own error."""
+    try:
+        store.record_sync_failure(project_id, time.time(), redact(str(error)))
+    except (WarehouseError, OSError) as problem:
+        log.warning("project %s: the failed sync could not be recorded: %s", project_id, problem)
+
+
 def _user_error(error: BaseException, project_id: str, warehouse: Path) -> WarehouseError:
     """The one-line error inside whatever dlt wrapped around it.
 
@@ -297,9 +307,10 @@ def sync_project(
 ) -> SyncResult:
     """Read one project's Stripe account into ``stripe_raw`` and append a ``sync_runs`` row.
 
-    ``store`` is a :class:`stripe_warehouse.registry.ConnectionStore`; the registry is only
-    updated when the load succeeded. ``progress`` gets the objects read so far, ``phase`` the
-    name of each phase as it starts (``extract``, ``normalize``, ``load``). ``decode``: an
+    ``store`` is a :class:`stripe_warehouse.registry.ConnectionStore`; the registry records the
+    sync when the load succeeded, and the failure (time, one-line error) when it did not.
+    ``progress`` gets the objects read so far, ``phase`` the name of each phase as it starts
+    (``extract``, ``normalize``, ``load``). ``decode``: an
     :class:`AllowlistingDecoder` shared by several syncs (a batch), instead of this sync's own
     (its worker processes take a second to start).
     """
@@ -390,9 +401,12 @@ def sync_project(
     except Exception as error:
         _discard_packages(pipeline)
         if isinstance(error, WarehouseError):
+            _record_failure(store, project_id, error)
             raise
         _reraise_interrupt(error)
-        raise _user_error(error, project_id, warehouse) from error
+        user_error = _user_error(error, project_id, warehouse)
+        _record_failure(store, project_id, user_error)
+        raise user_error from error
     store.record_sync(project_id, kind, finished.timestamp(), last_event_created)
     return run
 

@@ -4,14 +4,18 @@ Both stop every sync at once (schedules and sensors only pick ``active`` project
 stored token, and keep the loaded data (the tier's retention policy still applies to it).
 """
 
+import logging
 from typing import Any, Literal
 
 from pipelines.load import SyncResult, sync_project
+from stripe_warehouse.alerts import run_alerts_after_build
 from stripe_warehouse.demo_project import refuse_demo_sync
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.oauth import OAuthSettings, deauthorize
 from stripe_warehouse.probe import probe
 from stripe_warehouse.registry import Connection, ConnectionStore
+
+log = logging.getLogger(__name__)
 
 
 def revoked_message(project_id: str) -> str:
@@ -59,9 +63,14 @@ def sync_or_revoke(
         return sync_project(store, project_id, kind, **options)
     except WarehouseError:
         connection = store.get(project_id)
-        if connection.status != "active" or connection.api_key is None:
-            raise
-        if not credentials_rejected(store.api_key(project_id), options.get("api_base")):
-            raise
-        store.revoke(project_id, revoked_message(project_id))
-        raise WarehouseError(revoked_message(project_id)) from None
+        revoked = (connection.status == "active" and connection.api_key is not None
+                   and credentials_rejected(store.api_key(project_id), options.get("api_base")))
+        if revoked:
+            store.revoke(project_id, revoked_message(project_id))
+        # no build follows a failed sync: its rules (sync_failing, connection_revoked) are
+        # judged here, or nobody would hear of the failure until the next successful build
+        run_alerts_after_build(options.get("home") or store.home, log=log.warning,
+                               projects=[project_id])
+        if revoked:
+            raise WarehouseError(revoked_message(project_id)) from None
+        raise

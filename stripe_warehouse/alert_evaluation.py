@@ -172,8 +172,30 @@ def stale_reason(connection: Connection, now: dt.datetime) -> str | None:
             f"{allowed.total_seconds() / 3600:g} h")
 
 
+def sync_failing(connection: Connection, rule: Rule, now: dt.datetime) -> Finding:
+    """Fires while the project's syncs fail: its last attempt failed (the registry counts the
+    failures since the last success); the value is that count. A success resolves it."""
+    failures = connection.failures_since_success
+    if not failures or connection.last_failure_at is None:
+        return Finding(connection.project_id, rule, now.date(), False, Decimal(0),
+                       note="last sync succeeded")
+    since = ("no successful sync yet" if connection.last_sync_at is None else
+             f"last success {_utc_text(connection.last_sync_at)}")
+    return Finding(connection.project_id, rule, now.date(), True, Decimal(failures),
+                   note=f"{failures} failed sync(s), {since}; last failure "
+                        f"{_utc_text(connection.last_failure_at)}: "
+                        f"{connection.last_failure_error}")
+
+
+def _utc_text(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def evaluate_health(connection: Connection, rule: Rule, now: dt.datetime) -> Finding:
-    """``stale_data`` and ``connection_revoked``, judged on the registry as of ``now``."""
+    """``stale_data``, ``connection_revoked`` and ``sync_failing``, judged on the registry as
+    of ``now``."""
+    if rule.kind == "sync_failing":
+        return sync_failing(connection, rule, now)
     if rule.kind == "stale_data":
         reason = stale_reason(connection, now)
         return Finding(connection.project_id, rule, now.date(), reason is not None,

@@ -24,8 +24,10 @@ RULE_KINDS: dict[str, str] = {
     "customer_loss": "one customer's contraction or churn on a day above $N (e.g. $200)",
     "stale_data": "no successful sync for longer than the tier's cadence x 2 (no threshold)",
     "connection_revoked": "Stripe rejected the project's credentials (no threshold)",
+    "sync_failing": "the project's last sync failed, and every one since the last success "
+                    "(no threshold)",
 }
-NO_THRESHOLD = ("stale_data", "connection_revoked")
+NO_THRESHOLD = ("stale_data", "connection_revoked", "sync_failing")
 PERIODS = {"day": 1, "week": 7}
 _THRESHOLD = re.compile(r"^(?P<dollar>\$)?(?P<number>\d+(\.\d+)?)(?P<suffix>%|x)?$")
 

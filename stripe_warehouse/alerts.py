@@ -10,6 +10,7 @@ recorded and never fails the build; a rule that cannot be evaluated is one line 
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from stripe_warehouse.alert_state import AlertEvent, AlertStore
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.registry import Connection, ConnectionStore
 from stripe_warehouse.state_dir import StateDir
+from stripe_warehouse.storage import reading
 
 # The last reported day (partial, as of the last sync) and the one before it, whose numbers a
 # later sync may still complete: each build judges both. Older days are history, not news.
@@ -61,34 +63,37 @@ def _days_to_judge(con: duckdb.DuckDBPyConnection, project_id: str) -> list[dt.d
 
 def evaluate(home: Path | StateDir, connections: list[Connection],
              now: dt.datetime) -> tuple[list[Finding], list[str]]:
-    """Every rule's finding on the days it judges; and one line per rule that could not be."""
+    """Every rule's finding on the days it judges; and one line per rule that could not be.
+
+    The published numbers are ``reporting.duckdb``, or the server itself for a PostgreSQL
+    warehouse (nothing is published there: readers query it, see metrics.marts_source)."""
     findings: list[Finding] = []
     problems: list[str] = []
-    reporting = StateDir.of(home).reporting
-    con = duckdb.connect(str(reporting), read_only=True) if reporting.exists() else None
+    state = StateDir.of(home)
+    target = state.target
+    source = target if target.is_postgres else state.reporting
     try:
-        for connection in connections:
-            rules = [rule_from_stored(r) for r in connection.alert_rules or []]
-            findings += [evaluate_health(connection, r, now) for r in rules
-                         if r.kind in NO_THRESHOLD]
-            marts_rules = [r for r in rules if r.kind not in NO_THRESHOLD]
-            if not marts_rules:
-                continue
-            if con is None:
-                problems.append(f"{connection.project_id}: no published marts yet: run "
-                                f"`stripe-warehouse sync {connection.project_id} --backfill`")
-                continue
-            for day in _days_to_judge(con, connection.project_id):
-                for rule in marts_rules:
-                    finding = evaluate_on_marts(con, connection.project_id, rule, day)
-                    if finding is not None:
-                        findings.append(finding)
-    except duckdb.Error as error:
-        problems.append(f"the published marts {reporting} could not be read "
-                        f"({type(error).__name__}): run `stripe-warehouse transform`")
-    finally:
-        if con is not None:
-            con.close()
+        with ExitStack() as opened:
+            con = (opened.enter_context(reading(source))
+                   if target.is_postgres or state.reporting.exists() else None)
+            for connection in connections:
+                rules = [rule_from_stored(r) for r in connection.alert_rules or []]
+                findings += [evaluate_health(connection, r, now) for r in rules
+                             if r.kind in NO_THRESHOLD]
+                marts_rules = [r for r in rules if r.kind not in NO_THRESHOLD]
+                if not marts_rules:
+                    continue
+                if con is None:
+                    problems.append(f"{connection.project_id}: no published marts yet: run "
+                                    f"`stripe-warehouse sync {connection.project_id} --backfill`")
+                    continue
+                for day in _days_to_judge(con, connection.project_id):
+                    for rule in marts_rules:
+                        finding = evaluate_on_marts(con, connection.project_id, rule, day)
+                        if finding is not None:
+                            findings.append(finding)
+    except WarehouseError as error:  # storage.reading's one line (a server, a damaged file)
+        problems.append(str(error))
     return findings, problems
 
 
@@ -123,11 +128,12 @@ def run_alerts(home: Path | StateDir, *, projects: list[str] | None = None,
     return round_
 
 
-def run_alerts_after_build(home: Path | StateDir, log: object = None) -> AlertRound:
+def run_alerts_after_build(home: Path | StateDir, log: object = None,
+                           projects: list[str] | None = None) -> AlertRound:
     """:func:`run_alerts` for a build's caller: never raises a user error into the build (it
     becomes one problem line); ``log`` (a callable) is told each alert and failure."""
     try:
-        round_ = run_alerts(home)
+        round_ = run_alerts(home, projects=projects)
     except WarehouseError as error:
         round_ = AlertRound(problems=[f"alerts not evaluated: {error}"])
     if callable(log):

@@ -125,6 +125,11 @@ class Connection:
     # channels they are sent to ({"id","kind","settings","secret"}, the secret encrypted)
     alert_rules: list[dict[str, Any]] | None = None
     alert_channels: list[dict[str, Any]] | None = None
+    # the last failed sync (its time and one-line error) and how many failed since the last
+    # success (0 once a sync succeeds): what the sync_failing alert rule reads
+    last_failure_at: float | None = None
+    last_failure_error: str | None = None
+    failures_since_success: int = 0
 
     @property
     def bound_account(self) -> str | None:
@@ -141,6 +146,8 @@ class InvalidRegistry(WarehouseError):
                          "from a backup, or move it aside and connect the projects again")
 
 
+FAILURE_TEXT_LIMIT = 300  # a failed sync's error is kept as one line of at most this
+
 # The JSON types each field of a stored connection may have (None: the field may be null).
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "project_id": (str,), "tier": (str,), "status": (str,), "mode": (str,),
@@ -151,6 +158,8 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "livemode": (bool, type(None)), "refresh_token": (dict, type(None)),
     "status_reason": (str, type(None)), "cron": (str, type(None)),
     "alert_rules": (list, type(None)), "alert_channels": (list, type(None)),
+    "last_failure_at": (int, float, type(None)), "last_failure_error": (str, type(None)),
+    "failures_since_success": (int,),
 }
 _KNOWN_FIELDS = {f.name for f in dataclasses.fields(Connection)}
 _REQUIRED_FIELDS = {f.name for f in dataclasses.fields(Connection)
@@ -530,6 +539,18 @@ class ConnectionStore:
             c.last_sync_kind = kind
             if last_event_created is not None:
                 c.last_event_created = max(c.last_event_created or 0, last_event_created)
+            c.failures_since_success = 0
+
+        return self._update(project_id, change)
+
+    def record_sync_failure(self, project_id: str, failed_at: float, error: str) -> Connection:
+        """Remember a failed sync: its time, its error's first line (at most
+        :data:`FAILURE_TEXT_LIMIT` characters) and one more failure since the last success."""
+
+        def change(c: Connection) -> None:
+            c.last_failure_at = failed_at
+            c.last_failure_error = (error.strip().splitlines() or [""])[0][:FAILURE_TEXT_LIMIT]
+            c.failures_since_success += 1
 
         return self._update(project_id, change)
 

@@ -1,17 +1,45 @@
-"""Fixtures shared by every test package.
+"""Fixtures shared by every test package, and a session-wide guard.
 
 `postgres_url`: one throwaway PostgreSQL server for the session (scripts/postgres.py), started
 only when a selected test asks for it (the tests of the PostgreSQL warehouse target, marked
 `postgres`) and stopped at the session's end, whatever the tests did.
+
+One pytest run per ``--basetemp`` at a time: pytest empties a given ``--basetemp`` when a run
+first needs it. A second run started on the same directory while the first is still going
+deletes the first's files mid-test: that run then reports a spurious failure plus an error
+(e.g. ``FileNotFoundError`` renaming ``home/.alerts-test.duckdb`` in tests/alerts). The second
+run is refused instead.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from scripts import postgres
+
+_held: list[int] = []  # the basetemp lock's descriptor, held until the process exits
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    basetemp = config.option.basetemp
+    if not basetemp or hasattr(config, "workerinput"):  # xdist workers live inside it
+        return
+    path = Path(basetemp).resolve()
+    lock = path.with_name(path.name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise pytest.UsageError(
+            f"another pytest run is using --basetemp {basetemp} right now: give each "
+            "concurrent run its own --basetemp (it empties that directory)") from None
+    _held.append(fd)
 
 
 @pytest.fixture(scope="session")

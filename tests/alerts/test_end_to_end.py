@@ -1,10 +1,18 @@
-"""One sandbox scenario end to end: the real SDK syncs a sandbox company through the CLI
-(Dagster's jobs in process), dbt builds the marts, and the ``revenue_alerts`` check evaluates
-the project's rule after each build; the alert reaches a loopback signed webhook once.
+"""One sandbox company end to end, shaped so that every alert rule crosses its threshold on a
+known day: the real SDK syncs it through the CLI (Dagster's jobs in process), dbt builds the
+marts, the ``revenue_alerts`` check evaluates the project's rules after each build, and what
+fires reaches a loopback signed webhook once. Synced and built once for the module; each test
+reads it.
 
-The scenario: a 15-customer company whose generated history ends two days before today (D),
-so nothing of its own happens on D-1 or D (the fixture checks no subscription is scheduled to
-end then). Then one customer with a single plain monthly USD subscription cancels it on D.
+The company: 15 customers whose generated history ends nine days before today (D), so nothing
+of its own happens from D-8 to D (the fixture checks no subscription ends or leaves its trial
+then, and that the backfill published no failed payment on D-1 or D): MRR(D-9) = ... = MRR(D-1)
+before the changes. Then, on D:
+- one customer with a single plain monthly USD subscription cancels it (its MRR, ``lost``, is
+  unit_amount x quantity / 100);
+- two other customers' renewals fail (``fail_payment``): 2 failed payments on D;
+- after the transform, the account's key loses every permission (Stripe answers 403: the sync
+  fails, ``sync_failing``); then the key is rolled (401: ``connection_revoked``).
 """
 
 import datetime as dt
@@ -16,35 +24,44 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from dagster import DagsterEventType, DagsterInstance, RunsFilter
 
 from orchestration.ui import dagster_home
+from pipelines.revocation import sync_or_revoke
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from stripe_warehouse.alert_delivery import SIGNATURE_HEADER, verify_signature
-from stripe_warehouse.crypto import generate_key
+from stripe_warehouse.alerts import evaluate
+from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.registry import Connection, ConnectionStore
 from tests.alerts.receivers import HttpReceiver, http_receiver
 from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 
 PROJECT = "shop"
+API_KEY = "sk_test_alerts"
 SIGNING_SECRET = "whsec_e2e_alerts"
 TODAY = dt.datetime.now(dt.UTC).date()
 YESTERDAY = TODAY - dt.timedelta(days=1)
+FAILED_RENEWALS = 2  # failed payments made on D
+QUIET_DAYS = 9  # the generated history ends on D-9: D-8..D-1 see no change (week over week)
 
 
-def plain_monthly_customer(company: Company) -> tuple[dict[str, Any], Decimal] | None:
-    """A customer's only live subscription: one licensed per-unit monthly USD item, no
-    discount; and its MRR, unit_amount x quantity / 100 (what its churn loses)."""
+def plain_monthly_subscriptions(company: Company) -> list[tuple[dict[str, Any], Decimal]]:
+    """Customers' only live subscriptions made of one licensed per-unit monthly USD item, no
+    discount; each with its MRR, unit_amount x quantity / 100 (what its churn loses)."""
     subs = company.objects["subscription"]
     live = [s for s in subs if s["status"] in ("active", "past_due", "trialing")]
     discounted = {c["id"] for c in company.objects["customer"] if c.get("discount")}
+    found = []
     for sub in live:
         [item] = sub["items"]["data"] if len(sub["items"]["data"]) == 1 else [None]
         price = item and item["price"]
@@ -56,35 +73,41 @@ def plain_monthly_customer(company: Company) -> tuple[dict[str, Any], Decimal] |
                 and price["recurring"]["interval"] == "month" and item["quantity"]
                 and price["recurring"]["usage_type"] == "licensed"
                 and price["recurring"]["interval_count"] == 1):
-            return sub, Decimal(price["unit_amount"] * item["quantity"]) / 100
-    return None
+            found.append((sub, Decimal(price["unit_amount"] * item["quantity"]) / 100))
+    return found
+
+
+def scenario_company(start_of_today: float) -> tuple[Company, list[tuple[dict[str, Any], Decimal]]]:
+    """The first seeded 15-customer company (history ending nine days before today) with three
+    plain monthly subscriptions (one to cancel, two to fail) and none of its subscriptions
+    ending, or leaving a trial, after its history ends."""
+    history_end = int(start_of_today) - QUIET_DAYS * 86400 + 3600
+    for seed in range(1, 80):
+        company = generate_company(CompanyConfig(customers=15, years=1, seed=seed,
+                                                 now=history_end))
+        if [s for s in company.objects["subscription"]
+                if (s["cancel_at"] or 0) >= history_end
+                or (s["status"] == "trialing" and (s["trial_end"] or 0) >= history_end)]:
+            continue
+        plain = plain_monthly_subscriptions(company)
+        if len(plain) >= 1 + FAILED_RENEWALS:
+            return company, plain[:1 + FAILED_RENEWALS]
+    raise AssertionError("no seed gives the scenario's company")
 
 
 @dataclass
 class Scenario:
     home: Path
-    env: dict[str, str]
     lost_mrr: Decimal
     customer_id: str
+    mrr_before: Decimal  # MRR of D-1 (and of D) as the backfill published it
+    failed_average: Decimal  # the backfill's failed payments per day over D-28..D-1
+    percent_threshold: Decimal
     outputs: dict[str, subprocess.CompletedProcess[str]]
+    failures: dict[str, str]  # the in-process syncs that failed: their one-line errors
     hook: HttpReceiver
     hook_requests: dict[str, int]  # requests received after each step
-
-
-def scenario_company(start_of_today: float) -> tuple[Company, dict[str, Any], Decimal]:
-    """The first seeded 15-customer company (history ending two days before today) with a plain
-    monthly subscription to cancel and no subscription of its own scheduled to end on D-1 or
-    D; that subscription; and its MRR."""
-    for seed in range(1, 50):
-        company = generate_company(CompanyConfig(customers=15, years=1, seed=seed,
-                                                 now=int(start_of_today) - 2 * 86400 + 3600))
-        if [s for s in company.objects["subscription"]
-                if (s["cancel_at"] or 0) >= start_of_today - 86400]:
-            continue
-        found = plain_monthly_customer(company)
-        if found is not None:
-            return company, *found
-    raise AssertionError("no seed gives the scenario's company")
+    fresh: Connection  # the registry's entry after the last successful sync
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -92,31 +115,227 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=600)
 
 
+def published(home: Path, sql: str, params: list[Any]) -> Any:
+    with duckdb.connect(str(home / "reporting.duckdb"), read_only=True) as con:
+        return con.execute(sql, params).fetchone()[0]
+
+
+def failing_sync(home: Path, url: str) -> str:
+    """A refresh as Dagster's sync asset and the batch run it (``sync_or_revoke``), in process;
+    its one-line error."""
+    with pytest.raises(WarehouseError) as failed:
+        sync_or_revoke(ConnectionStore(home), PROJECT, "refresh", api_base=url)
+    return str(failed.value)
+
+
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     start_of_today = dt.datetime.combine(TODAY, dt.time(), dt.UTC).timestamp()
-    company, sub, lost = scenario_company(start_of_today)
+    company, [(cancelled, lost), *renewing] = scenario_company(start_of_today)
     home = tmp_path_factory.mktemp("alerts-e2e") / "state"
-    with SandboxServer(accounts={"sk_test_alerts": company}) as sandbox, \
-            http_receiver() as hook:
+    secret_key = generate_key()
+    with SandboxServer(accounts={API_KEY: company}) as sandbox, http_receiver() as hook, \
+            pytest.MonkeyPatch.context() as mp:
+        mp.setenv(SECRET_KEY_ENV, secret_key)  # for the in-process syncs
         env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO_ROOT),
-               "STRIPE_WAREHOUSE_HOME": str(home), "STRIPE_WAREHOUSE_SECRET_KEY": generate_key(),
-               "STRIPE_API_BASE": sandbox.url, "SHOP_KEY": "sk_test_alerts",
+               "STRIPE_WAREHOUSE_HOME": str(home), SECRET_KEY_ENV: secret_key,
+               "STRIPE_API_BASE": sandbox.url, "SHOP_KEY": API_KEY,
                "HOOK_SECRET": SIGNING_SECRET}
         outputs = {"connect": cli(env, "connect", PROJECT, "--tier", "pro",
                                   "--api-key-env", "SHOP_KEY")}
-        outputs["rule"] = cli(env, "alerts", "add", PROJECT, "churned_mrr", f"${lost - 1}")
+        for n, rule in enumerate([("churned_mrr", f"${lost - 1}"),
+                                  ("customer_loss", f"${lost - 1}"),
+                                  ("mrr_change", f"${lost - 1}"),
+                                  ("mrr_change", f"${lost - 1}", "--period", "week"),
+                                  ("failed_payments", str(FAILED_RENEWALS - 1)),
+                                  ("stale_data",), ("sync_failing",), ("connection_revoked",)]):
+            outputs[f"rule{n}"] = cli(env, "alerts", "add", PROJECT, *rule)
         outputs["channel"] = cli(env, "alerts", "channel", PROJECT, "webhook", "--url",
                                  f"{hook.url}/hook", "--signing-secret-env", "HOOK_SECRET")
         requests: dict[str, int] = {}
         outputs["backfill"] = cli(env, "sync", PROJECT, "--backfill")
         requests["backfill"] = len(hook.requests)
-        company.cancel_subscription(sub["id"], at=int(time.time()) - 60)
+        # the two rules whose thresholds need the company's own figures, as the backfill
+        # published them (nothing of the company changes them on D-1 or D)
+        mrr_before = Decimal(published(
+            home, "select value from marts.metrics_daily where metric = 'stripe_mrr' "
+            "and metric_date = ?", [YESTERDAY]))
+        failed_average = Decimal(published(
+            home, "select sum(value) / count(*) from marts.metrics_daily where "
+            "metric = 'stripe_failed_payments' and metric_date >= ? and metric_date < ?",
+            [TODAY - dt.timedelta(days=28), TODAY])).quantize(Decimal("0.000001"))
+        assert published(home, "select coalesce(sum(value), 0) from marts.metrics_daily where "
+                         "metric = 'stripe_failed_payments' and metric_date >= ?",
+                         [YESTERDAY]) == 0
+        assert failed_average < FAILED_RENEWALS  # so that "1x" fires on D
+        percent = (lost / mrr_before * 100 - Decimal("0.01")).quantize(Decimal("0.01"),
+                                                                        ROUND_DOWN)
+        outputs["percent"] = cli(env, "alerts", "add", PROJECT, "mrr_change", f"{percent}%")
+        outputs["times"] = cli(env, "alerts", "add", PROJECT, "failed_payments", "1x")
+        now = int(time.time()) - 60
+        company.cancel_subscription(cancelled["id"], at=now)
+        for sub, _ in renewing:
+            company.fail_payment(sub["id"], at=now)
         outputs["refresh"] = cli(env, "sync", PROJECT, "--refresh")
         requests["refresh"] = len(hook.requests)
         outputs["transform"] = cli(env, "transform")
         requests["transform"] = len(hook.requests)
-        yield Scenario(home, env, lost, sub["customer"], outputs, hook, requests)
+        fresh = ConnectionStore(home).get(PROJECT)
+        failures = {}
+        sandbox.permissions[API_KEY] = set()  # every endpoint: 403
+        failures["forbidden"] = failing_sync(home, sandbox.url)
+        requests["forbidden"] = len(hook.requests)
+        del sandbox.accounts[API_KEY]  # the key was rolled: 401
+        failures["rolled"] = failing_sync(home, sandbox.url)
+        requests["rolled"] = len(hook.requests)
+        yield Scenario(home, lost, cancelled["customer"], mrr_before, failed_average, percent,
+                       outputs, failures, hook, requests, fresh)
+
+
+def alert_states(home: Path) -> dict[str, dict[str, int]]:
+    """Each rule's state per day in alerts.sqlite: {rule_id: {day: firing}}."""
+    states: dict[str, dict[str, int]] = {}
+    with sqlite3.connect(home / "alerts.sqlite") as con:
+        for rule, day, firing in con.execute("select rule_id, day, firing from alert_state"):
+            states.setdefault(rule, {})[day] = firing
+    return states
+
+
+def fired(home: Path, rule: str) -> list[tuple[str, str, Decimal, str | None, list[Any]]]:
+    """The alerts logged for ``rule``: (event, day, value, compared_to, customers)."""
+    with sqlite3.connect(home / "alerts.sqlite") as con:
+        rows = con.execute("select event, day, value, compared_to, customers from alert_log "
+                           "where rule_id = ? order by id", [rule]).fetchall()
+    return [(e, d, Decimal(v), c, json.loads(cs)) for e, d, v, c, cs in rows]
+
+
+QUIET_D1_FIRED_D = {YESTERDAY.isoformat(): 0, TODAY.isoformat(): 1}
+
+
+def test_every_step_of_the_scenario_ran(scenario: Scenario) -> None:
+    for name, output in scenario.outputs.items():
+        assert output.returncode == 0, (name, output.stderr)
+
+
+def test_churned_mrr_fires_on_the_day_of_the_cancellation_naming_the_customer(
+        scenario: Scenario) -> None:
+    """D-1: no churn. D: the cancelled subscription's MRR (``lost``, unit_amount x quantity /
+    100) churns, $1 above the rule's threshold: fired for D, naming its customer. The
+    transform after the refresh changes no number and sends nothing new."""
+    assert alert_states(scenario.home)["churned_mrr-1"] == QUIET_D1_FIRED_D
+    assert fired(scenario.home, "churned_mrr-1") == [
+        ("fired", TODAY.isoformat(), scenario.lost_mrr, None,
+         [{"customer_id": scenario.customer_id, "lost_mrr": f"{scenario.lost_mrr:.6f}"}])]
+
+
+def test_customer_loss_fires_for_the_customer_who_cancelled(scenario: Scenario) -> None:
+    """D-1: no customer lost MRR. D: the cancelling customer loses ``lost`` > lost - $1; the
+    two failed renewals lose nothing (past_due still counts in MRR)."""
+    assert alert_states(scenario.home)["customer_loss-1"] == QUIET_D1_FIRED_D
+    assert fired(scenario.home, "customer_loss-1") == [
+        ("fired", TODAY.isoformat(), scenario.lost_mrr, None,
+         [{"customer_id": scenario.customer_id, "lost_mrr": f"{scenario.lost_mrr:.6f}"}])]
+
+
+def test_mrr_change_day_over_day_in_dollars(scenario: Scenario) -> None:
+    """D-1: MRR(D-1) - MRR(D-2) = $0 (nothing happens after the history ends on D-9). D:
+    MRR(D) - MRR(D-1) = -lost, beyond +/-(lost - $1): fired with MRR(D-1) as compared_to."""
+    assert alert_states(scenario.home)["mrr_change-1"] == QUIET_D1_FIRED_D
+    assert fired(scenario.home, "mrr_change-1") == [
+        ("fired", TODAY.isoformat(), scenario.mrr_before - scenario.lost_mrr,
+         f"{scenario.mrr_before:.6f}", [])]
+
+
+def test_mrr_change_week_over_week_in_dollars(scenario: Scenario) -> None:
+    """D-1: MRR(D-1) - MRR(D-8) = $0 (the history ended on D-9). D: MRR(D) - MRR(D-7) = -lost,
+    beyond +/-(lost - $1): fired, compared with MRR(D-7) = MRR(D-1)."""
+    assert alert_states(scenario.home)["mrr_change-2"] == QUIET_D1_FIRED_D
+    assert fired(scenario.home, "mrr_change-2") == [
+        ("fired", TODAY.isoformat(), scenario.mrr_before - scenario.lost_mrr,
+         f"{scenario.mrr_before:.6f}", [])]
+
+
+def test_mrr_change_day_over_day_in_percent(scenario: Scenario) -> None:
+    """The threshold is lost / MRR(D-1) x 100 less 0.01, rounded down to 2 decimals (MRR(D-1)
+    as the backfill published it). D-1: 0%. D: -lost / MRR(D-1) x 100: beyond it."""
+    assert Decimal(0) < scenario.percent_threshold < (
+        scenario.lost_mrr / scenario.mrr_before * 100)
+    assert alert_states(scenario.home)["mrr_change-3"] == QUIET_D1_FIRED_D
+    [(event, day, value, before, _)] = fired(scenario.home, "mrr_change-3")
+    assert (event, day, value, Decimal(before)) == (
+        "fired", TODAY.isoformat(), scenario.mrr_before - scenario.lost_mrr, scenario.mrr_before)
+
+
+def test_failed_payments_above_a_count(scenario: Scenario) -> None:
+    """D-1: 0 failed payments (the backfill published none on D-1 or D). D: the 2 failed
+    renewals, above 1."""
+    assert alert_states(scenario.home)["failed_payments-1"] == QUIET_D1_FIRED_D
+    assert fired(scenario.home, "failed_payments-1") == [
+        ("fired", TODAY.isoformat(), Decimal(FAILED_RENEWALS), None, [])]
+
+
+def test_failed_payments_above_k_times_the_trailing_average(scenario: Scenario) -> None:
+    """D-1: 0 failed payments is above no average. D: 2, above 1 x the average of D-28..D-1
+    (the company's own history as the backfill published it, under 2: the fixture checks)."""
+    assert alert_states(scenario.home)["failed_payments-2"] == QUIET_D1_FIRED_D
+    assert fired(scenario.home, "failed_payments-2") == [
+        ("fired", TODAY.isoformat(), Decimal(FAILED_RENEWALS),
+         f"{scenario.failed_average:.6f}", [])]
+
+
+def test_stale_data_fires_once_the_tier_cadence_x_2_has_passed(scenario: Scenario) -> None:
+    """Pro refreshes every 3 h and allows 6 h: the registry after the last successful sync is
+    fresh 5 h later and stale 7 h later. Every build that day judged it fresh."""
+    synced = dt.datetime.fromtimestamp(scenario.fresh.last_sync_at or 0, dt.UTC)
+    judged = {hours: {f.rule.kind: f.firing for f in evaluate(
+        scenario.home, [scenario.fresh], synced + dt.timedelta(hours=hours))[0]}["stale_data"]
+        for hours in (5, 7)}
+    assert judged == {5: False, 7: True}
+    assert alert_states(scenario.home)["stale_data-1"] == {TODAY.isoformat(): 0}
+
+
+def test_a_failing_sync_is_recorded_and_fires_sync_failing(scenario: Scenario) -> None:
+    """Every successful sync left the rule quiet. The sync Stripe answers 403 fails: the
+    registry records its time, its one-line error and 1 failure since the last success, and
+    sync_failing fires (value 1) at once, without a build. The next failure (401, revoked)
+    makes it 2, not a material change (it must move by more than 1): nothing new for it."""
+    store = ConnectionStore(scenario.home)
+    connection = store.get(PROJECT)
+    assert "403" in scenario.failures["forbidden"], scenario.failures
+    assert connection.failures_since_success == 2
+    # the last failure recorded is the sync's own error (the 401), not the revocation's advice
+    assert "401" in (connection.last_failure_error or ""), connection.last_failure_error
+    assert "\n" not in (connection.last_failure_error or "")
+    assert (connection.last_failure_at or 0) > (connection.last_sync_at or 0)
+    assert connection.last_sync_at == scenario.fresh.last_sync_at
+    [(event, day, value, _, _)] = fired(scenario.home, "sync_failing-1")
+    assert (event, day, value) == ("fired", TODAY.isoformat(), Decimal(1))
+    assert scenario.hook_requests["forbidden"] == scenario.hook_requests["transform"] + 1
+    message = json.loads(scenario.hook.requests[-2][2])["message"]
+    assert "sync_failing" in message and "1 failed sync(s)" in message
+
+
+def test_a_rejected_key_revokes_the_project_and_fires_connection_revoked(
+        scenario: Scenario) -> None:
+    """Stripe answers 401: the project is revoked (no more syncs) and connection_revoked
+    fires, sent at once."""
+    assert ConnectionStore(scenario.home).get(PROJECT).status == "revoked"
+    assert "reconnect" in scenario.failures["rolled"]
+    [(event, day, value, _, _)] = fired(scenario.home, "connection_revoked-1")
+    assert (event, day, value) == ("fired", TODAY.isoformat(), Decimal(1))
+    assert scenario.hook_requests["rolled"] == scenario.hook_requests["forbidden"] + 1
+
+
+def test_each_alert_reaches_the_signed_webhook_once(scenario: Scenario) -> None:
+    """The backfill sends nothing; the refresh sends the seven rules that cross on D; the
+    transform (same numbers) nothing new; each failed sync one."""
+    assert scenario.hook_requests == {"backfill": 0, "refresh": 7, "transform": 7,
+                                      "forbidden": 8, "rolled": 9}
+    for _, headers, body in scenario.hook.requests:
+        assert verify_signature(body, headers[SIGNATURE_HEADER], SIGNING_SECRET)
+    assert sorted(json.loads(body)["rule"] for _, _, body in scenario.hook.requests) == [
+        "churned_mrr-1", "connection_revoked-1", "customer_loss-1", "failed_payments-1",
+        "failed_payments-2", "mrr_change-1", "mrr_change-2", "mrr_change-3", "sync_failing-1"]
 
 
 def check_evaluations(home: Path, job: str) -> list[Any]:
@@ -130,31 +349,10 @@ def check_evaluations(home: Path, job: str) -> list[Any]:
                 if record.dagster_event.event_specific_data.check_name == "revenue_alerts"]
 
 
-def test_the_churn_alert_fires_on_the_day_of_the_cancellation_and_not_the_day_before(
-        scenario: Scenario) -> None:
-    """The backfill judges D-1 and D: no churn, nothing sent. The cancellation on D loses the
-    subscription's MRR (unit_amount x quantity / 100, the fixture's hand figure), $1 above the
-    rule's threshold: the refresh's build fires it for D, naming the customer; D-1 stays quiet.
-    The transform after it changes no number and sends nothing new."""
-    for name, output in scenario.outputs.items():
-        assert output.returncode == 0, (name, output.stderr)
-    with sqlite3.connect(scenario.home / "alerts.sqlite") as con:
-        states = dict(con.execute("select day, firing from alert_state").fetchall())
-        log = con.execute("select event, day, value, customers from alert_log").fetchall()
-    assert states == {YESTERDAY.isoformat(): 0, TODAY.isoformat(): 1}
-    [(event, day, value, customers)] = log
-    assert (event, day, Decimal(value)) == ("fired", TODAY.isoformat(), scenario.lost_mrr)
-    assert json.loads(customers) == [{"customer_id": scenario.customer_id,
-                                      "lost_mrr": f"{scenario.lost_mrr:.6f}"}]
-    assert scenario.hook_requests == {"backfill": 0, "refresh": 1, "transform": 1}
-    [(_, headers, body)] = scenario.hook.requests
-    assert verify_signature(body, headers[SIGNATURE_HEADER], SIGNING_SECRET)
-    assert json.loads(body)["rule"] == "churned_mrr-1"
-
-
 def test_dagster_records_each_build_as_the_revenue_alerts_check(scenario: Scenario) -> None:
     """Each run's check result: passed before the churn; WARN after it, with the rule, the
-    value and the threshold in its metadata (the UI's timeline)."""
+    value and the threshold in its metadata (the UI's timeline; the first firing rule on top,
+    every one in ``firing``)."""
     backfill = check_evaluations(scenario.home, "backfill")
     refresh = check_evaluations(scenario.home, "refresh")
     transform = check_evaluations(scenario.home, "transform")
@@ -163,5 +361,6 @@ def test_dagster_records_each_build_as_the_revenue_alerts_check(scenario: Scenar
     assert (metadata["rule"].value, metadata["value"].value, metadata["threshold"].value,
             metadata["day"].value) == ("churned_mrr-1", f"{scenario.lost_mrr:.6f}",
                                        f"${scenario.lost_mrr - 1}", TODAY.isoformat())
-    assert metadata["alerts_sent"].value == 1
+    assert metadata["rules_firing"].value == 7
+    assert metadata["alerts_sent"].value == 7
     assert transform[0].metadata["alerts_sent"].value == 0

@@ -171,6 +171,27 @@ def test_stale_data_and_a_revoked_connection(home: Path) -> None:
     assert findings_by_day(home) == {(stale, NOW.date()): False, (revoked, NOW.date()): True}
 
 
+def test_sync_failing_reads_the_failures_the_registry_recorded(home: Path) -> None:
+    """No failure: quiet. Two failed syncs after a success: fires with value 2, naming the
+    last error (its first line only). A success sets the count to 0: resolved."""
+    rule = add(home, "sync_failing")
+    store = ConnectionStore(home)
+    store.record_sync(PROJECT, "refresh", (NOW - dt.timedelta(hours=20)).timestamp(), None)
+    assert findings_by_day(home) == {(rule, NOW.date()): False}
+    store.record_sync_failure(PROJECT, (NOW - dt.timedelta(hours=2)).timestamp(), "first")
+    store.record_sync_failure(PROJECT, (NOW - dt.timedelta(hours=1)).timestamp(),
+                              "cannot reach the Stripe API: check STRIPE_API_BASE\ntraceback")
+    [event] = run_alerts(home, now=NOW).events
+    assert (event.event, event.finding.value) == ("fired", Decimal(2))
+    assert event.message() == (
+        f"[ALERT] {PROJECT} {NOW.date()}: sync_failing: 2 failed sync(s), last success "
+        "2026-11-29 22:00 UTC; last failure 2026-11-30 17:00 UTC: cannot reach the Stripe "
+        "API: check STRIPE_API_BASE")
+    store.record_sync(PROJECT, "refresh", NOW.timestamp(), None)
+    assert [e.event for e in run_alerts(home, now=NOW).events] == ["resolved"]
+    assert store.get(PROJECT).failures_since_success == 0
+
+
 # --- once per rule and day --------------------------------------------------------------------
 
 def test_a_refresh_sends_nothing_new_unless_the_number_moves_materially(home: Path) -> None:
