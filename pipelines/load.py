@@ -261,11 +261,19 @@ def _user_error(error: BaseException, project_id: str, warehouse: Path) -> Wareh
     )
 
 
-def _destination(state: StateDir) -> Any:
-    """dlt's destination for the state directory's warehouse (stripe_warehouse.warehouse_target)."""
+def _destination(state: StateDir, project_id: str) -> Any:
+    """dlt's destination for the state directory's warehouse (stripe_warehouse.warehouse_target).
+
+    On PostgreSQL each project merges through its own staging dataset: syncs of different
+    projects may load at once there (several machines; the writer lock is a local file), and
+    dlt's default shared `stripe_raw_staging` lets one load empty or refill the staging tables
+    another is merging from: with three concurrent merges, a project's rows were left at the
+    previous round's, or missing, without an error, and later loads failed on duplicate
+    `_dlt_id`s (tests/warehouse_target/test_concurrent_loads.py)."""
     target = state.target
     if target.is_postgres:
-        return dlt.destinations.postgres(credentials=target.dsn)
+        return dlt.destinations.postgres(
+            credentials=target.dsn, staging_dataset_name_layout=f"%s_staging_{project_id}")
     return dlt.destinations.duckdb(
         DuckDbCredentials(str(state.warehouse),
                           global_config={"memory_limit": LOAD_MEMORY_LIMIT})
@@ -341,7 +349,7 @@ def sync_project(
     pipeline = dlt.pipeline(
         pipeline_name=pipeline_name(project_id),
         pipelines_dir=str(state_dir / DLT_DIR),
-        destination=_destination(state),
+        destination=_destination(state, project_id),
         dataset_name=RAW_DATASET,
     )
     try:
