@@ -55,3 +55,25 @@ def postgres_server() -> Iterator[postgres.PostgresServer]:
 def postgres_url(postgres_server: postgres.PostgresServer) -> str:
     """The URL of an empty database (``warehouse``) on the session's server."""
     return postgres_server.url
+
+
+@pytest.fixture
+def own_postgres_database(postgres_url: str) -> Iterator[str]:
+    """The URL of a new database on the session's server, dropped after the test: for a test
+    whose tables (``stripe_raw``, ``marts``) would otherwise meet another test's in
+    ``warehouse`` (e.g. a raw ``customers`` table with other columns and other projects)."""
+    import uuid
+
+    import psycopg2
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(postgres_url)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'create database "{name}"')
+        yield f"{postgres_url.rsplit('/', 1)[0]}/{name}"
+        with admin.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+    finally:
+        admin.close()

@@ -58,7 +58,7 @@ def findings(state_dir):
 
 
 def test_rules_on_the_postgres_warehouse_find_what_they_find_on_the_published_copy(
-        home, postgres_url):
+        home, own_postgres_database):
     """The rules of test_rules.py, on the same numbers: MRR $1050 -> $900 (-14.29%, fires at
     10%), 21 failed payments (fires above 20), $1050.50 churned on DAY by cus_c and cus_d (fires
     above $1000); on DAY-1 none fires."""
@@ -70,8 +70,8 @@ def test_rules_on_the_postgres_warehouse_find_what_they_find_on_the_published_co
         ("churned_mrr-1", False), ("churned_mrr-1", True), ("failed_payments-1", False),
         ("failed_payments-1", True), ("mrr_change-1", False), ("mrr_change-1", True)]
 
-    copy_marts_to_server(home, postgres_url)
-    WarehouseTarget.postgres(postgres_url).save(home)
+    copy_marts_to_server(home, own_postgres_database)
+    WarehouseTarget.postgres(own_postgres_database).save(home)
     (home / "reporting.duckdb").unlink()  # nothing is published on a PostgreSQL warehouse
     assert findings(home) == on_duckdb
 

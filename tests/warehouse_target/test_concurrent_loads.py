@@ -39,10 +39,10 @@ def load_round(home: str, project: str, round_: int) -> None:
 
 
 def test_concurrent_merges_of_three_projects_keep_every_row_of_every_round(tmp_path,
-                                                                           postgres_url):
+                                                                           own_postgres_database):
     """3 projects x 5,000 customers, merged at the same time, 3 rounds: after each round every
     project has its 5,000 rows, all from that round (each round replaces the last by key)."""
-    target = WarehouseTarget.postgres(postgres_url)
+    target = WarehouseTarget.postgres(own_postgres_database)
     target.save(tmp_path)
     fork = multiprocessing.get_context("fork")
     for round_ in range(3):
