@@ -1,9 +1,9 @@
 """A throwaway PostgreSQL server on 127.0.0.1, for the PostgreSQL warehouse target's tests and CI.
 
 Debian's PostgreSQL 15 server binaries (installed with apt-get when missing), one cluster in a
-fresh temporary directory, a free port on 127.0.0.1 only (its Unix socket in the same
-directory), password authentication with a random password. PostgreSQL refuses to run as
-root: as root the cluster belongs to the `postgres` user and runs as it (`runuser`).
+fresh temporary directory, a free port on 127.0.0.1 only (TCP, no Unix socket), password
+authentication with a random password. PostgreSQL refuses to run as root: as root the cluster
+belongs to the `postgres` user and runs as it (`runuser`).
 
     .venv/bin/python scripts/postgres.py start          # prints the directory, then the URL
     .venv/bin/python scripts/postgres.py url DIRECTORY  # the server's URL
@@ -88,14 +88,17 @@ def start(parent: Path | None = None) -> PostgresServer:
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         (directory / "password").unlink()
         port = _free_port()
-        options = (f"-h 127.0.0.1 -p {port} -k {directory} -c fsync=off "
+        # TCP on 127.0.0.1 only, no Unix socket: its path must fit in 107 bytes, which a
+        # directory under pytest's basetemp in CI did not ("Unix-domain socket path ... is too
+        # long"); every client here connects over TCP anyway
+        options = (f"-h 127.0.0.1 -p {port} -k '' -c fsync=off "
                    "-c synchronous_commit=off -c full_page_writes=off -c TimeZone=UTC")
         subprocess.run(
             _as_server_user([str(binaries / "pg_ctl"), "-D", str(data), "-l",
                              str(directory / "server.log"), "-o", options, "-w", "start"]),
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         subprocess.run(
-            _as_server_user([str(binaries / "createdb"), "-h", str(directory), "-p", str(port),
+            _as_server_user([str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port),
                              "-U", ROLE, DATABASE]),
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PGPASSWORD": password})

@@ -31,6 +31,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     path = Path(basetemp).resolve()
     lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)  # pytest makes basetemp's parents later
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
