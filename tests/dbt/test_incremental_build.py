@@ -144,3 +144,57 @@ def test_uniqueness_check_after_a_refresh_covers_every_rewritten_day(built_scena
         run_dbt(["test", "--select",
                  "int_subscription_item_mrr_daily,test_name:unique_combination"],
                 home=home)
+
+
+STAGED_SQL = {
+    # api_version: the sentinel of the test below
+    "subscriptions": "select * exclude (built_as_of, content_hash, api_version) "
+                     "from staging.stg_stripe__subscriptions order by subscription_id",
+    "items": "select * exclude (built_as_of, content_hash) "
+             "from staging.stg_stripe__subscription_items order by subscription_item_id",
+    "item_lists": "select * exclude (built_as_of, content_hash) "
+                  "from staging.stg_stripe__subscription_item_lists order by subscription_id",
+}
+
+
+def staged_rows(home) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        return {name: con.execute(sql).fetchall() for name, sql in STAGED_SQL.items()}
+
+
+def test_a_refresh_parses_again_only_the_relisted_subscriptions_that_changed(
+        built_scenario_copy):
+    """A refresh re-lists every subscription and item (macros/restaging.sql): the unchanged
+    ones are only restamped, the canceled sub_monthly is parsed again, and the staged rows are
+    those a full rebuild gives (synced_at the refresh's time everywhere)."""
+    home = built_scenario_copy
+    refresh_at = scenario.LAST_SYNC + timedelta(days=1)
+    con = raw_tables.connect(home / "warehouse.duckdb")
+    try:
+        for table in ("subscriptions", "subscription_items"):
+            listed = [json.loads(data) for (data,) in con.execute(
+                f"select data from stripe_raw.{table} where id <> 'sub_monthly' order by id"
+            ).fetchall()]
+            raw_tables.replace_objects(con, table, scenario.PROJECT_ID, listed, refresh_at)
+        # a staged value no parse gives: it stays only where a row was not parsed again
+        con.execute("update staging.stg_stripe__subscriptions set api_version = 'not re-parsed'")
+    finally:
+        con.close()
+    cancel_monthly_subscription_in_a_refresh(home)  # re-lists sub_monthly, changed
+    build(home=home)
+    incremental = staged_rows(home)
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        kept = con.execute(
+            "select subscription_id, status, api_version = 'not re-parsed', synced_at "
+            "from staging.stg_stripe__subscriptions order by subscription_id").fetchall()
+    build(home=home, full_refresh=True)
+    full = staged_rows(home)
+
+    synced = refresh_at.replace(tzinfo=None)
+    assert len(kept) > 1
+    assert [row for row in kept if row[0] == "sub_monthly"] == [
+        ("sub_monthly", "canceled", False, synced)]
+    assert all(row[2] and row[3] == synced for row in kept if row[0] != "sub_monthly")
+    # row for row what a full rebuild stages, but for the sentinel
+    assert incremental == full
+    assert len(full["items"]) > 1 and len(full["item_lists"]) == len(kept)

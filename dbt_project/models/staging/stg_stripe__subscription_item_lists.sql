@@ -2,9 +2,19 @@
   Each subscription's current items as last synced (its own `items.data`): the raw
   `subscription_items` table keeps the rows of removed items, so membership is read here.
   `has_more_items`: the embedded list is truncated (over 10 items), so it is not complete.
+  Incremental: a re-listed subscription is parsed again only if it changed (macros/restaging.sql).
 -#}
+{%- set hashed = ['data'] -%}
+{{ config(
+    materialized='incremental',
+    unique_key=['project_id', 'subscription_id'],
+    incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ prepare_restaging('subscriptions', 'subscription_id', " ~ hashed ~ ") }}",
+) }}
+
 with source as (
-    select * from {{ source('stripe', 'subscriptions') }}
+    {{ restaged_rows('subscriptions', hashed) }}
 ),
 
 final as (
@@ -13,7 +23,9 @@ final as (
         id as subscription_id,
         {{ json_array_ids('data', 'items.data') }} as item_ids,
         coalesce({{ json_value('data', 'items.has_more', 'boolean') }}, false) as has_more_items,
-        _synced_at as synced_at
+        _synced_at as synced_at,
+        built_as_of,
+        content_hash
     from source
 )
 

@@ -4,9 +4,19 @@
     'price.recurring.interval_count', 'price.recurring.usage_type', 'price.tax_behavior',
     'current_period_start', 'current_period_end', 'discounts',
 ] -%}
+{%- set hashed = ['data', 'created', 'subscription'] -%}
+
+{#- incremental: a re-listed item is parsed again only if it changed (macros/restaging.sql) #}
+{{ config(
+    materialized='incremental',
+    unique_key=['project_id', 'subscription_item_id'],
+    incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ prepare_restaging('subscription_items', 'subscription_item_id', " ~ hashed ~ ") }}",
+) }}
 
 with source as (
-    select * from {{ source('stripe', 'subscription_items') }}
+    {{ restaged_rows('subscription_items', hashed) }}
 ),
 
 currency_exponents as (
@@ -43,7 +53,9 @@ items as (
             as current_period_started_at,
         {{ from_unix_seconds(json_field(paths, 'current_period_end', 'bigint')) }}
             as current_period_ends_at,
-        _synced_at as synced_at
+        _synced_at as synced_at,
+        built_as_of,
+        content_hash
     from parsed
 ),
 

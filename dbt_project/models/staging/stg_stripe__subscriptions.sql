@@ -5,9 +5,19 @@
     'items.data[0].current_period_start', 'items.data[0].current_period_end',
     'latest_invoice', 'latest_invoice.id', 'discounts', 'discount',
 ] -%}
+{%- set hashed = ['data', 'created', 'livemode', 'api_version'] -%}
+
+{#- incremental: a re-listed subscription is parsed again only if it changed (macros/restaging.sql) #}
+{{ config(
+    materialized='incremental',
+    unique_key=['project_id', 'subscription_id'],
+    incremental_strategy='delete+insert',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ prepare_restaging('subscriptions', 'subscription_id', " ~ hashed ~ ") }}",
+) }}
 
 with source as (
-    select * from {{ source('stripe', 'subscriptions') }}
+    {{ restaged_rows('subscriptions', hashed) }}
 ),
 
 parsed as (
@@ -51,7 +61,9 @@ final as (
         {{ json_field(paths, 'discount', 'json') }} as discount,
         livemode as is_livemode,
         api_version,
-        _synced_at as synced_at
+        _synced_at as synced_at,
+        built_as_of,
+        content_hash
     from parsed
 )
 
