@@ -20,8 +20,9 @@ companies would take 12 minutes and several GB, and every account is read, rate-
 loaded as its own. Only those distinct projects are backfilled over HTTP; the others are
 set up as their clones (`clone_projects`: raw rows, sync_runs and registry facts copied, then
 one dbt build), since backfilling 1,000 accounts would take over an hour and is setup, not
-the cycle; the report says whether every clone's marts equal its source's after the cycle. Per-project cost and fixed cost come from the two sizes' cycle times
-(a line through them); projects per 30-minute cycle = (1800 s - fixed) / per-project.
+the cycle; the report says whether every clone's marts equal its source's after the cycle.
+Per-project cost and fixed cost come from the two sizes' cycle times (a line through
+them); projects per 30-minute cycle = (1800 s - fixed) / per-project.
 The machine-speed marker is bench/demo_backfill.py's (generating the 2,000-customer demo
 company). Appends to bench/results/batch_refresh.txt.
 """
