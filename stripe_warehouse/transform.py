@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from stripe_warehouse.build_lock import dbt_build_turn
 from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_locked_message
 from stripe_warehouse.progress import SyncProgress
 from stripe_warehouse.publish import publication
@@ -88,7 +89,8 @@ def run_dbt(
     environment[HOME_ENV] = "."
     started = time.time()
     state = StateDir.of(home)
-    with warehouse_writer(state.root, f"dbt {args[0] if args else ''}".strip()):
+    # DuckDB: the local writer lock; PostgreSQL: the server's build lock (every machine's)
+    with dbt_build_turn(state, f"dbt {args[0] if args else ''}".strip()):
         returncode, output = _run_streaming(command, environment, on_step, state.root)
     if returncode != 0:
         raise TransformError(_failure_summary(args, output, started, state))
@@ -134,8 +136,9 @@ def build(
     state = StateDir.of(home)
     root = state.root
     if state.target.is_postgres:
-        # readers connect to the server: there is no copy to publish
-        with warehouse_writer(root, "dbt build"):
+        # readers connect to the server: there is no copy to publish; one build at a time
+        # on every machine (the server's advisory lock), loads of this machine go on
+        with dbt_build_turn(state, "dbt build"):
             run_dbt(build_args(full_refresh, select), home=home, on_step=progress.steps)
             warnings = fx_rate_warnings(home)
     else:

@@ -77,6 +77,14 @@ class WarehouseTarget:
     def is_postgres(self) -> bool:
         return self.kind == POSTGRES
 
+    def describe(self) -> str:
+        """The target in one line, without the password."""
+        if not self.is_postgres:
+            return "duckdb (warehouse.duckdb in the state directory)"
+        parts = urlsplit(self.dsn)
+        user = f"{parts.username}@" if parts.username else ""
+        return f"postgres {user}{parts.hostname}:{parts.port or 5432}{parts.path or '/postgres'}"
+
     def dbt_env(self) -> dict[str, str]:
         """The environment profiles.yml reads, for PostgreSQL: the output (DBT_TARGET) and
         the server's address; the password in a DBT_ENV_SECRET_ variable, which dbt keeps
