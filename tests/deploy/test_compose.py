@@ -1,6 +1,6 @@
 """deploy/docker-compose.yml and the instance config it ships, checked without Docker.
 
-The compose file validates against the Compose Specification schema (compose_spec.json here,
+The compose file validates against the Compose Specification schema (tests/fixtures/compose/,
 as bundled by docker-compose 1.29.2; Apache-2.0), after the interpolation Docker Compose does.
 What it names must exist in this repository, so that a rename cannot leave it stale: every
 `stripe-warehouse` command parses with the CLI's own parser, every other program is a console
@@ -29,7 +29,7 @@ from tests.paths import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
 COMPOSE = DEPLOY / "docker-compose.yml"
-SCHEMA = Path(__file__).with_name("compose_spec.json")
+SCHEMA = REPO_ROOT / "tests" / "fixtures" / "compose" / "compose_spec.json"
 # Set by the images the file runs, not by us
 THIRD_PARTY_VARIABLES = {"POSTGRES_USER", "POSTGRES_DB", "POSTGRES_PASSWORD", "DAGSTER_HOME"}
 VENV_BIN = Path(sys.executable).parent

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import io
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg2
 import pytest
 from dagster import AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
 
@@ -30,6 +28,7 @@ from sandbox.server import SandboxServer
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.warehouse_target import WarehouseTarget
+from tests.postgres_databases import new_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 
@@ -51,29 +50,13 @@ def _cli(*argv: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-@contextlib.contextmanager
-def _database(server_url: str) -> Iterator[str]:
-    """A database of this module's own on the session's server (its runs and marts only)."""
-    name = f"dagster_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(server_url)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'create database "{name}"')
-        yield f"{server_url.rsplit('/', 1)[0]}/{name}"
-        with admin.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
-    finally:
-        admin.close()
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Runs]:
     home = tmp_path_factory.mktemp("dagster_pg") / "state"
     home.mkdir()
     companies = {p: generate_company(CompanyConfig(customers=15, years=1, seed=seed))
                  for p, seed in PROJECTS.items()}
-    with _database(postgres_url) as url, \
+    with new_database(postgres_url, "dagster") as url, \
             SandboxServer(accounts={f"sk_test_{p}": c for p, c in companies.items()}) as sandbox, \
             pytest.MonkeyPatch.context() as mp:
         target = WarehouseTarget.postgres(url)

@@ -33,6 +33,7 @@ from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
 from stripe_warehouse.warehouse_target import WarehouseTarget
 from tests.dbt.timed_sync import sync_as_of
+from tests.postgres_databases import new_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 
@@ -56,38 +57,25 @@ def _cli(*argv: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Warehouse]:
-    import uuid
-
-    import psycopg2
-
-    name = f"writers_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(postgres_url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
     home = tmp_path_factory.mktemp("writers_pg") / "state"
     home.mkdir()
-    target = WarehouseTarget.postgres(f"{postgres_url.rsplit('/', 1)[0]}/{name}")
-    target.save(home)
     companies = {p: generate_company(CompanyConfig(customers=15, years=1, seed=seed))
                  for p, (_, seed) in PROJECTS.items()}
-    try:
-        with SandboxServer(accounts={f"sk_test_{p}": c for p, c in companies.items()}) \
-                as sandbox, pytest.MonkeyPatch.context() as mp:
-            mp.setenv(SECRET_KEY_ENV, generate_key())
-            mp.setenv("STRIPE_API_BASE", sandbox.url)
-            mp.setenv("STRIPE_WAREHOUSE_HOME", str(home))
-            store = ConnectionStore(home)
-            for project, (tier, _) in PROJECTS.items():
-                store.connect(project, tier, f"sk_test_{project}",
-                              account_id=companies[project].account_id)
-                sync_as_of(store, project, home, sandbox.url, "backfill", None)
-            build(home=home)
-            yield Warehouse(home, target, store, sandbox.url)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
-        admin.close()
+    with new_database(postgres_url, "writers") as url, \
+            SandboxServer(accounts={f"sk_test_{p}": c for p, c in companies.items()}) \
+            as sandbox, pytest.MonkeyPatch.context() as mp:
+        target = WarehouseTarget.postgres(url)
+        target.save(home)
+        mp.setenv(SECRET_KEY_ENV, generate_key())
+        mp.setenv("STRIPE_API_BASE", sandbox.url)
+        mp.setenv("STRIPE_WAREHOUSE_HOME", str(home))
+        store = ConnectionStore(home)
+        for project, (tier, _) in PROJECTS.items():
+            store.connect(project, tier, f"sk_test_{project}",
+                          account_id=companies[project].account_id)
+            sync_as_of(store, project, home, sandbox.url, "backfill", None)
+        build(home=home)
+        yield Warehouse(home, target, store, sandbox.url)
 
 
 def _project_rows(target: WarehouseTarget, project: str) -> dict[str, int]:
