@@ -100,10 +100,17 @@ def ensure_instance_config(config: Path, target: WarehouseTarget | None = None) 
             node[keys[-1]] = value
             added.append(name if isinstance(value, dict) else f"{name}: {value}")
         elif node[keys[-1]] != value and exact:
-            shown = "another storage" if isinstance(value, dict) else node[keys[-1]]
-            wanted = "the warehouse's PostgreSQL server" if isinstance(value, dict) else value
-            print(f"warning: {config} sets {name}: {shown}; the project expects "
-                  f"{wanted} ({_why(target)})", file=sys.stderr)
+            if isinstance(value, dict):  # another server, or an old password
+                print(f"warning: {config} stores Dagster's runs elsewhere than the "
+                      f"warehouse's server ({target.describe()}): delete its storage section "
+                      "to have it written again", file=sys.stderr)
+            else:
+                print(f"warning: {config} sets {name}: {node[keys[-1]]}; the project expects "
+                      f"{value} ({_why(target)})", file=sys.stderr)
+    if not target.is_postgres and "postgres" in (settings.get("storage") or {}):
+        print(f"warning: {config} stores Dagster's runs on PostgreSQL while the warehouse is "
+              "DuckDB: delete its storage section to keep them in the state directory again",
+              file=sys.stderr)
     if added:
         config.write_text(yaml.safe_dump(settings, sort_keys=False))
         make_private(config)
