@@ -58,6 +58,11 @@ from stripe_warehouse.warehouse_target import WarehouseTarget
 
 # Run processes may not have the virtualenv on PATH: call its dbt by path.
 DBT_EXECUTABLE = dbt_executable()[0]
+# dagster-dbt starts dbt itself: through this wrapper, which makes dbt die with the process
+# holding the build lock (setpriv --pdeathsig, as transform.run_dbt does), given the real dbt
+# in this variable (WarehouseResource.export_home sets it before every build)
+DBT_WRAPPER = DBT_PROJECT_DIR / "scripts" / "dbt_with_parent"
+DBT_EXECUTABLE_ENV = "STRIPE_WAREHOUSE_DBT_EXECUTABLE"
 
 BUILT_NODE_TYPES = {"model", "seed", "snapshot", "test"}
 
@@ -103,6 +108,7 @@ class WarehouseResource(ConfigurableResource):
         state directory: dbt reads it in profiles.yml."""
         os.environ.update({key: value for key, value in self.state().dbt_env().items()
                            if key not in ("DBT_TARGET_PATH", "DBT_LOG_PATH")})
+        os.environ[DBT_EXECUTABLE_ENV] = DBT_EXECUTABLE  # for DBT_WRAPPER
 
 
 def ensure_dbt_manifest(project: DbtProject | None = None) -> Path:
@@ -187,7 +193,7 @@ class InstalledDbtCliResource(DbtCliResource):
 
 def dbt_resource() -> DbtCliResource:
     """The dbt CLI for the project at the repository root."""
-    return InstalledDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+    return InstalledDbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_WRAPPER))
 
 
 def build_and_publish(

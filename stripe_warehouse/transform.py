@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -46,6 +47,14 @@ FAILED_STATUSES = {"error", "fail", "runtime error"}
 NODE_FINISHED = re.compile(r"\b(\d+) of (\d+) (?:OK|PASS|WARN|ERROR|FAIL|SKIP)\b")
 
 StepCallback = Callable[[int, int], None]
+# dbt must not outlive the process holding its lock (the writer lock, or a PostgreSQL build
+# lock that the server frees when that process dies): a SIGKILLed holder's dbt would go on
+# writing while the next build starts. util-linux's setpriv sets the child's parent-death
+# signal and execs dbt; it fires when the thread that started dbt ends, and that thread waits
+# for dbt (_run_streaming), so it ends only with dbt or with the process. (No preexec_fn:
+# it is unsafe in a threaded process such as a Dagster run.)
+_SETPRIV = shutil.which("setpriv")
+DIE_WITH_PARENT = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
 
 
 class TransformError(WarehouseError):
@@ -104,8 +113,8 @@ def _run_streaming(
     reporting nodes done."""
     lines: list[str] = []
     process = subprocess.Popen(
-        command, cwd=directory, env=environment, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, umask=PRIVATE_UMASK,
+        [*DIE_WITH_PARENT, *command], cwd=directory, env=environment,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, umask=PRIVATE_UMASK,
     )
     try:
         assert process.stdout is not None

@@ -53,6 +53,19 @@ with dbt_build_turn(sys.argv[1], "a build that hangs"):
     time.sleep(600)
 """
 
+# Runs a stand-in for dbt the way run_dbt does (_run_streaming), holding the build lock; the
+# child writes its pid, then sleeps.
+HOLDER_RUNNING_DBT = """
+import sys
+from pathlib import Path
+from stripe_warehouse import transform
+from stripe_warehouse.build_lock import dbt_build_turn
+child = "import os, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(600)"
+with dbt_build_turn(sys.argv[1], "a build whose dbt hangs"):
+    transform._run_streaming([sys.executable, "-c", "import sys\\n" + child,
+                              str(Path(sys.argv[1]) / "dbt.pid")], {}, None, Path(sys.argv[1]))
+"""
+
 
 def _machine(parent: Path, name: str, url: str) -> Path:
     home = parent / name
@@ -105,3 +118,62 @@ def test_a_killed_holder_frees_the_lock_and_a_waiter_names_it(
         if holder.poll() is None:
             holder.kill()
             holder.wait()
+
+
+def test_a_killed_holders_dbt_dies_with_it(tmp_path: Path, postgres_url: str) -> None:
+    """Else the holder's dbt would go on writing after the server freed the lock."""
+    home = _machine(tmp_path, "machine_a", postgres_url)
+    holder = _python(HOLDER_RUNNING_DBT, home)
+    pid_file = home / "dbt.pid"
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert holder.poll() is None and time.monotonic() < deadline, holder.stderr.read()
+            time.sleep(0.1)
+        dbt = int(pid_file.read_text())
+        os.kill(dbt, 0)  # running
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{dbt}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not Path(f"/proc/{dbt}").exists() or \
+            Path(f"/proc/{dbt}/stat").read_text().split()[2] == "Z"
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+
+
+def test_dagsters_dbt_dies_with_its_holder_too(tmp_path: Path) -> None:
+    """dagster-dbt starts dbt itself, through orchestration.resources' wrapper: killed with
+    the process that started it (here a stand-in for dbt records its pid and sleeps)."""
+    from orchestration.resources import DBT_EXECUTABLE_ENV, DBT_WRAPPER, dbt_resource
+
+    assert dbt_resource().dbt_executable == str(DBT_WRAPPER)
+    stand_in = tmp_path / "dbt"
+    stand_in.write_text(f"#!{sys.executable}\nimport os, sys, time\n"
+                        "open(sys.argv[1], 'w').write(str(os.getpid()))\ntime.sleep(600)\n")
+    stand_in.chmod(0o755)
+    pid_file = tmp_path / "dbt.pid"
+    starter = subprocess.Popen(  # as dagster-dbt does: Popen, then wait for the output
+        [sys.executable, "-c", "import subprocess, sys; subprocess.run(sys.argv[1:])",
+         str(DBT_WRAPPER), str(pid_file)],
+        env={**os.environ, DBT_EXECUTABLE_ENV: str(stand_in)})
+    try:
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert starter.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        dbt = int(pid_file.read_text())
+        starter.send_signal(signal.SIGKILL)
+        starter.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{dbt}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not Path(f"/proc/{dbt}").exists() or \
+            Path(f"/proc/{dbt}/stat").read_text().split()[2] == "Z"
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+            starter.wait()
