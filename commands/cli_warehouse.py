@@ -8,7 +8,6 @@ hold a password, so it is read from an environment variable the user names, neve
 from __future__ import annotations
 
 import argparse
-from urllib.parse import urlsplit
 
 from commands.env_secrets import read_env_secret
 from stripe_warehouse.errors import WarehouseError
@@ -45,11 +44,7 @@ def cmd_warehouse(args: argparse.Namespace) -> None:
 
 def describe(target: WarehouseTarget) -> str:
     """The target in one line, without the password."""
-    if not target.is_postgres:
-        return "duckdb (warehouse.duckdb in the state directory)"
-    parts = urlsplit(target.dsn)
-    user = f"{parts.username}@" if parts.username else ""
-    return f"postgres {user}{parts.hostname}:{parts.port or 5432}{parts.path or '/postgres'}"
+    return target.describe()
 
 
 def _reachable_server(variable: str) -> WarehouseTarget:

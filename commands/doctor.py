@@ -24,6 +24,7 @@ from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.storage import inspect_database
 from stripe_warehouse.stripe_api import key_mode
 from stripe_warehouse.tiers import freshness_allowed
+from stripe_warehouse.warehouse_target import WarehouseTarget
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
@@ -81,6 +82,10 @@ def _offline_checks(connection: Connection, now: dt.datetime, home: Path) -> Ite
 def _file_checks(connection: Connection, home: Path) -> Iterator[Check]:
     """The warehouse and its published copy, opened read-only: damaged files FAIL."""
     pid = connection.project_id
+    target = StateDir.of(home).target
+    if target.is_postgres:
+        yield _server_check(connection, target)
+        return
     for name, path in (("warehouse file", StateDir.of(home).warehouse),
                        ("published copy", published_path(home))):
         health = inspect_database(path)
@@ -91,6 +96,29 @@ def _file_checks(connection: Connection, home: Path) -> Iterator[Check]:
             continue  # not built yet: the initial sync check says what to do
         outcome = {"ok": OK, "busy": WARN}.get(health.state, FAIL)
         yield Check(name, outcome, health.detail)
+
+
+def _server_check(connection: Connection, target: WarehouseTarget) -> Check:
+    """A PostgreSQL warehouse: the server answers, and holds the project's raw rows once it
+    was synced (no files to inspect: readers and writers connect to the server)."""
+    pid = connection.project_id
+    try:
+        (rows,) = target.fetch_all(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'stripe_raw' and table_name = 'sync_runs'")[0]
+        if rows:
+            (rows,) = target.fetch_all(
+                "select count(*) from stripe_raw.sync_runs where project_id = %s", [pid])[0]
+    except Exception as error:  # noqa: BLE001 - psycopg2's errors: the server's own reason
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        return Check("warehouse server", FAIL, f"{target.describe()} cannot be read "
+                     f"({reason}): check the server is up and the URL in "
+                     "warehouse_target.json")
+    if rows == 0 and connection.last_sync_at is not None:
+        return Check("warehouse server", FAIL, f"{target.describe()} holds no sync of {pid} "
+                     f"though it was synced: rebuild it with `stripe-warehouse sync {pid} "
+                     "--backfill`")
+    return Check("warehouse server", OK, f"{target.describe()} answers ({rows} syncs of {pid})")
 
 
 def _failed_webhooks_check(project_id: str, home: Path) -> Iterator[Check]:

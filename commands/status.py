@@ -55,16 +55,23 @@ def _utc(seconds: float | None) -> dt.datetime | None:
 
 
 def reporting_windows(home: Path) -> dict[str, tuple[dt.date, dt.date]]:
-    """First and last reported day per project, from the published ``reporting.duckdb``."""
+    """First and last reported day per project, from the published ``reporting.duckdb`` (the
+    server of a PostgreSQL warehouse)."""
+    windows = ("select project_id, min(metric_date), max(metric_date) "
+               "from marts.metrics_daily group by project_id")
+    target = StateDir.of(home).target
+    if target.is_postgres:
+        try:
+            rows = target.fetch_all(windows)
+        except Exception:  # noqa: BLE001 - psycopg2's errors: marts not built yet, server down
+            return {}  # (`doctor` says which)
+        return {project: (first, last) for project, first, last in rows}
     path = published_path(home)
     if not path.exists():
         return {}
     try:
         with duckdb.connect(str(path), read_only=True) as con:
-            rows = con.execute(
-                "select project_id, min(metric_date), max(metric_date) "
-                "from marts.metrics_daily group by project_id"
-            ).fetchall()
+            rows = con.execute(windows).fetchall()
     except duckdb.Error:  # published before the marts existed, or mid-swap
         return {}
     return {project: (first, last) for project, first, last in rows}

@@ -36,6 +36,8 @@ from orchestration.translators import (
 from pipelines.revocation import sync_or_revoke
 from pipelines.source import RAW_TABLES
 from stripe_warehouse.settings import RAW_DATASET
+from stripe_warehouse.state_dir import StateDir
+from stripe_warehouse.storage import reading
 from stripe_warehouse.writer_lock import warehouse_writer
 
 DUCKDB_POOL = "duckdb"  # DuckDB allows one writing process: the instance limits this pool to 1
@@ -99,7 +101,7 @@ def stripe_raw_tables(
         context.log.warning(warning)
     loaded = {**result.rows_per_table, "sync_runs": 1}
     tables = [key.path[-1] for key in context.selected_asset_keys]
-    totals = project_row_counts(warehouse.warehouse_file(), context.partition_key, tables)
+    totals = project_row_counts(warehouse.home_path(), context.partition_key, tables)
     shared = sync_metadata(result)
     # One extraction feeds every table, so a subset run still reads all of them.
     for key in context.selected_asset_keys:
@@ -111,25 +113,33 @@ def stripe_raw_tables(
         yield MaterializeResult(asset_key=key, metadata=metadata)
 
 
-def project_row_counts(warehouse_file: Path, project_id: str, tables: list[str]) -> dict[str, int]:
+def project_row_counts(home: Path, project_id: str, tables: list[str]) -> dict[str, int]:
     """Rows each raw table holds for one project (0 for a table not created yet)."""
+    state = StateDir.of(home)
+    if state.target.is_postgres:  # a reader on the server: no turn to take
+        with reading(state.target) as con:
+            return _row_counts(con, project_id, tables)
     # a read-only connection conflicts with a writer's as well: take a turn like one
-    with (warehouse_writer(warehouse_file.parent, f"counting the rows of {project_id}"),
-          duckdb.connect(str(warehouse_file), read_only=True) as con):
-        present = {
-            name
-            for (name,) in con.execute(
-                "select table_name from information_schema.tables where table_schema = ?",
-                [RAW_DATASET],
-            ).fetchall()
-        }
-        return {
-            table: con.execute(
-                f"select count(*) from {RAW_DATASET}.{table} where project_id = ?", [project_id]
-            ).fetchone()[0]
-            for table in tables
-            if table in present
-        }
+    with (warehouse_writer(state.root, f"counting the rows of {project_id}"),
+          duckdb.connect(str(state.warehouse), read_only=True) as con):
+        return _row_counts(con, project_id, tables)
+
+
+def _row_counts(con: Any, project_id: str, tables: list[str]) -> dict[str, int]:
+    present = {
+        name
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = ?",
+            [RAW_DATASET],
+        ).fetchall()
+    }
+    return {
+        table: con.execute(
+            f"select count(*) from {RAW_DATASET}.{table} where project_id = ?", [project_id]
+        ).fetchone()[0]
+        for table in tables
+        if table in present
+    }
 
 
 @dbt_assets(

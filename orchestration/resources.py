@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +31,7 @@ from dagster_dbt.errors import DagsterDbtCliRuntimeError
 from packaging import version
 
 from orchestration.translators import METRICS_DAILY_KEY
+from stripe_warehouse.build_lock import dbt_build_turn
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.publish import publication
 from stripe_warehouse.registry import ConnectionStore
@@ -53,10 +54,15 @@ from stripe_warehouse.transform import (
     fx_rate_warnings,
     project_version,
 )
-from stripe_warehouse.writer_lock import warehouse_writer
+from stripe_warehouse.warehouse_target import WarehouseTarget
 
 # Run processes may not have the virtualenv on PATH: call its dbt by path.
 DBT_EXECUTABLE = dbt_executable()[0]
+# dagster-dbt starts dbt itself: through this wrapper, which makes dbt die with the process
+# holding the build lock (setpriv --pdeathsig, as transform.run_dbt does), given the real dbt
+# in this variable (WarehouseResource.export_home sets it before every build)
+DBT_WRAPPER = DBT_PROJECT_DIR / "scripts" / "dbt_with_parent"
+DBT_EXECUTABLE_ENV = "STRIPE_WAREHOUSE_DBT_EXECUTABLE"
 
 BUILT_NODE_TYPES = {"model", "seed", "snapshot", "test"}
 
@@ -102,6 +108,7 @@ class WarehouseResource(ConfigurableResource):
         state directory: dbt reads it in profiles.yml."""
         os.environ.update({key: value for key, value in self.state().dbt_env().items()
                            if key not in ("DBT_TARGET_PATH", "DBT_LOG_PATH")})
+        os.environ[DBT_EXECUTABLE_ENV] = DBT_EXECUTABLE  # for DBT_WRAPPER
 
 
 def ensure_dbt_manifest(project: DbtProject | None = None) -> Path:
@@ -186,7 +193,7 @@ class InstalledDbtCliResource(DbtCliResource):
 
 def dbt_resource() -> DbtCliResource:
     """The dbt CLI for the project at the repository root."""
-    return InstalledDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+    return InstalledDbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_WRAPPER))
 
 
 def build_and_publish(
@@ -209,17 +216,20 @@ def build_and_publish(
 
     progress = observer.progress if observer is not None else SyncProgress()
     warehouse.export_home()
-    # Dagster's pool queues only Dagster's own runs: the writer lock, held here around the dbt
-    # subprocess, also makes a CLI sync or the real-time applier wait for this build (and
-    # this build wait for them) instead of failing.
-    writer = warehouse_writer(warehouse.home_path(), f"Dagster run {context.run_id[:8]}: dbt build")
+    home = warehouse.home_path()
+    target = StateDir(home).target
+    purpose = f"Dagster run {context.run_id[:8]}: dbt build"
+    # Dagster's pool queues only Dagster's own runs: the writer lock (DuckDB), held here around
+    # the dbt subprocess, also makes a CLI sync or the real-time applier wait for this build
+    # (and this build wait for them) instead of failing. On PostgreSQL the server's advisory
+    # lock makes builds on every machine wait for each other, and readers connect to the
+    # server: there is no copy to publish.
     held: list[Any] = []
     progress.phase("build")
     # a full rebuild may change old days without a later built_as_of: publish it whole
-    with writer, publication(warehouse.home_path(), whole=full_refresh) as publish:
-        with dbt_run_target(warehouse.home_path()) as target, _dbt_lines_to(
-                observer, warehouse.home_path()):
-            run = dbt.cli(build_args(full_refresh), context=context, target_path=target,
+    with dbt_build_turn(home, purpose), _publication(home, target, full_refresh) as publish:
+        with dbt_run_target(home) as run_target, _dbt_lines_to(observer, home):
+            run = dbt.cli(build_args(full_refresh), context=context, target_path=run_target,
                           **cli_options)
             nodes = _node_count(dbt_project.manifest_path)
             finished: set[str] = set()
@@ -236,17 +246,19 @@ def build_and_publish(
                     else:
                         yield event
             except DagsterDbtCliRuntimeError:
-                raise TransformError(_failed_node(target) or "dbt build failed: see the "
+                raise TransformError(_failed_node(run_target) or "dbt build failed: see the "
                                      f"run's logs in the Dagster UI ({context.run_id})") from None
             progress.steps(nodes, nodes)
         # read under the writer lock, before anyone else writes: as the CLI's build does
-        for warning in fx_rate_warnings(warehouse.home_path()):
+        for warning in fx_rate_warnings(home):
             context.log.warning(warning)
             if observer is not None:
                 observer.warnings.append(warning)
-        progress.phase("publish")
+        if not target.is_postgres:
+            progress.phase("publish")
         published = publish()
-    context.log.info(f"published the marts to {published}")
+    context.log.info(f"published the marts to {target.describe()}" if target.is_postgres
+                     else f"published the marts to {published}")
     metrics = metrics_metadata(published, context.run.tags.get("dagster/partition")) \
         if held else {}
     for event in held:
@@ -254,6 +266,18 @@ def build_and_publish(
                 event, Output | AssetMaterialization):
             event = event.with_metadata({**event.metadata, **metrics})
         yield event
+
+
+@contextmanager
+def _publication(home: Path, target: WarehouseTarget, whole: bool
+                 ) -> Iterator[Callable[[], Path | WarehouseTarget]]:
+    """The readers' copy's publication (DuckDB); on PostgreSQL the readers read the server:
+    "publishing" names it."""
+    if target.is_postgres:
+        yield lambda: target
+        return
+    with publication(home, whole=whole) as publish:
+        yield publish
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from orchestration.translators import raw_table_key
 from pipelines.load import SyncResult
 from stripe_warehouse.metrics import METRIC_ORDER, format_amount
 from stripe_warehouse.storage import reading
+from stripe_warehouse.warehouse_target import WarehouseTarget
 
 # Beyond this many projects the table shows the first ones; the run's own project is always in.
 MAX_PROJECTS_SHOWN = 50
@@ -53,7 +54,9 @@ def previous_objects_read(instance: DagsterInstance, project: str, kind: str) ->
     return None
 
 
-def latest_metrics(published: Path) -> dict[str, tuple[str, dict[str, tuple[str, float]]]]:
+def latest_metrics(
+    published: Path | WarehouseTarget,
+) -> dict[str, tuple[str, dict[str, tuple[str, float]]]]:
     """Per project: its last reported day and the six metrics' (unit, value) on that day."""
     with reading(published) as con:
         rows = con.execute(
@@ -69,7 +72,7 @@ def latest_metrics(published: Path) -> dict[str, tuple[str, dict[str, tuple[str,
     return latest
 
 
-def metrics_metadata(published: Path, project: str | None) -> dict[str, Any]:
+def metrics_metadata(published: Path | WarehouseTarget, project: str | None) -> dict[str, Any]:
     """A table of every project's six metrics on its last day; the run's project's values
     (``project``, the run's partition) also as numbers of their own, plotted across runs."""
     latest = latest_metrics(published)

@@ -1,7 +1,6 @@
 """Start the Dagster UI (`dagster dev`) for a state directory, and stop it cleanly."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -9,46 +8,85 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
 from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.settings import make_private
 from stripe_warehouse.state_dir import HOME_ENV, StateDir
+from stripe_warehouse.warehouse_target import WarehouseTarget
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
 DAGSTER = str(Path(sys.executable).parent / "dagster")
 
 
-# The one instance setting the project needs, whatever else a user's dagster.yaml says:
-# DuckDB takes one writer at a time, so every writing asset and op is in a pool of one.
-REQUIRED_SETTINGS = {("concurrency", "pools", "default_limit"): 1}
+# The instance settings the project needs, whatever else a user's dagster.yaml says (keys,
+# value, whether another value is wrong). DuckDB takes one writer at a time, so every writing
+# asset and op is in a pool of one. On PostgreSQL the pool only bounds how many writing steps
+# run at once across every worker (the instance is shared): loads of different projects merge
+# through their own staging datasets, and dbt builds take the server's advisory lock
+# (stripe_warehouse.build_lock), so any limit is correct; the instance's storage is the
+# warehouse's server (schema `dagster`), which every machine's webserver, daemon and run
+# workers reach.
+DUCKDB_POOL_LIMIT = 1
+POSTGRES_POOL_LIMIT = 4
+DAGSTER_SCHEMA = "dagster"
+REQUIRED_SETTINGS = {("concurrency", "pools", "default_limit"): DUCKDB_POOL_LIMIT}
+
+
+def required_settings(target: WarehouseTarget) -> dict[tuple[str, ...], tuple[Any, bool]]:
+    """What :func:`ensure_instance_config` adds to an instance config lacking it, for the
+    state directory's warehouse ``target``, and whether a different value is a mistake."""
+    if not target.is_postgres:
+        return {keys: (value, True) for keys, value in REQUIRED_SETTINGS.items()}
+    return {("concurrency", "pools", "default_limit"): (POSTGRES_POOL_LIMIT, False),
+            ("storage",): ({"postgres": {"postgres_url": instance_storage_url(target)}}, True)}
+
+
+def instance_storage_url(target: WarehouseTarget) -> str:
+    """The URL of the Dagster instance's storage: the warehouse's database, schema ``dagster``
+    (first on the search path, so that Dagster's tables never meet dbt's or dlt's)."""
+    assert target.dsn is not None
+    parts = urlsplit(target.dsn)
+    query = "&".join(filter(None, [parts.query, f"options=-csearch_path%3D{DAGSTER_SCHEMA}"]))
+    # SQLAlchemy 2.1's default PostgreSQL driver is psycopg 3, not installed: name psycopg2
+    return urlunsplit(parts._replace(scheme="postgresql+psycopg2", query=query))
 
 
 def dagster_home(home: Path | str | StateDir) -> Path:
-    """``<state dir>/dagster`` holding the instance config (pool limit) and run history."""
-    path = StateDir.of(home).create().dagster
+    """``<state dir>/dagster`` holding the instance config (pool limit, and for a PostgreSQL
+    warehouse the storage on its server) and, on DuckDB, the run history (SQLite)."""
+    state = StateDir.of(home).create()
+    path = state.dagster
     path.mkdir(mode=0o700, exist_ok=True)
-    ensure_instance_config(path / "dagster.yaml")
+    ensure_instance_config(path / "dagster.yaml", state.target)
     return path
 
 
-def ensure_instance_config(config: Path) -> None:
+def ensure_instance_config(config: Path, target: WarehouseTarget | None = None) -> None:
     """Write the project's ``dagster.yaml`` only when absent; a user's own file is kept.
 
     An existing file only gets the required settings it lacks (said on stderr); a value the
     user set differently is left as it is, with a warning.
     """
+    target = target or WarehouseTarget()
+    required = required_settings(target)
     if not config.exists():
-        shutil.copyfile(INSTANCE_CONFIG, config)
+        text = INSTANCE_CONFIG.read_text()
+        if target.is_postgres:
+            text = postgres_instance_config(text, required)
+        config.write_text(text)
+        make_private(config)  # a PostgreSQL instance's URL holds the password
         return
     settings = yaml.safe_load(config.read_text()) or {}
     if not isinstance(settings, dict):
         raise WarehouseError(f"{config} is not a YAML mapping: fix it, or delete it to get the "
                              "project's default instance settings")
     added = []
-    for keys, value in REQUIRED_SETTINGS.items():
+    for keys, (value, exact) in required.items():
         node = settings
         for key in keys[:-1]:
             if node.get(key) is None:
@@ -60,14 +98,62 @@ def ensure_instance_config(config: Path) -> None:
         name = ".".join(keys)
         if keys[-1] not in node:
             node[keys[-1]] = value
-            added.append(f"{name}: {value}")
-        elif node[keys[-1]] != value:
-            print(f"warning: {config} sets {name}: {node[keys[-1]]}; the project expects "
-                  f"{value} (DuckDB takes one writer at a time)", file=sys.stderr)
+            added.append(name if isinstance(value, dict) else f"{name}: {value}")
+        elif node[keys[-1]] != value and exact:
+            if isinstance(value, dict):  # another server, or an old password
+                print(f"warning: {config} stores Dagster's runs elsewhere than the "
+                      f"warehouse's server ({target.describe()}): delete its storage section "
+                      "to have it written again", file=sys.stderr)
+            else:
+                print(f"warning: {config} sets {name}: {node[keys[-1]]}; the project expects "
+                      f"{value} ({_why(target)})", file=sys.stderr)
+    if not target.is_postgres and "postgres" in (settings.get("storage") or {}):
+        print(f"warning: {config} stores Dagster's runs on PostgreSQL while the warehouse is "
+              "DuckDB: delete its storage section to keep them in the state directory again",
+              file=sys.stderr)
     if added:
         config.write_text(yaml.safe_dump(settings, sort_keys=False))
-        print(f"added {', '.join(added)} to {config} (DuckDB takes one writer at a time); "
+        make_private(config)
+        print(f"added {', '.join(added)} to {config} ({_why(target)}); "
               "the rest of the file is yours and kept", file=sys.stderr)
+    if target.is_postgres and "storage" in added:
+        create_dagster_schema(target)
+
+
+def _why(target: WarehouseTarget) -> str:
+    return ("the warehouse is on PostgreSQL: so are the runs, for every machine"
+            if target.is_postgres else "DuckDB takes one writer at a time")
+
+
+def postgres_instance_config(shipped: str, required: dict[tuple[str, ...], tuple[Any, bool]]
+                             ) -> str:
+    """The shipped dagster.yaml (its comments kept) for a PostgreSQL warehouse: the pool's
+    limit raised, and the storage on the warehouse's server (whose schema it creates)."""
+    limit = required[("concurrency", "pools", "default_limit")][0]
+    storage = required[("storage",)][0]
+    text = shipped.replace(
+        "    # DuckDB takes one writer at a time: every writing asset and op is in the `duckdb` "
+        "pool.\n    default_limit: 1\n",
+        "    # PostgreSQL: loads of different projects run at once (their own staging datasets);\n"
+        "    # dbt builds wait for each other on the server's advisory lock. The `duckdb` pool\n"
+        "    # only bounds the writing steps running at once across every worker.\n"
+        f"    default_limit: {limit}\n")
+    url = storage["postgres"]["postgres_url"]
+    create_dagster_schema(WarehouseTarget.postgres(url.split("?")[0].replace("+psycopg2", "")))
+    return text + ("# Runs, events and schedules on the warehouse's PostgreSQL server (schema "
+                   f"{DAGSTER_SCHEMA}):\n# every machine's webserver, daemon and run workers "
+                   "share them. Holds the password: 0600.\n"
+                   + yaml.safe_dump({"storage": storage}, sort_keys=False))
+
+
+def create_dagster_schema(target: WarehouseTarget) -> None:
+    """Create the schema Dagster's tables go in (Dagster creates its tables, not the schema)."""
+    connection = target.connect()
+    try:
+        with connection, connection.cursor() as cur:
+            cur.execute(f"create schema if not exists {DAGSTER_SCHEMA}")
+    finally:
+        connection.close()
 
 
 def _restore_sigint() -> None:

@@ -11,12 +11,15 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
+from stripe_warehouse.build_lock import dbt_build_turn
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.settings import RAW_DATASET
 from stripe_warehouse.state_dir import StateDir
+from stripe_warehouse.warehouse_target import PostgresReader
 from stripe_warehouse.writer_lock import warehouse_writer
 
 # Days of history each tier keeps (None: unlimited).
@@ -24,17 +27,21 @@ RETENTION_DAYS: dict[str, int | None] = {"starter": 3, "basic": 30, "pro": None,
 
 _RAW = RAW_DATASET
 # Invoices a kept subscription still needs, and invoices whose lines reach past the cutoff.
-_KEPT_INVOICES_SQL = f"""
+_KEPT_INVOICES_SQL = """
 create temp table kept_invoices as
-select id from {_RAW}.invoices where project_id = $project and created >= $cutoff
+select id from {RAW}.invoices where project_id = $project and created >= $cutoff
 union
-select invoice from {_RAW}.invoice_lines
+select invoice from {RAW}.invoice_lines
 where project_id = $project and cast(data->'period'->>'end' as bigint) >= $cutoff
 union
-select case when json_type(data->'latest_invoice') = 'OBJECT'
+select case when {IS_OBJECT}
             then data->'latest_invoice'->>'id' else data->>'latest_invoice' end
-from {_RAW}.subscriptions where project_id = $project
+from {RAW}.subscriptions where project_id = $project
 """
+# Whether a subscription's latest_invoice is an expanded object, in each dialect (dlt keeps
+# JSON as DuckDB's JSON and PostgreSQL's jsonb)
+_IS_OBJECT = {"duckdb": "json_type(data->'latest_invoice') = 'OBJECT'",
+              "postgres": "jsonb_typeof(data->'latest_invoice') = 'object'"}
 # Each statement deletes one table's expired rows; children follow their parents.
 _SUBSCRIPTION_DELETES = {
     "subscriptions": f"""
@@ -103,22 +110,29 @@ def apply_retention(
 ) -> RetentionResult:
     """Delete ``project_id``'s expired raw rows in one transaction (all or nothing)."""
     cutoff = retention_cutoff(tier, now or dt.datetime.now(dt.UTC))
-    path = StateDir.of(home).warehouse
-    if cutoff is None or not path.exists():
+    state = StateDir.of(home)
+    path = state.warehouse
+    if cutoff is None or not (state.target.is_postgres or path.exists()):
         return RetentionResult(project_id, tier, cutoff)
     params = {
         "project": project_id,
         "cutoff": int(cutoff.timestamp()),
         "cutoff_ts": cutoff.replace(tzinfo=None),  # raw timestamps are naive UTC
     }
+    if state.target.is_postgres:
+        # no dbt build on any machine between the deletes and the rebuild that follows them
+        with dbt_build_turn(state, f"retention of {project_id}"):
+            con = PostgresReader(state.target.connect())
+            return _delete_in_one_transaction(con, project_id, tier, cutoff, params)
     with warehouse_writer(path.parent, f"retention of {project_id}"):
-        return _delete_in_one_transaction(path, project_id, tier, cutoff, params)
+        return _delete_in_one_transaction(duckdb.connect(str(path)), project_id, tier, cutoff,
+                                          params)
 
 
 def _delete_in_one_transaction(
-    path: Path, project_id: str, tier: str, cutoff: dt.datetime, params: dict[str, object]
+    con: Any, project_id: str, tier: str, cutoff: dt.datetime, params: dict[str, object]
 ) -> RetentionResult:
-    con = duckdb.connect(str(path))
+    """The deletes on ``con`` (DuckDB, or a PostgresReader: the same SQL), closed after."""
     try:
         # Raw timestamps are UTC; compare them in UTC whatever the machine's zone.
         con.execute("set TimeZone = 'UTC'")
@@ -132,7 +146,7 @@ def _delete_in_one_transaction(
         con.begin()
         try:
             deleted = _delete_expired(con, _SUBSCRIPTION_DELETES, present, params)
-            _affected(con, _KEPT_INVOICES_SQL, params)
+            _affected(con, _kept_invoices_sql(con), params)
             deleted |= _delete_expired(con, _ACTIVITY_DELETES, present, params)
             clipped = _affected(con, _CLIP_SYNC_RUNS, params)
             con.execute("drop table kept_invoices")
@@ -144,6 +158,17 @@ def _delete_in_one_transaction(
     finally:
         con.close()
     return RetentionResult(project_id, tier, cutoff, deleted, clipped)
+
+
+def _kept_invoices_sql(con: Any) -> str:
+    dialect = "postgres" if isinstance(con, PostgresReader) else "duckdb"
+    return _KEPT_INVOICES_SQL.format(RAW=_RAW, IS_OBJECT=_IS_OBJECT[dialect])
+
+
+def _in_dialect(con: Any, sql: str) -> str:
+    """``sql`` for ``con``: on PostgreSQL dlt keeps the raw objects (``data``) as JSON text,
+    which its JSON operators take once cast to jsonb."""
+    return sql.replace("data->", "(data::jsonb)->") if isinstance(con, PostgresReader) else sql
 
 
 def _raw_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -166,5 +191,5 @@ def _delete_expired(
 def _affected(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]) -> int:
     # Only pass the parameters a statement names: DuckDB refuses unused named parameters.
     used = {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
-    row = con.execute(sql, used).fetchone()
+    row = con.execute(_in_dialect(con, sql), used).fetchone()
     return int(row[0]) if row else 0

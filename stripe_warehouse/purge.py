@@ -17,10 +17,12 @@ from pathlib import Path
 
 import duckdb
 
+from stripe_warehouse.build_lock import dbt_build_turn
 from stripe_warehouse.errors import WarehouseError, WarehouseLocked, warehouse_locked
 from stripe_warehouse.publish import publish_marts, published_path
 from stripe_warehouse.registry import ConnectionStore, validate_project_id
 from stripe_warehouse.state_dir import StateDir
+from stripe_warehouse.warehouse_target import PostgresReader, WarehouseTarget
 from stripe_warehouse.writer_lock import warehouse_writer
 
 DLT_DIR = ".dlt"
@@ -79,15 +81,37 @@ def purge_project(store: ConnectionStore, project_id: str) -> PurgeResult:
 
 def purge_warehouse(home: Path, project_id: str) -> dict[str, int]:
     """Delete ``project_id``'s rows from ``warehouse.duckdb`` in one transaction, then
-    republish ``reporting.duckdb`` without them; rows deleted per table.
+    republish ``reporting.duckdb`` without them; rows deleted per table. On a PostgreSQL
+    warehouse, from every schema of its database in one transaction.
 
     Every write to the warehouse in a purge happens here, under the shared writer lock.
     """
-    path = StateDir.of(home).warehouse
+    state = StateDir.of(home)
+    if state.target.is_postgres:
+        # no dbt build meanwhile on any machine: it could write back marts rows of the project
+        with dbt_build_turn(state, f"purge of {project_id}"):
+            return _purge_postgres(state.target, project_id)
+    path = state.warehouse
     if not path.exists():
         return {}
     with warehouse_writer(home, f"purge of {project_id}"):
         return _purge_warehouse_file(home, path, project_id)
+
+
+def _purge_postgres(target: WarehouseTarget, project_id: str) -> dict[str, int]:
+    """The same deletes in one transaction on the server (raw, per-project staging, models);
+    readers read the server: nothing to republish."""
+    con = PostgresReader(target.connect())
+    try:
+        try:
+            deleted = _delete_project_rows(con, project_id)  # type: ignore[arg-type]
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    finally:
+        con.close()
+    return deleted
 
 
 def _purge_warehouse_file(home: Path, path: Path, project_id: str) -> dict[str, int]:

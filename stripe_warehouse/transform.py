@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from stripe_warehouse.build_lock import dbt_build_turn
 from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_locked_message
 from stripe_warehouse.progress import SyncProgress
 from stripe_warehouse.publish import publication
@@ -45,6 +47,14 @@ FAILED_STATUSES = {"error", "fail", "runtime error"}
 NODE_FINISHED = re.compile(r"\b(\d+) of (\d+) (?:OK|PASS|WARN|ERROR|FAIL|SKIP)\b")
 
 StepCallback = Callable[[int, int], None]
+# dbt must not outlive the process holding its lock (the writer lock, or a PostgreSQL build
+# lock that the server frees when that process dies): a SIGKILLed holder's dbt would go on
+# writing while the next build starts. util-linux's setpriv sets the child's parent-death
+# signal and execs dbt; it fires when the thread that started dbt ends, and that thread waits
+# for dbt (_run_streaming), so it ends only with dbt or with the process. (No preexec_fn:
+# it is unsafe in a threaded process such as a Dagster run.)
+_SETPRIV = shutil.which("setpriv")
+DIE_WITH_PARENT = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
 
 
 class TransformError(WarehouseError):
@@ -88,7 +98,8 @@ def run_dbt(
     environment[HOME_ENV] = "."
     started = time.time()
     state = StateDir.of(home)
-    with warehouse_writer(state.root, f"dbt {args[0] if args else ''}".strip()):
+    # DuckDB: the local writer lock; PostgreSQL: the server's build lock (every machine's)
+    with dbt_build_turn(state, f"dbt {args[0] if args else ''}".strip()):
         returncode, output = _run_streaming(command, environment, on_step, state.root)
     if returncode != 0:
         raise TransformError(_failure_summary(args, output, started, state))
@@ -102,8 +113,8 @@ def _run_streaming(
     reporting nodes done."""
     lines: list[str] = []
     process = subprocess.Popen(
-        command, cwd=directory, env=environment, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, umask=PRIVATE_UMASK,
+        [*DIE_WITH_PARENT, *command], cwd=directory, env=environment,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, umask=PRIVATE_UMASK,
     )
     try:
         assert process.stdout is not None
@@ -134,8 +145,9 @@ def build(
     state = StateDir.of(home)
     root = state.root
     if state.target.is_postgres:
-        # readers connect to the server: there is no copy to publish
-        with warehouse_writer(root, "dbt build"):
+        # readers connect to the server: there is no copy to publish; one build at a time
+        # on every machine (the server's advisory lock), loads of this machine go on
+        with dbt_build_turn(state, "dbt build"):
             run_dbt(build_args(full_refresh, select), home=home, on_step=progress.steps)
             warnings = fx_rate_warnings(home)
     else:

@@ -12,6 +12,7 @@ output and hands it the server's address) and the readers.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -77,6 +78,14 @@ class WarehouseTarget:
     def is_postgres(self) -> bool:
         return self.kind == POSTGRES
 
+    def describe(self) -> str:
+        """The target in one line, without the password."""
+        if not self.is_postgres:
+            return "duckdb (warehouse.duckdb in the state directory)"
+        parts = urlsplit(self.dsn)
+        user = f"{parts.username}@" if parts.username else ""
+        return f"postgres {user}{parts.hostname}:{parts.port or 5432}{parts.path or '/postgres'}"
+
     def dbt_env(self) -> dict[str, str]:
         """The environment profiles.yml reads, for PostgreSQL: the output (DBT_TARGET) and
         the server's address; the password in a DBT_ENV_SECRET_ variable, which dbt keeps
@@ -117,14 +126,44 @@ class WarehouseTarget:
 
 
 class PostgresReader:
-    """The part of DuckDB's connection API the readers use (``execute(sql, params)`` returning
-    something to ``fetchone``/``fetchall``), on a PostgreSQL connection: their SQL is written
-    for both, with ``?`` placeholders."""
+    """The part of DuckDB's connection API the readers and the SQL writers (purge, retention)
+    use, on a PostgreSQL connection: ``execute(sql, params)`` returning something to
+    ``fetchone``/``fetchall``, and transactions. Their SQL is written for both, with ``?``
+    placeholders or DuckDB's ``$name`` ones (a mapping of parameters); a statement without
+    rows (a DELETE, an UPDATE) answers its row count, as DuckDB does."""
 
     def __init__(self, connection: Any) -> None:
         self._connection = connection
 
-    def execute(self, sql: str, parameters: list[Any] | tuple = ()) -> Any:
+    def execute(self, sql: str, parameters: list[Any] | tuple | dict[str, Any] = ()) -> Any:
         cursor = self._connection.cursor()
-        cursor.execute(sql.replace("?", "%s"), list(parameters))
-        return cursor
+        if isinstance(parameters, dict):
+            cursor.execute(re.sub(r"\$(\w+)\b", r"%(\1)s", sql), parameters)
+        else:
+            cursor.execute(sql.replace("?", "%s"), list(parameters))
+        return cursor if cursor.description is not None else _RowCount(cursor.rowcount)
+
+    def begin(self) -> None:
+        """psycopg2 opens a transaction at the first statement: nothing to do."""
+
+    def commit(self) -> None:
+        self._connection.commit()
+
+    def rollback(self) -> None:
+        self._connection.rollback()
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+@dataclass(frozen=True)
+class _RowCount:
+    """A DML statement's answer: one row holding the rows it changed (DuckDB's shape)."""
+
+    count: int
+
+    def fetchone(self) -> tuple[int]:
+        return (self.count,)
+
+    def fetchall(self) -> list[tuple[int]]:
+        return [(self.count,)]

@@ -57,3 +57,29 @@ def test_a_different_pool_limit_is_kept_with_a_warning(
     assert config.read_text() == "concurrency:\n  pools:\n    default_limit: 3\n"
     assert "sets concurrency.pools.default_limit: 3; the project expects 1" in (
         capsys.readouterr().err)
+
+
+@pytest.mark.postgres
+def test_a_warehouse_moved_to_postgres_gets_its_instance_storage_on_the_server(
+    tmp_path: Path, own_postgres_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orchestration.ui import DAGSTER_SCHEMA, instance_storage_url
+    from stripe_warehouse.warehouse_target import WarehouseTarget
+
+    config = dagster_home(tmp_path) / "dagster.yaml"  # DuckDB: SQLite, pool of one
+    target = WarehouseTarget.postgres(own_postgres_database)
+    target.save(tmp_path)
+    home = dagster_home(tmp_path)
+    settings = yaml.safe_load(config.read_text())
+    assert settings["storage"] == {"postgres": {"postgres_url": instance_storage_url(target)}}
+    assert settings["concurrency"]["pools"]["default_limit"] == 1  # kept: correct, if slower
+    assert "added storage to" in capsys.readouterr().err
+    assert config.stat().st_mode & 0o077 == 0  # the URL holds the password
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+    assert target.fetch_all("select count(*) from information_schema.tables "
+                            "where table_schema = %s", [DAGSTER_SCHEMA])[0][0] > 10
+    WarehouseTarget().save(tmp_path)  # and back to DuckDB: the runs would stay on the server
+    dagster_home(tmp_path)
+    assert "stores Dagster's runs on PostgreSQL while the warehouse is DuckDB" in (
+        capsys.readouterr().err)
