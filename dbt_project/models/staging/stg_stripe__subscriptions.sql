@@ -7,7 +7,8 @@
 ] -%}
 {%- set hashed = ['data', 'created', 'livemode', 'api_version'] -%}
 
-{#- incremental: a re-listed subscription is parsed again only if it changed (macros/restaging.sql) #}
+{#- incremental: a re-listed subscription is parsed again only if it changed
+    (macros/restaging.sql) #}
 {{ config(
     materialized='incremental',
     unique_key=['project_id', 'subscription_id'],
