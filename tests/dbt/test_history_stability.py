@@ -46,7 +46,7 @@ from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
-from tests.dbt.test_item_removal import PROJECT_ID, sync_at
+from tests.dbt.change_scenarios import PROJECT_ID, sync_at
 
 API_KEY = "sk_test_history_stability"
 DAYS = 10

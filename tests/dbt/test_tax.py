@@ -38,7 +38,8 @@ from sandbox.taxes import new_eu_customer, subscribe_with_vat
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
-from tests.dbt.test_item_removal import API_KEY, PROJECT_ID, sync_at
+from tests.dbt.change_scenarios import PROJECT_ID, sync_at
+from tests.dbt.test_item_removal import API_KEY
 
 
 class Timeline:
