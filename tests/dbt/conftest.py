@@ -13,6 +13,7 @@ from stripe_warehouse.publish import published_path
 from stripe_warehouse.state_dir import WAREHOUSE_FILE
 from stripe_warehouse.transform import build
 from tests.dbt.scenario import build_scenario
+from tests.dbt.warehouses import POSTGRES, TARGETS, NewHome, home_factory
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -50,3 +51,19 @@ def scenario_db(scenario_home: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         yield con
     finally:
         con.close()
+
+
+@pytest.fixture(scope="module", params=TARGETS)
+def warehouse_kind(request: pytest.FixtureRequest) -> str:
+    """The warehouse a scenario module's fixtures build: each of its tests runs on DuckDB and
+    on PostgreSQL (tests/dbt/warehouses.py), one built warehouse per scenario and target."""
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def new_home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+             warehouse_kind: str) -> NewHome:
+    """``new_home(name)``: a state directory on the module's target (on PostgreSQL, a database
+    of its own on the session's server, started only when a PostgreSQL variant runs)."""
+    server_url = request.getfixturevalue("postgres_url") if warehouse_kind == POSTGRES else None
+    return home_factory(tmp_path_factory, warehouse_kind, server_url)

@@ -13,7 +13,6 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from sandbox.company import CompanyConfig, generate_company
@@ -22,7 +21,9 @@ from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.fx_reference import usd_per_unit_on
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
+from stripe_warehouse.warehouse_target import DUCKDB, POSTGRES
 from tests.dbt.timed_sync import sync_as_of
+from tests.dbt.warehouses import home_factory, query, reading_warehouse
 
 PROJECT_ID = "acme"
 API_KEY = "sk_test_e2e_metrics"
@@ -155,15 +156,31 @@ def expected_revenue_on(company, day: date) -> float:
     return total
 
 
+# One moment for the whole session, so that both targets sync the same company
+E2E_NOW = int(os.environ.get("E2E_METRICS_NOW") or time.time())
+
+
 @pytest.fixture(scope="module")
-def synced_company(tmp_path_factory):
-    """A 200-customer sandbox company backfilled into a fresh warehouse and built by dbt.
+def synced_companies(tmp_path_factory):
+    """``synced_in(kind, request)``: a 200-customer sandbox company backfilled into a fresh
+    warehouse of that target and built by dbt, once per target per session.
 
     Generated as of the wall clock, so each run meets the history at another time of day and
     month; a failure names its moment and `E2E_METRICS_NOW=<unix seconds>` replays it."""
-    now = int(os.environ.get("E2E_METRICS_NOW") or time.time())
+    built: dict[str, tuple] = {}
+
+    def synced_in(kind: str, request: pytest.FixtureRequest):
+        if kind not in built:
+            url = request.getfixturevalue("postgres_url") if kind == POSTGRES else None
+            home = home_factory(tmp_path_factory, kind, url)("e2e_metrics_home")
+            built[kind] = sync_and_build(home)
+        return built[kind]
+    return synced_in
+
+
+def sync_and_build(home: Path):
+    now = E2E_NOW
     print(f"e2e metrics company as of E2E_METRICS_NOW={now}")
-    home = tmp_path_factory.mktemp("e2e_metrics_home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SECRET_KEY_ENV, generate_key())
         patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
@@ -175,6 +192,12 @@ def synced_company(tmp_path_factory):
             sync_as_of(store, PROJECT_ID, home, server.url, "backfill", now)
         build(home=home)
     return company, home
+
+
+@pytest.fixture(scope="module")
+def synced_company(synced_companies, warehouse_kind, request):
+    """The company and its warehouse on the module's target (DuckDB, PostgreSQL)."""
+    return synced_companies(warehouse_kind, request)
 
 
 @pytest.mark.e2e
@@ -194,8 +217,7 @@ def test_published_metrics_match_figures_computed_from_the_sandbox(synced_compan
         if not c.get("deleted") and c["created"] <= company.now
     )
 
-    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
-    try:
+    with reading_warehouse(home) as con:
         published = dict(con.execute(
             "select metric, value from marts.metrics_daily "
             "where project_id = ? and metric_date = ?", [PROJECT_ID, today]
@@ -205,8 +227,6 @@ def test_published_metrics_match_figures_computed_from_the_sandbox(synced_compan
             "where project_id = ? and metric = 'stripe_revenue' and metric_date = ?",
             [PROJECT_ID, busy_day],
         ).fetchone()[0]
-    finally:
-        con.close()
 
     assert float(published["stripe_mrr"]) == pytest.approx(expected_mrr, abs=0.01)
     assert float(published["stripe_arr"]) == pytest.approx(12 * expected_mrr, abs=0.12)
@@ -427,8 +447,7 @@ def test_past_active_subscriptions_and_mrr_match_the_sandbox_lifecycle(
     ]
     assert unpaid_long_ago
 
-    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
-    try:
+    with reading_warehouse(home) as con:
         # a currency without an FX rate (KWD: not an ECB currency) has no USD figure and is
         # left out of USD totals (int_fx_rates_daily); `usd` gives it 0 as well
         published = dict(con.execute(
@@ -441,11 +460,30 @@ def test_past_active_subscriptions_and_mrr_match_the_sandbox_lifecycle(
             "select metric, value from marts.metrics_daily where project_id = ? "
             "and metric_date = ?", [PROJECT_ID, day]
         ).fetchall())
-    finally:
-        con.close()
 
     comparable = {sub: mrr for sub, mrr in published.items() if sub not in undated}
     assert set(comparable) == set(expected)
     assert metrics["stripe_active_subscriptions"] == len(published)
     assert float(sum(comparable.values())) == pytest.approx(sum(expected.values()), abs=0.01)
     assert metrics["stripe_mrr"] == sum(published.values())
+
+
+@pytest.mark.e2e
+@pytest.mark.postgres
+def test_the_golden_numbers_are_identical_on_duckdb_and_postgres(synced_companies, request):
+    """The same company (same moment, same seed) synced over HTTP and built by dbt into each
+    target: every published metric of every day is the same number on both (the builds above,
+    shared with the other tests of this module)."""
+    published = "select metric_date, metric, value from marts.metrics_daily where project_id = ?"
+    by_subscription = ("select metric_date, subscription_id, sum(net_mrr_usd) "
+                       "from marts.fct_subscription_mrr_daily where project_id = ? "
+                       "group by metric_date, subscription_id")
+    found = {}
+    for kind in (DUCKDB, POSTGRES):
+        _, home = synced_companies(kind, request)
+        found[kind] = (sorted(query(home, published, [PROJECT_ID])),
+                       sorted(query(home, by_subscription, [PROJECT_ID])))
+    duck, pg = found[DUCKDB], found[POSTGRES]
+    assert len(duck[0]) > 500 and len(duck[1]) > 1000
+    assert pg[0] == duck[0]
+    assert pg[1] == duck[1]

@@ -32,7 +32,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
 import pipelines.webhooks_apply
@@ -46,7 +45,8 @@ from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
-from tests.dbt.test_item_removal import PROJECT_ID, sync_at
+from tests.dbt.change_scenarios import PROJECT_ID, sync_at
+from tests.dbt.warehouses import WEBHOOK_TARGETS, query, reading_warehouse
 
 API_KEY = "sk_test_history_stability"
 DAYS = 10
@@ -139,11 +139,11 @@ def apply_webhooks(home: Path, events: list[dict], at: int) -> None:
 def history(home: Path) -> dict[tuple, tuple]:
     """{(subscription or metric, day): values}: each subscription's gross and net MRR per day,
     and the published MRR and active subscriptions."""
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with reading_warehouse(home) as con:
         rows = con.execute(
             "select subscription_id, metric_date, sum(gross_mrr_usd), sum(net_mrr_usd) "
-            "from marts.fct_subscription_mrr_daily where project_id = ? group by all",
-            [PROJECT_ID]).fetchall()
+            "from marts.fct_subscription_mrr_daily where project_id = ? "
+            "group by subscription_id, metric_date", [PROJECT_ID]).fetchall()
         metrics = con.execute(
             "select metric, metric_date, value from marts.metrics_daily where project_id = ? "
             "and metric in ('stripe_mrr', 'stripe_active_subscriptions')",
@@ -155,14 +155,13 @@ def history(home: Path) -> dict[tuple, tuple]:
 
 def estimated(home: Path) -> set[str]:
     """Subscriptions with a date estimated from the first sync's event window."""
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        return {sub for (sub,) in con.execute(
-            "select subscription_id from intermediate.int_subscription_cancellation_requests "
-            "where is_requested_at_estimated "
-            "union select subscription_id from intermediate.int_subscription_item_states "
-            "where is_estimated and state_source <> 'renewal' "
-            "union select subscription_id from intermediate.int_subscription_item_removals "
-            "where is_estimated").fetchall()}
+    return {sub for (sub,) in query(
+        home, "select subscription_id from intermediate.int_subscription_cancellation_requests "
+        "where is_requested_at_estimated "
+        "union select subscription_id from intermediate.int_subscription_item_states "
+        "where is_estimated and state_source <> 'renewal' "
+        "union select subscription_id from intermediate.int_subscription_item_removals "
+        "where is_estimated")}
 
 
 def on_days(values: dict[tuple, tuple], days: set[date], leaving: set[str] = frozenset()
@@ -176,13 +175,16 @@ def subscription_keys(values: dict[tuple, tuple]) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def histories(tmp_path_factory):
+def histories(new_home, warehouse_kind):
+    """The histories of both warehouses, on the module's target. The days' webhooks are applied
+    where the webhook applier writes (WEBHOOK_TARGETS); elsewhere those days' refreshes alone
+    bring their changes (every scripted change has its event, so the dating is the same)."""
     end = int(time.time()) - 300
     found: dict[str, dict[tuple, tuple]] = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SECRET_KEY_ENV, generate_key())
         for scenario in ("daily", "late_backfill"):
-            home = tmp_path_factory.mktemp(scenario)
+            home = new_home(scenario)
             patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
             account = Account(end)
             with SandboxServer(accounts={API_KEY: account.company}) as server:
@@ -205,7 +207,7 @@ def histories(tmp_path_factory):
                     events = account.change_day(day)
                     moment = account.sync_moment(day)
                     account.company.now = moment
-                    if day in WEBHOOK_DAYS:
+                    if day in WEBHOOK_DAYS and warehouse_kind in WEBHOOK_TARGETS:
                         apply_webhooks(home, events, moment - 3600)
                     sync_at(store, home, server.url, "refresh", moment)
                     build(home=home, select=SELECT)

@@ -29,18 +29,17 @@ import datetime as dt
 from datetime import date
 from decimal import Decimal
 
-import duckdb
 import pytest
 
-from pipelines.webhooks_apply import apply_inbox
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.pricing_shapes import subscribe_priced
-from sandbox.server import SandboxServer
-from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
-from stripe_warehouse.inbox import Inbox
-from stripe_warehouse.registry import ConnectionStore
-from stripe_warehouse.transform import build
-from tests.dbt.test_item_removal import PROJECT_ID, Timeline, sync_at
+from tests.dbt.change_scenarios import (
+    ChangeScenario,
+    Timeline,
+    needs_webhook_applier,
+    net_mrr,
+    run_change_scenarios,
+)
 
 API_KEY = "sk_test_item_discount_removal"
 REPLACEMENTS = {"removed": None, "replaced": "SAVE5"}
@@ -71,15 +70,6 @@ def change_item_discounts(company: Company, subs: dict[str, tuple[str, str]],
     return events
 
 
-def net_mrr(home, subscription_id: str) -> dict[date, Decimal]:
-    """The subscription's net MRR (USD) per day, from the mart."""
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        return dict(con.execute(
-            "select metric_date, sum(net_mrr_usd) from marts.fct_subscription_mrr_daily "
-            "where project_id = ? and subscription_id = ? group by metric_date",
-            [PROJECT_ID, subscription_id]).fetchall())
-
-
 def assert_changed_on_day_d(history: dict[str, dict[date, Decimal]], times: Timeline) -> None:
     change_day = times.day(times.removed)
     today = times.day(times.now + 60)
@@ -93,51 +83,23 @@ def assert_changed_on_day_d(history: dict[str, dict[date, Decimal]], times: Time
             (d for d in mrr if d < change_day), BEFORE[name]), name
 
 
+def new_company(times: Timeline) -> tuple[Company, dict[str, tuple[str, str]]]:
+    company = generate_company(CompanyConfig(customers=8, years=1, seed=15, now=times.now))
+    return company, item_discounted_subscriptions(company, times.created)
+
+
+ITEM_DISCOUNT_CHANGES = ChangeScenario(
+    API_KEY, new_company, change=change_item_discounts,
+    read=lambda home, subs: {name: net_mrr(home, sub_id)
+                             for name, (sub_id, _) in subs.items()})
+
+
 @pytest.fixture(scope="module")
-def discount_histories(tmp_path_factory):
+def discount_histories(new_home, warehouse_kind):
     """{stage: {subscription name: {day: net MRR}}}, one warehouse per scenario
     (`times.removed` is day D, the change's moment)."""
     times = Timeline()
-    histories: dict[str, dict[str, dict[date, Decimal]]] = {}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(SECRET_KEY_ENV, generate_key())
-        for scenario in ("backfill_after", "refreshes", "webhook"):
-            home = tmp_path_factory.mktemp(scenario)
-            patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
-            company = generate_company(CompanyConfig(customers=8, years=1, seed=15,
-                                                     now=times.now))
-            subs = item_discounted_subscriptions(company, times.created)
-
-            def read(subs=subs, home=home) -> dict[str, dict[date, Decimal]]:
-                return {name: net_mrr(home, sub_id) for name, (sub_id, _) in subs.items()}
-
-            with SandboxServer(accounts={API_KEY: company}) as server:
-                store = ConnectionStore(home)
-                store.connect(PROJECT_ID, "pro", API_KEY,
-                              webhook_secret="whsec_item_discounts_0123456789")
-                if scenario == "backfill_after":
-                    change_item_discounts(company, subs, times.removed)
-                    sync_at(store, home, server.url, "backfill", None)
-                    build(home=home)
-                    histories[scenario] = read()
-                    continue
-                sync_at(store, home, server.url, "backfill", times.early_backfill)
-                build(home=home)
-                histories[f"{scenario}_before_change"] = read()
-                events = change_item_discounts(company, subs, times.removed)
-                if scenario == "webhook":
-                    with Inbox(home) as inbox:
-                        for event in events:
-                            inbox.store(PROJECT_ID, event)
-                    applied = apply_inbox(home, refetch=False)
-                    assert applied.failed == applied.stale == 0
-                    build(home=home)
-                    histories["webhook_applied"] = read()
-                for refresh in range(2):
-                    sync_at(store, home, server.url, "refresh", None)
-                    build(home=home)
-                    histories[f"{scenario}_refresh_{refresh + 1}"] = read()
-    return times, histories
+    return times, run_change_scenarios(ITEM_DISCOUNT_CHANGES, times, new_home, warehouse_kind)
 
 
 @pytest.mark.e2e
@@ -161,7 +123,9 @@ def test_refreshes_after_the_item_discount_change_keep_it_on_its_day(discount_hi
 
 
 @pytest.mark.e2e
-def test_a_refresh_keeps_the_webhooks_dating_of_the_item_discount_change(discount_histories):
+def test_a_refresh_keeps_the_webhooks_dating_of_the_item_discount_change(discount_histories,
+                                                                        warehouse_kind):
+    needs_webhook_applier(warehouse_kind)
     times, histories = discount_histories
     for stage in ("webhook_applied", "webhook_refresh_1", "webhook_refresh_2"):
         assert_changed_on_day_d(histories[stage], times)

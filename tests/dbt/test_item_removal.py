@@ -16,44 +16,23 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import time
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from sandbox.catalog import DAY
 from sandbox.company import Company, CompanyConfig, generate_company
-from sandbox.server import SandboxServer
-from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
-from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
-from tests.dbt.timed_sync import sync_as_of
+from tests.dbt.change_scenarios import (
+    ChangeScenario,
+    Timeline,
+    run_change_scenarios,
+    subscription_mrr,
+)
 
-PROJECT_ID = "items"
 API_KEY = "sk_test_item_removal"
-# What `subscription_mrr` reads, and everything it is built from (with their data tests): the
-# builds between a scenario's first and last. Each scenario's last build is a whole `dbt build`,
-# so every model and data test of the project still runs on the shape.
-SUBSCRIPTION_MRR = "+fct_subscription_mrr_daily"
-# Set with it: a data test that also reads a model outside the selection (metrics_daily's)
-# waits for the whole build instead of failing on a model not built yet (dbt's default "eager").
-CAUTIOUS_TESTS = ("DBT_INDIRECT_SELECTION", "cautious")
-
-
-class Timeline:
-    """The scenario's moments (unix seconds) and days."""
-
-    def __init__(self) -> None:
-        self.now = int(time.time()) - 60
-        self.created = self.now - 20 * DAY
-        self.early_backfill = self.now - 8 * DAY  # before the removal
-        self.removed = self.now - 5 * DAY
-
-    def day(self, ts: int) -> date:
-        return datetime.fromtimestamp(ts, UTC).date()
 
 
 def two_item_subscription(company: Company, at: int) -> tuple[str, str]:
@@ -67,20 +46,6 @@ def two_item_subscription(company: Company, at: int) -> tuple[str, str]:
     return sub["id"], sub["items"]["data"][1]["id"]
 
 
-def sync_at(store: ConnectionStore, home, url: str, kind: str, at: int | None) -> None:
-    """A real sync; with `at`, as if run at that moment (its rows and run stamped then)."""
-    sync_as_of(store, PROJECT_ID, home, url, kind, at)
-
-
-def subscription_mrr(home, subscription_id: str) -> dict[date, Decimal]:
-    """The subscription's gross MRR (USD) per day, from the mart."""
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        return dict(con.execute(
-            "select metric_date, sum(gross_mrr_usd) from marts.fct_subscription_mrr_daily "
-            "where project_id = ? and subscription_id = ? group by metric_date",
-            [PROJECT_ID, subscription_id]).fetchall())
-
-
 def assert_removed_on_day_d(mrr: dict[date, Decimal], times: Timeline) -> None:
     removal_day = times.day(times.removed)
     assert mrr[removal_day - dt.timedelta(days=1)] == Decimal("35")
@@ -90,38 +55,23 @@ def assert_removed_on_day_d(mrr: dict[date, Decimal], times: Timeline) -> None:
         (d for d in mrr if d >= removal_day), Decimal("15"))
 
 
+def new_company(times: Timeline) -> tuple[Company, tuple[str, str]]:
+    company = generate_company(CompanyConfig(customers=4, years=1, seed=14, now=times.now))
+    return company, two_item_subscription(company, times.created)
+
+
+REMOVAL = ChangeScenario(
+    API_KEY, new_company,
+    change=lambda company, subjects, at: company.remove_subscription_item(*subjects, at),
+    read=lambda home, subjects: subscription_mrr(home, subjects[0]), refreshes=3)
+
+
 @pytest.fixture(scope="module")
-def removal_histories(tmp_path_factory):
-    """MRR histories of the subscription: {scenario: {day: MRR}}, one warehouse per scenario."""
+def removal_histories(new_home, warehouse_kind):
+    """MRR histories of the subscription: {stage: {day: MRR}}, one warehouse per scenario."""
     times = Timeline()
-    histories: dict[str, dict[date, Decimal]] = {}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(SECRET_KEY_ENV, generate_key())
-        patch.setenv(*CAUTIOUS_TESTS)
-        for scenario in ("backfill_after", "backfill_before_then_refreshes"):
-            home = tmp_path_factory.mktemp(scenario)
-            patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
-            company = generate_company(CompanyConfig(customers=4, years=1, seed=14,
-                                                     now=times.now))
-            sub_id, add_on_id = two_item_subscription(company, times.created)
-            with SandboxServer(accounts={API_KEY: company}) as server:
-                store = ConnectionStore(home)
-                store.connect(PROJECT_ID, "pro", API_KEY)
-                if scenario == "backfill_after":
-                    company.remove_subscription_item(sub_id, add_on_id, times.removed)
-                    sync_at(store, home, server.url, "backfill", None)
-                    build(home=home)
-                    histories[scenario] = subscription_mrr(home, sub_id)
-                    continue
-                sync_at(store, home, server.url, "backfill", times.early_backfill)
-                build(home=home, select=SUBSCRIPTION_MRR)
-                histories["before_removal"] = subscription_mrr(home, sub_id)
-                company.remove_subscription_item(sub_id, add_on_id, times.removed)
-                for refresh in range(3):
-                    sync_at(store, home, server.url, "refresh", None)
-                    build(home=home, select=None if refresh == 2 else SUBSCRIPTION_MRR)
-                    histories[f"refresh_{refresh + 1}"] = subscription_mrr(home, sub_id)
-    return times, histories
+    return times, run_change_scenarios(REMOVAL, times, new_home, warehouse_kind,
+                                       scenarios=("backfill_after", "refreshes"))
 
 
 @pytest.mark.e2e
@@ -133,9 +83,9 @@ def test_add_on_removed_on_day_d_stops_counting_after_a_backfill(removal_histori
 @pytest.mark.e2e
 def test_add_on_removed_after_the_backfill_stops_counting_after_each_refresh(removal_histories):
     times, histories = removal_histories
-    before = histories["before_removal"]
+    before = histories["refreshes_before_change"]
     assert before[times.day(times.early_backfill)] == Decimal("35")
-    for refresh in ("refresh_1", "refresh_2", "refresh_3"):
+    for refresh in ("refreshes_refresh_1", "refreshes_refresh_2", "refreshes_refresh_3"):
         assert_removed_on_day_d(histories[refresh], times)
         # the days before the removal keep what the first backfill said
         assert {d: v for d, v in histories[refresh].items() if d in before} == before
@@ -144,7 +94,7 @@ def test_add_on_removed_after_the_backfill_stops_counting_after_each_refresh(rem
 @pytest.mark.e2e
 def test_refreshes_and_a_late_backfill_give_the_same_history(removal_histories):
     _, histories = removal_histories
-    assert histories["refresh_3"] == histories["backfill_after"]
+    assert histories["refreshes_refresh_3"] == histories["backfill_after"]
 
 
 def test_an_item_mrr_table_built_by_an_older_release_is_rewritten_whole(

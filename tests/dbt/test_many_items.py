@@ -22,19 +22,19 @@ import datetime as dt
 from datetime import date
 from decimal import Decimal
 
-import duckdb
 import pytest
 
-from pipelines.webhooks_apply import apply_inbox
 from sandbox.api import EMBEDDED_LIST_LIMIT
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.pricing_shapes import subscribe_priced
-from sandbox.server import SandboxServer
-from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
-from stripe_warehouse.inbox import Inbox
-from stripe_warehouse.registry import ConnectionStore
-from stripe_warehouse.transform import build
-from tests.dbt.test_item_removal import PROJECT_ID, Timeline, sync_at
+from tests.dbt.change_scenarios import (
+    PROJECT_ID,
+    ChangeScenario,
+    Timeline,
+    needs_webhook_applier,
+    run_change_scenarios,
+)
+from tests.dbt.warehouses import query
 
 API_KEY = "sk_test_many_items"
 MODULES = range(1, 13)
@@ -61,12 +61,11 @@ def change_twelfth_item(company: Company, sub_id: str, item_id: str, at: int) ->
 
 def mrr(home, subscription_id: str) -> dict[date, tuple[Decimal, Decimal]]:
     """The subscription's (gross, net) MRR in USD per day, from the mart."""
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        return {day: (gross, net) for day, gross, net in con.execute(
-            "select metric_date, sum(gross_mrr_usd), sum(net_mrr_usd) "
-            "from marts.fct_subscription_mrr_daily "
-            "where project_id = ? and subscription_id = ? group by metric_date",
-            [PROJECT_ID, subscription_id]).fetchall()}
+    return {day: (gross, net) for day, gross, net in query(
+        home, "select metric_date, sum(gross_mrr_usd), sum(net_mrr_usd) "
+        "from marts.fct_subscription_mrr_daily "
+        "where project_id = ? and subscription_id = ? group by metric_date",
+        [PROJECT_ID, subscription_id])}
 
 
 def assert_changed_on_day_d(history: dict[date, tuple[Decimal, Decimal]],
@@ -81,46 +80,22 @@ def assert_changed_on_day_d(history: dict[date, tuple[Decimal, Decimal]],
         (d for d in history if d >= change_day), AFTER)
 
 
+def new_company(times: Timeline) -> tuple[Company, tuple[str, str]]:
+    company = generate_company(CompanyConfig(customers=6, years=1, seed=15, now=times.now))
+    return company, twelve_item_subscription(company, times.created)
+
+
+TWELFTH_ITEM_CHANGE = ChangeScenario(
+    API_KEY, new_company,
+    change=lambda company, subjects, at: change_twelfth_item(company, *subjects, at),
+    read=lambda home, subjects: mrr(home, subjects[0]), refetch=True)
+
+
 @pytest.fixture(scope="module")
-def many_item_histories(tmp_path_factory):
+def many_item_histories(new_home, warehouse_kind):
     """{stage: {day: (gross, net)}}, one warehouse per scenario (`times.removed` is day D)."""
     times = Timeline()
-    histories: dict[str, dict[date, tuple[Decimal, Decimal]]] = {}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(SECRET_KEY_ENV, generate_key())
-        for scenario in ("backfill_after", "refreshes", "webhook"):
-            home = tmp_path_factory.mktemp(scenario)
-            patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
-            company = generate_company(CompanyConfig(customers=6, years=1, seed=15,
-                                                     now=times.now))
-            sub_id, item_id = twelve_item_subscription(company, times.created)
-            with SandboxServer(accounts={API_KEY: company}) as server:
-                store = ConnectionStore(home)
-                store.connect(PROJECT_ID, "pro", API_KEY,
-                              webhook_secret="whsec_many_items_0123456789")
-                if scenario == "backfill_after":
-                    change_twelfth_item(company, sub_id, item_id, times.removed)
-                    sync_at(store, home, server.url, "backfill", None)
-                    build(home=home)
-                    histories[scenario] = mrr(home, sub_id)
-                    continue
-                sync_at(store, home, server.url, "backfill", times.early_backfill)
-                build(home=home)
-                histories[f"{scenario}_before_change"] = mrr(home, sub_id)
-                events = change_twelfth_item(company, sub_id, item_id, times.removed)
-                if scenario == "webhook":
-                    with Inbox(home) as inbox:
-                        for event in events:
-                            inbox.store(PROJECT_ID, event)
-                    applied = apply_inbox(home, api_base=server.url)
-                    assert applied.failed == applied.stale == 0
-                    build(home=home)
-                    histories["webhook_applied"] = mrr(home, sub_id)
-                for refresh in range(2):
-                    sync_at(store, home, server.url, "refresh", None)
-                    build(home=home)
-                    histories[f"{scenario}_refresh_{refresh + 1}"] = mrr(home, sub_id)
-    return times, histories
+    return times, run_change_scenarios(TWELFTH_ITEM_CHANGE, times, new_home, warehouse_kind)
 
 
 @pytest.mark.e2e
@@ -140,7 +115,9 @@ def test_a_twelve_item_subscription_after_refreshes(many_item_histories):
 
 
 @pytest.mark.e2e
-def test_a_twelve_item_subscription_after_webhooks_and_refreshes(many_item_histories):
+def test_a_twelve_item_subscription_after_webhooks_and_refreshes(many_item_histories,
+                                                                warehouse_kind):
+    needs_webhook_applier(warehouse_kind)
     times, histories = many_item_histories
     for stage in ("webhook_applied", "webhook_refresh_1", "webhook_refresh_2"):
         assert_changed_on_day_d(histories[stage], times)

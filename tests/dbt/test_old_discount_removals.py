@@ -43,8 +43,7 @@ from sandbox.server import SandboxServer
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
-from tests.dbt.test_item_discount_removal import net_mrr
-from tests.dbt.test_item_removal import PROJECT_ID, Timeline, sync_at
+from tests.dbt.change_scenarios import PROJECT_ID, Timeline, net_mrr, sync_at
 
 API_KEY = "sk_test_old_discount_removals"
 

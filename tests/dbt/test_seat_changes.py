@@ -26,20 +26,13 @@ from decimal import Decimal
 
 import pytest
 
-from pipelines.webhooks_apply import apply_inbox
 from sandbox.company import Company, CompanyConfig, generate_company
-from sandbox.server import SandboxServer
-from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
-from stripe_warehouse.inbox import Inbox
-from stripe_warehouse.registry import ConnectionStore
-from stripe_warehouse.transform import build
-from tests.dbt.test_item_removal import (
-    CAUTIOUS_TESTS,
-    PROJECT_ID,
-    SUBSCRIPTION_MRR,
+from tests.dbt.change_scenarios import (
+    ChangeScenario,
     Timeline,
+    needs_webhook_applier,
+    run_change_scenarios,
     subscription_mrr,
-    sync_at,
 )
 
 API_KEY = "sk_test_seat_changes"
@@ -80,53 +73,23 @@ def assert_changed_on_day_d(history: dict[str, dict[date, Decimal]], times: Time
             (d for d in mrr if d >= change_day), AFTER[name]), name
 
 
+def new_company(times: Timeline) -> tuple[Company, dict[str, tuple[str, str]]]:
+    company = generate_company(CompanyConfig(customers=6, years=1, seed=15, now=times.now))
+    return company, seat_subscriptions(company, times.created)
+
+
+SEAT_CHANGES = ChangeScenario(
+    API_KEY, new_company, change=change_seats,
+    read=lambda home, subs: {name: subscription_mrr(home, sub_id)
+                             for name, (sub_id, _) in subs.items()})
+
+
 @pytest.fixture(scope="module")
-def seat_histories(tmp_path_factory):
-    """{scenario: {subscription name: {day: MRR}}}, one warehouse per scenario.
+def seat_histories(new_home, warehouse_kind):
+    """{stage: {subscription name: {day: MRR}}}, one warehouse per scenario.
     (`times.removed` is day D, the change's moment.)"""
     times = Timeline()
-    histories: dict[str, dict[str, dict[date, Decimal]]] = {}
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(SECRET_KEY_ENV, generate_key())
-        patch.setenv(*CAUTIOUS_TESTS)
-        for scenario in ("backfill_after", "refreshes", "webhook"):
-            home = tmp_path_factory.mktemp(scenario)
-            patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
-            company = generate_company(CompanyConfig(customers=6, years=1, seed=15,
-                                                     now=times.now))
-            subs = seat_subscriptions(company, times.created)
-
-            def read(subs=subs, home=home) -> dict[str, dict[date, Decimal]]:
-                return {name: subscription_mrr(home, sub_id) for name, (sub_id, _) in subs.items()}
-
-            with SandboxServer(accounts={API_KEY: company}) as server:
-                store = ConnectionStore(home)
-                store.connect(PROJECT_ID, "pro", API_KEY,
-                              webhook_secret="whsec_seat_changes_0123456789")
-                if scenario == "backfill_after":
-                    change_seats(company, subs, times.removed)
-                    sync_at(store, home, server.url, "backfill", None)
-                    build(home=home)
-                    histories[scenario] = read()
-                    continue
-                sync_at(store, home, server.url, "backfill", times.early_backfill)
-                build(home=home, select=SUBSCRIPTION_MRR)
-                histories[f"{scenario}_before_change"] = read()
-                events = change_seats(company, subs, times.removed)
-                if scenario == "webhook":
-                    with Inbox(home) as inbox:
-                        for event in events:
-                            inbox.store(PROJECT_ID, event)
-                    applied = apply_inbox(home, refetch=False)
-                    assert applied.failed == applied.stale == 0
-                    build(home=home, select=SUBSCRIPTION_MRR)
-                    histories["webhook_applied"] = read()
-                for refresh in range(2):
-                    sync_at(store, home, server.url, "refresh", None)
-                    # the scenario's last build is whole (every model and data test)
-                    build(home=home, select=None if refresh == 1 else SUBSCRIPTION_MRR)
-                    histories[f"{scenario}_refresh_{refresh + 1}"] = read()
-    return times, histories
+    return times, run_change_scenarios(SEAT_CHANGES, times, new_home, warehouse_kind)
 
 
 @pytest.mark.e2e
@@ -149,7 +112,8 @@ def test_refreshes_after_the_change_keep_it_on_its_day(seat_histories):
 
 
 @pytest.mark.e2e
-def test_a_refresh_does_not_undo_the_webhooks_dating(seat_histories):
+def test_a_refresh_does_not_undo_the_webhooks_dating(seat_histories, warehouse_kind):
+    needs_webhook_applier(warehouse_kind)
     times, histories = seat_histories
     for stage in ("webhook_applied", "webhook_refresh_1", "webhook_refresh_2"):
         assert_changed_on_day_d(histories[stage], times)

@@ -27,7 +27,6 @@ import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-import duckdb
 import pytest
 
 from sandbox.billing import refund_charge
@@ -38,7 +37,9 @@ from sandbox.taxes import new_eu_customer, subscribe_with_vat
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
-from tests.dbt.test_item_removal import API_KEY, PROJECT_ID, sync_at
+from tests.dbt.change_scenarios import PROJECT_ID, sync_at
+from tests.dbt.test_item_removal import API_KEY
+from tests.dbt.warehouses import reading_warehouse
 
 
 class Timeline:
@@ -73,11 +74,11 @@ def refund_half(company: Company, times: Timeline, subscription_id: str) -> None
 
 def read_marts(home, subscription_ids: tuple[str, str]) -> dict:
     """{(subscription, day): (gross MRR, net MRR)} and {day: (revenue, tax, excluding tax)}."""
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with reading_warehouse(home) as con:
         mrr = {(sub, day): (gross, net) for sub, day, gross, net in con.execute(
             "select subscription_id, metric_date, sum(gross_mrr), sum(net_mrr) "
             "from marts.fct_subscription_mrr_daily where subscription_id in (?, ?) "
-            "group by all", list(subscription_ids)).fetchall()}
+            "group by subscription_id, metric_date", list(subscription_ids)).fetchall()}
         estimated = con.execute(
             "select count(*) from marts.fct_subscription_mrr_daily "
             "where subscription_id in (?, ?) and is_estimated", list(subscription_ids)
@@ -92,14 +93,14 @@ def read_marts(home, subscription_ids: tuple[str, str]) -> dict:
 
 
 @pytest.fixture(scope="module")
-def taxed_marts(tmp_path_factory):
+def taxed_marts(new_home):
     """The marts' figures, per scenario: {scenario: read_marts(...)}."""
     times = Timeline()
     marts: dict[str, dict] = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SECRET_KEY_ENV, generate_key())
         for scenario in ("backfill_after", "backfill_before"):
-            home = tmp_path_factory.mktemp(scenario)
+            home = new_home(scenario)
             patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
             company = generate_company(CompanyConfig(customers=3, years=1, seed=15,
                                                      now=times.now))
