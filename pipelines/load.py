@@ -190,15 +190,15 @@ def ensure_postgres_fx_rates(cur: Any) -> None:
     cur.copy_expert(f"copy {RAW_DATASET}.{FX_RATES_TABLE} from stdin", rows)
 
 
-def ensure_warehouse(path: Path) -> Path:
+def ensure_warehouse(path: Path, con: duckdb.DuckDBPyConnection | None = None) -> Path:
     """Create the DuckDB file (readable by DuckDB 1.4+) and every raw table, if missing.
 
     dlt creates a table only once it has rows, and its jsonl loader cannot load an empty
     file; creating the tables here gives a small account every table and column. dlt
-    inspects existing tables, so it adopts them.
+    inspects existing tables, so it adopts them. ``con``: the writer's open connection to
+    ``path`` (:func:`_writing`), else one of its own.
     """
-    config = {"storage_compatibility_version": DUCKDB_STORAGE_VERSION}
-    with duckdb.connect(str(path), config=config) as con:
+    with _own_or(con, path) as con:
         check_not_truncated(con, path)
         con.execute(f"create schema if not exists {RAW_DATASET}")
         for table in RAW_TABLES:
@@ -206,6 +206,45 @@ def ensure_warehouse(path: Path) -> Path:
         con.execute(_create_table_sql("sync_runs", SYNC_RUN_COLUMNS))
     make_private(path)
     return path
+
+
+def _open_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-write connection to the DuckDB warehouse; a new file is made readable by DuckDB
+    1.4+. The connection's configuration is DuckDB's default, as dlt's own connections' are:
+    a second connection to an open file must not differ (DuckDB refuses it)."""
+    if not path.exists():
+        duckdb.connect(str(path), config={"storage_compatibility_version":
+                                          DUCKDB_STORAGE_VERSION}).close()
+    return duckdb.connect(str(path))
+
+
+@contextmanager
+def _own_or(con: duckdb.DuckDBPyConnection | None, path: Path
+            ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``con`` if given (its owner closes it), else a connection of the block's own."""
+    if con is not None:
+        yield con
+        return
+    with _open_warehouse(path) as own:
+        yield own
+
+
+@contextmanager
+def _writing(state: StateDir, purpose: str) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """Hold the writer lock for the block, with a DuckDB warehouse kept open meanwhile (the
+    connection yielded; None for PostgreSQL) for the block's every step to share.
+
+    dlt opens and closes the file for each job of a load, and closing the last connection of
+    a DuckDB file checkpoints it: a refresh's load opened and checkpointed the warehouse about
+    fifteen times under the lock, whose held time is the serial part of a batch of projects
+    (bench/batch_refresh.py). While this connection is open, dlt's connections to the same
+    file join its database instead, and only the block's end checkpoints."""
+    with warehouse_writer(state.root, purpose):
+        if state.target.is_postgres:
+            yield None
+            return
+        with _open_warehouse(state.warehouse) as con:
+            yield con
 
 
 def _utc(seconds: float) -> dt.datetime:
@@ -286,7 +325,8 @@ def _file_format(target: WarehouseTarget) -> str:
     return "csv" if target.is_postgres else "jsonl"
 
 
-def _warehouse_facts(state: StateDir, project_id: str) -> tuple[int | None, bool]:
+def _warehouse_facts(state: StateDir, project_id: str,
+                     con: duckdb.DuckDBPyConnection | None = None) -> tuple[int | None, bool]:
     """The newest event loaded and whether any loaded object is test-mode data."""
     newest_sql = f"select max(created) from {RAW_DATASET}.events where project_id = ?"
     test_sql = (f"select count(*) > 0 from {RAW_DATASET}.subscriptions "
@@ -295,9 +335,9 @@ def _warehouse_facts(state: StateDir, project_id: str) -> tuple[int | None, bool
         newest_event = state.target.fetch_all(newest_sql.replace("?", "%s"), [project_id])[0][0]
         test_data = state.target.fetch_all(test_sql.replace("?", "%s"), [project_id])[0][0]
         return newest_event, bool(test_data)
-    with duckdb.connect(str(state.warehouse), read_only=True) as con:
-        newest_event = con.execute(newest_sql, [project_id]).fetchone()[0]
-        test_data = con.execute(test_sql, [project_id]).fetchone()[0]
+    with _own_or(con, state.warehouse) as con:
+        newest_event = con.execute(newest_sql, [project_id]).fetchall()[0][0]
+        test_data = con.execute(test_sql, [project_id]).fetchall()[0][0]
     return newest_event, bool(test_data)
 
 
@@ -355,11 +395,11 @@ def sync_project(
     try:
         # The writer lock is held only while DuckDB is written: reading Stripe (most of a
         # sync) happens between the two turns, so webhooks and builds go on meanwhile.
-        with warehouse_writer(state_dir, f"preparing the sync of {project_id}"):
+        with _writing(state, f"preparing the sync of {project_id}") as con:
             if target.is_postgres:
                 ensure_postgres_warehouse(target)
             else:
-                ensure_warehouse(warehouse)
+                ensure_warehouse(warehouse, con)
             if pipeline.has_pending_data:
                 # An interrupted sync left packages behind. Every sync reads its whole window
                 # again and merges are idempotent, so a fresh run replaces them safely
@@ -388,9 +428,9 @@ def sync_project(
         rows = pipeline.normalize().row_counts
         rows_per_table = {t: rows.get(t, 0) for t in RAW_TABLES}
         phase("load")
-        with warehouse_writer(state_dir, f"loading the sync of {project_id}"):
+        with _writing(state, f"loading the sync of {project_id}") as con:
             loaded = pipeline.load()
-            last_event_created, test_data = _warehouse_facts(state, project_id)
+            last_event_created, test_data = _warehouse_facts(state, project_id, con)
             if test_data and connection.mode != "test":
                 warnings.append(test_mode_warning(project_id))
                 log.warning(warnings[-1])
@@ -405,7 +445,8 @@ def sync_project(
                 last_event_created=last_event_created, warnings=warnings,
                 throttled=reader.throttled, objects_read=sum(reader.counts.values()),
             )
-            _append_sync_run(state, run, loaded.loads_ids[-1] if loaded.loads_ids else None)
+            _append_sync_run(state, run, loaded.loads_ids[-1] if loaded.loads_ids else None,
+                             con)
     except Exception as error:
         _discard_packages(pipeline)
         if isinstance(error, WarehouseError):
@@ -464,7 +505,8 @@ def fewer_gc_passes() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def _append_sync_run(state: StateDir, run: SyncResult, load_id: str | None) -> None:
+def _append_sync_run(state: StateDir, run: SyncResult, load_id: str | None,
+                     con: duckdb.DuckDBPyConnection | None = None) -> None:
     """Append the run's ``sync_runs`` row with one INSERT, under the load's own load id.
 
     It went through a second dlt run of one row before: its extract, normalize, load and
@@ -490,7 +532,7 @@ def _append_sync_run(state: StateDir, run: SyncResult, load_id: str | None) -> N
         finally:
             con.close()
         return
-    with duckdb.connect(str(state.warehouse)) as con:
+    with _own_or(con, state.warehouse) as con:
         con.execute(insert + f"({', '.join('?' for _ in row)})", list(row.values()))
 
 
