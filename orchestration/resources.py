@@ -54,7 +54,7 @@ from stripe_warehouse.transform import (
     fx_rate_warnings,
     project_version,
 )
-from stripe_warehouse.warehouse_target import WarehouseTarget
+from stripe_warehouse.warehouse_target import POSTGRES_DBT_ENV, WarehouseTarget
 
 # Run processes may not have the virtualenv on PATH: call its dbt by path.
 DBT_EXECUTABLE = dbt_executable()[0]
@@ -106,7 +106,11 @@ class WarehouseResource(ConfigurableResource):
     def export_home(self) -> None:
         """Point dagster-dbt's dbt processes (they inherit this process's environment) at this
         state directory: dbt reads it in profiles.yml."""
-        os.environ.update({key: value for key, value in self.state().dbt_env().items()
+        state = self.state()
+        # another home's PostgreSQL settings (an earlier run of this process) must not stay
+        for key in POSTGRES_DBT_ENV - state.target.dbt_env().keys():
+            os.environ.pop(key, None)
+        os.environ.update({key: value for key, value in state.dbt_env().items()
                            if key not in ("DBT_TARGET_PATH", "DBT_LOG_PATH")})
         os.environ[DBT_EXECUTABLE_ENV] = DBT_EXECUTABLE  # for DBT_WRAPPER
 

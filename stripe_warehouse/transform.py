@@ -68,7 +68,8 @@ def dbt_invocation(
 
     `home` is the state directory holding warehouse.duckdb, handed to dbt as an absolute path.
     """
-    return dbt_command(args), {**os.environ, **StateDir.of(home).dbt_env()}
+    state = StateDir.of(home)
+    return dbt_command(args), {**state.target.dbt_process_env(os.environ), **state.dbt_env()}
 
 
 def dbt_command(args: list[str]) -> list[str]:

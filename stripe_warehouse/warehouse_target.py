@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +27,14 @@ TARGET_FILE = "warehouse_target.json"
 DUCKDB, POSTGRES = "duckdb", "postgres"
 # profiles.yml's output for each target (dbt's --target, passed as DBT_TARGET)
 DBT_OUTPUTS = {DUCKDB: "local", POSTGRES: "postgres"}
+
+
+# What dbt_env sets for a PostgreSQL warehouse (PGOPTIONS aside: the user's own, extended)
+POSTGRES_DBT_ENV = frozenset({
+    "DBT_TARGET", "STRIPE_WAREHOUSE_PG_HOST", "STRIPE_WAREHOUSE_PG_PORT",
+    "STRIPE_WAREHOUSE_PG_USER", "DBT_ENV_SECRET_STRIPE_WAREHOUSE_PG_PASSWORD",
+    "STRIPE_WAREHOUSE_PG_DATABASE",
+})
 
 
 class InvalidWarehouseTarget(WarehouseError):
@@ -86,6 +95,15 @@ class WarehouseTarget:
         parts = urlsplit(self.dsn)
         user = f"{parts.username}@" if parts.username else ""
         return f"postgres {user}{parts.hostname}:{parts.port or 5432}{parts.path or '/postgres'}"
+
+    def dbt_process_env(self, inherited: Mapping[str, str]) -> dict[str, str]:
+        """The environment of a dbt process started from ``inherited`` (this process's):
+        this target's settings (:meth:`dbt_env`) over the inherited ones, without another
+        state directory's PostgreSQL settings. A process that ran a PostgreSQL home's Dagster
+        build (``export_home``) kept them in its environment, and the next DuckDB home's dbt
+        inherited DBT_TARGET=postgres and tried that home's server (the test suite's workers)."""
+        return {**{key: value for key, value in inherited.items()
+                   if key not in POSTGRES_DBT_ENV}, **self.dbt_env()}
 
     def dbt_env(self) -> dict[str, str]:
         """The environment profiles.yml reads, for PostgreSQL: the output (DBT_TARGET) and

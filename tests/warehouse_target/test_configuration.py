@@ -54,3 +54,30 @@ def test_a_wrong_target_file_is_a_one_line_error_naming_the_fix(tmp_path, conten
     assert "\n" not in message
     assert str(tmp_path / TARGET_FILE) in message
     assert '{"target": "postgres", "dsn": "postgresql://' in message
+
+
+def test_a_duckdb_homes_dbt_never_inherits_another_homes_postgres_settings(tmp_path,
+                                                                           monkeypatch):
+    """A process that ran a PostgreSQL home's Dagster build keeps that home's dbt settings in
+    its environment (``WarehouseResource.export_home``); the clean-clone run's next DuckDB
+    home then started dbt with DBT_TARGET=postgres, against a database that was gone."""
+    from orchestration.resources import WarehouseResource
+    from stripe_warehouse.transform import dbt_invocation
+
+    postgres_home, duckdb_home = tmp_path / "pg", tmp_path / "duck"
+    postgres_home.mkdir()
+    duckdb_home.mkdir()
+    WarehouseTarget.postgres("postgresql://u:p@127.0.0.1:6543/other").save(postgres_home)
+    for key in ("DBT_TARGET", "STRIPE_WAREHOUSE_PG_DATABASE"):
+        monkeypatch.delenv(key, raising=False)
+    WarehouseResource(home=str(postgres_home)).export_home()
+    import os
+    assert os.environ["DBT_TARGET"] == "postgres"  # what dagster-dbt's dbt of that home reads
+
+    _, environment = dbt_invocation(["build"], duckdb_home)
+    assert "DBT_TARGET" not in environment
+    assert not any(key.startswith(("STRIPE_WAREHOUSE_PG_", "DBT_ENV_SECRET_STRIPE_WAREHOUSE_PG"))
+                   for key in environment)
+    WarehouseResource(home=str(duckdb_home)).export_home()
+    assert "DBT_TARGET" not in os.environ
+    assert "STRIPE_WAREHOUSE_PG_DATABASE" not in os.environ
