@@ -115,6 +115,9 @@ class WarehouseResource(ConfigurableResource):
         os.environ[DBT_EXECUTABLE_ENV] = DBT_EXECUTABLE  # for DBT_WRAPPER
 
 
+PARTIAL_PARSE_FILE_ENV = "DBT_PARTIAL_PARSE_FILE_PATH"
+
+
 def ensure_dbt_manifest(project: DbtProject | None = None) -> Path:
     """Parse the dbt project when its manifest is missing or older than a model, macro or seed."""
     project = project or dbt_project
@@ -127,8 +130,10 @@ def ensure_dbt_manifest(project: DbtProject | None = None) -> Path:
         result = subprocess.run(
             dbt_command(["parse", "--quiet", "--target-path", target]),
             cwd=DBT_PROJECT_DIR, capture_output=True, text=True, umask=PRIVATE_UMASK,
-            env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-                 "DBT_LOG_PATH": target},
+            # the parse cache is written beside the manifest, for runs to start from (a
+            # DBT_PARTIAL_PARSE_FILE_PATH elsewhere, as the test suite sets, would take it)
+            env={**{k: v for k, v in os.environ.items() if k != PARTIAL_PARSE_FILE_ENV},
+                 "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_LOG_PATH": target},
         )
         if result.returncode != 0:
             detail = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["no output"]
