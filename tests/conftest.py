@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from scripts import postgres
+from tests.postgres_databases import new_database
 
 _held: list[int] = []  # the basetemp lock's descriptor, held until the process exits
 
@@ -63,18 +64,5 @@ def own_postgres_database(postgres_url: str) -> Iterator[str]:
     """The URL of a new database on the session's server, dropped after the test: for a test
     whose tables (``stripe_raw``, ``marts``) would otherwise meet another test's in
     ``warehouse`` (e.g. a raw ``customers`` table with other columns and other projects)."""
-    import uuid
-
-    import psycopg2
-
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(postgres_url)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'create database "{name}"')
-        yield f"{postgres_url.rsplit('/', 1)[0]}/{name}"
-        with admin.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
-    finally:
-        admin.close()
+    with new_database(postgres_url, "test") as url:
+        yield url
