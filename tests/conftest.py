@@ -9,6 +9,9 @@ first needs it. A second run started on the same directory while the first is st
 deletes the first's files mid-test: that run then reports a spurious failure plus an error
 (e.g. ``FileNotFoundError`` renaming ``home/.alerts-test.duckdb`` in tests/alerts). The second
 run is refused instead.
+
+The collected tests are ordered, and `make test`'s xdist workers get them in work units, as
+tests/scheduling.py says (slowest first; the change modules of tests/dbt as one unit per target).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from scripts import postgres
+from tests import scheduling
 from tests.postgres_databases import new_database
 
 _held: list[int] = []  # the basetemp lock's descriptor, held until the process exits
@@ -42,6 +46,16 @@ def pytest_configure(config: pytest.Config) -> None:
             f"another pytest run is using --basetemp {basetemp} right now: give each "
             "concurrent run its own --basetemp (it empties that directory)") from None
     _held.append(fd)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own grouping of tests by fixture
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    scheduling.order_slowest_first(items)
+
+
+@pytest.hookimpl(optionalhook=True)  # only with pytest-xdist (`make test`: -n 2 --dist loadfile)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    return scheduling.make_scheduler(config, log)
 
 
 @pytest.fixture(scope="session")
