@@ -13,40 +13,30 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
-def _admin(server_url: str):
+def _on_server(server_url: str, statement: str) -> None:
+    """Runs ``statement`` outside a transaction (create/drop database cannot run in one)."""
     import psycopg2
 
     admin = psycopg2.connect(server_url)
-    admin.autocommit = True  # create/drop database cannot run in a transaction
-    return admin
-
-
-def _sibling_url(server_url: str, name: str) -> str:
-    return f"{server_url.rsplit('/', 1)[0]}/{name}"
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        admin.close()
 
 
 def create_database(server_url: str, prefix: str) -> str:
     """The URL of a new, empty database ``<prefix>_<random>`` on the server of ``server_url``."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = _admin(server_url)
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'create database "{name}"')
-    finally:
-        admin.close()
-    return _sibling_url(server_url, name)
+    _on_server(server_url, f'create database "{name}"')
+    return f"{server_url.rsplit('/', 1)[0]}/{name}"
 
 
 def drop_database(server_url: str, url: str) -> None:
     """Drops the database of ``url`` (its open connections closed by the server), connected
     to the one of ``server_url`` (a database cannot drop itself)."""
-    name = url.rsplit("/", 1)[1]
-    admin = _admin(server_url)
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
-    finally:
-        admin.close()
+    _on_server(server_url, f'drop database if exists "{url.rsplit("/", 1)[1]}" with (force)')
 
 
 @contextmanager
