@@ -22,8 +22,9 @@ demo: $(STAMP)
 	$(BIN)/stripe-warehouse demo
 
 # Two workers, one test module each at a time (--dist loadfile keeps a module's fixtures in one
-# process): the suite is mostly dbt builds and sandbox HTTP. `make test PYTEST_PARALLEL=` runs it
-# in one process.
+# process): the suite is mostly dbt builds and sandbox HTTP. tests/scheduling.py orders the units
+# (slowest first) and groups the change modules. `make test PYTEST_PARALLEL=` runs it in one
+# process.
 PYTEST_PARALLEL ?= -n 2 --dist loadfile
 
 # CI runs only `make test`: the linters run first, then the suite.

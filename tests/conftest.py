@@ -9,6 +9,9 @@ first needs it. A second run started on the same directory while the first is st
 deletes the first's files mid-test: that run then reports a spurious failure plus an error
 (e.g. ``FileNotFoundError`` renaming ``home/.alerts-test.duckdb`` in tests/alerts). The second
 run is refused instead.
+
+The collected tests are ordered, and `make test`'s xdist workers get them in work units, as
+tests/scheduling.py says (slowest first; the change modules of tests/dbt as one unit per target).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from pathlib import Path
 import pytest
 
 from scripts import postgres
+from tests import scheduling
+from tests.postgres_databases import new_database
 
 _held: list[int] = []  # the basetemp lock's descriptor, held until the process exits
 
@@ -72,6 +77,16 @@ def shared_dbt_parse_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own grouping of tests by fixture
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    scheduling.order_slowest_first(items)
+
+
+@pytest.hookimpl(optionalhook=True)  # only with pytest-xdist (`make test`: -n 2 --dist loadfile)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    return scheduling.make_scheduler(config, log)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[postgres.PostgresServer]:
     server = postgres.start()
@@ -92,18 +107,5 @@ def own_postgres_database(postgres_url: str) -> Iterator[str]:
     """The URL of a new database on the session's server, dropped after the test: for a test
     whose tables (``stripe_raw``, ``marts``) would otherwise meet another test's in
     ``warehouse`` (e.g. a raw ``customers`` table with other columns and other projects)."""
-    import uuid
-
-    import psycopg2
-
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(postgres_url)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'create database "{name}"')
-        yield f"{postgres_url.rsplit('/', 1)[0]}/{name}"
-        with admin.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
-    finally:
-        admin.close()
+    with new_database(postgres_url, "test") as url:
+        yield url

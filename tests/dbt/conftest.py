@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from stripe_warehouse.publish import published_path
 from stripe_warehouse.state_dir import WAREHOUSE_FILE
 from stripe_warehouse.transform import build
+from tests.dbt.change_scenarios import REGISTERED, ChangeScenario, Timeline, run_change_scenarios
 from tests.dbt.scenario import build_scenario
 from tests.dbt.warehouses import POSTGRES, TARGETS, NewHome, home_factory
 
@@ -67,3 +69,33 @@ def new_home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     of its own on the session's server, started only when a PostgreSQL variant runs)."""
     server_url = request.getfixturevalue("postgres_url") if warehouse_kind == POSTGRES else None
     return home_factory(tmp_path_factory, warehouse_kind, server_url)
+
+
+ChangeHistories = Callable[[str, ChangeScenario], tuple[Timeline, dict[str, Any]]]
+
+
+@pytest.fixture(scope="session")
+def change_histories(request: pytest.FixtureRequest,
+                     tmp_path_factory: pytest.TempPathFactory) -> ChangeHistories:
+    """``change_histories(kind, case)``: (timeline, {stage: history}) of a change module's case
+    on target ``kind``. The first call for a target runs every registered case at once in the
+    shared warehouses (tests/dbt/change_scenarios.py); a failure is kept and raised to each
+    case instead of being run again."""
+    runs: dict[str, Any] = {}
+
+    def histories(kind: str, case: ChangeScenario) -> tuple[Timeline, dict[str, Any]]:
+        if kind not in runs:
+            server_url = request.getfixturevalue("postgres_url") if kind == POSTGRES else None
+            times = Timeline()
+            try:
+                runs[kind] = times, run_change_scenarios(
+                    list(REGISTERED.values()), times,
+                    home_factory(tmp_path_factory, kind, server_url), kind)
+            except Exception as failure:  # noqa: BLE001 - re-raised for every case below
+                runs[kind] = failure
+        if isinstance(runs[kind], Exception):
+            raise runs[kind]
+        times, found = runs[kind]
+        return times, found[case.project_id]
+
+    return histories

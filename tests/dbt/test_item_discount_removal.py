@@ -38,7 +38,7 @@ from tests.dbt.change_scenarios import (
     Timeline,
     needs_webhook_applier,
     net_mrr,
-    run_change_scenarios,
+    register,
 )
 
 API_KEY = "sk_test_item_discount_removal"
@@ -88,18 +88,17 @@ def new_company(times: Timeline) -> tuple[Company, dict[str, tuple[str, str]]]:
     return company, item_discounted_subscriptions(company, times.created)
 
 
-ITEM_DISCOUNT_CHANGES = ChangeScenario(
+ITEM_DISCOUNT_CHANGES = register(ChangeScenario(
     API_KEY, new_company, change=change_item_discounts,
-    read=lambda home, subs: {name: net_mrr(home, sub_id)
-                             for name, (sub_id, _) in subs.items()})
+    read=lambda home, subs, project: {name: net_mrr(home, sub_id, project)
+                                      for name, (sub_id, _) in subs.items()}))
 
 
 @pytest.fixture(scope="module")
-def discount_histories(new_home, warehouse_kind):
-    """{stage: {subscription name: {day: net MRR}}}, one warehouse per scenario
+def discount_histories(change_histories, warehouse_kind):
+    """{stage: {subscription name: {day: net MRR}}}, from the session's shared warehouses
     (`times.removed` is day D, the change's moment)."""
-    times = Timeline()
-    return times, run_change_scenarios(ITEM_DISCOUNT_CHANGES, times, new_home, warehouse_kind)
+    return change_histories(warehouse_kind, ITEM_DISCOUNT_CHANGES)
 
 
 @pytest.mark.e2e

@@ -28,7 +28,7 @@ from stripe_warehouse.transform import build
 from tests.dbt.change_scenarios import (
     ChangeScenario,
     Timeline,
-    run_change_scenarios,
+    register,
     subscription_mrr,
 )
 
@@ -60,18 +60,18 @@ def new_company(times: Timeline) -> tuple[Company, tuple[str, str]]:
     return company, two_item_subscription(company, times.created)
 
 
-REMOVAL = ChangeScenario(
+REMOVAL = register(ChangeScenario(
     API_KEY, new_company,
     change=lambda company, subjects, at: company.remove_subscription_item(*subjects, at),
-    read=lambda home, subjects: subscription_mrr(home, subjects[0]), refreshes=3)
+    read=lambda home, subjects, project: subscription_mrr(home, subjects[0], project=project),
+    refreshes=3, scenarios=("backfill_after", "refreshes")))
 
 
 @pytest.fixture(scope="module")
-def removal_histories(new_home, warehouse_kind):
-    """MRR histories of the subscription: {stage: {day: MRR}}, one warehouse per scenario."""
-    times = Timeline()
-    return times, run_change_scenarios(REMOVAL, times, new_home, warehouse_kind,
-                                       scenarios=("backfill_after", "refreshes"))
+def removal_histories(change_histories, warehouse_kind):
+    """MRR histories of the subscription: {stage: {day: MRR}}, from the session's shared
+    warehouses of the change cases (tests/dbt/change_scenarios.py)."""
+    return change_histories(warehouse_kind, REMOVAL)
 
 
 @pytest.mark.e2e

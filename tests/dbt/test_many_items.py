@@ -28,11 +28,10 @@ from sandbox.api import EMBEDDED_LIST_LIMIT
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.pricing_shapes import subscribe_priced
 from tests.dbt.change_scenarios import (
-    PROJECT_ID,
     ChangeScenario,
     Timeline,
     needs_webhook_applier,
-    run_change_scenarios,
+    register,
 )
 from tests.dbt.warehouses import query
 
@@ -59,13 +58,13 @@ def change_twelfth_item(company: Company, sub_id: str, item_id: str, at: int) ->
     return company.change_item_quantity(sub_id, item_id, 3, at)
 
 
-def mrr(home, subscription_id: str) -> dict[date, tuple[Decimal, Decimal]]:
+def mrr(home, subscription_id: str, project: str) -> dict[date, tuple[Decimal, Decimal]]:
     """The subscription's (gross, net) MRR in USD per day, from the mart."""
     return {day: (gross, net) for day, gross, net in query(
         home, "select metric_date, sum(gross_mrr_usd), sum(net_mrr_usd) "
         "from marts.fct_subscription_mrr_daily "
         "where project_id = ? and subscription_id = ? group by metric_date",
-        [PROJECT_ID, subscription_id])}
+        [project, subscription_id])}
 
 
 def assert_changed_on_day_d(history: dict[date, tuple[Decimal, Decimal]],
@@ -85,17 +84,17 @@ def new_company(times: Timeline) -> tuple[Company, tuple[str, str]]:
     return company, twelve_item_subscription(company, times.created)
 
 
-TWELFTH_ITEM_CHANGE = ChangeScenario(
+TWELFTH_ITEM_CHANGE = register(ChangeScenario(
     API_KEY, new_company,
     change=lambda company, subjects, at: change_twelfth_item(company, *subjects, at),
-    read=lambda home, subjects: mrr(home, subjects[0]), refetch=True)
+    read=lambda home, subjects, project: mrr(home, subjects[0], project), refetch=True))
 
 
 @pytest.fixture(scope="module")
-def many_item_histories(new_home, warehouse_kind):
-    """{stage: {day: (gross, net)}}, one warehouse per scenario (`times.removed` is day D)."""
-    times = Timeline()
-    return times, run_change_scenarios(TWELFTH_ITEM_CHANGE, times, new_home, warehouse_kind)
+def many_item_histories(change_histories, warehouse_kind):
+    """{stage: {day: (gross, net)}}, from the session's shared warehouses
+    (`times.removed` is day D)."""
+    return change_histories(warehouse_kind, TWELFTH_ITEM_CHANGE)
 
 
 @pytest.mark.e2e

@@ -31,7 +31,7 @@ from tests.dbt.change_scenarios import (
     ChangeScenario,
     Timeline,
     needs_webhook_applier,
-    run_change_scenarios,
+    register,
     subscription_mrr,
 )
 
@@ -78,18 +78,17 @@ def new_company(times: Timeline) -> tuple[Company, dict[str, tuple[str, str]]]:
     return company, seat_subscriptions(company, times.created)
 
 
-SEAT_CHANGES = ChangeScenario(
+SEAT_CHANGES = register(ChangeScenario(
     API_KEY, new_company, change=change_seats,
-    read=lambda home, subs: {name: subscription_mrr(home, sub_id)
-                             for name, (sub_id, _) in subs.items()})
+    read=lambda home, subs, project: {name: subscription_mrr(home, sub_id, project=project)
+                                      for name, (sub_id, _) in subs.items()}))
 
 
 @pytest.fixture(scope="module")
-def seat_histories(new_home, warehouse_kind):
-    """{stage: {subscription name: {day: MRR}}}, one warehouse per scenario.
+def seat_histories(change_histories, warehouse_kind):
+    """{stage: {subscription name: {day: MRR}}}, from the session's shared warehouses.
     (`times.removed` is day D, the change's moment.)"""
-    times = Timeline()
-    return times, run_change_scenarios(SEAT_CHANGES, times, new_home, warehouse_kind)
+    return change_histories(warehouse_kind, SEAT_CHANGES)
 
 
 @pytest.mark.e2e

@@ -10,7 +10,6 @@ assertions are the same on both (portable SQL: no ``group by all``, no list para
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.warehouse_target import DUCKDB, POSTGRES, PostgresReader, WarehouseTarget
+from tests.postgres_databases import create_database
 
 TARGETS = [pytest.param(DUCKDB, id=DUCKDB),
            pytest.param(POSTGRES, id=POSTGRES, marks=pytest.mark.postgres)]
@@ -32,28 +32,14 @@ WEBHOOK_TARGETS = (DUCKDB,)
 NewHome = Callable[[str], Path]
 
 
-def new_database(server_url: str) -> str:
-    """The URL of a new, empty database on the server of ``server_url``."""
-    import psycopg2
-
-    name = f"home_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(server_url)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'create database "{name}"')
-    finally:
-        admin.close()
-    return f"{server_url.rsplit('/', 1)[0]}/{name}"
-
-
 def home_factory(tmp_path_factory: pytest.TempPathFactory, kind: str,
                  server_url: str | None) -> NewHome:
     """``new_home(name)``: a fresh state directory whose warehouse is of ``kind``."""
     def new_home(name: str) -> Path:
         home = tmp_path_factory.mktemp(f"{name}_{kind}")
         if kind == POSTGRES:
-            WarehouseTarget.postgres(new_database(server_url)).save(home)
+            # kept until the session's server stops: the module's tests read it after its fixture
+            WarehouseTarget.postgres(create_database(server_url, "home")).save(home)
         return home
     return new_home
 
