@@ -12,6 +12,9 @@ ends, also when the holder is killed (its connection closes with it), so a crash
 leaves no stale lock. Loads of different projects are not held back: they merge through
 per-project staging datasets (``pipelines.load``) and never take this lock.
 
+The same mechanism, on a key per project (:func:`project_write_turn`), keeps a sync's load and
+the webhook applier's merge of one project from interleaving (docs/deploy.md).
+
 A waiter polls ``pg_try_advisory_lock`` (rather than blocking in ``pg_advisory_lock``) so that
 it can say who holds the lock (the holder's ``application_name``: host, pid, purpose) and give
 up after the writer lock's wait (``STRIPE_WAREHOUSE_LOCK_WAIT``) with a one-line error.
@@ -44,7 +47,7 @@ from stripe_warehouse.writer_lock import (
 
 # A fixed 64-bit key: "the dbt build of this warehouse" (b"SWdbtbld" as a signed integer).
 BUILD_LOCK_KEY = int.from_bytes(b"SWdbtbld", "big", signed=True)
-APPLICATION_PREFIX = "stripe-warehouse dbt build"
+APPLICATION_PREFIX = "stripe-warehouse"  # the holder's application_name: prefix, host, purpose
 POLL_SECONDS = 0.2
 NAME_CHARS = 63  # PostgreSQL truncates application_name there
 

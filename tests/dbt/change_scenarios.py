@@ -35,7 +35,7 @@ from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
 from tests.dbt.timed_sync import sync_as_of
-from tests.dbt.warehouses import WEBHOOK_TARGETS, NewHome, query
+from tests.dbt.warehouses import NewHome, query
 
 PROJECT_ID = "items"
 SCENARIOS = ("backfill_after", "refreshes", "webhook")
@@ -93,15 +93,12 @@ class ChangeScenario:
 
 def run_change_scenarios(spec: ChangeScenario, times: Timeline, new_home: NewHome, kind: str,
                          scenarios: tuple[str, ...] = SCENARIOS) -> dict[str, Any]:
-    """{stage: history} of each scenario (module docstring); the webhook scenario only on
-    the targets the webhook applier writes (tests/dbt/warehouses.py: WEBHOOK_TARGETS)."""
+    """{stage: history} of each scenario (module docstring), on either warehouse target."""
     histories: dict[str, Any] = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SECRET_KEY_ENV, generate_key())
         patch.setenv(*CAUTIOUS_TESTS)
         for scenario in scenarios:
-            if scenario == "webhook" and kind not in WEBHOOK_TARGETS:
-                continue
             home = new_home(scenario)
             patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
             company, subjects = spec.company(times)
@@ -134,13 +131,6 @@ def run_change_scenarios(spec: ChangeScenario, times: Timeline, new_home: NewHom
                     build(home=home, select=None if last else SUBSCRIPTION_MRR)
                     histories[f"{scenario}_refresh_{refresh}"] = spec.read(home, subjects)
     return histories
-
-
-def needs_webhook_applier(kind: str) -> None:
-    """Skips a webhook stage's test on a target the webhook applier does not write yet."""
-    if kind not in WEBHOOK_TARGETS:
-        pytest.skip(f"the webhook applier writes {', '.join(WEBHOOK_TARGETS)} only "
-                    f"(tests/dbt/warehouses.py WEBHOOK_TARGETS), not {kind}")
 
 
 def net_mrr(home, subscription_id: str) -> dict[date, Decimal]:

@@ -31,7 +31,6 @@ from tests.dbt.change_scenarios import (
     PROJECT_ID,
     ChangeScenario,
     Timeline,
-    needs_webhook_applier,
     run_change_scenarios,
 )
 from tests.dbt.warehouses import query
@@ -117,7 +116,6 @@ def test_a_twelve_item_subscription_after_refreshes(many_item_histories):
 @pytest.mark.e2e
 def test_a_twelve_item_subscription_after_webhooks_and_refreshes(many_item_histories,
                                                                 warehouse_kind):
-    needs_webhook_applier(warehouse_kind)
     times, histories = many_item_histories
     for stage in ("webhook_applied", "webhook_refresh_1", "webhook_refresh_2"):
         assert_changed_on_day_d(histories[stage], times)
