@@ -17,8 +17,8 @@ batch appends a ``sync_runs`` row of kind ``webhook`` so marts report "today".
 Writers of one project never interleave: on DuckDB every writer takes the local writer lock; on
 PostgreSQL, where syncs and appliers of several machines write, the merge holds the project's
 advisory lock (:func:`stripe_warehouse.build_lock.project_write_turn`), which the sync's load of
-that project holds too (``pipelines.load._writing``). Without it a merge's DELETE, not seeing
-the row another transaction inserted meanwhile, left two rows of one key.
+that project holds too (``pipelines.load._writing``): without it, a merge's DELETE, not seeing
+the row another transaction inserted meanwhile, could leave two rows of one key.
 
 One bad event never stops the rest: an event that is not a storable Stripe event
 (:func:`stripe_warehouse.event_shape.event_problem`), or whose batch fails on its data and
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import psycopg2
 
 from pipelines.client import StripeReader
 from pipelines.event_types import WEBHOOK_APPLIED_TYPES
@@ -62,11 +63,6 @@ from stripe_warehouse.stripe_api import STRIPE_API_VERSION
 from stripe_warehouse.warehouse_target import PostgresReader
 from stripe_warehouse.writer_lock import warehouse_writer
 
-try:  # only the PostgreSQL target needs the driver
-    from psycopg2 import DataError as PostgresDataError
-except ImportError:  # pragma: no cover - psycopg2 is in requirements.lock
-    PostgresDataError = duckdb.DataError
-
 # Event types whose object is merged into the raw tables (listed with the others).
 APPLIED_TYPES = WEBHOOK_APPLIED_TYPES
 DEAUTHORIZED = "account.application.deauthorized"
@@ -83,7 +79,7 @@ LOCK_WAIT_SECONDS = 30.0
 # anything else (a locked or full disk, a WarehouseError) leaves the events for the next round.
 DATA_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
                RecursionError, duckdb.DataError, duckdb.InvalidInputException,
-               duckdb.InvalidTypeException, PostgresDataError)
+               duckdb.InvalidTypeException, psycopg2.DataError)
 
 Row = dict[str, Any]
 Outcome = tuple[str, str, str]  # (project_id, event_id, outcome or reason)
