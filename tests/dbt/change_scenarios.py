@@ -91,7 +91,7 @@ class ChangeScenario:
     refetch: bool = False
 
 
-def run_change_scenarios(spec: ChangeScenario, times: Timeline, new_home: NewHome, kind: str,
+def run_change_scenarios(spec: ChangeScenario, times: Timeline, new_home: NewHome,
                          scenarios: tuple[str, ...] = SCENARIOS) -> dict[str, Any]:
     """{stage: history} of each scenario (module docstring), on either warehouse target."""
     histories: dict[str, Any] = {}

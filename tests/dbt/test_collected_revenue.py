@@ -263,7 +263,7 @@ def deliver_as_webhooks(home: Path, company: Company, events: list[dict], url: s
 
 
 @pytest.fixture(scope="module")
-def scenarios(new_home, warehouse_kind) -> tuple[Timeline, dict[str, dict]]:
+def scenarios(new_home) -> tuple[Timeline, dict[str, dict]]:
     """The figures of each scenario (one warehouse each) after each sync and build."""
     t = Timeline()
     results: dict[str, dict] = {}
@@ -387,7 +387,7 @@ def test_refreshes_give_the_figures_of_a_backfill(scenarios):
 
 
 @pytest.mark.e2e
-def test_a_partial_payment_by_webhook_is_an_invoice_payment_at_once(scenarios, warehouse_kind):
+def test_a_partial_payment_by_webhook_is_an_invoice_payment_at_once(scenarios):
     """After the early backfill, N's invoice and its first EUR 59.50 arrive by webhook alone
     (no `invoice.paid`): built, the realtime marts book it as N's invoice payment on -7 with
     its EUR 9.50 of VAT, not as a standalone charge without tax (before `invoice_payment.paid`
@@ -405,7 +405,7 @@ def test_a_partial_payment_by_webhook_is_an_invoice_payment_at_once(scenarios, w
 
 
 @pytest.mark.e2e
-def test_webhooks_give_the_figures_of_a_backfill(scenarios, warehouse_kind):
+def test_webhooks_give_the_figures_of_a_backfill(scenarios):
     t, results = scenarios
     assert results["webhooks"] == expected(t)
     assert results["webhooks_then_refresh"] == expected(t)
@@ -434,7 +434,7 @@ def test_a_warehouse_of_an_older_release_builds_and_keeps_its_revenue(
 
 
 @pytest.mark.e2e
-def test_a_credit_note_refund_returns_the_credit_notes_own_tax(scenarios, warehouse_kind):
+def test_a_credit_note_refund_returns_the_credit_notes_own_tax(scenarios):
     """P: the EUR 20 service credit refunded at -3 holds no VAT (its credit note has none), so
     it is EUR -20 excluding tax in every scenario; the invoice's share would return 3.19."""
     t, results = scenarios

@@ -175,7 +175,7 @@ def subscription_keys(values: dict[tuple, tuple]) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def histories(new_home, warehouse_kind):
+def histories(new_home):
     """The histories of both warehouses, on the module's target, the days' webhooks applied
     before their refreshes (on either target: the applier writes both)."""
     end = int(time.time()) - 300

@@ -94,11 +94,11 @@ ITEM_DISCOUNT_CHANGES = ChangeScenario(
 
 
 @pytest.fixture(scope="module")
-def discount_histories(new_home, warehouse_kind):
+def discount_histories(new_home):
     """{stage: {subscription name: {day: net MRR}}}, one warehouse per scenario
     (`times.removed` is day D, the change's moment)."""
     times = Timeline()
-    return times, run_change_scenarios(ITEM_DISCOUNT_CHANGES, times, new_home, warehouse_kind)
+    return times, run_change_scenarios(ITEM_DISCOUNT_CHANGES, times, new_home)
 
 
 @pytest.mark.e2e
@@ -122,8 +122,7 @@ def test_refreshes_after_the_item_discount_change_keep_it_on_its_day(discount_hi
 
 
 @pytest.mark.e2e
-def test_a_refresh_keeps_the_webhooks_dating_of_the_item_discount_change(discount_histories,
-                                                                        warehouse_kind):
+def test_a_refresh_keeps_the_webhooks_dating_of_the_item_discount_change(discount_histories):
     times, histories = discount_histories
     for stage in ("webhook_applied", "webhook_refresh_1", "webhook_refresh_2"):
         assert_changed_on_day_d(histories[stage], times)

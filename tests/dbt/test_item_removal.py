@@ -67,10 +67,10 @@ REMOVAL = ChangeScenario(
 
 
 @pytest.fixture(scope="module")
-def removal_histories(new_home, warehouse_kind):
+def removal_histories(new_home):
     """MRR histories of the subscription: {stage: {day: MRR}}, one warehouse per scenario."""
     times = Timeline()
-    return times, run_change_scenarios(REMOVAL, times, new_home, warehouse_kind,
+    return times, run_change_scenarios(REMOVAL, times, new_home,
                                        scenarios=("backfill_after", "refreshes"))
 
 

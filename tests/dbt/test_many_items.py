@@ -91,10 +91,10 @@ TWELFTH_ITEM_CHANGE = ChangeScenario(
 
 
 @pytest.fixture(scope="module")
-def many_item_histories(new_home, warehouse_kind):
+def many_item_histories(new_home):
     """{stage: {day: (gross, net)}}, one warehouse per scenario (`times.removed` is day D)."""
     times = Timeline()
-    return times, run_change_scenarios(TWELFTH_ITEM_CHANGE, times, new_home, warehouse_kind)
+    return times, run_change_scenarios(TWELFTH_ITEM_CHANGE, times, new_home)
 
 
 @pytest.mark.e2e
@@ -114,8 +114,7 @@ def test_a_twelve_item_subscription_after_refreshes(many_item_histories):
 
 
 @pytest.mark.e2e
-def test_a_twelve_item_subscription_after_webhooks_and_refreshes(many_item_histories,
-                                                                warehouse_kind):
+def test_a_twelve_item_subscription_after_webhooks_and_refreshes(many_item_histories):
     times, histories = many_item_histories
     for stage in ("webhook_applied", "webhook_refresh_1", "webhook_refresh_2"):
         assert_changed_on_day_d(histories[stage], times)

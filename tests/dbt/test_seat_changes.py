@@ -84,11 +84,11 @@ SEAT_CHANGES = ChangeScenario(
 
 
 @pytest.fixture(scope="module")
-def seat_histories(new_home, warehouse_kind):
+def seat_histories(new_home):
     """{stage: {subscription name: {day: MRR}}}, one warehouse per scenario.
     (`times.removed` is day D, the change's moment.)"""
     times = Timeline()
-    return times, run_change_scenarios(SEAT_CHANGES, times, new_home, warehouse_kind)
+    return times, run_change_scenarios(SEAT_CHANGES, times, new_home)
 
 
 @pytest.mark.e2e
@@ -111,7 +111,7 @@ def test_refreshes_after_the_change_keep_it_on_its_day(seat_histories):
 
 
 @pytest.mark.e2e
-def test_a_refresh_does_not_undo_the_webhooks_dating(seat_histories, warehouse_kind):
+def test_a_refresh_does_not_undo_the_webhooks_dating(seat_histories):
     times, histories = seat_histories
     for stage in ("webhook_applied", "webhook_refresh_1", "webhook_refresh_2"):
         assert_changed_on_day_d(histories[stage], times)
