@@ -110,11 +110,6 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from orchestration.webhook_events import report_webhook_refresh
     from service.app import run
 
-    if args.realtime and args.state.target.is_postgres:
-        raise WarehouseError(
-            "serve --realtime applies webhook events to a DuckDB warehouse only: on PostgreSQL "
-            "run `stripe-warehouse serve` without --realtime (events wait in the inbox) and "
-            "refresh with scheduled syncs (`stripe-warehouse sync --all --refresh`)")
     run(home=args.state.create().root, host=args.host, port=args.port, realtime=args.realtime,
         on_refreshed=report_webhook_refresh)
 

@@ -34,7 +34,9 @@ from orchestration.translators import METRICS_DAILY_KEY, raw_table_key
 from pipelines.webhook_round import WebhookRound
 from pipelines.webhooks_apply import AppliedBatch, ApplyResult
 from stripe_warehouse.publish import published_path
+from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.transform import DataTests
+from stripe_warehouse.warehouse_target import WarehouseTarget
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +56,15 @@ def webhook_marts_materialization(
             "events_quarantined": result.failed,
             "rows_written": MetadataValue.json(result.rows_written),
             "tables_refreshed": MetadataValue.json(sorted(tables)),
-            **metrics_metadata(published_path(home), None),
+            **metrics_metadata(_readers_source(home), None),
         },
     )
+
+
+def _readers_source(home: Path) -> Path | WarehouseTarget:
+    """Where readers find the marts: the published copy, or a PostgreSQL warehouse's server."""
+    target = StateDir.of(home).target
+    return target if target.is_postgres else published_path(home)
 
 
 def webhook_raw_materializations(batch: AppliedBatch, by: str) -> list[AssetMaterialization]:

@@ -28,6 +28,7 @@ from orchestration.webhook_events import (
 )
 from pipelines.webhook_round import apply_and_refresh
 from stripe_warehouse.inbox import Inbox
+from stripe_warehouse.warehouse_target import WarehouseTarget
 
 
 @op(pool=DUCKDB_POOL)
@@ -50,7 +51,9 @@ def apply_webhook_events(context: OpExecutionContext, warehouse: WarehouseResour
         context.log.warning(f"webhooks: {result.failed} events could not be applied and were "
                             "quarantined (`stripe-warehouse status` shows why)")
     if done.refreshed:
-        context.log.info(f"published the marts to {done.published}")
+        published = done.published
+        context.log.info("published the marts to " + (
+            published.describe() if isinstance(published, WarehouseTarget) else str(published)))
         context.log_event(webhook_marts_materialization(home, result, done.refreshed, "Dagster"))
     if done.tests:  # the dbt tests on what it rebuilt, as the checks a build reports
         for evaluation in webhook_check_evaluations(done.tests, "Dagster"):

@@ -23,6 +23,7 @@ from pipelines.privacy import AllowlistingDecoder
 from pipelines.source import JSON_COLUMNS, RAW_TABLES, stripe_source, table_columns
 from pipelines.windows import sync_window
 from stripe_warehouse import fx_reference
+from stripe_warehouse.build_lock import project_write_turn
 from stripe_warehouse.errors import WarehouseError, WarehouseLocked, warehouse_locked
 from stripe_warehouse.purge import DLT_DIR
 from stripe_warehouse.redaction import redact
@@ -230,9 +231,12 @@ def _own_or(con: duckdb.DuckDBPyConnection | None, path: Path
 
 
 @contextmanager
-def _writing(state: StateDir, purpose: str) -> Iterator[duckdb.DuckDBPyConnection | None]:
+def _writing(state: StateDir, project_id: str, purpose: str
+             ) -> Iterator[duckdb.DuckDBPyConnection | None]:
     """Hold the writer lock for the block, with a DuckDB warehouse kept open meanwhile (the
-    connection yielded; None for PostgreSQL) for the block's every step to share.
+    connection yielded; None for PostgreSQL) for the block's every step to share. On
+    PostgreSQL also the project's advisory lock (``build_lock.project_write_turn``), which the
+    webhook applier's merge of the project takes on any machine.
 
     dlt opens and closes the file for each job of a load, and closing the last connection of
     a DuckDB file checkpoints it: a refresh's load opened and checkpointed the warehouse about
@@ -241,7 +245,8 @@ def _writing(state: StateDir, purpose: str) -> Iterator[duckdb.DuckDBPyConnectio
     file join its database instead, and only the block's end checkpoints."""
     with warehouse_writer(state.root, purpose):
         if state.target.is_postgres:
-            yield None
+            with project_write_turn(state, project_id, purpose):
+                yield None
             return
         with _open_warehouse(state.warehouse) as con:
             yield con
@@ -395,7 +400,7 @@ def sync_project(
     try:
         # The writer lock is held only while DuckDB is written: reading Stripe (most of a
         # sync) happens between the two turns, so webhooks and builds go on meanwhile.
-        with _writing(state, f"preparing the sync of {project_id}") as con:
+        with _writing(state, project_id, f"preparing the sync of {project_id}") as con:
             if target.is_postgres:
                 ensure_postgres_warehouse(target)
             else:
@@ -428,7 +433,7 @@ def sync_project(
         rows = pipeline.normalize().row_counts
         rows_per_table = {t: rows.get(t, 0) for t in RAW_TABLES}
         phase("load")
-        with _writing(state, f"loading the sync of {project_id}") as con:
+        with _writing(state, project_id, f"loading the sync of {project_id}") as con:
             loaded = pipeline.load()
             last_event_created, test_data = _warehouse_facts(state, project_id, con)
             if test_data and connection.mode != "test":

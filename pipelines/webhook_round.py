@@ -1,5 +1,6 @@
 """One round of webhooks: apply the inbox, refresh the marts that read what changed, mark the
-events visible, publish the readers' copy.
+events visible, publish the readers' copy (DuckDB; on PostgreSQL readers read the server's
+marts, and the refresh's dbt run took the server's build lock, ``stripe_warehouse.build_lock``).
 
 The real-time service (:mod:`service.applier`, every few seconds, refreshing from dbt's compiled
 SQL) and Dagster's ``webhooks`` job (:mod:`orchestration.webhooks`, ``dbt run`` and ``dbt test``
@@ -22,7 +23,9 @@ from stripe_warehouse.alerts import AlertRound, run_alerts_after_build
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.publish import publish_marts
+from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.transform import DataTests, run_marts_selection
+from stripe_warehouse.warehouse_target import WarehouseTarget
 
 # ``refresh(home, tables)``: rebuild what ``metrics_daily`` reads of the raw ``tables``; the
 # data tests it ran on what it rebuilt (None: it ran none).
@@ -56,7 +59,7 @@ class WebhookRound:
     refreshed: set[str] = field(default_factory=set)  # raw tables whose marts were refreshed
     applied_through: float = 0.0  # events applied before this instant are now visible
     refresh_seconds: float = 0.0
-    published: Path | None = None
+    published: Path | WarehouseTarget | None = None  # the copy, or the server readers read
     tests: DataTests | None = None  # run on the refreshed models
     alerts: AlertRound | None = None  # the alert rules judged on what was published
 
@@ -91,9 +94,11 @@ def apply_and_refresh(
     stale.clear()
     with Inbox(home) as inbox:
         inbox.mark_visible(done.applied_through)
-    # Readers (BI tools, `stripe-warehouse metrics`) read the published copy, not the warehouse.
+    # Readers (BI tools, `stripe-warehouse metrics`) read the published copy, not the warehouse;
+    # a PostgreSQL warehouse's readers read its marts on the server: nothing to publish.
+    target = StateDir.of(home).target
     try:
-        done.published = publish_marts(home)
+        done.published = target if target.is_postgres else publish_marts(home)
     except (WarehouseError, duckdb.Error) as error:  # e.g. the writer lock's wait ran out
         raise MartsNotPublished(
             f"marts refreshed but not published ({error}): the next round or build publishes "

@@ -1,4 +1,6 @@
-"""Apply webhook events from the inbox to the raw tables, in one short DuckDB transaction.
+"""Apply webhook events from the inbox to the raw tables, in one short transaction per project,
+on either warehouse target (DuckDB or PostgreSQL: the same SQL, :func:`_merge_turn` holds the
+target's lock and opens its connection).
 
 For each object the events name, the newest state wins: re-fetched from Stripe (GET only).
 An object that cannot be re-fetched is never written from the event's payload: its events
@@ -12,6 +14,12 @@ the event's ``created``), so late or reordered deliveries never put an older sta
 a newer one. The rows follow the sync's contract (docs/architecture.md) and every applied
 batch appends a ``sync_runs`` row of kind ``webhook`` so marts report "today".
 
+Writers of one project never interleave: on DuckDB every writer takes the local writer lock; on
+PostgreSQL, where syncs and appliers of several machines write, the merge holds the project's
+advisory lock (:func:`stripe_warehouse.build_lock.project_write_turn`), which the sync's load of
+that project holds too (``pipelines.load._writing``): without it, a merge's DELETE, not seeing
+the row another transaction inserted meanwhile, could leave two rows of one key.
+
 One bad event never stops the rest: an event that is not a storable Stripe event
 (:func:`stripe_warehouse.event_shape.event_problem`), or whose batch fails on its data and
 that fails again alone, is quarantined in the inbox (outcome ``failed`` with the reason, shown by
@@ -23,11 +31,13 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import psycopg2
 
 from pipelines.client import StripeReader
 from pipelines.event_types import WEBHOOK_APPLIED_TYPES
@@ -42,6 +52,7 @@ from pipelines.settings import (
     retrieve_params,
 )
 from pipelines.source import version_hash
+from stripe_warehouse.build_lock import project_write_turn
 from stripe_warehouse.errors import WarehouseError, warehouse_locked
 from stripe_warehouse.event_shape import event_problem
 from stripe_warehouse.inbox import Inbox, InboxEvent
@@ -49,14 +60,8 @@ from stripe_warehouse.registry import Connection, ConnectionStore, UnknownProjec
 from stripe_warehouse.settings import RAW_DATASET
 from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.stripe_api import STRIPE_API_VERSION
+from stripe_warehouse.warehouse_target import PostgresReader
 from stripe_warehouse.writer_lock import warehouse_writer
-
-# Not ported yet: the applier merges webhook objects with DuckDB's SQL. On PostgreSQL the
-# events wait in the inbox, and the next `sync --refresh` (which reads the changes from
-# Stripe's events API) brings the same changes in.
-POSTGRES_NOT_APPLIED = ("webhook events are applied to a DuckDB warehouse only: on PostgreSQL "
-                        "they wait in the inbox; refresh with `stripe-warehouse sync --all "
-                        "--refresh` (the scheduled syncs) instead")
 
 # Event types whose object is merged into the raw tables (listed with the others).
 APPLIED_TYPES = WEBHOOK_APPLIED_TYPES
@@ -74,7 +79,7 @@ LOCK_WAIT_SECONDS = 30.0
 # anything else (a locked or full disk, a WarehouseError) leaves the events for the next round.
 DATA_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError,
                RecursionError, duckdb.DataError, duckdb.InvalidInputException,
-               duckdb.InvalidTypeException)
+               duckdb.InvalidTypeException, psycopg2.DataError)
 
 Row = dict[str, Any]
 Outcome = tuple[str, str, str]  # (project_id, event_id, outcome or reason)
@@ -210,11 +215,7 @@ def _apply_project(
         connection = store.get(project_id)
     if connection.status != "active":
         return _refuse_inactive(connection, events, result)
-    if StateDir.of(state).target.is_postgres:
-        result.waiting[project_id] = POSTGRES_NOT_APPLIED
-        return [], []
-    warehouse = StateDir.of(state).warehouse
-    if not warehouse.exists():
+    if not StateDir.of(state).target.is_postgres and not StateDir.of(state).warehouse.exists():
         result.waiting[project_id] = "no warehouse yet: run the first sync"
         return [], []
     named: dict[tuple[str, str], list[InboxEvent]] = {}
@@ -243,9 +244,8 @@ def _apply_project(
     settling = [event for event, _ in unnamed] + [e for t in targets for e in t.events]
     if not settling:
         return [], []
-    with warehouse_writer(state, f"applying webhook events of {project_id}",
-                          wait=LOCK_WAIT_SECONDS):
-        merged = _merge(warehouse, project_id, targets, settling, connection.mode == "test")
+    with _merge_turn(state, project_id) as con:
+        merged = _merge(con, project_id, targets, settling, connection.mode == "test")
     if merged is None:
         result.waiting[project_id] = "raw tables missing: run the first sync (backfill)"
         return [], []
@@ -409,12 +409,44 @@ def connect_when_free(warehouse: Path) -> duckdb.DuckDBPyConnection:
             "(readers should open reporting.duckdb, which is never locked)") from None
 
 
+@contextmanager
+def _merge_turn(state: Path, project_id: str) -> Iterator[Any]:
+    """The project's turn to write, and a connection to write it with (``execute`` with ``?``
+    placeholders, ``begin``, ``commit``; closing it rolls back what was not committed).
+
+    DuckDB: the local writer lock and a connection to the file. PostgreSQL: the project's
+    advisory lock on the server (every machine's syncs and appliers of the project take it)
+    and a connection of the server's (:class:`PostgresReader`). Either waits at most
+    :data:`LOCK_WAIT_SECONDS`, then the round fails and its events wait for the next one.
+    """
+    state_dir = StateDir.of(state)
+    purpose = f"applying webhook events of {project_id}"
+    if state_dir.target.is_postgres:
+        with project_write_turn(state, project_id, purpose, wait=LOCK_WAIT_SECONDS):
+            con: Any = PostgresReader(state_dir.target.connect())
+            try:
+                yield con
+            finally:
+                con.close()
+        return
+    with warehouse_writer(state, purpose, wait=LOCK_WAIT_SECONDS):
+        con = connect_when_free(state_dir.warehouse)
+        try:
+            con.execute("set TimeZone = 'UTC'")
+            yield con
+        finally:
+            con.close()  # closing rolls back a transaction left open by an error
+
+
 class _Writer:
     """Inserts contract rows into whatever columns a raw table has (dlt adds its own)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, load_id: str) -> None:
+    def __init__(self, con: Any, load_id: str) -> None:
         self.con = con
         self.load_id = load_id
+        # seconds since the epoch of a timestamp column (DuckDB's epoch() is not PostgreSQL's)
+        self.epoch = "epoch({})" if isinstance(con, duckdb.DuckDBPyConnection) \
+            else "extract(epoch from {})"
         found = con.execute(
             "select table_name, column_name from information_schema.columns "
             "where table_schema = ?", [RAW_DATASET]
@@ -429,10 +461,10 @@ class _Writer:
 
     def stored_as_of(self, table: str, project_id: str, object_id: str) -> float | None:
         found = self.con.execute(
-            f"select max(epoch(_synced_at)) from {RAW_DATASET}.{table} "
+            f"select max({self.epoch.format('_synced_at')}) from {RAW_DATASET}.{table} "
             "where project_id = ? and id = ?", [project_id, object_id]
         ).fetchone()
-        return found[0] if found else None
+        return float(found[0]) if found and found[0] is not None else None
 
     def upsert(self, table: str, row: Row, key: tuple[str, ...] = ("project_id", "id")) -> None:
         self.con.execute(
@@ -461,48 +493,44 @@ class _Writer:
 
 
 def _merge(
-    warehouse: Path, project_id: str, targets: list[_Target], events: list[InboxEvent],
+    con: Any, project_id: str, targets: list[_Target], events: list[InboxEvent],
     test_mode: bool,
 ) -> tuple[dict[str, int], list[bool], dict[str, Any]] | None:
-    """Write the targets, the events and a ``sync_runs`` row in one transaction.
+    """Write the targets, the events and a ``sync_runs`` row in one transaction of ``con``
+    (:func:`_merge_turn`'s connection).
 
     Returns rows written per table, per target whether it was newer than the stored
     state, and the ``sync_runs`` row; None if the raw tables do not exist yet (no sync ran).
     """
     started = _utc(time.time())
-    con = connect_when_free(warehouse)
-    try:
-        con.execute("set TimeZone = 'UTC'")
-        writer = _Writer(con, f"{time.time():.6f}")
-        needed = {"events", "sync_runs"} | {
-            child for t in targets for child in CHILD_TABLES.get(t.table, (t.table,))}
-        if not writer.has(*needed):
-            return None
-        fresh: list[bool] = []
-        con.execute("begin transaction")
-        for target in targets:
-            stored = writer.stored_as_of(target.table, project_id, target.obj["id"])
-            is_fresh = stored is None or target.as_of.timestamp() >= stored
-            fresh.append(is_fresh)
-            if not is_fresh:
-                continue
-            for table, row in _rows(project_id, target):
-                if table == "subscription_versions":
-                    writer.insert_new(table, row, ("project_id", "id", "version_hash"))
-                else:
-                    writer.upsert(table, row)
-        for event in events:
-            writer.upsert("events", _event_row(project_id, event))
-        created = [event.created for event in events]
-        run_row = {
-            "project_id": project_id, "run_id": uuid.uuid4().hex, "kind": "webhook",
-            "window_start": _utc(min(created)), "window_end": _utc(max(created)),
-            "started_at": started, "finished_at": _utc(time.time()), "status": "succeeded",
-            "objects_loaded": sum(writer.written.values()), "api_version": STRIPE_API_VERSION,
-            "test_mode": test_mode or any(e.event.get("livemode") is False for e in events),
-        }
-        writer.insert("sync_runs", run_row)
-        con.execute("commit")
-        return writer.written, fresh, run_row
-    finally:
-        con.close()  # closing rolls back a transaction left open by an error
+    writer = _Writer(con, f"{time.time():.6f}")
+    needed = {"events", "sync_runs"} | {
+        child for t in targets for child in CHILD_TABLES.get(t.table, (t.table,))}
+    if not writer.has(*needed):
+        return None
+    fresh: list[bool] = []
+    con.begin()
+    for target in targets:
+        stored = writer.stored_as_of(target.table, project_id, target.obj["id"])
+        is_fresh = stored is None or target.as_of.timestamp() >= stored
+        fresh.append(is_fresh)
+        if not is_fresh:
+            continue
+        for table, row in _rows(project_id, target):
+            if table == "subscription_versions":
+                writer.insert_new(table, row, ("project_id", "id", "version_hash"))
+            else:
+                writer.upsert(table, row)
+    for event in events:
+        writer.upsert("events", _event_row(project_id, event))
+    created = [event.created for event in events]
+    run_row = {
+        "project_id": project_id, "run_id": uuid.uuid4().hex, "kind": "webhook",
+        "window_start": _utc(min(created)), "window_end": _utc(max(created)),
+        "started_at": started, "finished_at": _utc(time.time()), "status": "succeeded",
+        "objects_loaded": sum(writer.written.values()), "api_version": STRIPE_API_VERSION,
+        "test_mode": test_mode or any(e.event.get("livemode") is False for e in events),
+    }
+    writer.insert("sync_runs", run_row)
+    con.commit()
+    return writer.written, fresh, run_row

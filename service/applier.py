@@ -32,6 +32,7 @@ from pipelines.webhook_round import (
 from pipelines.webhooks_apply import AppliedBatch, ApplyResult
 from service.marts_refresh import CompiledMetrics, rebuild
 from stripe_warehouse.errors import WarehouseError
+from stripe_warehouse.state_dir import StateDir
 from stripe_warehouse.transform import (
     DataTests,
     TransformError,
@@ -91,7 +92,11 @@ class InboxApplier:
 
     def refresh_metrics(self, home: Path, tables: set[str]) -> DataTests | None:
         """Rebuild what ``metrics_daily`` reads of ``tables``: compiled SQL, then the data
-        tests on what it rebuilt (their results); else ``dbt run`` and ``dbt test``."""
+        tests on what it rebuilt (their results); else ``dbt run`` and ``dbt test``, which is
+        also how a PostgreSQL warehouse is refreshed (the replay is DuckDB's SQL, in one DuckDB
+        transaction; dbt's run there waits for the server's build lock)."""
+        if StateDir.of(home).target.is_postgres:
+            return run_marts_selection(home, tables)
         try:
             compiled = self._compiled
             if compiled is None or compiled.version != project_version():
@@ -107,8 +112,9 @@ class InboxApplier:
         return run_marts_selection(home, tables)
 
     def _loop(self) -> None:
-        with contextlib.suppress(WarehouseError):  # warm-up only: the first round retries
-            self._compiled = CompiledMetrics.compile(self.home)
+        if not StateDir.of(self.home).target.is_postgres:  # PostgreSQL: dbt run refreshes
+            with contextlib.suppress(WarehouseError):  # warm-up only: the first round retries
+                self._compiled = CompiledMetrics.compile(self.home)
         while not self._stop.is_set():
             self._wake.wait(self.poll_seconds)
             self._wake.clear()

@@ -42,7 +42,7 @@ from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
 from tests.dbt.timed_sync import sync_as_of
-from tests.dbt.warehouses import WEBHOOK_TARGETS, NewHome, query
+from tests.dbt.warehouses import NewHome, query
 
 PROJECT_ID = "items"
 SCENARIOS = ("backfill_after", "refreshes", "webhook")
@@ -117,18 +117,17 @@ def register(spec: ChangeScenario) -> ChangeScenario:
     return spec
 
 
-def run_change_scenarios(specs: list[ChangeScenario], times: Timeline, new_home: NewHome,
-                         kind: str) -> dict[str, dict[str, Any]]:
+def run_change_scenarios(specs: list[ChangeScenario], times: Timeline, new_home: NewHome
+                         ) -> dict[str, dict[str, Any]]:
     """{project: {stage: history}} of each case (module docstring): each scenario's warehouse
-    holds the project of every case that has the scenario; the webhook scenario only on the
-    targets the webhook applier writes (tests/dbt/warehouses.py: WEBHOOK_TARGETS)."""
+    holds the project of every case that has the scenario, on either warehouse target."""
     histories: dict[str, dict[str, Any]] = {spec.project_id: {} for spec in specs}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SECRET_KEY_ENV, generate_key())
         patch.setenv(*CAUTIOUS_TESTS)
         for scenario in SCENARIOS:
             cases = [spec for spec in specs if scenario in spec.scenarios]
-            if not cases or (scenario == "webhook" and kind not in WEBHOOK_TARGETS):
+            if not cases:
                 continue
             home = new_home(scenario)
             patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
@@ -190,13 +189,6 @@ def _run_scenario(scenario: str, cases: list[ChangeScenario], made: dict[str, tu
         sync_all("refresh", None)
         build(home=home, select=None if refresh == refreshes else SUBSCRIPTION_MRR)
         record(f"{scenario}_refresh_{refresh}")
-
-
-def needs_webhook_applier(kind: str) -> None:
-    """Skips a webhook stage's test on a target the webhook applier does not write yet."""
-    if kind not in WEBHOOK_TARGETS:
-        pytest.skip(f"the webhook applier writes {', '.join(WEBHOOK_TARGETS)} only "
-                    f"(tests/dbt/warehouses.py WEBHOOK_TARGETS), not {kind}")
 
 
 def net_mrr(home, subscription_id: str, project: str = PROJECT_ID) -> dict[date, Decimal]:

@@ -90,7 +90,7 @@ def change_histories(request: pytest.FixtureRequest,
             try:
                 runs[kind] = times, run_change_scenarios(
                     list(REGISTERED.values()), times,
-                    home_factory(tmp_path_factory, kind, server_url), kind)
+                    home_factory(tmp_path_factory, kind, server_url))
             except Exception as failure:  # noqa: BLE001 - re-raised for every case below
                 runs[kind] = failure
         if isinstance(runs[kind], Exception):

@@ -112,9 +112,8 @@ from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
-from tests.dbt.change_scenarios import needs_webhook_applier
 from tests.dbt.timed_sync import sync_as_of
-from tests.dbt.warehouses import WEBHOOK_TARGETS, reading_warehouse
+from tests.dbt.warehouses import reading_warehouse
 
 PROJECT_ID = "collected"
 API_KEY = "sk_test_collected_revenue"
@@ -264,7 +263,7 @@ def deliver_as_webhooks(home: Path, company: Company, events: list[dict], url: s
 
 
 @pytest.fixture(scope="module")
-def scenarios(new_home, warehouse_kind) -> tuple[Timeline, dict[str, dict]]:
+def scenarios(new_home) -> tuple[Timeline, dict[str, dict]]:
     """The figures of each scenario (one warehouse each) after each sync and build."""
     t = Timeline()
     results: dict[str, dict] = {}
@@ -272,8 +271,6 @@ def scenarios(new_home, warehouse_kind) -> tuple[Timeline, dict[str, dict]]:
         patch.setenv(SECRET_KEY_ENV, generate_key())
         for scenario in ("backfill", "early_backfill_then_refreshes",
                          "early_backfill_then_webhooks"):
-            if scenario.endswith("webhooks") and warehouse_kind not in WEBHOOK_TARGETS:
-                continue
             home = new_home(scenario)
             patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
             company = generate_company(CompanyConfig(customers=0, years=1, seed=15, now=t.now))
@@ -390,12 +387,11 @@ def test_refreshes_give_the_figures_of_a_backfill(scenarios):
 
 
 @pytest.mark.e2e
-def test_a_partial_payment_by_webhook_is_an_invoice_payment_at_once(scenarios, warehouse_kind):
+def test_a_partial_payment_by_webhook_is_an_invoice_payment_at_once(scenarios):
     """After the early backfill, N's invoice and its first EUR 59.50 arrive by webhook alone
     (no `invoice.paid`): built, the realtime marts book it as N's invoice payment on -7 with
     its EUR 9.50 of VAT, not as a standalone charge without tax (before `invoice_payment.paid`
     and `invoice.updated` were applied: standalone_charges EUR 59.50, tax_amount none)."""
-    needs_webhook_applier(warehouse_kind)
     t, results = scenarios
     partial = results["webhooks_partial_payment"]
     eur = {name: {key: v for key, v in figures.items() if key[0] == "EUR"}
@@ -409,8 +405,7 @@ def test_a_partial_payment_by_webhook_is_an_invoice_payment_at_once(scenarios, w
 
 
 @pytest.mark.e2e
-def test_webhooks_give_the_figures_of_a_backfill(scenarios, warehouse_kind):
-    needs_webhook_applier(warehouse_kind)
+def test_webhooks_give_the_figures_of_a_backfill(scenarios):
     t, results = scenarios
     assert results["webhooks"] == expected(t)
     assert results["webhooks_then_refresh"] == expected(t)
@@ -439,12 +434,11 @@ def test_a_warehouse_of_an_older_release_builds_and_keeps_its_revenue(
 
 
 @pytest.mark.e2e
-def test_a_credit_note_refund_returns_the_credit_notes_own_tax(scenarios, warehouse_kind):
+def test_a_credit_note_refund_returns_the_credit_notes_own_tax(scenarios):
     """P: the EUR 20 service credit refunded at -3 holds no VAT (its credit note has none), so
     it is EUR -20 excluding tax in every scenario; the invoice's share would return 3.19."""
     t, results = scenarios
-    webhooks = ("webhooks", "webhooks_then_refresh") if warehouse_kind in WEBHOOK_TARGETS else ()
-    for name in ("backfill", "refresh_1", "refresh_2", *webhooks):
+    for name in ("backfill", "refresh_1", "refresh_2", "webhooks", "webhooks_then_refresh"):
         figures_of = results[name]
         assert figures_of["refunds"][("EUR", t.day(3))] == Decimal("20"), name
         assert ("EUR", t.day(3)) not in figures_of["tax_amount"], name

@@ -46,7 +46,7 @@ from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
 from tests.dbt.change_scenarios import PROJECT_ID, sync_at
-from tests.dbt.warehouses import WEBHOOK_TARGETS, query, reading_warehouse
+from tests.dbt.warehouses import query, reading_warehouse
 
 API_KEY = "sk_test_history_stability"
 DAYS = 10
@@ -175,10 +175,9 @@ def subscription_keys(values: dict[tuple, tuple]) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def histories(new_home, warehouse_kind):
-    """The histories of both warehouses, on the module's target. The days' webhooks are applied
-    where the webhook applier writes (WEBHOOK_TARGETS); elsewhere those days' refreshes alone
-    bring their changes (every scripted change has its event, so the dating is the same)."""
+def histories(new_home):
+    """The histories of both warehouses, on the module's target, the days' webhooks applied
+    before their refreshes (on either target: the applier writes both)."""
     end = int(time.time()) - 300
     found: dict[str, dict[tuple, tuple]] = {}
     with pytest.MonkeyPatch.context() as patch:
@@ -207,7 +206,7 @@ def histories(new_home, warehouse_kind):
                     events = account.change_day(day)
                     moment = account.sync_moment(day)
                     account.company.now = moment
-                    if day in WEBHOOK_DAYS and warehouse_kind in WEBHOOK_TARGETS:
+                    if day in WEBHOOK_DAYS:
                         apply_webhooks(home, events, moment - 3600)
                     sync_at(store, home, server.url, "refresh", moment)
                     build(home=home, select=SELECT)

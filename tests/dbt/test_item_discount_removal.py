@@ -36,7 +36,6 @@ from sandbox.pricing_shapes import subscribe_priced
 from tests.dbt.change_scenarios import (
     ChangeScenario,
     Timeline,
-    needs_webhook_applier,
     net_mrr,
     register,
 )
@@ -122,9 +121,7 @@ def test_refreshes_after_the_item_discount_change_keep_it_on_its_day(discount_hi
 
 
 @pytest.mark.e2e
-def test_a_refresh_keeps_the_webhooks_dating_of_the_item_discount_change(discount_histories,
-                                                                        warehouse_kind):
-    needs_webhook_applier(warehouse_kind)
+def test_a_refresh_keeps_the_webhooks_dating_of_the_item_discount_change(discount_histories):
     times, histories = discount_histories
     for stage in ("webhook_applied", "webhook_refresh_1", "webhook_refresh_2"):
         assert_changed_on_day_d(histories[stage], times)

@@ -30,7 +30,6 @@ from sandbox.pricing_shapes import subscribe_priced
 from tests.dbt.change_scenarios import (
     ChangeScenario,
     Timeline,
-    needs_webhook_applier,
     register,
 )
 from tests.dbt.warehouses import query
@@ -114,9 +113,7 @@ def test_a_twelve_item_subscription_after_refreshes(many_item_histories):
 
 
 @pytest.mark.e2e
-def test_a_twelve_item_subscription_after_webhooks_and_refreshes(many_item_histories,
-                                                                warehouse_kind):
-    needs_webhook_applier(warehouse_kind)
+def test_a_twelve_item_subscription_after_webhooks_and_refreshes(many_item_histories):
     times, histories = many_item_histories
     for stage in ("webhook_applied", "webhook_refresh_1", "webhook_refresh_2"):
         assert_changed_on_day_d(histories[stage], times)

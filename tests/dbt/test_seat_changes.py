@@ -30,7 +30,6 @@ from sandbox.company import Company, CompanyConfig, generate_company
 from tests.dbt.change_scenarios import (
     ChangeScenario,
     Timeline,
-    needs_webhook_applier,
     register,
     subscription_mrr,
 )
@@ -111,8 +110,7 @@ def test_refreshes_after_the_change_keep_it_on_its_day(seat_histories):
 
 
 @pytest.mark.e2e
-def test_a_refresh_does_not_undo_the_webhooks_dating(seat_histories, warehouse_kind):
-    needs_webhook_applier(warehouse_kind)
+def test_a_refresh_does_not_undo_the_webhooks_dating(seat_histories):
     times, histories = seat_histories
     for stage in ("webhook_applied", "webhook_refresh_1", "webhook_refresh_2"):
         assert_changed_on_day_d(histories[stage], times)

@@ -24,10 +24,6 @@ from tests.postgres_databases import create_database
 
 TARGETS = [pytest.param(DUCKDB, id=DUCKDB),
            pytest.param(POSTGRES, id=POSTGRES, marks=pytest.mark.postgres)]
-# The targets the webhook applier (pipelines/webhooks_apply.py) writes: DuckDB only so far, so
-# the webhook stages of the scenarios run on DuckDB only (the PostgreSQL writers are issue 17's
-# other part); add POSTGRES here once the applier writes the server.
-WEBHOOK_TARGETS = (DUCKDB,)
 
 NewHome = Callable[[str], Path]
 

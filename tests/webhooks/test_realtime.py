@@ -112,8 +112,8 @@ def recorded_batches(home, batches: int) -> dict[str, list[dict]]:
             time.sleep(0.2)
 
 
-def wait_visible(home, event_ids: list[str]) -> None:
-    deadline = time.monotonic() + VISIBLE_WITHIN
+def wait_visible(home, event_ids: list[str], within: float = VISIBLE_WITHIN) -> None:
+    deadline = time.monotonic() + within
     with sqlite3.connect(inbox_path(home)) as con:
         while time.monotonic() < deadline:
             marks = [con.execute("select visible_at from inbox_events where event_id = ?",
@@ -121,7 +121,7 @@ def wait_visible(home, event_ids: list[str]) -> None:
             if all(mark and mark[0] for mark in marks):
                 return
             time.sleep(0.05)
-    raise AssertionError(f"events not visible in the marts within {VISIBLE_WITHIN} s")
+    raise AssertionError(f"events not visible in the marts within {within} s")
 
 
 @pytest.mark.e2e
