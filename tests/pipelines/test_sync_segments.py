@@ -21,9 +21,11 @@ from sandbox.company import Company
 from sandbox.server import SandboxServer
 from stripe_warehouse.purge import pipeline_names
 from stripe_warehouse.registry import ConnectionStore
+from stripe_warehouse.warehouse_target import WarehouseTarget
 from tests.pipelines.conftest import NOW, TEST_KEY, query, table_ids
 from tests.pipelines.expected import expected_backfill_ids
 from tests.pipelines.test_sync_recovery import REPO
+from tests.postgres_databases import new_database
 from tests.processes import alive, descendants
 
 pytestmark = pytest.mark.e2e
@@ -139,3 +141,22 @@ def _wait_for(condition: Callable[[], bool], proc: subprocess.Popen,
             return True
         time.sleep(0.005)
     return False
+
+
+@pytest.mark.postgres
+def test_segmented_backfill_into_postgresql_loads_each_object_once(
+    company: Company, sandbox: SandboxServer, store: ConnectionStore, postgres_url: str
+) -> None:
+    """The lanes load through dlt's `postgres` destination too (csv, the project's own staging
+    dataset, one lane at a time): every object of the window once, one sync_runs row."""
+    with new_database(postgres_url, "segments") as url:
+        target = WarehouseTarget.postgres(url)
+        target.save(store.home)
+        result = sync_project(store, "acme", "backfill", api_base=sandbox.url, now=NOW)
+        assert result.timings.segments >= 3
+        expected = expected_backfill_ids(company, NOW)
+        for table in RAW_TABLES:
+            ids = [row[0] for row in target.fetch_all(
+                f"select id from stripe_raw.{table} where project_id = %s", ["acme"])]
+            assert sorted(ids) == sorted(expected[table]), table
+        assert target.fetch_all("select count(*) from stripe_raw.sync_runs") == [(1,)]
