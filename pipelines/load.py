@@ -20,12 +20,13 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from pipelines.client import Progress, StripeReader
 from pipelines.privacy import AllowlistingDecoder
-from pipelines.source import JSON_COLUMNS, RAW_TABLES, stripe_source, table_columns
+from pipelines.segments import LANES, SegmentedLoad, Timings
+from pipelines.source import JSON_COLUMNS, RAW_TABLES, stripe_batches, table_columns
 from pipelines.windows import sync_window
 from stripe_warehouse import fx_reference
 from stripe_warehouse.build_lock import project_write_turn
 from stripe_warehouse.errors import WarehouseError, WarehouseLocked, warehouse_locked
-from stripe_warehouse.purge import DLT_DIR
+from stripe_warehouse.purge import DLT_DIR, MAX_LANES, pipeline_names
 from stripe_warehouse.redaction import redact
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.settings import RAW_DATASET, make_private
@@ -107,6 +108,8 @@ class SyncResult:
     warnings: list[str] = field(default_factory=list)
     throttled: int = 0  # 429 answers among the requests (each one retried)
     objects_read: int = 0  # objects the listings returned (the progress display's count)
+    # extract, normalize and load seconds, and how long loading went on after the extraction
+    timings: Timings = field(default_factory=Timings)
 
     @property
     def objects_loaded(self) -> int:
@@ -391,30 +394,66 @@ def sync_project(
     started = dt.datetime.now(dt.UTC)
     configure_dlt()
     target = state.target
-    pipeline = dlt.pipeline(
-        pipeline_name=pipeline_name(project_id),
-        pipelines_dir=str(state_dir / DLT_DIR),
-        destination=_destination(state, project_id),
-        dataset_name=RAW_DATASET,
-    )
+    names = pipeline_names(project_id, LANES)
+    lanes = {0: _pipeline(state, project_id, names[0])}
+    recorded: list[SyncResult] = []
     try:
         # The writer lock is held only while DuckDB is written: reading Stripe (most of a
-        # sync) happens between the two turns, so webhooks and builds go on meanwhile.
+        # sync) happens between the turns, so webhooks and builds go on meanwhile.
         with _writing(state, project_id, f"preparing the sync of {project_id}") as con:
             if target.is_postgres:
                 ensure_postgres_warehouse(target)
             else:
                 ensure_warehouse(warehouse, con)
-            if pipeline.has_pending_data:
-                # An interrupted sync left packages behind. Every sync reads its whole window
-                # again and merges are idempotent, so a fresh run replaces them safely
-                # (finishing them instead would make dlt skip this run's data).
-                log.warning("project %s: discarding the packages of an interrupted sync",
-                            project_id)
-                pipeline.abort_packages()
-                if pipeline.has_pending_data:  # the package being loaded completes as aborted
-                    pipeline.load()
-            pipeline.sync_destination()  # what `run` does first; it reads the warehouse
+            for index, name in enumerate(names[1:], start=1):
+                if (state_dir / DLT_DIR / name).exists():  # a lane of an earlier sync
+                    lanes[index] = _pipeline(state, project_id, name)
+            for lane in lanes.values():
+                _discard_interrupted(lane, project_id)
+            lanes[0].sync_destination()  # what `run` does first; it reads the warehouse
+        ready = {0}
+
+        def lane_pipeline(index: int) -> dlt.Pipeline:
+            """Lane ``index``'s pipeline, ready for its first segment (pipelines/segments.py)."""
+            if index not in ready:
+                lane = lanes.get(index) or _pipeline(state, project_id, names[index])
+                with _writing(state, project_id,
+                              f"preparing a load lane of the sync of {project_id}"):
+                    lane.sync_destination()
+                lanes[index] = lane
+                ready.add(index)
+            return lanes[index]
+
+        def record(con: duckdb.DuckDBPyConnection | None, loaded: Any) -> SyncResult:
+            """The sync's result and ``sync_runs`` row, in the last load's turn of the lock."""
+            last_event_created, test_data = _warehouse_facts(state, project_id, con)
+            if test_data and connection.mode != "test":
+                warnings.append(test_mode_warning(project_id))
+                log.warning(warnings[-1])
+            run = SyncResult(
+                project_id=project_id, kind=kind, run_id=uuid.uuid4().hex, started_at=started,
+                finished_at=dt.datetime.now(dt.UTC), window_start=_utc(window.activity_start),
+                window_end=_utc(window.end - 1),
+                rows_per_table={t: segmented.rows.get(t, 0) for t in RAW_TABLES},
+                requests=reader.requests, retries=reader.retries,
+                requests_by_endpoint=dict(reader.answered),
+                test_mode=connection.mode == "test" or test_data,
+                last_event_created=last_event_created, warnings=warnings,
+                throttled=reader.throttled, objects_read=sum(reader.counts.values()),
+                timings=segmented.timings,
+            )
+            load_id = loaded.loads_ids[-1] if loaded and loaded.loads_ids else None
+            _append_sync_run(state, run, load_id, con)
+            return run
+
+        def load_turn(lane: dlt.Pipeline, final: bool) -> None:
+            with _writing(state, project_id, f"loading the sync of {project_id}") as con:
+                loaded = lane.load()
+                if final:
+                    recorded.append(record(con, loaded))
+
+        segmented = SegmentedLoad(lane_pipeline, _file_format(target), load_turn, phase,
+                                  lanes=len(names))
         phase("extract")
         with (
             fewer_gc_passes(),
@@ -423,37 +462,17 @@ def sync_project(
                 api_key, api_base, project_id=project_id, progress=progress, decode=decode
             ) as reader,
         ):
-            source = stripe_source(
+            segmented.run(stripe_batches(
                 project_id, reader, kind, now=now,
                 since_event_created=connection.last_event_created,
                 last_sync_at=connection.last_sync_at,
-            )
-            pipeline.extract(source, loader_file_format=_file_format(target))
-        phase("normalize")
-        rows = pipeline.normalize().row_counts
-        rows_per_table = {t: rows.get(t, 0) for t in RAW_TABLES}
-        phase("load")
-        with _writing(state, project_id, f"loading the sync of {project_id}") as con:
-            loaded = pipeline.load()
-            last_event_created, test_data = _warehouse_facts(state, project_id, con)
-            if test_data and connection.mode != "test":
-                warnings.append(test_mode_warning(project_id))
-                log.warning(warnings[-1])
-            finished = dt.datetime.now(dt.UTC)
-            run = SyncResult(
-                project_id=project_id, kind=kind, run_id=uuid.uuid4().hex, started_at=started,
-                finished_at=finished, window_start=_utc(window.activity_start),
-                window_end=_utc(window.end - 1), rows_per_table=rows_per_table,
-                requests=reader.requests, retries=reader.retries,
-                requests_by_endpoint=dict(reader.answered),
-                test_mode=connection.mode == "test" or test_data,
-                last_event_created=last_event_created, warnings=warnings,
-                throttled=reader.throttled, objects_read=sum(reader.counts.values()),
-            )
-            _append_sync_run(state, run, loaded.loads_ids[-1] if loaded.loads_ids else None,
-                             con)
+            ))
+        # the allowlist workers have stopped; the last packages are loaded meanwhile
+        segmented.wait()
+        run = recorded[0]
     except Exception as error:
-        _discard_packages(pipeline)
+        for lane in lanes.values():
+            _discard_packages(lane)
         if isinstance(error, WarehouseError):
             _record_failure(store, project_id, error)
             raise
@@ -461,20 +480,37 @@ def sync_project(
         user_error = _user_error(error, project_id, warehouse)
         _record_failure(store, project_id, user_error)
         raise user_error from error
-    store.record_sync(project_id, kind, finished.timestamp(), last_event_created)
+    store.record_sync(project_id, kind, run.finished_at.timestamp(), run.last_event_created)
     return run
 
 
-def pipeline_name(project_id: str) -> str:
-    """The dlt pipeline of a project: its working directory is ``<state dir>/.dlt/<name>``."""
-    return f"stripe_{project_id}"
+def _pipeline(state: StateDir, project_id: str, name: str) -> dlt.Pipeline:
+    """One of the project's dlt pipelines (its load lanes: pipelines/segments.py)."""
+    return dlt.pipeline(
+        pipeline_name=name,
+        pipelines_dir=str(state.root / DLT_DIR),
+        destination=_destination(state, project_id),
+        dataset_name=RAW_DATASET,
+    )
+
+
+def _discard_interrupted(pipeline: dlt.Pipeline, project_id: str) -> None:
+    """Discard the packages an interrupted sync left behind. Every sync reads its whole window
+    again and merges are idempotent, so a fresh run replaces them safely (finishing them
+    instead would make dlt skip this run's data)."""
+    if pipeline.has_pending_data:
+        log.warning("project %s: discarding the packages of an interrupted sync", project_id)
+        pipeline.abort_packages()
+        if pipeline.has_pending_data:  # the package being loaded completes as aborted
+            pipeline.load()
 
 
 def discard_working_files(state_dir: Path, project_id: str) -> None:
     """What :func:`_discard_packages` does, for a sync that failed outside its own code (e.g.
     Dagster's run storage on a full disk): the project's dlt working directory, whose packages
     hold space a full disk is missing; dlt restores its state from the warehouse next time."""
-    shutil.rmtree(state_dir / DLT_DIR / pipeline_name(project_id), ignore_errors=True)
+    for name in pipeline_names(project_id, MAX_LANES):
+        shutil.rmtree(state_dir / DLT_DIR / name, ignore_errors=True)
 
 
 def _discard_packages(pipeline: dlt.Pipeline) -> None:

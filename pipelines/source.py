@@ -502,6 +502,33 @@ def _table_resource(table: str, parent: Any) -> Any:
     return rows_of_table
 
 
+def stripe_batches(
+    project_id: str,
+    reader: StripeReader,
+    kind: SyncKind,
+    now: int | None = None,
+    since_event_created: int | None = None,
+    last_sync_at: float | None = None,
+) -> Iterator[RowsByTable]:
+    """The rows of one project's ``backfill`` or ``refresh`` (see windows.py), grouped by
+    table, as the listings deliver them."""
+    window = sync_window(kind, now=now, since_event_created=since_event_created,
+                         last_sync_at=last_sync_at)
+    return StripeExtraction(project_id, reader, window).batches()
+
+
+def rows_source(batches: Iterator[RowsByTable]) -> DltSource:
+    """The raw tables' dlt source over ``batches`` (all of a sync's rows, or one segment of
+    them: pipelines/segments.py)."""
+
+    @dlt.source(name="stripe", max_table_nesting=0, root_key=False)
+    def stripe() -> list[Any]:
+        parent = dlt.resource(batches, name="stripe_objects", selected=False)
+        return [parent, *(_table_resource(table, parent) for table in RAW_TABLES)]
+
+    return stripe()
+
+
 def stripe_source(
     project_id: str,
     reader: StripeReader,
@@ -511,13 +538,5 @@ def stripe_source(
     last_sync_at: float | None = None,
 ) -> DltSource:
     """The raw tables of one project for a ``backfill`` or ``refresh`` (see windows.py)."""
-    window = sync_window(kind, now=now, since_event_created=since_event_created,
-                         last_sync_at=last_sync_at)
-    extraction = StripeExtraction(project_id, reader, window)
-
-    @dlt.source(name="stripe", max_table_nesting=0, root_key=False)
-    def stripe() -> list[Any]:
-        parent = dlt.resource(extraction.batches(), name="stripe_objects", selected=False)
-        return [parent, *(_table_resource(table, parent) for table in RAW_TABLES)]
-
-    return stripe()
+    return rows_source(stripe_batches(project_id, reader, kind, now, since_event_created,
+                                      last_sync_at))

@@ -28,11 +28,22 @@ from stripe_warehouse.writer_lock import warehouse_writer
 DLT_DIR = ".dlt"
 REPORTS_DIR = "reports"  # where `stripe-warehouse report` writes without --out
 DLT_STATE_TABLE = "_dlt_pipeline_state"
+# The most load lanes a sync may use (pipelines.segments.LANES <= this): their working
+# directories are purged with the project.
+MAX_LANES = 4
 
 
 def pipeline_name(project_id: str) -> str:
     """The dlt pipeline that syncs ``project_id`` (see pipelines/load.py)."""
     return f"stripe_{project_id}"
+
+
+def pipeline_names(project_id: str, lanes: int) -> list[str]:
+    """The dlt pipelines of the ``lanes`` load lanes of ``project_id``'s syncs
+    (pipelines/segments.py): the first is :func:`pipeline_name`; the others add ``-2``,
+    ``-3``... (no project id has a hyphen, so no other project's pipeline has that name)."""
+    first = pipeline_name(project_id)
+    return [first, *(f"{first}-{lane}" for lane in range(2, lanes + 1))]
 
 
 @dataclass(frozen=True)
@@ -71,7 +82,8 @@ def purge_project(store: ConnectionStore, project_id: str) -> PurgeResult:
     home = store.home
     deleted = purge_warehouse(home, project_id)
     deleted["inbox"] = _purge_inbox(StateDir.of(home).inbox, project_id)
-    shutil.rmtree(home / DLT_DIR / pipeline_name(project_id), ignore_errors=True)
+    for name in pipeline_names(project_id, MAX_LANES):
+        shutil.rmtree(home / DLT_DIR / name, ignore_errors=True)
     report = Path(REPORTS_DIR) / f"{project_id}.html"
     removed = (str(report),) if (home / report).exists() else ()
     (home / report).unlink(missing_ok=True)
@@ -160,13 +172,14 @@ def _delete_project_rows(con: duckdb.DuckDBPyConnection, project_id: str) -> dic
                 con, f"delete from {name} where project_id = ?", project_id)
         elif name.endswith(f'"{DLT_STATE_TABLE}"') and "pipeline_name" in cols:
             # Otherwise dlt would restore the purged pipeline's state at the next sync.
-            deleted[name] = _affected(con, f"delete from {name} where pipeline_name = ?",
-                                      pipeline_name(project_id))
+            deleted[name] = _affected(
+                con, f"delete from {name} where pipeline_name = ? or starts_with(pipeline_name, ?)",
+                pipeline_name(project_id), f"{pipeline_name(project_id)}-")
     return {f"warehouse {name.replace(chr(34), '')}": n for name, n in deleted.items()}
 
 
-def _affected(con: duckdb.DuckDBPyConnection, sql: str, parameter: str) -> int:
-    row = con.execute(sql, [parameter]).fetchone()
+def _affected(con: duckdb.DuckDBPyConnection, sql: str, *parameters: str) -> int:
+    row = con.execute(sql, list(parameters)).fetchone()
     return int(row[0]) if row else 0
 
 
