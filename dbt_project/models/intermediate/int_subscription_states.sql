@@ -1,7 +1,8 @@
 {#-
   The status and collection-pause state of each subscription over time, as intervals
   [valid_from, valid_to). Three layers of evidence, strongest first:
-  1. observations: the current row (at its sync time), history versions (at observed_at),
+  1. observations: the current row (when its content was first observed: docs/metrics-spec.md
+     "Dating the current listing"), history versions (at observed_at),
      subscription events (the object at the event time);
   2. the event window (first sync - 30 days .. now): Stripe keeps events 30 days and every
      status or pause change emits `customer.subscription.updated`, so the state before the
@@ -34,7 +35,8 @@ current_observations as (
     select
         project_id,
         subscription_id,
-        synced_at as observed_at,
+        -- when this content was first observed, not the latest sync that re-listed it
+        coalesce(content_observed_at, synced_at) as observed_at,
         status,
         pause_collection_behavior is not null as is_collection_paused,
         3 as priority

@@ -19,14 +19,18 @@ with source as (
 
 final as (
     select
-        project_id,
-        id as subscription_id,
-        {{ json_array_ids('data', 'items.data') }} as item_ids,
-        coalesce({{ json_value('data', 'items.has_more', 'boolean') }}, false) as has_more_items,
-        _synced_at as synced_at,
-        built_as_of,
-        content_hash
+        source.project_id,
+        source.id as subscription_id,
+        {{ json_array_ids('source.data', 'items.data') }} as item_ids,
+        coalesce({{ json_value('source.data', 'items.has_more', 'boolean') }}, false)
+            as has_more_items,
+        source._synced_at as synced_at,
+        -- when this content was first observed (macros/content_dating.sql); null: at synced_at
+        {{ content_observed_at('source') }} as content_observed_at,
+        source.built_as_of,
+        source.content_hash
     from source
+    {{ latest_version_join('source') }}
 )
 
 select * from final
