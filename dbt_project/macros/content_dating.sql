@@ -32,6 +32,19 @@
     (({{ column }})::jsonb - 'latest_invoice' - 'next_pending_invoice_item_invoice')
 {%- endmacro %}
 
+{#- A raw JSON column's text as stored. -#}
+{% macro json_as_text(column) -%}
+    {{ return(adapter.dispatch('json_as_text', 'stripe_warehouse')(column)) }}
+{%- endmacro %}
+
+{% macro default__json_as_text(column) -%}
+    cast({{ column }} as varchar)
+{%- endmacro %}
+
+{% macro postgres__json_as_text(column) -%}
+    cast({{ column }} as text)
+{%- endmacro %}
+
 {#- Joins the latest stored version of each raw subscription row `alias` (project_id, id), as
     `latest_versions` (observed_at, data). -#}
 {% macro latest_version_join(alias) -%}
@@ -49,6 +62,10 @@
     latest_version_join), or null: then its sync time dates it. -#}
 {% macro content_observed_at(alias) -%}
     case
+        -- Performance: the same text first (usually), the comparison without the volatile
+        -- fields (a JSON rewrite of both documents) only where it differs
+        when {{ json_as_text('latest_versions.data') }} = {{ json_as_text(alias ~ '.data') }}
+            then latest_versions.observed_at
         when {{ stable_subscription_content('latest_versions.data') }}
             = {{ stable_subscription_content(alias ~ '.data') }}
             then latest_versions.observed_at

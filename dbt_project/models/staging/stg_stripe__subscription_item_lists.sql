@@ -25,12 +25,15 @@ final as (
         coalesce({{ json_value('source.data', 'items.has_more', 'boolean') }}, false)
             as has_more_items,
         source._synced_at as synced_at,
-        -- when this content was first observed (macros/content_dating.sql); null: at synced_at
-        {{ content_observed_at('source') }} as content_observed_at,
+        -- when this content was first observed (macros/content_dating.sql: the subscription's,
+        -- from the same raw row); null: at synced_at
+        subscriptions.content_observed_at,
         source.built_as_of,
         source.content_hash
     from source
-    {{ latest_version_join('source') }}
+    left join {{ ref('stg_stripe__subscriptions') }} as subscriptions
+        on source.project_id = subscriptions.project_id
+        and source.id = subscriptions.subscription_id
 )
 
 select * from final
