@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from commands.cli_alerts import add_alert_commands
-from commands.cli_serving import add_serving_commands
+from commands.cli_serving import add_serving_commands, marts_built
 from commands.cli_warehouse import add_warehouse_commands
 from commands.env_secrets import read_env_secret
 from stripe_warehouse.crypto import NEW_KEY_ENV, SECRET_KEY_ENV, generate_key, key_id, load_key
@@ -206,7 +206,7 @@ def cmd_sync(args: argparse.Namespace) -> int | None:
                 print(f"warning: {warning}", file=sys.stderr)
             print(result.summary())
     if not args.no_transform:
-        print("marts built and published")
+        print(marts_built(args.state))
 
 
 def _sync_batch(args: argparse.Namespace, kind: str) -> int:

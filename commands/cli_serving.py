@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from stripe_warehouse.errors import WarehouseError
 
 if TYPE_CHECKING:
+    from stripe_warehouse.state_dir import StateDir
     from stripe_warehouse.warehouse_target import WarehouseTarget
 
 PROJECT_HELP = "the project's id (see `stripe-warehouse status`)"
@@ -25,7 +26,15 @@ def cmd_transform(args: argparse.Namespace) -> None:
     observer = run_transform_job(args.state.create().root, full_refresh=args.full_refresh)
     for warning in observer.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print("marts built and published")
+    print(marts_built(args.state))
+
+
+def marts_built(state: StateDir) -> str:
+    """The line saying a build ended: on PostgreSQL nothing is published (readers use the
+    server's marts), on DuckDB the readers' copy is."""
+    if state.target.is_postgres:
+        return "marts built on the PostgreSQL server (BI tools read them there)"
+    return "marts built and published"
 
 
 def _parse_day(text: str | None) -> dt.date | None:

@@ -57,9 +57,12 @@ from orchestration.resources import WarehouseResource, build_and_publish, dbt_pr
 from orchestration.run_metadata import sync_metadata
 from orchestration.translators import StripeDbtTranslator, raw_table_key
 from pipelines.batch import (
+    BATCH_RUNS_ENV,
     DEFAULT_BATCH_WORKERS,
     ProjectOutcome,
     batch_projects,
+    batch_runs,
+    split_batch,
     sync_batch,
     validate_workers,
 )
@@ -205,10 +208,11 @@ def _tier_batch_schedule(tier: str) -> ScheduleDefinition:
         # The per-project schedule of the tier runs by default; turn this one on instead of it
         # (README, "Dagster") when the tier has more projects than separate runs keep up with.
         default_status=DefaultScheduleStatus.STOPPED,
-        description=f"Refresh every active {tier.title()} project in one batched run.",
+        description=f"Refresh every active {tier.title()} project in one batched run (split "
+                    f"into ${BATCH_RUNS_ENV} runs for several run workers: docs/deploy.md).",
     )
     def batch_tier(context: ScheduleEvaluationContext, warehouse: WarehouseResource
-                   ) -> RunRequest | SkipReason:
+                   ) -> list[RunRequest] | SkipReason:
         from orchestration.schedules import schedulable_projects
 
         projects = [c.project_id for c in schedulable_projects(context.instance,
@@ -217,10 +221,15 @@ def _tier_batch_schedule(tier: str) -> ScheduleDefinition:
         if not projects:
             return SkipReason(f"no active {tier} project")
         tick = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
-        return RunRequest(
-            run_key=f"{tier}:{tick.isoformat()}", tags={BATCH_TIER_TAG: tier},
+        shares = split_batch(projects, batch_runs())
+        # One share: the run key of a single batch run, as before splitting existed.
+        return [RunRequest(
+            run_key=f"{tier}:{tick.isoformat()}" + (f":{k + 1}/{len(shares)}"
+                                                     if len(shares) > 1 else ""),
+            tags={BATCH_TIER_TAG: tier},
             run_config={"ops": {"sync_projects": {"config": {"tier": tier,
-                                                              "projects": projects}}}})
+                                                              "projects": share}}}})
+            for k, share in enumerate(shares)]
 
     return batch_tier
 

@@ -13,6 +13,7 @@ others go on. The dbt build that follows (once, for the whole batch) is the call
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,10 @@ log = logging.getLogger(__name__)
 # the bound and more threads only add GIL contention.
 DEFAULT_BATCH_WORKERS = 4
 MAX_BATCH_WORKERS = 64
+# Runs a tier's batch is split into (one per run worker of a deployment: docs/deploy.md). On
+# DuckDB the single writer makes more than one pointless; on PostgreSQL each run can go to
+# another machine, and each one's dbt build waits for the build lock in turn.
+BATCH_RUNS_ENV = "STRIPE_WAREHOUSE_BATCH_RUNS"
 
 
 @dataclass
@@ -74,6 +79,23 @@ def batch_projects(store: ConnectionStore, tier: str | None = None) -> list[str]
         if c.status == "active" and (tier is None or c.tier == tier)
         and demo_project(store.home, c) is None
     ]
+
+
+def batch_runs() -> int:
+    """How many runs a tier's batch is split into (``STRIPE_WAREHOUSE_BATCH_RUNS``, default 1);
+    a malformed value is a one-line error naming the variable."""
+    value = os.environ.get(BATCH_RUNS_ENV, "1").strip() or "1"
+    if not value.isdigit() or not 1 <= int(value) <= MAX_BATCH_WORKERS:
+        raise WarehouseError(f"{BATCH_RUNS_ENV} must be a whole number from 1 to "
+                             f"{MAX_BATCH_WORKERS} (got {value!r}): the runs a tier's batch is "
+                             "split into, one per run worker")
+    return int(value)
+
+
+def split_batch(projects: list[str], runs: int) -> list[list[str]]:
+    """``projects`` dealt round-robin into at most ``runs`` non-empty shares of near-equal size
+    (every project in exactly one)."""
+    return [share for share in (projects[k::runs] for k in range(runs)) if share]
 
 
 def validate_workers(workers: int) -> int:

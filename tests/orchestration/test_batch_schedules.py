@@ -3,6 +3,7 @@ steps are in the single-writer pool."""
 
 import datetime as dt
 
+import pytest
 from dagster import DagsterInstance, DefaultScheduleStatus, build_schedule_context
 
 from orchestration.batch_refresh import (
@@ -44,6 +45,37 @@ def test_a_tick_is_one_run_of_the_tiers_active_projects_without_a_cron_of_their_
     assert request.partition_key is None  # one run for many partitions: each on its own events
     [pro] = evaluate(pro_batch_schedule, instance, warehouse).run_requests
     assert pro.run_config["ops"]["sync_projects"]["config"]["projects"] == ["p1"]
+
+
+def test_with_several_run_workers_a_tick_splits_the_tier_into_that_many_runs(
+    store: ConnectionStore, instance: DagsterInstance, warehouse: WarehouseResource,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """STRIPE_WAREHOUSE_BATCH_RUNS=2 (a PostgreSQL deployment with two run workers): five Scale
+    projects become two runs of 3 and 2, every project in exactly one, each with its own run
+    key for the tick."""
+    projects = [f"s{i}" for i in range(1, 6)]
+    for project in projects:
+        store.connect(project, "scale", f"sk_test_{project}")
+    instance.add_dynamic_partitions(project_partitions.name, projects)
+    monkeypatch.setenv("STRIPE_WAREHOUSE_BATCH_RUNS", "2")
+    first, second = evaluate(scale_batch_schedule, instance, warehouse).run_requests
+    shares = [r.run_config["ops"]["sync_projects"]["config"]["projects"] for r in (first, second)]
+    assert shares == [["s1", "s3", "s5"], ["s2", "s4"]]
+    assert [first.run_key, second.run_key] == [f"scale:{TICK.isoformat()}:1/2",
+                                               f"scale:{TICK.isoformat()}:2/2"]
+
+
+def test_a_malformed_number_of_batch_runs_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipelines.batch import batch_runs
+    from stripe_warehouse.errors import WarehouseError
+
+    monkeypatch.setenv("STRIPE_WAREHOUSE_BATCH_RUNS", "two")
+    with pytest.raises(WarehouseError, match="^STRIPE_WAREHOUSE_BATCH_RUNS must be a whole "
+                                             "number from 1 to 64 \\(got 'two'\\)"):
+        batch_runs()
 
 
 def test_no_active_project_of_the_tier_skips_the_tick(

@@ -84,6 +84,10 @@ def test_every_command_succeeded(runs: Runs) -> None:
     assert {name: code for name, (code, _) in runs.outputs.items()} == {
         "batch": 0, "sync": 0, "transform": 0}, runs.outputs
     assert "cycle: 2 of 2 projects refreshed" in runs.outputs["batch"][1]
+    # nothing is published on PostgreSQL: the commands say where the marts are instead
+    for command in ("sync", "transform"):
+        assert runs.outputs[command][1].splitlines()[-1] == (
+            "marts built on the PostgreSQL server (BI tools read them there)")
 
 
 def test_the_instance_is_stored_on_the_warehouses_server(runs: Runs) -> None:
