@@ -1,10 +1,12 @@
 """Compares the dbt-built tables of two warehouses row for row (a change must not move a number).
 
 Usage: .venv/bin/python bench/compare_warehouses.py A/warehouse.duckdb B/warehouse.duckdb
+         [--ignore COLUMN ...]
 Every table and view of the staging, intermediate and marts schemas present in both files is
 compared as a multiset of rows (`except all` both ways), leaving out the bookkeeping columns
 `built_as_of` (the time of the build, not a figure) and `content_hash` (macros/restaging.sql),
-which a staging model may have on one side only (a table model made incremental). Prints one
+which a staging model may have on one side only (a table model made incremental), and the
+columns named by `--ignore` (e.g. a column a change adds: the rest is compared). Prints one
 line per relation; exits 1 on any difference, or on a relation or column that only one side
 has.
 """
@@ -51,7 +53,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("a")
     parser.add_argument("b")
+    parser.add_argument("--ignore", nargs="+", default=[], metavar="COLUMN",
+                        help="columns left out too (e.g. one only the newer code adds)")
     args = parser.parse_args()
+    ignored = IGNORED_COLUMNS | set(args.ignore)
     con = duckdb.connect()
     con.execute(f"attach '{args.a}' as a (read_only)")
     con.execute(f"attach '{args.b}' as b (read_only)")
@@ -62,12 +67,12 @@ def main() -> int:
             print(f"{relation}: only in {'a' if relation in in_a else 'b'}")
             failed = True
             continue
-        if set(in_a[relation]) - IGNORED_COLUMNS != set(in_b[relation]) - IGNORED_COLUMNS:
-            differ = sorted((set(in_a[relation]) ^ set(in_b[relation])) - IGNORED_COLUMNS)
+        if set(in_a[relation]) - ignored != set(in_b[relation]) - ignored:
+            differ = sorted((set(in_a[relation]) ^ set(in_b[relation])) - ignored)
             print(f"{relation}: columns differ: {differ}")
             failed = True
             continue
-        columns = [c for c in in_a[relation] if c not in IGNORED_COLUMNS]
+        columns = [c for c in in_a[relation] if c not in ignored]
         rows, only_a, only_b = differing_rows(con, relation, columns)
         same = only_a == 0 and only_b == 0
         failed = failed or not same

@@ -51,6 +51,13 @@ EXTRA = {"customers": ("deleted", "boolean"), "subscription_items": ("subscripti
          "invoice_lines": ("invoice", "varchar"), "events": ("type", "varchar")}
 
 
+VERSIONS_TABLE = (
+    "create table if not exists stripe_raw.subscription_versions (project_id varchar, "
+    "id varchar, created bigint, livemode boolean, data json, api_version varchar, "
+    "_synced_at timestamp, version_hash varchar, observed_at timestamp, source varchar)"
+)
+
+
 def backfill_objects(company) -> dict[str, list[dict]]:
     """The objects a backfill at `company.now` reads, by raw table."""
     from pipelines.event_types import LISTED_EVENT_TYPES  # the code under test: see sys.path
@@ -119,15 +126,28 @@ def write_raw(con: duckdb.DuckDBPyConnection, objects: dict[str, list[dict]], sy
         con.execute(f"insert into stripe_raw.{table} select project_id, id, created, livemode, "
                     f"cast(data as json), api_version, _synced_at"
                     f"{', ' + extra_name if extra_name else ''} from incoming")
+        if table == "subscriptions":
+            write_versions(con)
+
+
+def write_versions(con: duckdb.DuckDBPyConnection) -> None:
+    """The sync's insert-only `subscription_versions` of the subscriptions in `incoming`: a
+    content not stored yet gets a version observed at this load, one seen before keeps its
+    first (pipelines/source.py; the hash is md5 here, of the content without latest_invoice)."""
+    con.execute(VERSIONS_TABLE)
+    con.execute(
+        "insert into stripe_raw.subscription_versions "
+        "select project_id, id, created, livemode, data, api_version, _synced_at, hash, "
+        "_synced_at, 'sync' from (select *, md5(cast(json_merge_patch(cast(data as json), "
+        "'{\"latest_invoice\": null}') as varchar)) as hash from incoming) as listed "
+        "where not exists (select 1 from stripe_raw.subscription_versions as stored "
+        "where stored.project_id = listed.project_id and stored.id = listed.id "
+        "and stored.version_hash = listed.hash)")
 
 
 def add_sync_run(con, kind: str, window_start: datetime, finished: datetime) -> None:
     """Records a succeeded sync run (the reporting window); creates the history table too."""
-    con.execute(
-        "create table if not exists stripe_raw.subscription_versions (project_id varchar, "
-        "id varchar, created bigint, livemode boolean, data json, api_version varchar, "
-        "_synced_at timestamp, version_hash varchar, observed_at timestamp, source varchar)"
-    )
+    con.execute(VERSIONS_TABLE)
     con.execute(
         "create table if not exists stripe_raw.sync_runs (project_id varchar, run_id varchar, "
         "kind varchar, window_start timestamp, window_end timestamp, started_at timestamp, "

@@ -153,6 +153,30 @@ def history(home: Path) -> dict[tuple, tuple]:
     return found
 
 
+# the per-subscription models whose rows of an unchanged subscription a refresh must not move
+SUBSCRIPTION_MODELS = (
+    "int_subscription_states", "int_subscription_item_prices", "int_subscription_item_states",
+    "int_subscription_item_removals", "int_subscription_discounts",
+    "int_subscription_discount_removals", "int_subscription_cancellation_requests",
+)
+
+
+def subscription_rows(home: Path) -> dict[str, set[tuple]]:
+    """{model: its rows, subscription_id first} of the per-subscription models (without the
+    `built_as_of` stamp)."""
+    found: dict[str, set[tuple]] = {}
+    for model in SUBSCRIPTION_MODELS:
+        columns = [name for (name,) in query(
+            home, "select column_name from information_schema.columns "
+            "where table_schema = 'intermediate' and table_name = ? "
+            "and column_name not in ('built_as_of', 'subscription_id') "
+            "order by ordinal_position", [model])]
+        found[model] = set(query(
+            home, f"select subscription_id, {', '.join(columns)} from intermediate.{model} "
+            "where project_id = ?", [PROJECT_ID]))
+    return found
+
+
 def estimated(home: Path) -> set[str]:
     """Subscriptions with a date estimated from the first sync's event window."""
     return {sub for (sub,) in query(
@@ -210,6 +234,8 @@ def histories(new_home):
                         apply_webhooks(home, events, moment - 3600)
                     sync_at(store, home, server.url, "refresh", moment)
                     build(home=home, select=SELECT)
+                    if day in (DAYS - 1, DAYS):
+                        found[f"rows_on_day_{day}"] = subscription_rows(home)
                 found[scenario] = history(home)
                 found["daily_estimated"] = dict.fromkeys(estimated(home), ())
     return account, found
@@ -274,3 +300,21 @@ def test_the_scripted_discount_changes_move_net_mrr_on_their_days(histories):
                 (g, day_of(10)): Decimal("96.75")}
     for scenario in ("daily", "late_backfill"):
         assert {key: found[scenario][key][1] for key in expected} == expected, scenario
+
+
+@pytest.mark.e2e
+def test_a_refresh_leaves_the_history_rows_of_unchanged_subscriptions_as_they_were(histories):
+    """An observation is dated when its content was first observed (docs/metrics-spec.md
+    "Dating the current listing"). Day 10's refresh re-lists every subscription, but only
+    creates a new one: every other subscription's rows in the per-subscription models are
+    exactly day 9's (before, the current status and each listed item started a new segment at
+    the latest sync, so every refresh rewrote every subscription's history)."""
+    account, found = histories
+    before, after = found[f"rows_on_day_{DAYS - 1}"], found[f"rows_on_day_{DAYS}"]
+    new = {row[0] for row in after["int_subscription_states"]} - {
+        row[0] for row in before["int_subscription_states"]}
+    assert len(new) == 1  # day 10's new subscription
+    assert set(account.subs.values()) <= {row[0] for row in before["int_subscription_states"]}
+    for model in SUBSCRIPTION_MODELS:
+        kept = {row for row in after[model] if row[0] not in new}
+        assert kept == before[model], model

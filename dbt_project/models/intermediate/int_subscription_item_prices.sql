@@ -7,7 +7,8 @@
   - before the item's earliest loaded invoice line: that line's price and quantity (the
     nearest evidence: lines older than the backfill window are not loaded, and the current
     listing may reflect later changes); with no line at all, the item as listed; and,
-    overriding everything, the item as listed from the moment it was synced;
+    overriding everything, the item as listed from the moment its listed content was first
+    observed (docs/metrics-spec.md "Dating the current listing");
   - each price or quantity the item was seen with, from the moment
     int_subscription_item_states dates the change (a `customer.subscription.updated` event, else
     the stored subscription versions; issue 14 case 2): a mid-period change starts where it
@@ -58,6 +59,10 @@ removals as (
 
 subscriptions as (
     select project_id, subscription_id, currency from {{ ref('stg_stripe__subscriptions') }}
+),
+
+item_lists as (
+    select * from {{ ref('stg_stripe__subscription_item_lists') }}
 ),
 
 price_points as (
@@ -159,18 +164,27 @@ listed_item_segments as (
         and items.subscription_item_id = earliest_lines.subscription_item_id
     union all
     select
-        project_id,
-        subscription_id,
-        subscription_item_id,
-        price_id,
-        quantity,
-        synced_at as valid_from,
+        items.project_id,
+        items.subscription_id,
+        items.subscription_item_id,
+        items.price_id,
+        items.quantity,
+        -- a listed item is dated when its subscription's content (which embeds it) was first
+        -- observed (macros/content_dating.sql); an item no longer listed at its last listing
+        coalesce(
+            case when {{ list_has('item_lists.item_ids', 'items.subscription_item_id') }}
+                then item_lists.content_observed_at end,
+            items.synced_at
+        ) as valid_from,
         cast(null as timestamp) as valid_to,
         'listed_item_at_sync' as segment_source,
         4 as priority,
         cast(null as {{ money_type() }}) as own_line_amount,
         cast(null as {{ money_type() }}) as own_line_inclusive_tax
     from items
+    left join item_lists
+        on items.project_id = item_lists.project_id
+        and items.subscription_id = item_lists.subscription_id
 ),
 
 -- a removed item is worth nothing from its removal on (int_subscription_item_removals: the

@@ -152,7 +152,9 @@ dated as (
             as version_at,
         case when subscription_periods.last_period_started_at >= bounds.invoiced_until
             then bounds.invoiced_until end as renewal_at,
-        coalesce(first_unlisted.observed_at, item_lists.synced_at) as first_observed_at,
+        coalesce(
+            first_unlisted.observed_at, item_lists.content_observed_at, item_lists.synced_at
+        ) as first_observed_at,
         last_listed.listed_at,
         -- the last moment the item is known to have been there: a listing or a line's start
         greatest(last_listed.listed_at, bounds.other_started_at) as last_known_at

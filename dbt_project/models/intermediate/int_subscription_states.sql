@@ -1,7 +1,8 @@
 {#-
   The status and collection-pause state of each subscription over time, as intervals
   [valid_from, valid_to). Three layers of evidence, strongest first:
-  1. observations: the current row (at its sync time), history versions (at observed_at),
+  1. observations: the current row (when its content was first observed: docs/metrics-spec.md
+     "Dating the current listing"), history versions (at observed_at),
      subscription events (the object at the event time);
   2. the event window (first sync - 30 days .. now): Stripe keeps events 30 days and every
      status or pause change emits `customer.subscription.updated`, so the state before the
@@ -28,17 +29,6 @@ events as (
 -- Stripe keeps events 30 days: before the first sync's start minus 30 days none were read
 event_windows as (
     {{ event_window_starts() }}
-),
-
-current_observations as (
-    select
-        project_id,
-        subscription_id,
-        synced_at as observed_at,
-        status,
-        pause_collection_behavior is not null as is_collection_paused,
-        3 as priority
-    from subscriptions
 ),
 
 version_observations as (
@@ -107,6 +97,45 @@ before_event_observations as (
         and ordered_events.object_id = subscriptions.subscription_id
     left join event_windows
         on ordered_events.project_id = event_windows.project_id
+),
+
+-- the listing is dated when its content was first observed (docs/metrics-spec.md "Dating the
+-- current listing"), unless something observed since said otherwise: a change and a return
+-- between two listings, whose return only the listing shows, is dated at its sync as before
+contradicted_listings as (
+    select distinct subscriptions.project_id, subscriptions.subscription_id
+    from subscriptions
+    inner join (
+        select * from version_observations
+        union all
+        select * from event_observations
+        union all
+        select * from before_event_observations
+    ) as later
+        on subscriptions.project_id = later.project_id
+        and subscriptions.subscription_id = later.subscription_id
+        and later.observed_at > subscriptions.content_observed_at
+    where later.status is distinct from subscriptions.status
+        or later.is_collection_paused
+            is distinct from (subscriptions.pause_collection_behavior is not null)
+),
+
+current_observations as (
+    select
+        subscriptions.project_id,
+        subscriptions.subscription_id,
+        case
+            when contradicted_listings.subscription_id is null
+                then coalesce(subscriptions.content_observed_at, subscriptions.synced_at)
+            else subscriptions.synced_at
+        end as observed_at,
+        subscriptions.status,
+        subscriptions.pause_collection_behavior is not null as is_collection_paused,
+        3 as priority
+    from subscriptions
+    left join contradicted_listings
+        on subscriptions.project_id = contradicted_listings.project_id
+        and subscriptions.subscription_id = contradicted_listings.subscription_id
 ),
 
 observations as (

@@ -19,14 +19,21 @@ with source as (
 
 final as (
     select
-        project_id,
-        id as subscription_id,
-        {{ json_array_ids('data', 'items.data') }} as item_ids,
-        coalesce({{ json_value('data', 'items.has_more', 'boolean') }}, false) as has_more_items,
-        _synced_at as synced_at,
-        built_as_of,
-        content_hash
+        source.project_id,
+        source.id as subscription_id,
+        {{ json_array_ids('source.data', 'items.data') }} as item_ids,
+        coalesce({{ json_value('source.data', 'items.has_more', 'boolean') }}, false)
+            as has_more_items,
+        source._synced_at as synced_at,
+        -- when this content was first observed (macros/content_dating.sql: the subscription's,
+        -- from the same raw row); null: at synced_at
+        subscriptions.content_observed_at,
+        source.built_as_of,
+        source.content_hash
     from source
+    left join {{ ref('stg_stripe__subscriptions') }} as subscriptions
+        on source.project_id = subscriptions.project_id
+        and source.id = subscriptions.subscription_id
 )
 
 select * from final

@@ -24,8 +24,10 @@ with source as (
 parsed as (
     select
         source.*,
-        {{ json_fields('data', paths) }} as fields
+        {{ json_fields('source.data', paths) }} as fields,
+        {{ content_observed_at('source') }} as content_observed_at
     from source
+    {{ latest_version_join('source') }}
 ),
 
 final as (
@@ -63,6 +65,8 @@ final as (
         livemode as is_livemode,
         api_version,
         _synced_at as synced_at,
+        -- when this content was first observed (macros/content_dating.sql); null: at synced_at
+        content_observed_at,
         built_as_of,
         content_hash
     from parsed
