@@ -79,6 +79,20 @@
     {{ return(adapter.dispatch('json_fields', 'stripe_warehouse')(column, paths)) }}
 {%- endmacro %}
 
+{#-
+  The CTE that holds `json_fields(...) as fields`: `parsed as {{ parse_once() }}(`. PostgreSQL
+  inlines a CTE read once, and then evaluates the parsing subquery again for every
+  `fields[i]` the next CTE reads (44 times per invoice): stg_stripe__invoices of 10 bench
+  projects (12,042 invoices) ran for over 6 minutes, 12 s materialized. DuckDB: as it was.
+-#}
+{% macro parse_once() -%}
+    {{ return(adapter.dispatch('parse_once', 'stripe_warehouse')()) }}
+{%- endmacro %}
+
+{% macro default__parse_once() -%}{%- endmacro %}
+
+{% macro postgres__parse_once() -%}materialized {% endmacro %}
+
 {% macro default__json_fields(column, paths) -%}
     json_extract_string({{ column }}, [{% for path in paths %}'$.{{ path }}'{{ ", " if not loop.last }}{% endfor %}])
 {%- endmacro %}

@@ -19,7 +19,7 @@ currency_exponents as (
     select * from {{ ref('currency_exponents') }}
 ),
 
-parsed as (
+parsed as {{ parse_once() }}(
     select
         source.*,
         {{ json_fields('data', paths) }} as fields

@@ -11,7 +11,7 @@ with source as (
     {{ rows_synced_since_last_build('customers') }}
 ),
 
-parsed as (
+parsed as {{ parse_once() }}(
     select
         source.*,
         {{ json_fields('data', paths) }} as fields

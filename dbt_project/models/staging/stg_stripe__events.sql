@@ -22,7 +22,7 @@ with source as (
         'events', ['previous_status_changed', 'previous_cancel_at_changed']) }}
 ),
 
-parsed as (
+parsed as {{ parse_once() }}(
     select
         source.*,
         {{ json_fields('data', paths) }} as fields

@@ -21,7 +21,7 @@ with source as (
     {{ restaged_rows('subscriptions', hashed) }}
 ),
 
-parsed as (
+parsed as {{ parse_once() }}(
     select
         source.*,
         {{ json_fields('source.data', paths) }} as fields,
