@@ -131,7 +131,7 @@ def ensure_dbt_manifest(project: DbtProject | None = None) -> Path:
             dbt_command(["parse", "--quiet", "--target-path", target]),
             cwd=DBT_PROJECT_DIR, capture_output=True, text=True, umask=PRIVATE_UMASK,
             # the parse cache is written beside the manifest, for runs to start from (a
-            # DBT_PARTIAL_PARSE_FILE_PATH elsewhere, as the test suite sets, would take it)
+            # DBT_PARTIAL_PARSE_FILE_PATH set elsewhere by the user would take it)
             env={**{k: v for k, v in os.environ.items() if k != PARTIAL_PARSE_FILE_ENV},
                  "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_LOG_PATH": target},
         )
