@@ -118,22 +118,30 @@ class WarehouseResource(ConfigurableResource):
 PARTIAL_PARSE_FILE_ENV = "DBT_PARTIAL_PARSE_FILE_PATH"
 
 
-def ensure_dbt_manifest(project: DbtProject | None = None) -> Path:
-    """Parse the dbt project when its manifest is missing or older than a model, macro or seed."""
+def ensure_dbt_manifest(project: DbtProject | None = None, state: StateDir | None = None) -> Path:
+    """Parse the dbt project when its manifest is missing or older than a model, macro or seed.
+
+    The parse follows the warehouse target of ``state`` (default: the resolved state
+    directory), never a DBT_TARGET this process inherited: a PostgreSQL manifest lacks the
+    DuckDB-only int_fx_rates_ecb, and a DuckDB build mapped to it failed (KeyError in
+    dagster-dbt) when an earlier PostgreSQL run of the same process had exported DBT_TARGET.
+    """
     project = project or dbt_project
+    target = (state or StateDir.resolve()).target
     manifest = project.manifest_path
     if manifest.exists() and manifest.stat().st_mtime >= project_version():
         return manifest
     make_private_dirs(manifest.parent)
     # Parse aside, then swap the file in: run processes may be reading the manifest meanwhile.
-    with tempfile.TemporaryDirectory(dir=manifest.parent, prefix=".parse-") as target:
+    with tempfile.TemporaryDirectory(dir=manifest.parent, prefix=".parse-") as parsed:
         result = subprocess.run(
-            dbt_command(["parse", "--quiet", "--target-path", target]),
+            dbt_command(["parse", "--quiet", "--target-path", parsed]),
             cwd=DBT_PROJECT_DIR, capture_output=True, text=True, umask=PRIVATE_UMASK,
             # the parse cache is written beside the manifest, for runs to start from (a
             # DBT_PARTIAL_PARSE_FILE_PATH set elsewhere by the user would take it)
-            env={**{k: v for k, v in os.environ.items() if k != PARTIAL_PARSE_FILE_ENV},
-                 "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_LOG_PATH": target},
+            env={**{k: v for k, v in target.dbt_process_env(os.environ).items()
+                    if k != PARTIAL_PARSE_FILE_ENV},
+                 "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_LOG_PATH": parsed},
         )
         if result.returncode != 0:
             detail = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["no output"]
@@ -141,8 +149,8 @@ def ensure_dbt_manifest(project: DbtProject | None = None) -> Path:
                 f"dbt parse failed ({detail[0]}): fix the dbt project, then reload Dagster"
             )
         for name in ("partial_parse.msgpack", "manifest.json"):
-            if (Path(target) / name).exists():
-                os.replace(Path(target) / name, manifest.parent / name)
+            if (Path(parsed) / name).exists():
+                os.replace(Path(parsed) / name, manifest.parent / name)
     return manifest
 
 

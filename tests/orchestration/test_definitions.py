@@ -20,6 +20,8 @@ from orchestration.resources import dbt_project
 from orchestration.translators import METRICS_DAILY_KEY
 from pipelines.source import RAW_TABLES
 from stripe_warehouse.registry import Connection
+from stripe_warehouse.state_dir import StateDir
+from stripe_warehouse.warehouse_target import WarehouseTarget
 from tests.paths import REPO_ROOT
 
 NOW = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)
@@ -154,6 +156,30 @@ def test_dbt_manifest_is_parsed_when_missing_and_reused_while_current(
     parsed_at = manifest.stat().st_mtime_ns
     resources.ensure_dbt_manifest()
     assert manifest.stat().st_mtime_ns == parsed_at
+
+
+def test_dbt_manifest_follows_its_state_directorys_target_not_an_inherited_dbt_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clean-clone run's demo failed (KeyError 'model.stripe_warehouse.int_fx_rates_ecb'
+    in dagster-dbt): its worker had run a PostgreSQL home's build, which exports DBT_TARGET,
+    so the demo's DuckDB home parsed its manifest for PostgreSQL (that model disabled) and
+    then built it on DuckDB. A DuckDB home's manifest has the model, a PostgreSQL home's not."""
+    monkeypatch.setenv("DBT_TARGET", "postgres")
+    monkeypatch.setenv("STRIPE_WAREHOUSE_PG_DATABASE", "another_homes")
+    duckdb_home = StateDir(tmp_path / "duck").create()
+    postgres_home = StateDir(tmp_path / "pg").create()
+    WarehouseTarget.postgres("postgresql://u:p@127.0.0.1:6543/pg").save(postgres_home.root)
+    models = {}
+    for name, home in (("duckdb", duckdb_home), ("postgres", postgres_home)):
+        project = DbtProject(project_dir=REPO_ROOT, profiles_dir=REPO_ROOT,
+                             target_path=tmp_path / f"{name}-target")
+        manifest = resources.ensure_dbt_manifest(project, home)
+        models[name] = set(json.loads(manifest.read_text())["nodes"])
+    ecb = "model.stripe_warehouse.int_fx_rates_ecb"
+    assert ecb in models["duckdb"]
+    assert ecb not in models["postgres"]
+    assert models["duckdb"] - models["postgres"] == {ecb}
 
 
 def test_freshness_job_warns_on_the_marts_naming_each_stale_project(store, instance) -> None:
