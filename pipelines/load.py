@@ -5,6 +5,7 @@ import gc
 import io
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -486,12 +487,29 @@ def sync_project(
 
 def _pipeline(state: StateDir, project_id: str, name: str) -> dlt.Pipeline:
     """One of the project's dlt pipelines (its load lanes: pipelines/segments.py)."""
+    _remove_cut_short_schema_writes(state.root / DLT_DIR / name)
     return dlt.pipeline(
         pipeline_name=name,
         pipelines_dir=str(state.root / DLT_DIR),
         destination=_destination(state, project_id),
         dataset_name=RAW_DATASET,
     )
+
+
+# dlt writes a schema to a file named by uniq_id(8) (16 hex digits) and renames it into place
+# (FileStorage.save_atomic); SchemaStorage.list_schemas then takes every file of ``schemas/``
+# for a schema, so the leftover of a sync killed in between made the next one fail
+# (FileNotFoundError: schemas/<hex>.schema.json) instead of recovering.
+_CUT_SHORT_WRITE = re.compile(r"[0-9a-f]{16}")
+
+
+def _remove_cut_short_schema_writes(pipeline_dir: Path) -> None:
+    """Delete the temporary schema files a killed sync left in ``pipeline_dir``."""
+    schemas = pipeline_dir / "schemas"
+    if schemas.is_dir():
+        for path in schemas.iterdir():
+            if _CUT_SHORT_WRITE.fullmatch(path.name):
+                path.unlink(missing_ok=True)
 
 
 def _discard_interrupted(pipeline: dlt.Pipeline, project_id: str) -> None:

@@ -98,3 +98,21 @@ def test_ctrl_c_stops_a_sync_with_one_line_and_no_worker_left(
     assert errors.strip().splitlines() == [
         "error: interrupted: run the command again; loaded data is kept"], errors
     assert not alive(helpers, within=10)
+
+
+def test_a_schema_write_cut_short_by_a_kill_does_not_stop_the_next_sync(
+    company: Company, store: ConnectionStore, sandbox: SandboxServer
+) -> None:
+    """dlt writes a schema to a temporary file named by 16 hex digits, then renames it into
+    place; a sync killed in between leaves that file in the pipeline's ``schemas/``, and dlt
+    then lists it as a schema of that name. The clean-clone run's rerun after a kill failed on
+    it (FileNotFoundError: schemas/44bfc10ef1034664.schema.json) instead of completing."""
+    sync_project(store, "acme", "backfill", api_base=sandbox.url, now=NOW)
+    schemas = store.home / ".dlt" / "stripe_acme" / "schemas"
+    (schemas / "44bfc10ef1034664").write_text('{"version": 1, "name": "str')  # cut short
+    result = sync_project(store, "acme", "refresh", api_base=sandbox.url, now=NOW + 60)
+    assert result.kind == "refresh"
+    assert not (schemas / "44bfc10ef1034664").exists()
+    assert sorted(path.name for path in schemas.iterdir()) == ["stripe.schema.json"]
+    expected = expected_backfill_ids(company, NOW)
+    assert table_ids(store.home, "customers") == sorted(expected["customers"])
