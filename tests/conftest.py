@@ -48,6 +48,35 @@ def pytest_configure(config: pytest.Config) -> None:
     _held.append(fd)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_dbt_parse_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One dbt parse per test process (each xdist worker its own), read by the dbt runs of
+    every state directory (DBT_PARTIAL_PARSE_FILE_PATH: dbt reads the cache there and writes
+    its own into the run's target directory): each test's new state directory would otherwise
+    parse the project from scratch at its first build (27 s against 9-14 s from a cache, load
+    6-10; tests/dbt/test_time_zone.py 52.7 s -> 38.8 s). The parse runs as a DuckDB home's
+    build runs dbt (transform.dbt_invocation, the state directory as "."); dbt checks the cache
+    against the project, profile and vars and parses again where they differ (a PostgreSQL
+    home), so nothing stale is used. Dagster's own parse keeps its cache beside its manifest
+    (orchestration.resources.ensure_dbt_manifest)."""
+    import subprocess
+
+    from stripe_warehouse.state_dir import HOME_ENV, StateDir
+    from stripe_warehouse.transform import dbt_invocation
+
+    state = StateDir.resolve(tmp_path_factory.mktemp("dbt_parse_cache")).create()
+    command, environment = dbt_invocation(["parse", "--quiet"], state)
+    parsed = subprocess.run(command, cwd=state.root, env={**environment, HOME_ENV: "."},
+                            capture_output=True, text=True)
+    cache = state.dbt_target / "partial_parse.msgpack"
+    if parsed.returncode != 0 or not cache.exists():  # each build parses on its own, as before
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DBT_PARTIAL_PARSE_FILE_PATH", str(cache))
+        yield
+
+
 @pytest.hookimpl(trylast=True)  # after pytest's own grouping of tests by fixture
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     scheduling.order_slowest_first(items)
