@@ -41,7 +41,9 @@ final as (
         window_last_day,
         -- partial unless opened at midnight before its first day (the day before is in the
         -- window) and read at midnight after its last day (not a last sync's partial "today")
-        (first_movement_day > metric_month
+        -- (a window starting on a month's last day gives that month no movement day at all)
+        (first_movement_day is null
+            or first_movement_day > metric_month
             or month_read_at
                 < cast({{ dbt.dateadd('month', 1, 'metric_month') }} as timestamp))
             as is_partial_month
