@@ -104,13 +104,23 @@ retention as (
     group by project_id, metric_month, period_months
 ),
 
+-- a trial of a subscription that had paid before it (a trial added to a paying subscription)
+-- is no lead's trial: not counted
 trials as (
     select
-        project_id,
-        subscription_id,
-        cast(trial_started_at as date) as trial_start_date
+        subscriptions.project_id,
+        subscriptions.subscription_id,
+        cast(subscriptions.trial_started_at as date) as trial_start_date
     from subscriptions
-    where trial_started_at is not null
+    where subscriptions.trial_started_at is not null
+        and not exists (
+            select 1
+            from item_mrr
+            where item_mrr.project_id = subscriptions.project_id
+                and item_mrr.subscription_id = subscriptions.subscription_id
+                and item_mrr.metric_date < cast(subscriptions.trial_started_at as date)
+                and item_mrr.net_mrr > 0
+        )
 ),
 
 converted_trials as (
