@@ -31,6 +31,8 @@ MONEY_COLUMNS = {
     "dim_subscriptions": ["current_gross_mrr", "current_discount_mrr", "current_net_mrr",
                           "current_mrr_usd"],
     "metrics_period_comparison": ["value", "previous_value", "change"],
+    "fct_saas_metrics_monthly": ["opening_mrr", "closing_mrr", "arpa", "ltv"],
+    "fct_cohort_retention": ["cohort_starting_mrr", "retained_mrr"],
 }
 DAILY_MRR = "select metric_date, mrr from marts.fct_mrr_daily order by metric_date"
 MOVEMENTS = "new_mrr + expansion_mrr + reactivation_mrr - contraction_mrr - churn_mrr + fx_mrr"

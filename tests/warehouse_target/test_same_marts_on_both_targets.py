@@ -42,7 +42,8 @@ SCHEMAS = ("staging", "intermediate", "marts")
 IGNORED_COLUMNS = {"built_as_of", "content_hash"}
 MARTS = ("metrics_daily", "fct_mrr_daily", "fct_revenue_daily", "fct_mrr_movements",
          "fct_mrr_movements_monthly", "fct_failed_payments_daily", "fct_subscription_mrr_daily",
-         "dim_customers", "dim_subscriptions", "metrics_period_comparison")
+         "dim_customers", "dim_subscriptions", "metrics_period_comparison",
+         "fct_saas_metrics_monthly", "fct_cohort_retention")
 
 
 @pytest.fixture(scope="module")

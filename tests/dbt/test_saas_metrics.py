@@ -1,0 +1,199 @@
+"""SaaS rates and cohorts (issue 22) through the full pipeline: sandbox company -> real sync
+over HTTP -> `dbt build`, one backfill as of NOW, on DuckDB (the two-target comparison,
+tests/warehouse_target/test_same_marts_on_both_targets.py, covers the marts on PostgreSQL).
+
+USD only (FX is in the dbt unit tests). NOW is 2026-11-10 12:00 UTC; the backfill's window is
+2026-08-12 .. 2026-11-10, so September and October are whole months, August and November
+partial. Prices: starter $19.00 a month, pro $12.00 a month; each subscription renews and pays
+monthly from its start.
+
+- A: starter since Jun 1, all along.
+- B: pro since Jun 15, canceled at once on Sep 20 (churn 12).
+- C: starter since Jul 1; quantity 1 -> 3 on Oct 20 (expansion 38, MRR 57).
+- D: starter from Sep 10 (new 19), canceled at once on Oct 15 (churn 19).
+- E: pro from Oct 3 (new 12).
+- T1: 14-day starter trial from Sep 5, converts on Sep 19 (new 19).
+- T2: 14-day starter trial from Sep 12, paused at its end (no payment method): never pays.
+- T3: 30-day starter trial from Oct 25, still trialing today.
+
+By hand (rates to six decimals, half away from zero):
+
+September: opens with A 19 + B 12 + C 19 = 50 (3 customers); new 38 (D, T1), churn 12 (B);
+closes 76 with 4 paying (A, C, D, T1). Customer churn 1 / 3 = 0.333333; gross MRR churn
+12 / 50 = 0.24; net MRR churn (12 - 0) / 50 = 0.24; NRR and GRR 1m (19 + 0 + 19) / 50 = 0.76;
+ARPA 76 / 4 = 19; LTV 19 / (1/3) = 57; quick ratio 38 / 12 = 3.166667. Trials: 2 started (T1,
+T2), 1 converted (T1, within 45 days): 0.5, not final (Sep 30 + 45 days = Nov 14 > Nov 10).
+
+October: opens with 76 (A, C, D, T1: 4 customers); new 12 (E), expansion 38 (C), churn 19 (D);
+closes 107 with 4 paying (A, C, T1, E). Customer churn 1 / 4 = 0.25; gross MRR churn 19 / 76 =
+0.25; net MRR churn (19 - 38) / 76 = -0.25; NRR 1m (19 + 57 + 0 + 19) / 76 = 1.25; GRR 1m
+(19 + 19 + 0 + 19) / 76 = 0.75; ARPA 107 / 4 = 26.75; LTV 26.75 x 4 / 1 = 107; quick ratio
+(12 + 38) / 19 = 2.631579. Trials: 1 started (T3), none converted yet: 0.
+
+November (partial, to Nov 10): nothing moves; 107 with 4 paying: churn rates 0, NRR and GRR
+1, ARPA 26.75, LTV and quick ratio null (no churn, no loss). August (partial, from the end of
+Aug 12): 50 throughout, 3 customers, ARPA 50 / 3 = 16.666667. No month has 12-month
+retention (the window is 90 days).
+
+Cohorts (first MRR month; A, B and C paid before the window: no cohort): September, D and T1
+(2, 38): Sep 2 / 2 and 38 / 38; Oct 1 / 2 = 0.5 and 19 / 38 = 0.5; Nov the same. October, E
+(1, 12): Oct and Nov 1 and 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from sandbox import trials
+from sandbox.company import Company, CompanyConfig, generate_company
+from sandbox.pricing_shapes import new_customer
+from sandbox.renewals import renew_until_now
+from sandbox.server import SandboxServer
+from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+from stripe_warehouse.registry import ConnectionStore
+from stripe_warehouse.transform import build
+from tests.dbt.timed_sync import sync_as_of
+
+pytestmark = pytest.mark.e2e
+
+PROJECT_ID = "saas"
+API_KEY = "sk_test_saas_metrics"
+NOW = int(datetime(2026, 11, 10, 12, tzinfo=UTC).timestamp())
+SEP, OCT, NOV, AUG = date(2026, 9, 1), date(2026, 10, 1), date(2026, 11, 1), date(2026, 8, 1)
+
+
+def at(day: str) -> int:
+    """Unix seconds of 10:00 UTC on an ISO day of 2026."""
+    return int(datetime.fromisoformat(f"2026-{day}T10:00:00+00:00").timestamp())
+
+
+def subscribe(co: Company, plan: str, start: str, trial_days: int = 0) -> dict:
+    """A new customer subscribing at `start` to one unit of `plan`; its subscription."""
+    customer = new_customer(co, "usd", at(start))
+    co.create_subscription(customer["id"], co.price_by_key(plan)["id"], at(start),
+                           trial_days=trial_days)
+    return co.objects["subscription"][-1]
+
+
+def paying(co: Company, plan: str, start: str, until: str | None = None) -> dict:
+    """A subscription paid at its start and at each monthly renewal (up to `until`)."""
+    sub = subscribe(co, plan, start)
+    sub["status"] = "active"
+    renew_until_now(co, sub, at(until) if until else None)
+    return sub
+
+
+def saas_company() -> Company:
+    co = generate_company(CompanyConfig(customers=0, years=1, seed=22, now=NOW))
+    paying(co, "starter_usd_month", "06-01")  # A
+    b = paying(co, "pro_usd_month", "06-15", until="09-20")
+    co.cancel_subscription(b["id"], at("09-20"))
+    c = paying(co, "starter_usd_month", "07-01", until="10-20")
+    co.change_quantity(c["id"], 3, at("10-20"))
+    renew_until_now(co, c)
+    d = paying(co, "starter_usd_month", "09-10", until="10-15")
+    co.cancel_subscription(d["id"], at("10-15"))
+    paying(co, "pro_usd_month", "10-03")  # E
+    t1 = subscribe(co, "starter_usd_month", "09-05", trial_days=14)
+    t1["status"] = "active"
+    renew_until_now(co, t1)
+    t2 = subscribe(co, "starter_usd_month", "09-12", trial_days=14)
+    trials.pause_at_trial_end(co, t2)
+    subscribe(co, "starter_usd_month", "10-25", trial_days=30)  # T3
+    return co
+
+
+@pytest.fixture(scope="module")
+def saas_marts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The company backfilled as of NOW and built: the warehouse file."""
+    home = tmp_path_factory.mktemp("saas_metrics_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SECRET_KEY_ENV, generate_key())
+        patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
+        with SandboxServer(accounts={API_KEY: saas_company()}) as server:
+            store = ConnectionStore(home)
+            store.connect(PROJECT_ID, "pro", API_KEY)
+            sync_as_of(store, PROJECT_ID, home, server.url, "backfill", NOW)
+            build(home=home)
+    yield home / "warehouse.duckdb"
+
+
+def rows(warehouse: Path, sql: str) -> dict[date, dict]:
+    """The query's rows by their first column, each as {column: value}."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        result = con.execute(sql, [PROJECT_ID])
+        names = [column[0] for column in result.description]
+        return {row[0]: dict(zip(names[1:], row[1:], strict=True)) for row in result.fetchall()}
+
+
+def d(text: str) -> Decimal:
+    return Decimal(text)
+
+
+RATE_COLUMNS = ("is_partial_month, opening_mrr, closing_mrr, customers_at_start, "
+                "customers_at_end, churned_customers, customer_churn_rate, gross_mrr_churn_rate, "
+                "net_mrr_churn_rate, net_revenue_retention_1m, gross_revenue_retention_1m, "
+                "net_revenue_retention_12m, gross_revenue_retention_12m, arpa, ltv, quick_ratio")
+TRIAL_COLUMNS = ("trials_started, trials_converted, trial_conversion_rate, "
+                 "is_trial_conversion_final")
+
+
+def test_monthly_rates_are_the_hand_computed_ones(saas_marts):
+    found = rows(saas_marts, f"select metric_month, {RATE_COLUMNS} "
+                             "from marts.fct_saas_metrics_monthly where project_id = ?")
+    no_churn = {"churned_customers": 0, "customer_churn_rate": 0, "gross_mrr_churn_rate": 0,
+                "net_mrr_churn_rate": 0, "net_revenue_retention_1m": 1,
+                "gross_revenue_retention_1m": 1, "net_revenue_retention_12m": None,
+                "gross_revenue_retention_12m": None, "ltv": None, "quick_ratio": None}
+    assert found == {
+        AUG: {"is_partial_month": True, "opening_mrr": 50, "closing_mrr": 50,
+              "customers_at_start": 3, "customers_at_end": 3, **no_churn, "arpa": d("16.666667")},
+        SEP: {"is_partial_month": False, "opening_mrr": 50, "closing_mrr": 76,
+              "customers_at_start": 3, "customers_at_end": 4, "churned_customers": 1,
+              "customer_churn_rate": d("0.333333"), "gross_mrr_churn_rate": d("0.24"),
+              "net_mrr_churn_rate": d("0.24"), "net_revenue_retention_1m": d("0.76"),
+              "gross_revenue_retention_1m": d("0.76"), "net_revenue_retention_12m": None,
+              "gross_revenue_retention_12m": None, "arpa": 19, "ltv": 57,
+              "quick_ratio": d("3.166667")},
+        OCT: {"is_partial_month": False, "opening_mrr": 76, "closing_mrr": 107,
+              "customers_at_start": 4, "customers_at_end": 4, "churned_customers": 1,
+              "customer_churn_rate": d("0.25"), "gross_mrr_churn_rate": d("0.25"),
+              "net_mrr_churn_rate": d("-0.25"), "net_revenue_retention_1m": d("1.25"),
+              "gross_revenue_retention_1m": d("0.75"), "net_revenue_retention_12m": None,
+              "gross_revenue_retention_12m": None, "arpa": d("26.75"), "ltv": 107,
+              "quick_ratio": d("2.631579")},
+        NOV: {"is_partial_month": True, "opening_mrr": 107, "closing_mrr": 107,
+              "customers_at_start": 4, "customers_at_end": 4, **no_churn, "arpa": d("26.75")},
+    }
+
+
+def test_trial_conversion_counts_the_trials_started_in_the_month(saas_marts):
+    found = rows(saas_marts, f"select metric_month, {TRIAL_COLUMNS} "
+                             "from marts.fct_saas_metrics_monthly where project_id = ?")
+    assert found[SEP] == {"trials_started": 2, "trials_converted": 1,
+                          "trial_conversion_rate": d("0.5"), "is_trial_conversion_final": False}
+    assert found[OCT] == {"trials_started": 1, "trials_converted": 0,
+                          "trial_conversion_rate": 0, "is_trial_conversion_final": False}
+    assert found[NOV]["trials_started"] == found[AUG]["trials_started"] == 0
+
+
+def test_cohorts_retain_logos_and_mrr_from_their_first_mrr_month(saas_marts):
+    with duckdb.connect(str(saas_marts), read_only=True) as con:
+        found = con.execute(
+            "select cohort_month, metric_month, months_since_start, cohort_customers, "
+            "cohort_starting_mrr, retained_customers, retained_mrr, logo_retention, "
+            "mrr_retention from marts.fct_cohort_retention where project_id = ? "
+            "order by cohort_month, metric_month", [PROJECT_ID]).fetchall()
+    assert found == [
+        (SEP, SEP, 0, 2, 38, 2, 38, 1, 1),
+        (SEP, OCT, 1, 2, 38, 1, 19, d("0.5"), d("0.5")),
+        (SEP, NOV, 2, 2, 38, 1, 19, d("0.5"), d("0.5")),
+        (OCT, OCT, 0, 1, 12, 1, 12, 1, 1),
+        (OCT, NOV, 1, 1, 12, 1, 12, 1, 1),
+    ]
