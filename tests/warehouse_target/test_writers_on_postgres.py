@@ -23,10 +23,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
+    RunRequest,
+    SkipReason,
+    build_sensor_context,
+)
 
 from commands.cli import main
 from commands.status import reporting_windows
+from orchestration.resources import WarehouseResource
+from orchestration.translators import raw_table_key
 from orchestration.webhook_events import report_webhook_refresh
+from orchestration.webhooks import webhook_inbox_sensor, webhooks_job
 from pipelines.load import sync_project
 from pipelines.retention import apply_retention, retention_cutoff
 from pipelines.webhooks_apply import apply_inbox
@@ -222,6 +233,49 @@ def test_the_applier_quarantines_a_bad_event_on_the_server_and_applies_the_other
     assert set(reasons) == {"evt_pg_bad"}
     assert "InvalidTextRepresentation" in reasons["evt_pg_bad"], reasons
     assert apply_inbox(warehouse.home, "keep", refetch=False).events == 0  # settled
+
+
+def _mrr_today(target: WarehouseTarget, subscription_id: str) -> list[tuple]:
+    return target.fetch_all(
+        "select status, sum(net_mrr) from marts.fct_subscription_mrr_daily where project_id = "
+        "'keep' and subscription_id = %s and metric_date = (select max(metric_date) from "
+        "marts.fct_subscription_mrr_daily) group by status", [subscription_id])
+
+
+def test_the_dagster_webhooks_job_applies_and_refreshes_on_the_server(
+        warehouse: Warehouse) -> None:
+    """The Dagster path of webhooks (sensor + `webhooks` job) on PostgreSQL, as the DuckDB one in
+    tests/webhooks/test_dagster_sensor.py: the sensor asks for one run, the job merges the
+    event's re-fetched object into the server's raw tables, refreshes the marts there with dbt
+    and reports what the sync reports (raw tables per project, the sync_runs row) and the dbt
+    tests as asset checks. By hand: the cancelled subscription was active today with MRR > 0;
+    after the run it has no active MRR today, and the sensor has nothing left to ask for."""
+    company, target = warehouse.companies["keep"], warehouse.target
+    cancelled = _active(company, 3)["id"]
+    [(status, mrr)] = _mrr_today(target, cancelled)
+    assert status == "active" and mrr > 0
+    with Inbox(warehouse.home) as inbox:
+        for event in company.cancel_subscription(cancelled, int(time.time()) - 1):
+            inbox.store("keep", event)
+    resources = {"warehouse": WarehouseResource(home=str(warehouse.home),
+                                                api_base=warehouse.sandbox_url)}
+    assert isinstance(webhook_inbox_sensor(build_sensor_context(resources=resources)), RunRequest)
+    instance = DagsterInstance.ephemeral()
+    outcome = webhooks_job.execute_in_process(resources=resources, instance=instance)
+    assert outcome.success
+    assert target.fetch_all(
+        "select (data::jsonb)->>'status' from stripe_raw.subscriptions where project_id = 'keep' "
+        "and id = %s", [cancelled]) == [("canceled",)]
+    assert _mrr_today(target, cancelled) in ([], [("canceled", 0)])
+    [record] = instance.fetch_materializations(AssetRecordsFilter(
+        asset_key=raw_table_key("sync_runs"), asset_partitions=["keep"]), limit=10).records
+    assert record.asset_materialization.metadata["applied_by"].value == "Dagster"
+    checks = outcome.get_asset_check_evaluations()
+    assert any(evaluation.asset_key == AssetKey(["marts", "metrics_daily"])
+               for evaluation in checks)
+    assert all(evaluation.passed for evaluation in checks)
+    assert isinstance(webhook_inbox_sensor(build_sensor_context(resources=resources)), SkipReason)
+    assert _duplicate_keys(target, "keep") == {}
 
 
 def test_the_applier_and_the_sync_of_a_project_wait_for_its_lock_on_any_machine(
