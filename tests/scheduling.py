@@ -44,6 +44,7 @@ SLOWEST_FIRST = (
     "tests/warehouse_target/test_build_lock.py",
     "tests/warehouse_target/test_same_marts_on_both_targets.py",
     "tests/dbt/test_tenant_late_rows.py",             # ~50
+    "tests/dbt/test_saas_metrics.py",                 # ~50 (110 at load 8-15)
     "tests/test_demo.py",
 )
 
