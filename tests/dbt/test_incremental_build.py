@@ -258,3 +258,66 @@ def test_a_refresh_stages_only_the_subscription_versions_it_loaded(built_scenari
     assert [(status, count) for by, status, count in marks if by == "sync"] == [("canceled", 1)]
     assert incremental == full and len(full) == versions_before + 1
     assert unmarked == 0
+
+
+
+# A row no build gives, per model, planted for a subscription: `kept` shows whether a build
+# rewrote that subscription's rows (macros/changed_subscriptions.sql)
+SENTINELS = {
+    "int_subscription_item_states": (
+        "subscription_item_id", "si_sentinel",
+        "select ? as project_id, ? as subscription_id, 'si_sentinel' as subscription_item_id, "
+        "'price_sentinel' as price_id, 1 as quantity, timestamp '2026-01-01' as valid_from, "
+        "'event' as state_source, false as is_estimated, "
+        "timestamp '2026-01-01' as estimated_from, ? as built_as_of"),
+    "int_subscription_discount_removals": (
+        "discount_id", "di_sentinel",
+        "select ? as project_id, ? as subscription_id, 'di_sentinel' as discount_id, "
+        "timestamp '2026-01-01' as removed_at, false as is_estimated, "
+        "timestamp '2026-01-01' as estimated_from, ? as built_as_of"),
+}
+
+
+@pytest.mark.parametrize("model", sorted(SENTINELS))
+def test_a_refresh_rebuilds_the_history_of_the_changed_subscriptions_only(
+        built_scenario_copy, model):
+    """The history model is incremental by subscription (macros/changed_subscriptions.sql): a
+    refresh that loads a version of sub_monthly rebuilds sub_monthly's rows only. A sentinel
+    row planted for sub_monthly and one for sub_annual (unchanged): after the refresh, sub_annual's
+    is kept, sub_monthly's is gone and its rows are what a full rebuild (the retention job's)
+    gives; the full rebuild drops both sentinels and gives every other row as the refresh
+    left it."""
+    home = built_scenario_copy
+    column, sentinel, planted = SENTINELS[model]
+    refresh_at = scenario.LAST_SYNC + timedelta(days=1)
+    rows_sql = (f"select * exclude (built_as_of) from intermediate.{model} "
+                "order by all")
+    con = raw_tables.connect(home / "warehouse.duckdb")
+    try:
+        # the stamp the scenario's build gave its rows: the project's last load
+        built_as_of = con.execute(
+            "select max(finished_at) from stripe_raw.sync_runs where project_id = ? "
+            "and status = 'succeeded'", [scenario.PROJECT_ID]).fetchone()[0]
+        for subscription in ("sub_annual", "sub_monthly"):
+            con.execute(f"insert into intermediate.{model} by name {planted}",
+                        [scenario.PROJECT_ID, subscription, built_as_of])
+        listed = json.loads(con.execute(
+            "select data from stripe_raw.subscriptions where id = 'sub_monthly'").fetchone()[0])
+        raw_tables.insert_subscription_version(con, scenario.PROJECT_ID, listed, refresh_at)
+        raw_tables.insert_sync_run(con, scenario.PROJECT_ID, refresh_at - timedelta(days=7),
+                                   refresh_at, kind="refresh")
+    finally:
+        con.close()
+    # the model and what it is built from: the sentinels reach no other model
+    build(home=home, select=f"+{model}")
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        kept = con.execute(f"select subscription_id from intermediate.{model} "
+                           f"where {column} = ? order by 1", [sentinel]).fetchall()
+        incremental = con.execute(rows_sql).fetchall()
+    build(home=home, select=f"+{model}", full_refresh=True)
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        full = con.execute(rows_sql).fetchall()
+
+    assert kept == [("sub_annual",)]
+    assert [row for row in incremental if sentinel not in row] == full
+    assert not [row for row in full if sentinel in row]
