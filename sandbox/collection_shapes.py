@@ -176,7 +176,8 @@ def credit_note(co: Company, invoice_id: str, amount: int, at: int,
                     "refund": ref["id"], "type": "refund"}]
     elif post and settle == "credit":
         cust = co.get("customer", inv["customer"])
-        previous = cust["balance"]
+        # a deleted customer's object (mutations.replace_customer) carries no balance
+        previous = cust.get("balance") or 0
         cust["balance"] = previous - post
         balance_txn = co.new_id("cbtxn")
         co.emit("customer.updated", at, cust, {"balance": previous})

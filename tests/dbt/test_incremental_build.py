@@ -198,3 +198,126 @@ def test_a_refresh_parses_again_only_the_relisted_subscriptions_that_changed(
     # row for row what a full rebuild stages, but for the sentinel
     assert incremental == full
     assert len(full["items"]) > 1 and len(full["item_lists"]) == len(kept)
+
+
+VERSIONS_SQL = ("select * exclude (built_as_of, observed_by) "
+                "from staging.stg_stripe__subscription_versions order by all")
+
+
+def test_a_refresh_stages_only_the_subscription_versions_it_loaded(built_scenario_copy):
+    """stg_stripe__subscription_versions is incremental: its raw table is insert-only, so a
+    refresh parses the versions of its own load only. A sentinel `observed_by` planted on every
+    staged version stays on each one the refresh did not load; sub_monthly's version written by
+    the refresh is parsed (observed_by 'sync', status 'canceled'); a full rebuild (the retention
+    job's) parses every version again and stages the same rows, sentinel aside."""
+    home = built_scenario_copy
+    refresh_at = scenario.LAST_SYNC + timedelta(days=1)
+    # the scenario stores no versions: a first load adds sub_annual's, staged by a build
+    first_load_at = scenario.LAST_SYNC + timedelta(hours=12)
+    con = raw_tables.connect(home / "warehouse.duckdb")
+    try:
+        annual = json.loads(con.execute(
+            "select data from stripe_raw.subscriptions where id = 'sub_annual'").fetchone()[0])
+        raw_tables.insert_subscription_version(con, scenario.PROJECT_ID, annual, first_load_at)
+        raw_tables.insert_sync_run(con, scenario.PROJECT_ID, first_load_at - timedelta(days=7),
+                                   first_load_at, kind="refresh")
+    finally:
+        con.close()
+    build(home=home, select="stg_stripe__subscription_versions")
+    con = raw_tables.connect(home / "warehouse.duckdb")
+    try:
+        versions_before = con.execute(
+            "select count(*) from staging.stg_stripe__subscription_versions").fetchone()[0]
+        con.execute("update staging.stg_stripe__subscription_versions "
+                    "set observed_by = 'not re-parsed'")
+    finally:
+        con.close()
+    cancel_monthly_subscription_in_a_refresh(home)
+    con = raw_tables.connect(home / "warehouse.duckdb")
+    try:
+        canceled = json.loads(con.execute(
+            "select data from stripe_raw.subscriptions where id = 'sub_monthly'").fetchone()[0])
+        raw_tables.insert_subscription_version(con, scenario.PROJECT_ID, canceled, refresh_at)
+    finally:
+        con.close()
+    build(home=home)
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        marks = con.execute(
+            "select observed_by, status, count(*) from staging.stg_stripe__subscription_versions "
+            "group by all order by all").fetchall()
+        incremental = con.execute(VERSIONS_SQL).fetchall()
+    build(home=home, full_refresh=True)
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        full = con.execute(VERSIONS_SQL).fetchall()
+        unmarked = con.execute("select count(*) from staging.stg_stripe__subscription_versions "
+                               "where observed_by = 'not re-parsed'").fetchone()[0]
+
+    # sub_annual's version kept the sentinel; the one new version was parsed
+    assert versions_before == 1
+    assert sum(count for by, _, count in marks if by == "not re-parsed") == versions_before
+    assert [(status, count) for by, status, count in marks if by == "sync"] == [("canceled", 1)]
+    assert incremental == full and len(full) == versions_before + 1
+    assert unmarked == 0
+
+
+
+# A row no build gives, per model, planted for a subscription: `kept` shows whether a build
+# rewrote that subscription's rows (macros/changed_subscriptions.sql)
+SENTINELS = {
+    "int_subscription_item_states": (
+        "subscription_item_id", "si_sentinel",
+        "select ? as project_id, ? as subscription_id, 'si_sentinel' as subscription_item_id, "
+        "'price_sentinel' as price_id, 1 as quantity, timestamp '2026-01-01' as valid_from, "
+        "'event' as state_source, false as is_estimated, "
+        "timestamp '2026-01-01' as estimated_from, ? as built_as_of"),
+    "int_subscription_discount_removals": (
+        "discount_id", "di_sentinel",
+        "select ? as project_id, ? as subscription_id, 'di_sentinel' as discount_id, "
+        "timestamp '2026-01-01' as removed_at, false as is_estimated, "
+        "timestamp '2026-01-01' as estimated_from, ? as built_as_of"),
+}
+
+
+@pytest.mark.parametrize("model", sorted(SENTINELS))
+def test_a_refresh_rebuilds_the_history_of_the_changed_subscriptions_only(
+        built_scenario_copy, model):
+    """The history model is incremental by subscription (macros/changed_subscriptions.sql): a
+    refresh that loads a version of sub_monthly rebuilds sub_monthly's rows only. A sentinel
+    row planted for sub_monthly and one for sub_annual (unchanged): after the refresh, sub_annual's
+    is kept, sub_monthly's is gone and its rows are what a full rebuild (the retention job's)
+    gives; the full rebuild drops both sentinels and gives every other row as the refresh
+    left it."""
+    home = built_scenario_copy
+    column, sentinel, planted = SENTINELS[model]
+    refresh_at = scenario.LAST_SYNC + timedelta(days=1)
+    rows_sql = (f"select * exclude (built_as_of) from intermediate.{model} "
+                "order by all")
+    con = raw_tables.connect(home / "warehouse.duckdb")
+    try:
+        # the stamp the scenario's build gave its rows: the project's last load
+        built_as_of = con.execute(
+            "select max(finished_at) from stripe_raw.sync_runs where project_id = ? "
+            "and status = 'succeeded'", [scenario.PROJECT_ID]).fetchone()[0]
+        for subscription in ("sub_annual", "sub_monthly"):
+            con.execute(f"insert into intermediate.{model} by name {planted}",
+                        [scenario.PROJECT_ID, subscription, built_as_of])
+        listed = json.loads(con.execute(
+            "select data from stripe_raw.subscriptions where id = 'sub_monthly'").fetchone()[0])
+        raw_tables.insert_subscription_version(con, scenario.PROJECT_ID, listed, refresh_at)
+        raw_tables.insert_sync_run(con, scenario.PROJECT_ID, refresh_at - timedelta(days=7),
+                                   refresh_at, kind="refresh")
+    finally:
+        con.close()
+    # the model and what it is built from: the sentinels reach no other model
+    build(home=home, select=f"+{model}")
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        kept = con.execute(f"select subscription_id from intermediate.{model} "
+                           f"where {column} = ? order by 1", [sentinel]).fetchall()
+        incremental = con.execute(rows_sql).fetchall()
+    build(home=home, select=f"+{model}", full_refresh=True)
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        full = con.execute(rows_sql).fetchall()
+
+    assert kept == [("sub_annual",)]
+    assert [row for row in incremental if sentinel not in row] == full
+    assert not [row for row in full if sentinel in row]

@@ -25,18 +25,44 @@
   Stripe also drops the discounts of a canceled subscription: such a "removal" is at or after
   the subscription's end, where it counts for nothing.
 -#}
+{#- incremental by subscription (macros/changed_subscriptions.sql): a subscription's removals
+    come from its own events, versions, invoices and invoice lines only -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ prepare_changed_subscriptions([
+        {'model': 'stg_stripe__events', 'subscription_id': 'object_id',
+         'where': \"object_type = 'subscription'\"},
+        'stg_stripe__subscription_item_events', 'stg_stripe__subscription_versions',
+        'stg_stripe__invoices', 'stg_stripe__invoice_lines']) }}",
+) }}
+
+-- depends_on: {{ ref('stg_stripe__events') }} (an incremental build's events, by subscription)
 -- Performance (bench/transform_build.py): every update event's document (the whole
 -- subscription) is parsed once, for its small `previous_attributes`, and only the few updates
 -- that changed a discount are read further; testing both keys on the whole document parsed it
 -- twice, on every build (the 30 days of raw events).
 with updated as (
     select
-        project_id,
-        created,
-        data,
-        {{ json_object('data', 'data.previous_attributes') }} as previous_attributes
-    from {{ source('stripe', 'events') }}
-    where type = 'customer.subscription.updated'
+        raw_events.project_id,
+        raw_events.created,
+        raw_events.data,
+        {{ json_object('raw_events.data', 'data.previous_attributes') }} as previous_attributes
+    from {{ source('stripe', 'events') }} as raw_events
+    {%- if is_incremental_by_subscription() %}
+    -- the changed subscriptions' events only, found by the staged events' object id (not by
+    -- parsing every raw document)
+    inner join (
+        select staged_events.project_id, staged_events.event_id
+        from {{ ref('stg_stripe__events') }} as staged_events
+        {{ only_changed_subscriptions('staged_events', 'object_id') }}
+        where staged_events.object_type = 'subscription'
+    ) as changed_events
+        on raw_events.project_id = changed_events.project_id
+        and raw_events.id = changed_events.event_id
+    {%- endif %}
+    where raw_events.type = 'customer.subscription.updated'
 ),
 
 updates as (
@@ -73,7 +99,9 @@ removed_by_events as (
 
 -- an item's own discounts: those on the item before an event and not on it after
 item_events as (
-    select * from {{ ref('stg_stripe__subscription_item_events') }}
+    select item_events.*
+    from {{ ref('stg_stripe__subscription_item_events') }} as item_events
+    {{ only_changed_subscriptions('item_events') }}
 ),
 
 items_after_events as (
@@ -128,14 +156,19 @@ all_removed_by_events as (
 -- subscription, or one of its items): every stored version, and every regular invoice (an
 -- item's regular, not proration, lines), with the discounts each one showed
 versions as (
-    select project_id, subscription_id, observed_at, items, discounts, discount
-    from {{ ref('stg_stripe__subscription_versions') }}
+    select
+        versions.project_id, versions.subscription_id, observed_at, items, discounts, discount
+    from {{ ref('stg_stripe__subscription_versions') }} as versions
+    {{ only_changed_subscriptions('versions') }}
 ),
 
 regular_invoices as (
-    select project_id, subscription_id, created_at as observed_at, discounts, discount
-    from {{ ref('stg_stripe__invoices') }}
-    where subscription_id is not null
+    select
+        invoices.project_id, invoices.subscription_id, created_at as observed_at, discounts,
+        discount
+    from {{ ref('stg_stripe__invoices') }} as invoices
+    {{ only_changed_subscriptions('invoices') }}
+    where invoices.subscription_id is not null
         and billing_reason in ('subscription_create', 'subscription_cycle')
 ),
 
@@ -160,9 +193,10 @@ version_items as (
 ),
 
 item_lines as (
-    select project_id, subscription_id, subscription_item_id,
+    select invoice_lines.project_id, invoice_lines.subscription_id, subscription_item_id,
         invoice_created_at as observed_at, discounts
-    from {{ ref('stg_stripe__invoice_lines') }}
+    from {{ ref('stg_stripe__invoice_lines') }} as invoice_lines
+    {{ only_changed_subscriptions('invoice_lines') }}
     where subscription_item_id is not null
         and line_type = 'subscription'
         and not is_proration
@@ -227,7 +261,7 @@ removed_by_versions as (
     group by last_seen.project_id, last_seen.subscription_id, last_seen.discount_id
 ),
 
-final as (
+dated_removals as (
     select
         coalesce(events.project_id, versions.project_id) as project_id,
         coalesce(events.subscription_id, versions.subscription_id) as subscription_id,
@@ -241,6 +275,15 @@ final as (
         on events.project_id = versions.project_id
         and events.subscription_id = versions.subscription_id
         and events.discount_id = versions.discount_id
+),
+
+final as (
+    select
+        dated_removals.*,
+        -- the last load this build reflects (macros/changed_subscriptions.sql)
+        project_loads.built_as_of
+    from dated_removals
+    {{ staged_built_as_of_join('dated_removals') }}
 )
 
 select * from final

@@ -26,23 +26,35 @@
   int_subscription_item_mrr_daily. Items added to a subscription are dated by their own
   `created` (int_subscription_item_prices), so only items seen before are dated here.
 -#}
+{#- incremental by subscription (macros/changed_subscriptions.sql): a subscription's states
+    come from its own item events, versions and invoice lines only -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ prepare_changed_subscriptions(['stg_stripe__subscription_item_events',
+        'stg_stripe__subscription_versions', 'stg_stripe__invoice_lines']) }}",
+) }}
+
 with event_windows as (
     {{ event_window_starts() }}
 ),
 
 event_items as (
     select
-        project_id,
-        subscription_id,
+        item_events.project_id,
+        item_events.subscription_id,
         event_id,
         created_at,
         {{ json_array_items('items') }} as item
-    from {{ ref('stg_stripe__subscription_item_events') }}
+    from {{ ref('stg_stripe__subscription_item_events') }} as item_events
+    {{ only_changed_subscriptions('item_events') }}
 ),
 
 previous_event_items as (
-    select project_id, event_id, {{ json_array_items('previous_items') }} as item
-    from {{ ref('stg_stripe__subscription_item_events') }}
+    select item_events.project_id, event_id, {{ json_array_items('previous_items') }} as item
+    from {{ ref('stg_stripe__subscription_item_events') }} as item_events
+    {{ only_changed_subscriptions('item_events') }}
 ),
 
 event_previous_states as (
@@ -82,12 +94,15 @@ event_states as (
 
 version_items as (
     select
-        project_id,
-        subscription_id,
+        versions.project_id,
+        versions.subscription_id,
         observed_at,
-        min(observed_at) over (partition by project_id, subscription_id) as first_observed_at,
+        min(observed_at) over (
+            partition by versions.project_id, versions.subscription_id
+        ) as first_observed_at,
         {{ json_array_items('items') }} as item
-    from {{ ref('stg_stripe__subscription_versions') }}
+    from {{ ref('stg_stripe__subscription_versions') }} as versions
+    {{ only_changed_subscriptions('versions') }}
 ),
 
 version_states as (
@@ -114,17 +129,21 @@ version_changes as (
     )
 ),
 
+-- a subscription item's line names its subscription (Stripe's `subscription`, or
+-- `parent.subscription_item_details.subscription`): the changed subscriptions' lines are the
+-- changed items' lines
 lines as (
     select
-        project_id,
-        subscription_id,
+        invoice_lines.project_id,
+        invoice_lines.subscription_id,
         subscription_item_id,
         price_id,
         quantity,
         period_started_at,
         is_proration,
         amount
-    from {{ ref('stg_stripe__invoice_lines') }}
+    from {{ ref('stg_stripe__invoice_lines') }} as invoice_lines
+    {{ only_changed_subscriptions('invoice_lines') }}
     where subscription_item_id is not null
         and period_started_at is not null
 ),
@@ -252,7 +271,7 @@ renewal_changes as (
         )
 ),
 
-final as (
+dated_states as (
     select
         project_id,
         subscription_id,
@@ -296,6 +315,16 @@ final as (
         true as is_estimated,
         previous_started_at as estimated_from
     from renewal_changes
+),
+
+final as (
+    select
+        dated_states.*,
+        -- the last load this build reflects: the next build's changed subscriptions are those
+        -- staged after it
+        project_loads.built_as_of
+    from dated_states
+    {{ staged_built_as_of_join('dated_states') }}
 )
 
 select * from final
