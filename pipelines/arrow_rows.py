@@ -20,6 +20,12 @@ from typing import Any
 
 import pyarrow as pa
 
+# Arrow's default allocator (mimalloc) keeps freed memory for reuse by the thread that freed
+# it; tables are made in dlt's lane threads and written once, so that memory sat idle: peak
+# PSS of a 20k backfill 986 MB with it, 927 MB with the system allocator (bench/results/
+# backfill_memory.txt, one run each, load 10-14), against goal 3's 1 GiB at 100k.
+pa.set_memory_pool(pa.system_memory_pool())
+
 _ARROW_TYPES = {
     "text": pa.string(),
     "bigint": pa.int64(),
