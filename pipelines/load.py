@@ -76,10 +76,6 @@ SYNC_GC_THRESHOLD = (100_000, 50, 100)
 
 # DuckDB would take up to 80% of RAM for the merges; beyond this it spills to disk.
 LOAD_MEMORY_LIMIT = "512MB"
-# Loads now run while the extraction goes on (pipelines/segments.py), whose peak memory they
-# add to, and on its cores: one DuckDB thread reads a package's parquet files with less memory
-# (an insert of 40k rows: 251 against 290 MB peak RSS with two threads).
-LOAD_THREADS = 1
 
 SYNC_RUN_COLUMNS: dict[str, dict[str, Any]] = {
     "project_id": {"data_type": "text", "nullable": False},
@@ -331,8 +327,7 @@ def _destination(state: StateDir, project_id: str) -> Any:
             credentials=target.dsn, staging_dataset_name_layout=f"%s_staging_{project_id}")
     return dlt.destinations.duckdb(
         DuckDbCredentials(str(state.warehouse),
-                          global_config={"memory_limit": LOAD_MEMORY_LIMIT,
-                                         "threads": LOAD_THREADS})
+                          global_config={"memory_limit": LOAD_MEMORY_LIMIT})
     )
 
 
