@@ -118,19 +118,27 @@ DROPPED_EVERYWHERE = frozenset(
 )
 
 
+# Values that may hold Stripe objects or personal keys; anything else is kept as it is.
+_CONTAINERS = (dict, list)
+
+
 def allowlist(value: Any) -> Any:
     """Return ``value`` with every Stripe object reduced to its allowlisted fields."""
     if isinstance(value, list):
-        return [allowlist(v) for v in value]
+        return [allowlist(v) if isinstance(v, _CONTAINERS) else v for v in value]
     if not isinstance(value, dict):
         return value
     kind = value.get("object")
+    # Scalars are kept without a call each: most kept values are scalars, and a call per
+    # value was most of the allowlist workers' CPU (bench/results/profile_backfill.txt).
     if isinstance(kind, str):
         if kind == "event":
             return _allowlist_event(value)
         kept = KEPT_FIELDS.get(kind, FALLBACK_FIELDS)
-        return {k: allowlist(v) for k, v in value.items() if k in kept}
-    return {k: allowlist(v) for k, v in value.items() if k not in DROPPED_EVERYWHERE}
+        return {k: allowlist(v) if isinstance(v, _CONTAINERS) else v
+                for k, v in value.items() if k in kept}
+    return {k: allowlist(v) if isinstance(v, _CONTAINERS) else v
+            for k, v in value.items() if k not in DROPPED_EVERYWHERE}
 
 
 def _allowlist_event(event: dict[str, Any]) -> dict[str, Any]:

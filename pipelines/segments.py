@@ -190,7 +190,8 @@ class SegmentedLoad:
                 self._busy[index] = False
 
     def _process(self, pipeline: Any, segment: Segment) -> None:
-        pipeline.extract(rows_source(self._batches_of(segment)),
+        pipeline.extract(rows_source(self._batches_of(segment),
+                                     arrow=self._file_format == "parquet"),
                          loader_file_format=self._file_format)
         extracted = time.monotonic()
         normalized = pipeline.normalize()

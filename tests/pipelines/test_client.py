@@ -35,10 +35,13 @@ def fast_reader(url: str, **kwargs: object) -> StripeReader:
 def test_reader_exposes_only_reading_methods() -> None:
     public = {name for name, _ in inspect.getmembers(StripeReader) if not name.startswith("_")}
     assert public == {"account", "close", "list_all", "list_sequential", "retrieve"}
-    # The one call into the SDK hard-codes the GET method.
+    # The one request the reader prepares hard-codes the GET method, and the one it sends
+    # sends that request's method.
     source = inspect.getsource(StripeReader)
-    assert source.count("request_raw(") == 1
-    assert 'request_raw(\n            "get", path' in source
+    assert source.count("_args_for_request_with_retries(") == 1
+    assert '_args_for_request_with_retries(\n                "get", path' in source
+    assert source.count("request_with_retries(") == 2  # the preparing call and the sending one
+    assert "request_with_retries(\n            method, url" in source
 
 
 def test_sliced_listing_returns_every_object_exactly_once(
