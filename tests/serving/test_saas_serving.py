@@ -209,7 +209,8 @@ def test_export_writes_one_file_per_mart_with_only_the_projects_rows_of_the_date
     counts = {p.name: n for p, n in whole.items()}
     assert counts["metrics_daily.parquet"] == 8 and counts["fct_cohort_retention.parquet"] == 5
     projects = duckdb.sql(
-        f"select distinct project_id from '{tmp_path / 'other-pq'}/*.parquet'").fetchall()
+        f"select distinct project_id from read_parquet('{tmp_path / 'other-pq'}/*.parquet', "
+        "union_by_name = true)").fetchall()
     assert projects == [("other",)]
 
 
