@@ -37,6 +37,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from commands.cli import main
 from stripe_warehouse.semantic_layer import mf_invocation
 from tests.dbt.saas_scenario import AUG, NOV, OCT, PROJECT_ID, SEP
 
@@ -123,3 +124,16 @@ def test_every_metric_by_month_equals_the_marts_and_reads_the_readers_copy(saas_
             "and saas.last_day = daily.metric_date where saas.project_id = ? "
             "group by all", [PROJECT_ID]).fetchall()
     assert {row[0]: tuple(row[1:]) for row in marts} == found
+
+
+def test_mf_before_any_build_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    """`stripe-warehouse mf` on a state directory no build has written: what to do, one line,
+    and nothing created there."""
+    home = tmp_path / "empty"
+    monkeypatch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
+    monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
+    assert main(["mf", "query", "--metrics", "mrr"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: no semantic manifest in {home}/dbt/target: build the marts first "
+        "(`stripe-warehouse transform`, or a sync)\n")
+    assert not home.exists()
