@@ -136,5 +136,5 @@ def add_pricing_shapes(company: Company, rng: random.Random) -> None:
     # at least one in any company with customers; none in an empty one (a scenario's own)
     first_signup = min((c["created"] for c in live), default=now - DAY)
     for _ in range(-(-len(live) * INR_CUSTOMERS_PER_HUNDRED // 100)):
-        customer = new_customer(company, "inr", rng.randint(first_signup, now - DAY))
+        customer = new_customer(company, "inr", rng.randint(first_signup, now - DAY), "IN")
         subscribe(customer, [("global_usd_month", 1)], currency="inr")
