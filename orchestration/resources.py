@@ -173,8 +173,10 @@ def dbt_run_target(home: Path) -> Iterator[Path]:
 
     dagster-dbt would otherwise leave one new directory per run under ``./target``. It lives
     in the state directory's ``dbt/`` (owner-only, like everything a run writes), and the
-    invocation's ``run_results.json`` and ``dbt.log``, failed or not, are kept where dbt
-    leaves its own (``dbt/target/``, ``dbt/logs/``): the last build's are always in one place.
+    invocation's ``run_results.json``, ``semantic_manifest.json`` (what `stripe-warehouse mf`
+    queries: stripe_warehouse/semantic_layer.py) and ``dbt.log``, failed or not, are kept where
+    dbt leaves its own (``dbt/target/``, ``dbt/logs/``): the last build's are always in one
+    place.
     """
     root = StateDir(home).dbt
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -186,7 +188,9 @@ def dbt_run_target(home: Path) -> Iterator[Path]:
             yield Path(directory)
         finally:
             state = StateDir(home)
-            for name, kept in (("run_results.json", state.dbt_target), ("dbt.log", state.dbt_logs)):
+            for name, kept in (("run_results.json", state.dbt_target),
+                               ("semantic_manifest.json", state.dbt_target),
+                               ("dbt.log", state.dbt_logs)):
                 if (Path(directory) / name).exists():
                     kept.mkdir(mode=0o700, parents=True, exist_ok=True)
                     os.replace(Path(directory) / name, kept / name)

@@ -296,10 +296,16 @@ def project_version() -> float:
 
 def dbt_executable() -> list[str]:
     """The `dbt` of this interpreter's environment (works without an activated venv)."""
-    beside_python = Path(sys.executable).parent / "dbt"
+    return script_beside_python("dbt", "from dbt.cli.main import cli; cli()")
+
+
+def script_beside_python(name: str, entry_point: str) -> list[str]:
+    """The command of the console script `name` installed with this interpreter, else the
+    interpreter running `entry_point` (Python code calling the script's function)."""
+    beside_python = Path(sys.executable).parent / name
     if beside_python.exists():
         return [str(beside_python)]
-    return [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
+    return [sys.executable, "-c", entry_point]
 
 
 def _failure_summary(args: list[str], output: str, started: float, state: StateDir) -> str:

@@ -10,3 +10,21 @@
         when {{ denominator }} > 0 then {{ divide_money(numerator, denominator) }}
     end
 {%- endmacro %}
+
+{#-
+  A customer's retained MRR over a period, from its int_customer_mrr_monthly rows of the
+  period's first month (`starts`) and last month (`ends`, null once it has no row): its MRR at
+  the end of the period without the period's FX movement (MRR at the exchange rates of the
+  period's start), never below 0; 0 once churned. fct_saas_metrics_monthly's retention and the
+  per-customer fct_customer_retention_monthly read it (docs/metrics-spec.md "SaaS metrics").
+-#}
+{% macro retained_mrr(starts, ends) -%}
+    case
+        when coalesce({{ ends }}.closing_mrr, 0) > 0 then greatest(
+            {{ ends }}.closing_mrr
+                - ({{ ends }}.cumulative_fx_mrr
+                    - ({{ starts }}.cumulative_fx_mrr - {{ starts }}.fx_mrr)),
+            0)
+        else 0
+    end
+{%- endmacro %}

@@ -50,6 +50,7 @@ final as (
         customers.customer_id,
         customers.email,
         customers.currency,
+        customers.country,
         customers.created_at,
         lifespans.deleted_at,
         first_paid.first_paid_date,
