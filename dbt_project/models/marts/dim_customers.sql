@@ -50,6 +50,8 @@ final as (
         customers.customer_id,
         customers.email,
         customers.currency,
+        -- placeholder until customer.address.country passes the allowlist (helper sem22)
+        cast(null as {{ dbt.type_string() }}) as country,
         customers.created_at,
         lifespans.deleted_at,
         first_paid.first_paid_date,
