@@ -10,3 +10,16 @@
         when {{ denominator }} > 0 then {{ divide_money(numerator, denominator) }}
     end
 {%- endmacro %}
+
+{#-
+  What a customer paying at a period's start still pays at its end, for net revenue retention:
+  its closing MRR with the period's FX movement (`fx_since_start`) taken out, never below 0;
+  0 once it pays nothing (ChartMogul's NRR). Gross retention caps it at the starting MRR.
+-#}
+{% macro retained_mrr(closing_mrr, fx_since_start) -%}
+    case
+        when coalesce({{ closing_mrr }}, 0) > 0
+            then greatest({{ closing_mrr }} - ({{ fx_since_start }}), 0)
+        else 0
+    end
+{%- endmacro %}

@@ -73,13 +73,9 @@ retained_customers as (
         period_starts.period_months,
         starts.opening_mrr,
         -- the period's end MRR without the period's FX, never below 0; 0 once churned
-        case
-            when coalesce(ends.closing_mrr, 0) > 0 then greatest(
-                ends.closing_mrr
-                    - (ends.cumulative_fx_mrr - (starts.cumulative_fx_mrr - starts.fx_mrr)),
-                0)
-            else 0
-        end as retained_mrr
+        {{ retained_mrr('ends.closing_mrr',
+            'ends.cumulative_fx_mrr - (starts.cumulative_fx_mrr - starts.fx_mrr)') }}
+            as retained_mrr
     from period_starts
     inner join customer_months as starts
         on period_starts.project_id = starts.project_id
