@@ -58,11 +58,27 @@ def cmd_metrics(args: argparse.Namespace) -> None:
     """The six published metrics of a day, each with its like-with-like change."""
     from stripe_warehouse.metrics import format_metrics, load_metrics, metrics_json
 
+    if args.by:
+        return metrics_by_segment(args)
     # read-only: never creates ./data wherever it runs
     day, values = load_metrics(_reader_db(args.state.existing().root), args.project,
                                _parse_day(args.date))
     print(metrics_json(args.project, day, values) if args.json
           else format_metrics(args.project, day, values))
+
+
+def metrics_by_segment(args: argparse.Namespace) -> None:
+    """`metrics --by SEGMENT`: the month of `--date` split by the segment (read-only)."""
+    from stripe_warehouse.segments import (
+        format_segment_month,
+        load_segment_month,
+        segment_month_json,
+    )
+
+    result = load_segment_month(_reader_db(args.state.existing().root), args.project,
+                                args.by, _parse_day(args.date))
+    print(segment_month_json(args.project, result) if args.json
+          else format_segment_month(args.project, result))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -128,6 +144,10 @@ def add_serving_commands(commands: argparse._SubParsersAction) -> None:
                          help="stocks: the same day a month earlier; flows: the last 30 "
                          "complete days against the 30 before")
     metrics.add_argument("--json", action="store_true", help="machine-readable output")
+    metrics.add_argument(
+        "--by", metavar="SEGMENT",
+        help="split the month of --date by plan, price, billing_interval, currency, country "
+             "or a named metadata key (customer.KEY, subscription.KEY): MRR, movements, rates")
     metrics.set_defaults(run=cmd_metrics)
 
     report = commands.add_parser("report", help="write the HTML overview report")
