@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from commands.cli_alerts import add_alert_commands
+from commands.cli_segments import add_segment_commands
 from commands.cli_serving import add_serving_commands, marts_built
 from commands.cli_warehouse import add_warehouse_commands
 from commands.env_secrets import read_env_secret
@@ -375,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=cmd_demo)
     add_serving_commands(commands)
     add_alert_commands(commands)
+    add_segment_commands(commands)
     add_warehouse_commands(commands)
     return parser
 
