@@ -1,4 +1,5 @@
-"""CLI commands that build and serve the numbers: transform, metrics, report, docs, ui, serve."""
+"""CLI commands that build and serve the numbers: transform, metrics, export, report, docs, ui,
+serve."""
 
 from __future__ import annotations
 
@@ -37,13 +38,13 @@ def marts_built(state: StateDir) -> str:
     return "marts built and published"
 
 
-def _parse_day(text: str | None) -> dt.date | None:
+def _parse_day(text: str | None, option: str = "--date") -> dt.date | None:
     if text is None:
         return None
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise WarehouseError(f"--date {text!r} is not a date: use YYYY-MM-DD") from None
+        raise WarehouseError(f"{option} {text!r} is not a date: use YYYY-MM-DD") from None
 
 
 def _reader_db(home: Path) -> Path | WarehouseTarget:
@@ -60,6 +61,9 @@ def cmd_metrics(args: argparse.Namespace) -> None:
 
     if args.by:
         return metrics_by_segment(args)
+    if args.metrics is not None:
+        _print_selected_metrics(args)
+        return
     # read-only: never creates ./data wherever it runs
     day, values = load_metrics(_reader_db(args.state.existing().root), args.project,
                                _parse_day(args.date))
@@ -75,10 +79,41 @@ def metrics_by_segment(args: argparse.Namespace) -> None:
         segment_month_json,
     )
 
+    if args.metrics is not None:
+        raise WarehouseError("--by splits the month's MRR, movements and rates by a segment; "
+                             "--metrics picks figures of the whole project: use one of them")
     result = load_segment_month(_reader_db(args.state.existing().root), args.project,
                                 args.by, _parse_day(args.date))
     print(segment_month_json(args.project, result) if args.json
           else format_segment_month(args.project, result))
+
+
+def _print_selected_metrics(args: argparse.Namespace) -> None:
+    """`--metrics a,b,...`: the chosen daily metrics of the day, the SaaS ones of its month."""
+    from stripe_warehouse.metric_selection import (
+        format_selection,
+        load_selection,
+        parse_metric_names,
+        selection_json,
+    )
+
+    names = parse_metric_names(args.metrics)
+    selection = load_selection(_reader_db(args.state.existing().root), args.project, names,
+                               _parse_day(args.date))
+    print(selection_json(selection) if args.json else format_selection(selection))
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    """Write the project's marts, one CSV or Parquet file each, for spreadsheets."""
+    from stripe_warehouse.export import export_marts, parse_export_format
+
+    export_format = parse_export_format(args.format)
+    first, last = _parse_day(args.from_day, "--from"), _parse_day(args.to_day, "--to")
+    home = args.state.existing().root
+    out = Path(args.out) if args.out else Path.cwd() / f"{args.project}-marts"
+    for path, rows in export_marts(_reader_db(home), args.project, out, export_format,
+                                   first, last):
+        print(f"{path}  ({rows} rows)")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -131,7 +166,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def add_serving_commands(commands: argparse._SubParsersAction) -> None:
-    """Register transform, metrics, report, docs, ui and serve on the CLI's subcommands."""
+    """Register transform, metrics, export, report, docs, ui and serve on the CLI's subcommands."""
     transform = commands.add_parser("transform", help="build the marts with dbt and publish them")
     transform.add_argument("--full-refresh", action="store_true",
                            help="rebuild incremental models from scratch (after changing FX rates)")
@@ -148,7 +183,21 @@ def add_serving_commands(commands: argparse._SubParsersAction) -> None:
         "--by", metavar="SEGMENT",
         help="split the month of --date by plan, price, billing_interval, currency, country "
              "or a named metadata key (customer.KEY, subscription.KEY): MRR, movements, rates")
+    metrics.add_argument("--metrics", metavar="A,B,...",
+                         help="only these metrics: any of the six daily ones and the monthly "
+                         "SaaS ones (customer_churn_rate, net_revenue_retention_1m, arpa, ...: "
+                         "those of the day's month)")
     metrics.set_defaults(run=cmd_metrics)
+
+    export = commands.add_parser("export", help="write a project's marts as CSV or Parquet files")
+    export.add_argument("project", help=PROJECT_HELP)
+    export.add_argument("--format", required=True, metavar="csv|parquet",
+                        help="one file per mart in this format")
+    export.add_argument("--from", dest="from_day", metavar="YYYY-MM-DD",
+                        help="first day (monthly marts: from its month)")
+    export.add_argument("--to", dest="to_day", metavar="YYYY-MM-DD", help="last day")
+    export.add_argument("--out", help="directory to write (default: ./PROJECT-marts)")
+    export.set_defaults(run=cmd_export)
 
     report = commands.add_parser("report", help="write the HTML overview report")
     report.add_argument("project", help=PROJECT_HELP)

@@ -2,15 +2,16 @@
 
 It mirrors the product's overview: a card per metric with its change, a chart per metric over
 the loaded window, MRR movements by month and the comparison with the previous period (the
-rule of `stripe_warehouse.comparison`: complete days for flows, end-of-day values for stocks).
-Every figure comes from the marts. The page is `templates/report.html.j2`; the charts are
-inline SVG that scale to the page's width.
+rule of `stripe_warehouse.comparison`: complete days for flows, end-of-day values for stocks),
+then the SaaS cards (NRR, GRR, customer churn, ARPA) and the retention-cohort heat maps
+(`stripe_warehouse.report_saas`). Every figure comes from the marts. The page is
+`templates/report.html.j2`; the charts are inline SVG that scale to the page's width.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from stripe_warehouse.charts import line_chart, stacked_bar_chart
 from stripe_warehouse.comparison import COMPARISON_RULE, FLOW_PERIOD_DAYS, Comparison, compare
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.metrics import METRIC_ORDER, format_amount
+from stripe_warehouse.report_saas import CohortCell, heat_map, load_cohort_cells, saas_cards
+from stripe_warehouse.saas_metrics import SaasMonth, load_saas_months
 from stripe_warehouse.storage import reading
 from stripe_warehouse.warehouse_target import WarehouseTarget
 
@@ -45,10 +48,12 @@ class ReportData:
     units: dict[str, str]
     movement_months: list[str]
     movements: dict[str, list[float]]  # kind -> USD per month (churn/contraction negative)
+    saas_months: list[SaasMonth] = field(default_factory=list)
+    cohorts: list[CohortCell] = field(default_factory=list)
 
 
 def load_report_data(db: Path | WarehouseTarget, project_id: str) -> ReportData:
-    """Read the daily metrics and the monthly movements of one project."""
+    """Read the daily metrics, the monthly movements, SaaS figures and cohorts of one project."""
     if isinstance(db, Path) and not db.exists():
         raise WarehouseError(
             f"no warehouse at {db}: run `stripe-warehouse sync {project_id} --backfill` first"
@@ -65,6 +70,8 @@ def load_report_data(db: Path | WarehouseTarget, project_id: str) -> ReportData:
             "where project_id = ? order by metric_month",
             [project_id],
         ).fetchall()
+        saas_months = load_saas_months(con, project_id)
+        cohorts = load_cohort_cells(con, project_id)
     if not rows:
         raise WarehouseError(
             f"no metrics for project {project_id}: check the name with `stripe-warehouse status`"
@@ -82,7 +89,7 @@ def load_report_data(db: Path | WarehouseTarget, project_id: str) -> ReportData:
         for k, kind in enumerate(MOVEMENT_KINDS)
     }
     months = [r[0].strftime("%Y-%m") for r in movement_rows]
-    return ReportData(project_id, days, series, units, months, movements)
+    return ReportData(project_id, days, series, units, months, movements, saas_months, cohorts)
 
 
 @dataclass(frozen=True)
@@ -204,6 +211,9 @@ def render_report(data: ReportData, generated_at: dt.datetime,
         movements=movements,
         rows=[_row(c) for c in compared],
         rule=COMPARISON_RULE,
+        saas_cards=saas_cards(data.saas_months),
+        heat_maps=[heat_map(data.cohorts, measure) for measure in ("logo", "mrr")]
+        if data.cohorts else [],
         alerts=alert_rows(alerts or []),
         alert_days=REPORTED_ALERT_DAYS,
         has_rules=has_rules,

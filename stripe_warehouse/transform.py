@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from stripe_warehouse.build_lock import dbt_build_turn
+from stripe_warehouse.dbt_forkserver import ForkedDbt, start_streaming
 from stripe_warehouse.errors import WarehouseError, warehouse_locked, warehouse_locked_message
 from stripe_warehouse.progress import SyncProgress
 from stripe_warehouse.publish import publication
@@ -113,10 +114,14 @@ def _run_streaming(
     """Run ``command`` in ``directory``; its exit code and output (stdout and stderr),
     reporting nodes done."""
     lines: list[str] = []
-    process = subprocess.Popen(
-        [*DIE_WITH_PARENT, *command], cwd=directory, env=environment,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, umask=PRIVATE_UMASK,
-    )
+    # forked from a warmed dbt when this process names a fork server (the test suite does)
+    process: subprocess.Popen[str] | ForkedDbt | None = start_streaming(
+        command[len(dbt_executable()):], environment, directory, PRIVATE_UMASK)
+    if process is None:
+        process = subprocess.Popen(
+            [*DIE_WITH_PARENT, *command], cwd=directory, env=environment,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, umask=PRIVATE_UMASK,
+        )
     try:
         assert process.stdout is not None
         for line in process.stdout:

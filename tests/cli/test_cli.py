@@ -141,7 +141,7 @@ def test_version(env: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("command", [["status"], ["status", "--json"], ["doctor", "shop"],
-                                     ["metrics", "shop"]])
+                                     ["metrics", "shop"], ["export", "shop", "--format", "csv"]])
 def test_read_only_commands_never_create_the_state_directory(
     env: dict[str, str], tmp_path: Path, command: list[str]
 ) -> None:

@@ -42,6 +42,11 @@ Cohorts (first MRR month; A, B and C paid before the window: no cohort): Septemb
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
+import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -50,14 +55,18 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from commands.cli import main
 from sandbox import trials
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.pricing_shapes import new_customer
 from sandbox.renewals import renew_until_now
 from sandbox.server import SandboxServer
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+from stripe_warehouse.metrics import marts_source
 from stripe_warehouse.registry import ConnectionStore
+from stripe_warehouse.report import write_report
 from stripe_warehouse.transform import build
+from tests.browser import chromium
 from tests.dbt.timed_sync import sync_as_of
 
 pytestmark = pytest.mark.e2e
@@ -197,3 +206,75 @@ def test_cohorts_retain_logos_and_mrr_from_their_first_mrr_month(saas_marts):
         (OCT, OCT, 0, 1, 12, 1, 12, 1, 1),
         (OCT, NOV, 1, 1, 12, 1, 12, 1, 1),
     ]
+
+
+def _cli(home: Path, *argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_metrics_command_gives_a_days_mrr_and_the_saas_figures_of_its_month(saas_marts):
+    # Oct 20: MRR at the day's end A 19 + C 57 + T1 19 + E 12 = 107; October's figures above.
+    code, out, err = _cli(saas_marts.parent, "metrics", PROJECT_ID, "--date", "2026-10-20",
+                          "--json", "--metrics", "stripe_mrr,customer_churn_rate,"
+                          "net_revenue_retention_1m,gross_revenue_retention_1m,arpa,ltv,"
+                          "quick_ratio,trial_conversion_rate")
+    assert code == 0, err
+    found = {m["metric"]: m["value"] for m in json.loads(out)["metrics"]}
+    assert found == {"stripe_mrr": 107.0, "customer_churn_rate": 0.25,
+                     "net_revenue_retention_1m": 1.25, "gross_revenue_retention_1m": 0.75,
+                     "arpa": 26.75, "ltv": 107.0, "quick_ratio": 2.631579,
+                     "trial_conversion_rate": 0.0}
+    code, out, err = _cli(saas_marts.parent, "metrics", PROJECT_ID, "--metrics", "arpa")
+    assert code == 0, err
+    assert out.splitlines()[1:] == [
+        "SaaS figures of the month 2026-11 (partial month: 2026-11-01 to 2026-11-10):",
+        f"  {'arpa':<28} {'$26.75':>14}"]
+
+
+def test_export_writes_the_built_marts_of_the_chosen_days(saas_marts, tmp_path):
+    # October: 31 days x the six metrics; one month of SaaS figures; the cohort rows observed
+    # in October (September's cohort in its month 1, October's in its month 0)
+    out = tmp_path / "october"
+    code, printed, err = _cli(saas_marts.parent, "export", PROJECT_ID, "--format", "csv",
+                              "--from", "2026-10-01", "--to", "2026-10-31", "--out", str(out))
+    assert code == 0, err
+    assert len(printed.splitlines()) == 8
+
+    def read(name: str) -> list[dict]:
+        with (out / f"{name}.csv").open() as f:
+            return list(csv.DictReader(f))
+
+    days = read("metrics_daily")
+    assert len(days) == 186 and {r["project_id"] for r in days} == {PROJECT_ID}
+    assert (days[0]["metric_date"], days[-1]["metric_date"]) == ("2026-10-01", "2026-10-31")
+    (october,) = read("fct_saas_metrics_monthly")
+    assert (october["metric_month"], Decimal(october["net_revenue_retention_1m"]),
+            Decimal(october["arpa"])) == ("2026-10-01", d("1.25"), d("26.75"))
+    cohorts = [(r["cohort_month"], r["months_since_start"], Decimal(r["logo_retention"]))
+               for r in read("fct_cohort_retention")]
+    assert cohorts == [("2026-09-01", "1", d("0.5")), ("2026-10-01", "0", 1)]
+
+
+@pytest.mark.browser
+def test_report_in_chromium_shows_the_saas_cards_and_the_cohort_heat_map(saas_marts):
+    # October is the latest whole month: NRR 125 %, GRR 75 %, customer churn 25 %, ARPA
+    # $26.75; November (partial, to Nov 10) 100 %, 100 %, 0 %, $26.75. Cohorts: September's
+    # (D, T1) keeps 1 of 2 customers, $19 of $38, in its month 1.
+    page = write_report(marts_source(saas_marts.parent), PROJECT_ID,
+                        saas_marts.parent / "saas-report.html")
+    dom = chromium("--dump-dom", page.as_uri())
+    cards = dict(re.findall(r'data-saas-metric="(\w+)" data-saas-value="([^"]*)"', dom))
+    assert cards == {"net_revenue_retention_1m": "1.25", "gross_revenue_retention_1m": "0.75",
+                     "customer_churn_rate": "0.25", "arpa": "26.75"}
+    assert dom.count("2026-10, the latest whole month") == 4
+    assert "2026-11 so far (partial month, 2026-11-01 to 2026-11-10): 100.0%" in dom
+    logo = dom.split('data-measure="logo"')[1].split("</table>")[0]
+    assert re.findall(r'<tr data-cohort="([\d-]+)">', logo) == ["2026-09", "2026-10"]
+    september = re.search(r'<tr data-cohort="2026-09">(.*?)</tr>', logo, re.S).group(1)
+    assert re.search(r'data-months="1"[^>]*>50%</td>', september)
+    assert 'title="cohort 2026-09, month 1 (2026-10): 50%, 1 of 2 customers paying"' in dom

@@ -18,7 +18,7 @@ from tests.pipelines.conftest import NOW, TEST_KEY, query, table_ids
 from tests.pipelines.expected import expected_backfill_ids
 from tests.processes import alive, descendants
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("spawned_dbt")]
 REPO = Path(__file__).resolve().parents[2]
 
 SYNC_SCRIPT = """

@@ -28,7 +28,7 @@ from tests.pipelines.test_sync_recovery import REPO
 from tests.postgres_databases import new_database
 from tests.processes import alive, descendants
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("spawned_dbt")]
 DAY = 86_400
 SMALL_SEGMENT = 150
 

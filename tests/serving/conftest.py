@@ -103,4 +103,57 @@ def hand_marts(tmp_path: Path) -> Path:
             "metric_month, new_mrr, expansion_mrr, reactivation_mrr, contraction_mrr, "
             "churn_mrr, fx_mrr)"
         )
+        write_saas_marts(con)
     return path
+
+
+# The SaaS marts of the hand-made file: October (the window's first month) and December (the
+# month of the last sync) are partial, November is the one whole month. NRR 1m 101 %, GRR 1m
+# 97 %, customer churn 4 % and ARPA $95.50 in November; in December so far 100 %, 100 %, 0 %,
+# $96.25. Cohorts: October's 4 customers ($400) keep 3 in November ($330: 75 %, 82.5 %) and at
+# the last sync in December ($345: 75 %, 86.25 %); November's 2 ($150) keep 1 ($90: 50 %, 60 %).
+HAND_SAAS_MONTHS = (
+    # month, first day, last day, partial, churn, gross/net MRR churn, NRR/GRR 1m, NRR/GRR 12m,
+    # ARPA, LTV, quick ratio, trial conversion
+    ("2026-10-01", "2026-10-01", "2026-10-31", True, 0.05, 0.04, 0.0, 1.0, 0.96, None, None,
+     100.0, 2000.0, 2.5, 0.5),
+    ("2026-11-01", "2026-11-01", "2026-11-30", False, 0.04, 0.03, -0.01, 1.01, 0.97, None, None,
+     95.5, 2387.5, 3.5, 0.25),
+    ("2026-12-01", "2026-12-01", "2026-12-06", True, 0.0, 0.0, 0.0, 1.0, 1.0, None, None,
+     96.25, None, None, None),
+)
+HAND_COHORTS = (
+    # cohort, month, months since, partial, customers, starting MRR, retained, retained MRR
+    ("2026-10-01", "2026-10-01", 0, True, 4, 400.0, 4, 400.0),
+    ("2026-10-01", "2026-11-01", 1, False, 4, 400.0, 3, 330.0),
+    ("2026-10-01", "2026-12-01", 2, True, 4, 400.0, 3, 345.0),
+    ("2026-11-01", "2026-11-01", 0, False, 2, 150.0, 2, 150.0),
+    ("2026-11-01", "2026-12-01", 1, True, 2, 150.0, 1, 90.0),
+)
+
+
+def write_saas_marts(con: duckdb.DuckDBPyConnection, project: str = PROJECT) -> None:
+    """marts.fct_saas_metrics_monthly and marts.fct_cohort_retention with the rows above."""
+    con.execute(
+        "create table if not exists marts.fct_saas_metrics_monthly (project_id varchar, "
+        "metric_month date, first_day date, last_day date, is_partial_month boolean, "
+        "customer_churn_rate decimal(18,6), gross_mrr_churn_rate decimal(18,6), "
+        "net_mrr_churn_rate decimal(18,6), net_revenue_retention_1m decimal(18,6), "
+        "gross_revenue_retention_1m decimal(18,6), net_revenue_retention_12m decimal(18,6), "
+        "gross_revenue_retention_12m decimal(18,6), arpa decimal(18,6), ltv decimal(18,6), "
+        "quick_ratio decimal(18,6), trial_conversion_rate decimal(18,6))"
+    )
+    con.executemany("insert into marts.fct_saas_metrics_monthly values "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(project, *row) for row in HAND_SAAS_MONTHS])
+    con.execute(
+        "create table if not exists marts.fct_cohort_retention (project_id varchar, "
+        "cohort_month date, metric_month date, months_since_start integer, "
+        "is_partial_month boolean, cohort_customers bigint, cohort_starting_mrr decimal(18,2), "
+        "retained_customers bigint, retained_mrr decimal(18,2), logo_retention decimal(18,6), "
+        "mrr_retention decimal(18,6))"
+    )
+    con.executemany(
+        "insert into marts.fct_cohort_retention values "
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, round(? / ?, 6), round(? / ?, 6))",
+        [(project, *row, row[6], row[4], row[7], row[5]) for row in HAND_COHORTS])

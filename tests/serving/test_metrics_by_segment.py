@@ -89,3 +89,8 @@ def test_a_day_outside_the_window_is_one_line(home, capsys) -> None:
     assert capsys.readouterr().err == (
         "error: no segments for project acme on 2026-12-01: pick a day inside the synced "
         "window (2026-09-01 to 2026-10-31)\n")
+
+
+def test_by_and_metrics_together_is_one_line(home, capsys) -> None:
+    assert main(["metrics", "acme", "--by", "plan", "--metrics", "arpa"]) == 2
+    assert capsys.readouterr().err.startswith("error: --by splits the month's MRR")

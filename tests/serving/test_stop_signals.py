@@ -22,7 +22,7 @@ from tests.processes import alive, descendants
 
 from .conftest import BuiltWarehouse
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("spawned_dbt")]
 
 
 def _free_port() -> int:

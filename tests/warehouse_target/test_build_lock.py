@@ -25,7 +25,7 @@ from stripe_warehouse.warehouse_target import WarehouseTarget
 from stripe_warehouse.writer_lock import WarehouseBusy
 from tests.paths import REPO_ROOT
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("spawned_dbt")]
 
 # A "machine": its own state directory on the shared server; dbt seed through run_dbt, the
 # dbt process's start and end recorded (inside the lock, around the subprocess).

@@ -16,12 +16,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import json
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 from dagster import (
     AssetKey,
@@ -45,6 +47,7 @@ from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from stripe_warehouse.build_lock import project_write_turn
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
+from stripe_warehouse.export import EXPORTED_MARTS
 from stripe_warehouse.inbox import Inbox
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build, run_dbt
@@ -131,6 +134,35 @@ def test_doctor_checks_the_server_instead_of_a_file(warehouse: Warehouse) -> Non
     (line,) = [line for line in out.splitlines() if "warehouse server" in line]
     assert "OK" in line and "answers (1 syncs of keep)" in line, out
     assert "warehouse file" not in out and "missing" not in out, out
+
+
+def test_export_and_chosen_metrics_read_each_projects_own_rows_from_the_server(
+        warehouse: Warehouse, tmp_path: Path) -> None:
+    # Tenant isolation: each project's files hold its rows only, every one the server holds.
+    for project in PROJECTS:
+        out = tmp_path / project
+        code, printed = _cli("export", project, "--format", "parquet", "--out", str(out))
+        assert code == 0, printed
+        for mart in EXPORTED_MARTS:
+            held = warehouse.target.fetch_all(
+                f"select count(*) from marts.{mart.name} where project_id = %s", [project])[0][0]
+            found = duckdb.sql(f"select project_id, count(*) from '{out}/{mart.name}.parquet' "
+                               "group by project_id").fetchall()
+            assert dict(found) == ({project: held} if held else {}), mart.name
+        assert (out / "metrics_daily.parquet").stat().st_size > 0
+        exported = duckdb.sql(f"select * from '{out}/fct_saas_metrics_monthly.parquet' "
+                              "order by metric_month").fetchall()
+        assert exported and exported == warehouse.target.fetch_all(
+            "select * from marts.fct_saas_metrics_monthly where project_id = %s "
+            "order by metric_month", [project])
+
+    ((month, arpa),) = warehouse.target.fetch_all(
+        "select metric_month, arpa from marts.fct_saas_metrics_monthly where project_id = 'keep' "
+        "order by metric_month desc limit 1")
+    code, printed = _cli("metrics", "keep", "--metrics", "arpa", "--json")
+    assert code == 0, printed
+    (figure,) = json.loads(printed)["metrics"]
+    assert (figure["month"], figure["value"]) == (month.isoformat(), float(arpa))
 
 
 def _metrics(target: WarehouseTarget) -> list[tuple]:
