@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from commands.cli_alerts import add_alert_commands
 from commands.cli_segments import add_segment_commands
+from commands.cli_semantic import add_semantic_commands
 from commands.cli_serving import add_serving_commands, marts_built
 from commands.cli_warehouse import add_warehouse_commands
 from commands.env_secrets import read_env_secret
@@ -378,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_alert_commands(commands)
     add_segment_commands(commands)
     add_warehouse_commands(commands)
+    add_semantic_commands(commands)
     return parser
 
 

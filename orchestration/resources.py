@@ -11,7 +11,6 @@ import importlib.metadata
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -36,7 +35,6 @@ from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.publish import publication
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.settings import (
-    PRIVATE_UMASK,
     make_private_dirs,
     use_private_file_modes,
 )
@@ -53,6 +51,7 @@ from stripe_warehouse.transform import (
     dbt_executable,
     fx_rate_warnings,
     project_version,
+    run_dbt_process,
 )
 from stripe_warehouse.warehouse_target import POSTGRES_DBT_ENV, WarehouseTarget
 
@@ -115,9 +114,6 @@ class WarehouseResource(ConfigurableResource):
         os.environ[DBT_EXECUTABLE_ENV] = DBT_EXECUTABLE  # for DBT_WRAPPER
 
 
-PARTIAL_PARSE_FILE_ENV = "DBT_PARTIAL_PARSE_FILE_PATH"
-
-
 def ensure_dbt_manifest(project: DbtProject | None = None, state: StateDir | None = None) -> Path:
     """Parse the dbt project when its manifest is missing or older than a model, macro or seed.
 
@@ -134,17 +130,17 @@ def ensure_dbt_manifest(project: DbtProject | None = None, state: StateDir | Non
     make_private_dirs(manifest.parent)
     # Parse aside, then swap the file in: run processes may be reading the manifest meanwhile.
     with tempfile.TemporaryDirectory(dir=manifest.parent, prefix=".parse-") as parsed:
-        result = subprocess.run(
+        # dbt writes its parse cache into the target directory (here: beside the manifest, for
+        # runs to start from); it reads one from DBT_PARTIAL_PARSE_FILE_PATH when that is set
+        # (the test suite's shared cache) and parses fully where the cache does not match
+        returncode, output = run_dbt_process(
             dbt_command(["parse", "--quiet", "--target-path", parsed]),
-            cwd=DBT_PROJECT_DIR, capture_output=True, text=True, umask=PRIVATE_UMASK,
-            # the parse cache is written beside the manifest, for runs to start from (a
-            # DBT_PARTIAL_PARSE_FILE_PATH set elsewhere by the user would take it)
-            env={**{k: v for k, v in target.dbt_process_env(os.environ).items()
-                    if k != PARTIAL_PARSE_FILE_ENV},
-                 "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_LOG_PATH": parsed},
+            {**target.dbt_process_env(os.environ),
+             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_LOG_PATH": parsed},
+            None, DBT_PROJECT_DIR,
         )
-        if result.returncode != 0:
-            detail = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["no output"]
+        if returncode != 0:
+            detail = output.strip().splitlines()[-1:] or ["no output"]
             raise WarehouseError(
                 f"dbt parse failed ({detail[0]}): fix the dbt project, then reload Dagster"
             )
@@ -177,8 +173,10 @@ def dbt_run_target(home: Path) -> Iterator[Path]:
 
     dagster-dbt would otherwise leave one new directory per run under ``./target``. It lives
     in the state directory's ``dbt/`` (owner-only, like everything a run writes), and the
-    invocation's ``run_results.json`` and ``dbt.log``, failed or not, are kept where dbt
-    leaves its own (``dbt/target/``, ``dbt/logs/``): the last build's are always in one place.
+    invocation's ``run_results.json``, ``semantic_manifest.json`` (what `stripe-warehouse mf`
+    queries: stripe_warehouse/semantic_layer.py) and ``dbt.log``, failed or not, are kept where
+    dbt leaves its own (``dbt/target/``, ``dbt/logs/``): the last build's are always in one
+    place.
     """
     root = StateDir(home).dbt
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -190,7 +188,9 @@ def dbt_run_target(home: Path) -> Iterator[Path]:
             yield Path(directory)
         finally:
             state = StateDir(home)
-            for name, kept in (("run_results.json", state.dbt_target), ("dbt.log", state.dbt_logs)):
+            for name, kept in (("run_results.json", state.dbt_target),
+                               ("semantic_manifest.json", state.dbt_target),
+                               ("dbt.log", state.dbt_logs)):
                 if (Path(directory) / name).exists():
                     kept.mkdir(mode=0o700, parents=True, exist_ok=True)
                     os.replace(Path(directory) / name, kept / name)

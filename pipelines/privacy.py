@@ -7,7 +7,8 @@ their keys except the personal ones in ``DROPPED_EVERYWHERE``. Metadata is dropp
 and values may hold anything. The one exception is the segments' (:func:`allowlist_keeping`):
 the customer and subscription metadata keys a project's owner named for segments
 (`stripe-warehouse segments`), those keys' values only; the owner decides that they are not
-personal data.
+personal data. A customer's postal address keeps its country only (``PARTIAL_FIELDS``): an
+ISO country code names no one, and revenue is split by it.
 """
 
 import multiprocessing
@@ -26,7 +27,7 @@ _AMOUNTS = frozenset({"amount", "amount_decimal", "amount_paid", "amount_request
 KEPT_FIELDS: dict[str, frozenset[str]] = {
     "customer": frozenset(
         {"id", "object", "created", "email", "currency", "delinquent", "deleted", "livemode",
-         "balance", "discount", "tax_exempt", "test_clock"}
+         "balance", "discount", "tax_exempt", "test_clock", "address"}
     ),
     "subscription": _BASE | {
         "customer", "items", "latest_invoice", "start_date", "billing_cycle_anchor",
@@ -109,6 +110,14 @@ KEPT_FIELDS: dict[str, frozenset[str]] = {
     "list": frozenset({"object", "data", "has_more", "url", "total_count"}),
     "test_helpers.test_clock": _BASE | {"frozen_time"},
 }
+# Kept keys of an object whose value is a dict of which only some keys are kept: the
+# customer's `address` keeps its ISO country code (segments, issue 22); street, city, postal
+# code and state stay out. Any other `address` (shipping, billing details, a plain nested
+# dict) is still dropped whole (DROPPED_EVERYWHERE).
+PARTIAL_FIELDS: dict[str, dict[str, frozenset[str]]] = {
+    "customer": {"address": frozenset({"country"})},
+}
+
 # Object types not listed above (payment records, tax rates...) keep ids, amounts and dates.
 FALLBACK_FIELDS = _BASE | _AMOUNTS | {"invoice", "is_default", "payment", "status_transitions"}
 
@@ -138,10 +147,28 @@ def allowlist(value: Any) -> Any:
         if kind == "event":
             return _allowlist_event(value)
         kept = KEPT_FIELDS.get(kind, FALLBACK_FIELDS)
-        return {k: allowlist(v) if isinstance(v, _CONTAINERS) else v
-                for k, v in value.items() if k in kept}
+        reduced = {k: allowlist(v) if isinstance(v, _CONTAINERS) else v
+                   for k, v in value.items() if k in kept}
+        partial = PARTIAL_FIELDS.get(kind)
+        if partial:
+            _keep_partial_fields(reduced, partial)
+        return reduced
     return {k: allowlist(v) if isinstance(v, _CONTAINERS) else v
             for k, v in value.items() if k not in DROPPED_EVERYWHERE}
+
+
+def _keep_partial_fields(obj: dict[str, Any], partial: dict[str, frozenset[str]]) -> None:
+    """Reduce each partially kept dict of ``obj`` to its listed keys with a text or null value
+    (in place); a value of another shape than Stripe's (not a dict, not null) is dropped."""
+    for key, subkeys in partial.items():
+        if key not in obj:
+            continue
+        value = obj[key]
+        if isinstance(value, dict):
+            obj[key] = {k: v for k, v in value.items()
+                        if k in subkeys and (v is None or isinstance(v, str))}
+        elif value is not None:
+            del obj[key]
 
 
 # The metadata keys a project keeps, by object type ("customer", "subscription"): the

@@ -18,6 +18,7 @@ from sandbox.catalog import (
     line_amount,
     period_end,
 )
+from sandbox.countries import pick_country
 from sandbox.discount_changes import maybe_change_discount
 from sandbox.item_mutations import maybe_remove_add_on
 from sandbox.objects import Obj
@@ -50,6 +51,7 @@ class HistorySimulator:
         self.removal_rng = random.Random(f"item-removals:{start}")
         self.seat_rng = random.Random(f"mid-period-seats:{start}")  # likewise
         self.discount_rng = random.Random(f"discount-changes:{start}")  # likewise
+        self.country_rng = random.Random(f"countries:{start}")  # likewise
 
     def simulate_customer(self, n: int) -> None:
         """Create customer number `n` and everything it ever bought."""
@@ -60,7 +62,8 @@ class HistorySimulator:
             created = self.now - 7200
         # Customers 1 and 2 always show the rare shapes (>10 items, >10 lines) to small tests.
         currency = "usd" if n <= 3 else _weighted(rng, CURRENCY_WEIGHTS)
-        cust = objects.customer(co.new_id("cus"), n, created, currency, co.livemode)
+        country = "US" if n <= 3 else pick_country(self.country_rng, currency)
+        cust = objects.customer(co.new_id("cus"), n, created, currency, co.livemode, country)
         co.register_customer(cust, n)
         co.emit("customer.created", created, cust)
         ended_at: int | None = created

@@ -22,9 +22,10 @@ _TRANSITIONS_EMPTY = {"finalized_at": None, "marked_uncollectible_at": None, "pa
 Obj = dict[str, Any]
 
 
-def planted_address(n: int) -> Obj:
-    """A recognisable fake postal address (personal data the warehouse must drop)."""
-    return {"city": "Plantedville", "country": "US", "line1": f"{n} Planted Street",
+def planted_address(n: int, country: str = "US") -> Obj:
+    """A recognisable fake postal address (personal data the warehouse must drop, but for the
+    country code)."""
+    return {"city": "Plantedville", "country": country, "line1": f"{n} Planted Street",
             "line2": None, "postal_code": "PL4 NT3D", "state": "CA"}
 
 
@@ -113,10 +114,12 @@ def discount(did: str, coupon_obj: Obj, customer: str, subscription: str | None,
             "start": start, "subscription": subscription, "subscription_item": subscription_item}
 
 
-def customer(cid: str, n: int, created: int, currency: str, livemode: bool) -> Obj:
-    """A Stripe customer with planted personal data."""
+def customer(cid: str, n: int, created: int, currency: str, livemode: bool,
+             country: str | None = "US") -> Obj:
+    """A Stripe customer with planted personal data; with `country` None, no address."""
     name = planted_name(n)
-    return {"id": cid, "object": "customer", "address": planted_address(n), "balance": 0,
+    address = None if country is None else planted_address(n, country)
+    return {"id": cid, "object": "customer", "address": address, "balance": 0,
             "created": created, "currency": currency, "default_source": None,
             "delinquent": False, "description": None, "discount": None,
             "email": f"customer{n}@example.com", "invoice_prefix": f"S{n:07X}",
@@ -125,7 +128,9 @@ def customer(cid: str, n: int, created: int, currency: str, livemode: bool) -> O
             "livemode": livemode, "metadata": {"crm_note": f"{name} prefers email"},
             "name": name, "next_invoice_sequence": 1, "phone": planted_phone(n),
             "preferred_locales": [],
-            "shipping": {"address": planted_address(n), "name": name, "phone": planted_phone(n)},
+            "shipping": None if address is None else {
+                "address": planted_address(n, country or "US"), "name": name,
+                "phone": planted_phone(n)},
             "tax_exempt": "none", "test_clock": None}
 
 

@@ -85,10 +85,12 @@ def subscribe_priced(company: Company, customer_id: str, items: list[tuple[str, 
     return sub
 
 
-def new_customer(company: Company, currency: str, at: int) -> Obj:
-    """A new customer billing in `currency`, signed up at `at`."""
+def new_customer(company: Company, currency: str, at: int, country: str | None = "US") -> Obj:
+    """A new customer billing in `currency` from `country` (None: no address), signed up at
+    `at`."""
     number = len(company.objects["customer"]) + 1
-    customer = objects.customer(company.new_id("cus"), number, at, currency, company.livemode)
+    customer = objects.customer(company.new_id("cus"), number, at, currency, company.livemode,
+                                country)
     company.register_customer(customer, number)
     company.emit("customer.created", at, customer)
     return customer
@@ -134,5 +136,5 @@ def add_pricing_shapes(company: Company, rng: random.Random) -> None:
     # at least one in any company with customers; none in an empty one (a scenario's own)
     first_signup = min((c["created"] for c in live), default=now - DAY)
     for _ in range(-(-len(live) * INR_CUSTOMERS_PER_HUNDRED // 100)):
-        customer = new_customer(company, "inr", rng.randint(first_signup, now - DAY))
+        customer = new_customer(company, "inr", rng.randint(first_signup, now - DAY), "IN")
         subscribe(customer, [("global_usd_month", 1)], currency="inr")

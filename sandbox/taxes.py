@@ -89,9 +89,9 @@ def vat_rates(company: Company, at: int) -> tuple[Obj, Obj]:
 
 
 def new_eu_customer(company: Company, at: int) -> Obj:
-    """A new customer billed in EUR, signed up at `at` (for scenarios)."""
+    """A new customer in Germany billed in EUR, signed up at `at` (for scenarios)."""
     n = len(company.objects["customer"]) + 1
-    cust = objects.customer(company.new_id("cus"), n, at, "eur", company.livemode)
+    cust = objects.customer(company.new_id("cus"), n, at, "eur", company.livemode, "DE")
     company.register_customer(cust, n)
     company.emit("customer.created", at, cust)
     return cust

@@ -1,16 +1,13 @@
-"""A dbt fork server: dbt processes forked from one that has already imported and warmed dbt.
+"""A dbt fork server: dbt processes forked from one that has already imported dbt.
 
-Every `dbt` command starts a Python process that imports dbt-core and an adapter (about 2 s of
-CPU) and, on its first parse and artifact write, generates dbt's serialisation code and JSON
-schemas (about 1 s more). For the 120 nodes of a small warehouse that is half of a build's CPU.
-A process that runs many builds (the test suite's workers; any long-lived process that sets
-``STRIPE_WAREHOUSE_DBT_FORKSERVER``) can instead start this server once: it imports dbt, runs one
-`dbt parse` to warm it, and then forks a child per command. Each command is still a process of
-its own (its DuckDB connection and file lock end with it, as :mod:`stripe_warehouse.transform`
+Every `dbt` command starts a Python process that imports dbt-core and its adapters: about 2 s
+of CPU before it reads a file. A process that runs many builds (the test suite's workers; any
+long-lived process that sets ``STRIPE_WAREHOUSE_DBT_FORKSERVER``) can instead start this server
+once: it imports dbt, then forks a child per command. Each command is still a process of its
+own (its DuckDB connection and file lock end with it, as :mod:`stripe_warehouse.transform`
 requires), with the caller's arguments, environment, working directory and umask, writing to the
 caller's stdout/stderr (file descriptors passed over the socket). Measured with a one-node
-`dbt build` (CPU of the dbt process, one machine, one run): spawned 4.3-5.2 s, forked from a
-warmed server 1.5 s.
+`dbt build` (CPU of the dbt process, one machine, one run): spawned 4.3-5.2 s, forked 2.2-3.0 s.
 
 The child must not outlive its caller (a caller holding the writer lock that dies must not
 leave dbt writing): the caller keeps its connection open until the child's exit status arrives,
@@ -122,10 +119,14 @@ def _receive_exactly(connection: socket.socket, size: int) -> bytes:
 
 # -- the server ---------------------------------------------------------------------------------
 
-def serve(path: Path, warm_up: bool = True) -> None:
-    """Import dbt, warm it with one parse, then fork a dbt process per request until SIGTERM.
-    The socket appears (atomically, by rename) only when the server is ready: callers that come
-    earlier spawn dbt themselves."""
+def serve(path: Path) -> None:
+    """Import dbt, then fork a dbt process per request until SIGTERM. The socket appears
+    (atomically, by rename) only when the server is ready: callers that come earlier spawn dbt
+    themselves.
+
+    Nothing else is run here: a fork copies only the forking thread, so the server must stay
+    single-threaded (a warm-up `dbt parse` here left two native threads, and a child then hung
+    on a lock one of them held); :func:`_accept` refuses to fork otherwise."""
     import multiprocessing.resource_tracker
 
     from dbt.cli.main import cli  # noqa: F401  (imported once, here, for every child)
@@ -133,8 +134,6 @@ def serve(path: Path, warm_up: bool = True) -> None:
     with contextlib.suppress(ImportError):
         import dbt.adapters.duckdb  # noqa: F401
         import dbt.adapters.postgres  # noqa: F401
-    if warm_up:
-        _warm_up()
     # dbt's multiprocessing locks register with one resource tracker: the server's, shared
     multiprocessing.resource_tracker.ensure_running()
     listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -178,34 +177,6 @@ def serve(path: Path, warm_up: bool = True) -> None:
             path.unlink()
 
 
-def _warm_up() -> None:
-    """One `dbt parse` of the project in this process (a scratch target directory): it
-    generates the serialisation code and schemas every later command would otherwise generate
-    again. A failure only costs the children that time."""
-    from dbt.cli.main import dbtRunner
-
-    from stripe_warehouse.transform import DBT_PROFILES_DIR, DBT_PROJECT_DIR
-
-    with tempfile.TemporaryDirectory(prefix="dbt-forkserver-") as scratch:
-        saved = dict(os.environ)
-        os.environ.update({"DBT_TARGET_PATH": scratch, "DBT_LOG_PATH": scratch,
-                           "STRIPE_WAREHOUSE_HOME": scratch,
-                           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
-        # not the shared parse cache a test session names: this parse's environment is not a
-        # state directory's, and its cache would replace theirs
-        os.environ.pop("DBT_PARTIAL_PARSE_FILE_PATH", None)
-        try:
-            dbtRunner().invoke(["parse", "--quiet", "--no-partial-parse",
-                                "--project-dir", str(DBT_PROJECT_DIR),
-                                "--profiles-dir", str(DBT_PROFILES_DIR)])
-        except Exception as error:  # noqa: BLE001 - warming is an optimisation only
-            print(f"dbt fork server: warm-up parse failed ({error}); serving cold",
-                  file=sys.stderr)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-
-
 def _accept(listening: socket.socket, selector: selectors.BaseSelector,
             children: dict[int, socket.socket]) -> None:
     connection, _ = listening.accept()
@@ -215,6 +186,11 @@ def _accept(listening: socket.socket, selector: selectors.BaseSelector,
             header += _receive_exactly(connection, _HEADER.size - len(header))
         request = json.loads(_receive_exactly(connection, _HEADER.unpack(header)[0]))
     except (OSError, ValueError):
+        connection.close()
+        return
+    if len(os.listdir("/proc/self/task")) > 1:  # not fork-safe: the caller spawns dbt
+        for fd in fds:
+            os.close(fd)
         connection.close()
         return
     sys.stdout.flush()

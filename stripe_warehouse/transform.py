@@ -52,7 +52,7 @@ StepCallback = Callable[[int, int], None]
 # lock that the server frees when that process dies): a SIGKILLed holder's dbt would go on
 # writing while the next build starts. util-linux's setpriv sets the child's parent-death
 # signal and execs dbt; it fires when the thread that started dbt ends, and that thread waits
-# for dbt (_run_streaming), so it ends only with dbt or with the process. (No preexec_fn:
+# for dbt (run_dbt_process), so it ends only with dbt or with the process. (No preexec_fn:
 # it is unsafe in a threaded process such as a Dagster run.)
 _SETPRIV = shutil.which("setpriv")
 DIE_WITH_PARENT = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
@@ -102,17 +102,17 @@ def run_dbt(
     state = StateDir.of(home)
     # DuckDB: the local writer lock; PostgreSQL: the server's build lock (every machine's)
     with dbt_build_turn(state, f"dbt {args[0] if args else ''}".strip()):
-        returncode, output = _run_streaming(command, environment, on_step, state.root)
+        returncode, output = run_dbt_process(command, environment, on_step, state.root)
     if returncode != 0:
         raise TransformError(_failure_summary(args, output, started, state))
 
 
-def _run_streaming(
+def run_dbt_process(
     command: list[str], environment: dict[str, str], on_step: StepCallback | None,
     directory: Path,
 ) -> tuple[int, str]:
-    """Run ``command`` in ``directory``; its exit code and output (stdout and stderr),
-    reporting nodes done."""
+    """Run ``command`` (a :func:`dbt_command`) in ``directory``; its exit code and output
+    (stdout and stderr), reporting nodes done. No lock: callers hold the one they need."""
     lines: list[str] = []
     # forked from a warmed dbt when this process names a fork server (the test suite does)
     process: subprocess.Popen[str] | ForkedDbt | None = start_streaming(
@@ -296,10 +296,16 @@ def project_version() -> float:
 
 def dbt_executable() -> list[str]:
     """The `dbt` of this interpreter's environment (works without an activated venv)."""
-    beside_python = Path(sys.executable).parent / "dbt"
+    return script_beside_python("dbt", "from dbt.cli.main import cli; cli()")
+
+
+def script_beside_python(name: str, entry_point: str) -> list[str]:
+    """The command of the console script `name` installed with this interpreter, else the
+    interpreter running `entry_point` (Python code calling the script's function)."""
+    beside_python = Path(sys.executable).parent / name
     if beside_python.exists():
         return [str(beside_python)]
-    return [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
+    return [sys.executable, "-c", entry_point]
 
 
 def _failure_summary(args: list[str], output: str, started: float, state: StateDir) -> str:

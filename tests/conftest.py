@@ -81,8 +81,8 @@ def shared_dbt_parse_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator
 def dbt_fork_server(shared_dbt_parse_cache: None) -> Iterator[None]:
     """One dbt fork server per test process (stripe_warehouse/dbt_forkserver.py): every dbt
     command of the session's builds, in this process and in the CLI and Dagster processes it
-    starts (they inherit the variable), is forked from a dbt already imported and warmed instead
-    of starting cold: about 3 s of CPU less per command (the suite runs hundreds).
+    starts (they inherit the variable), is forked from a process that has imported dbt instead
+    of starting cold: about 2 s of CPU less per command (the suite runs hundreds).
     Modules about process lifetimes use `spawned_dbt` to keep dbt a child of its caller."""
     from stripe_warehouse.dbt_forkserver import SOCKET_ENV, running
 

@@ -12,14 +12,19 @@
 {%- endmacro %}
 
 {#-
-  What a customer paying at a period's start still pays at its end, for net revenue retention:
-  its closing MRR with the period's FX movement (`fx_since_start`) taken out, never below 0;
-  0 once it pays nothing (ChartMogul's NRR). Gross retention caps it at the starting MRR.
+  A customer's retained MRR over a period, from its int_customer_mrr_monthly rows of the
+  period's first month (`starts`) and last month (`ends`, null once it has no row): its MRR at
+  the end of the period without the period's FX movement (MRR at the exchange rates of the
+  period's start), never below 0; 0 once churned. fct_saas_metrics_monthly's retention and the
+  per-customer fct_customer_retention_monthly read it (docs/metrics-spec.md "SaaS metrics").
 -#}
-{% macro retained_mrr(closing_mrr, fx_since_start) -%}
+{% macro retained_mrr(starts, ends) -%}
     case
-        when coalesce({{ closing_mrr }}, 0) > 0
-            then greatest({{ closing_mrr }} - ({{ fx_since_start }}), 0)
+        when coalesce({{ ends }}.closing_mrr, 0) > 0 then greatest(
+            {{ ends }}.closing_mrr
+                - ({{ ends }}.cumulative_fx_mrr
+                    - ({{ starts }}.cumulative_fx_mrr - {{ starts }}.fx_mrr)),
+            0)
         else 0
     end
 {%- endmacro %}

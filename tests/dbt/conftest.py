@@ -14,6 +14,7 @@ from stripe_warehouse.publish import published_path
 from stripe_warehouse.state_dir import WAREHOUSE_FILE
 from stripe_warehouse.transform import build
 from tests.dbt.change_scenarios import REGISTERED, ChangeScenario, Timeline, run_change_scenarios
+from tests.dbt.saas_scenario import build_saas_marts
 from tests.dbt.scenario import build_scenario
 from tests.dbt.warehouses import POSTGRES, TARGETS, NewHome, home_factory
 
@@ -34,6 +35,13 @@ def scenario_home(tmp_path_factory: pytest.TempPathFactory, dbt_target_path: Pat
     build_scenario(home)
     build(home=home)
     return home
+
+
+@pytest.fixture(scope="session")
+def saas_marts(tmp_path_factory: pytest.TempPathFactory, dbt_target_path: Path) -> Path:
+    """The SaaS-metrics company (tests/dbt/saas_scenario.py) backfilled as of its NOW and
+    built: the warehouse file, shared by the rate, cohort and semantic-layer tests."""
+    return build_saas_marts(tmp_path_factory.mktemp("saas_metrics_home"))
 
 
 @pytest.fixture()

@@ -33,6 +33,8 @@ MONEY_COLUMNS = {
     "metrics_period_comparison": ["value", "previous_value", "change"],
     "fct_saas_metrics_monthly": ["opening_mrr", "closing_mrr", "arpa", "ltv"],
     "fct_cohort_retention": ["cohort_starting_mrr", "retained_mrr"],
+    "fct_customer_retention_monthly": ["opening_mrr", "closing_mrr", "net_retained_mrr_1m",
+                                       "gross_retained_mrr_1m"],
     "fct_mrr_by_segment_monthly": ["opening_mrr", "new_mrr", "expansion_mrr", "reactivation_mrr",
                                    "contraction_mrr", "churn_mrr", "fx_mrr", "closing_mrr",
                                    "arpa"],

@@ -1,5 +1,6 @@
-"""SaaS rates and cohorts (issue 22) through the full pipeline: sandbox company -> real sync
-over HTTP -> `dbt build`, one backfill as of NOW, on DuckDB (the two-target comparison,
+"""SaaS rates and cohorts (issue 22) through the full pipeline: sandbox company
+(tests/dbt/saas_scenario.py) -> real sync over HTTP -> `dbt build`, one backfill as of NOW
+(the session's `saas_marts`), on DuckDB (the two-target comparison,
 tests/warehouse_target/test_same_marts_on_both_targets.py, covers the marts on PostgreSQL).
 
 USD only (FX is in the dbt unit tests). NOW is 2026-11-10 12:00 UTC; the backfill's window is
@@ -47,8 +48,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -56,81 +56,12 @@ import duckdb
 import pytest
 
 from commands.cli import main
-from sandbox import trials
-from sandbox.company import Company, CompanyConfig, generate_company
-from sandbox.pricing_shapes import new_customer
-from sandbox.renewals import renew_until_now
-from sandbox.server import SandboxServer
-from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.metrics import marts_source
-from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.report import write_report
-from stripe_warehouse.transform import build
 from tests.browser import chromium
-from tests.dbt.timed_sync import sync_as_of
+from tests.dbt.saas_scenario import AUG, NOV, OCT, PROJECT_ID, SEP
 
 pytestmark = pytest.mark.e2e
-
-PROJECT_ID = "saas"
-API_KEY = "sk_test_saas_metrics"
-NOW = int(datetime(2026, 11, 10, 12, tzinfo=UTC).timestamp())
-SEP, OCT, NOV, AUG = date(2026, 9, 1), date(2026, 10, 1), date(2026, 11, 1), date(2026, 8, 1)
-
-
-def at(day: str) -> int:
-    """Unix seconds of 10:00 UTC on an ISO day of 2026."""
-    return int(datetime.fromisoformat(f"2026-{day}T10:00:00+00:00").timestamp())
-
-
-def subscribe(co: Company, plan: str, start: str, trial_days: int = 0) -> dict:
-    """A new customer subscribing at `start` to one unit of `plan`; its subscription."""
-    customer = new_customer(co, "usd", at(start))
-    co.create_subscription(customer["id"], co.price_by_key(plan)["id"], at(start),
-                           trial_days=trial_days)
-    return co.objects["subscription"][-1]
-
-
-def paying(co: Company, plan: str, start: str, until: str | None = None) -> dict:
-    """A subscription paid at its start and at each monthly renewal (up to `until`)."""
-    sub = subscribe(co, plan, start)
-    sub["status"] = "active"
-    renew_until_now(co, sub, at(until) if until else None)
-    return sub
-
-
-def saas_company() -> Company:
-    co = generate_company(CompanyConfig(customers=0, years=1, seed=22, now=NOW))
-    paying(co, "starter_usd_month", "06-01")  # A
-    b = paying(co, "pro_usd_month", "06-15", until="09-20")
-    co.cancel_subscription(b["id"], at("09-20"))
-    c = paying(co, "starter_usd_month", "07-01", until="10-20")
-    co.change_quantity(c["id"], 3, at("10-20"))
-    renew_until_now(co, c)
-    d = paying(co, "starter_usd_month", "09-10", until="10-15")
-    co.cancel_subscription(d["id"], at("10-15"))
-    paying(co, "pro_usd_month", "10-03")  # E
-    t1 = subscribe(co, "starter_usd_month", "09-05", trial_days=14)
-    t1["status"] = "active"
-    renew_until_now(co, t1)
-    t2 = subscribe(co, "starter_usd_month", "09-12", trial_days=14)
-    trials.pause_at_trial_end(co, t2)
-    subscribe(co, "starter_usd_month", "10-25", trial_days=30)  # T3
-    return co
-
-
-@pytest.fixture(scope="module")
-def saas_marts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The company backfilled as of NOW and built: the warehouse file."""
-    home = tmp_path_factory.mktemp("saas_metrics_home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(SECRET_KEY_ENV, generate_key())
-        patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
-        with SandboxServer(accounts={API_KEY: saas_company()}) as server:
-            store = ConnectionStore(home)
-            store.connect(PROJECT_ID, "pro", API_KEY)
-            sync_as_of(store, PROJECT_ID, home, server.url, "backfill", NOW)
-            build(home=home)
-    yield home / "warehouse.duckdb"
 
 
 def rows(warehouse: Path, sql: str) -> dict[date, dict]:
@@ -206,6 +137,16 @@ def test_cohorts_retain_logos_and_mrr_from_their_first_mrr_month(saas_marts):
         (OCT, OCT, 0, 1, 12, 1, 12, 1, 1),
         (OCT, NOV, 1, 1, 12, 1, 12, 1, 1),
     ]
+
+
+def test_dim_customers_carries_the_billing_country(saas_marts):
+    """Issue 22: the customer's address country reaches dim_customers as `country` (A, B, T1 in
+    the US, C and D in Germany, E in France, T3 in Great Britain; T2 has no address: null)."""
+    with duckdb.connect(str(saas_marts), read_only=True) as con:
+        found = con.execute(
+            "select country, count(*) from marts.dim_customers where project_id = ? "
+            "group by country order by country nulls last", [PROJECT_ID]).fetchall()
+    assert found == [("DE", 2), ("FR", 1), ("GB", 1), ("US", 3), (None, 1)]
 
 
 def _cli(home: Path, *argv: str) -> tuple[int, str, str]:

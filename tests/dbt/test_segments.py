@@ -28,8 +28,7 @@ By hand, for the month holding D (opening before D, closing after it):
 - customer.tier: gold (A, C) 29 -> 67, expansion 38; silver (B) 12 -> 0, churn rate 1, NRR
   and GRR 0, ARPA none (no customer at the end); (none) (E) 31 -> 31.
 - subscription.channel: partner (A) 19 -> 57; web (B, E) 43 -> 31, churn 12; (none) (C) 10.
-- country: DE (A) 19 -> 57; US (B, C, E) 53 -> 41, churn 12 (once customer.address.country
-  passes the allowlist: helper sem22's change).
+- country: DE (A) 19 -> 57; US (B, C, E) 53 -> 41, churn 12.
 A later month (when today is past D's month) keeps the closing values and has no movement.
 """
 
@@ -243,8 +242,6 @@ def test_refreshes_end_with_the_backfills_segments(segment_histories):
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(strict=True, reason="customer.address.country passes the allowlist with "
-                   "helper sem22's change: remove this mark when both are merged")
 def test_country_splits_the_month_of_the_change(segment_histories):
     times, histories = segment_histories
     month = month_of(times.day(times.removed))

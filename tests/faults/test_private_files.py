@@ -50,15 +50,21 @@ def written_since(started: float) -> list[Path]:
             if p.stat().st_mtime >= started]
 
 
-def test_sync_and_build_leave_only_owner_only_files_and_nothing_in_the_repo(
-    sandbox: SandboxServer, tmp_path: Path
-) -> None:
-    home = tmp_path / "home"
+@pytest.fixture(scope="module")
+def synced(sandbox: SandboxServer, tmp_path_factory: pytest.TempPathFactory
+           ) -> tuple[Path, Built, float, subprocess.CompletedProcess[str]]:
+    """A home after a backfill that loads, builds and publishes (a Dagster run): the module's
+    tests read it in order (file modes first, then the builds that follow)."""
+    home = tmp_path_factory.mktemp("synced") / "home"
     built = connected_home(sandbox, home, KEYS[0])
     started = time.time()
-    synced = cli(home, built, "sync", "shop", "--backfill")  # loads, builds, publishes
-    assert synced.returncode == 0, synced.stderr
-    assert "marts built and published" in synced.stdout
+    return home, built, started, cli(home, built, "sync", "shop", "--backfill")
+
+
+def test_sync_and_build_leave_only_owner_only_files_and_nothing_in_the_repo(synced) -> None:
+    home, _, started, result = synced
+    assert result.returncode == 0, result.stderr
+    assert "marts built and published" in result.stdout
     found = modes(home)
     # the sync runs as a Dagster job: dbt's output goes to dagster-dbt.log
     for name in ("warehouse.duckdb", "reporting.duckdb", "dbt/target/run_results.json",
@@ -70,15 +76,10 @@ def test_sync_and_build_leave_only_owner_only_files_and_nothing_in_the_repo(
     assert written_since(started) == []
 
 
-def test_partial_parse_cache_is_kept_in_the_state_dir_and_reused(
-    sandbox: SandboxServer, tmp_path: Path
-) -> None:
-    home = tmp_path / "home"
-    built = connected_home(sandbox, home, KEYS[0])
-    # loaded only: the two builds below are the test (a third, the sync's, added nothing)
-    assert cli(home, built, "sync", "shop", "--backfill", "--no-transform").returncode == 0
-    # every build is a Dagster run: each starts from the parse cache beside Dagster's manifest
-    assert cli(home, built, "transform").returncode == 0
+def test_partial_parse_cache_is_kept_in_the_state_dir_and_reused(synced) -> None:
+    home, built, _, result = synced
+    assert result.returncode == 0, result.stderr
+    # every build is a Dagster run: the sync's left the parse cache beside Dagster's manifest
     cache = home / "dbt" / "dagster-target" / "partial_parse.msgpack"
     assert cache.exists()
     log = home / "dbt" / "logs" / "dbt.log"
@@ -90,13 +91,15 @@ def test_partial_parse_cache_is_kept_in_the_state_dir_and_reused(
 
 
 def test_two_homes_building_at_once_each_keep_their_own_run_results(
-    sandbox: SandboxServer, tmp_path: Path
+    synced, sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    homes = [tmp_path / "one", tmp_path / "two"]
-    builts = [connected_home(sandbox, home, key) for home, key in zip(homes, KEYS, strict=True)]
-    for home, built in zip(homes, builts, strict=True):
-        synced = cli(home, built, "sync", "shop", "--backfill", "--no-transform")
-        assert synced.returncode == 0, synced.stderr
+    first, first_built, _, result = synced  # loaded and built: it builds again
+    assert result.returncode == 0, result.stderr
+    second = tmp_path / "two"
+    second_built = connected_home(sandbox, second, KEYS[1])
+    loaded = cli(second, second_built, "sync", "shop", "--backfill", "--no-transform")
+    assert loaded.returncode == 0, loaded.stderr
+    homes, builts = [first, second], [first_built, second_built]
     started = time.time()
     builds = [subprocess.Popen(
         [sys.executable, "-m", "commands.cli", "transform"], env=env,

@@ -70,6 +70,10 @@ def test_each_transform_is_a_succeeded_run_of_the_transform_job(transformed: Tra
     assert [run.tags.get(FULL_REFRESH_TAG) for run in runs] == [None, "true"]
     kept = json.loads((transformed.home / "dbt" / "target" / "run_results.json").read_text())
     assert kept["args"]["full_refresh"] is True  # the last build's results, where they always are
+    # and its semantic manifest, which `stripe-warehouse mf` queries (issue 22)
+    semantic = json.loads(
+        (transformed.home / "dbt" / "target" / "semantic_manifest.json").read_text())
+    assert {"mrr", "net_revenue_retention"} <= {metric["name"] for metric in semantic["metrics"]}
 
 
 def test_metrics_daily_materialisation_carries_the_published_metrics(

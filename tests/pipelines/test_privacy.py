@@ -34,8 +34,31 @@ def test_customer_keeps_exactly_the_listed_fields(resources: dict[str, Any]) -> 
     kept = allowlist(customer)
     assert set(kept) == {
         "id", "object", "created", "email", "currency", "delinquent", "livemode", "balance",
-        "discount", "tax_exempt", "test_clock"}
+        "discount", "tax_exempt", "test_clock", "address"}
     assert "Jane Doe" not in json.dumps(kept) and "Main St" not in json.dumps(kept)
+
+
+def test_customer_address_keeps_only_its_country(resources: dict[str, Any]) -> None:
+    """Issue 22: a country code names no one and splits revenue; the rest of the address stays
+    out, also inside an event's payload and its previous attributes, and in the shipping
+    address. A customer without an address keeps its null."""
+    address = {"city": "Berlin", "country": "DE", "line1": "Hauptstr. 1", "line2": "3. OG",
+               "postal_code": "10115", "state": "BE"}
+    customer = dict(resources["customer"], address=address,
+                    shipping={"address": address, "name": "Jane Doe", "phone": "+49 30"})
+    kept = allowlist(customer)
+    assert kept["address"] == {"country": "DE"} and "shipping" not in kept
+    event = dict(resources["event"], type="customer.updated",
+                 data={"object": customer,
+                       "previous_attributes": {"address": dict(address, country="FR")}})
+    kept_event = allowlist(event)
+    assert kept_event["data"]["object"]["address"] == {"country": "DE"}
+    assert kept_event["data"]["previous_attributes"] == {"address": {"country": "FR"}}
+    text = json.dumps(kept_event)
+    for personal in ("Berlin", "Hauptstr", "3. OG", "10115", '"BE"', "Jane Doe"):
+        assert personal not in text
+    assert allowlist(dict(resources["customer"], address=None))["address"] is None
+    assert "address" not in allowlist(dict(resources["customer"], address="Hauptstr. 1"))
 
 
 def test_charge_drops_billing_and_payment_method_details(resources: dict[str, Any]) -> None:

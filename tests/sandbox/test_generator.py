@@ -396,3 +396,22 @@ def test_the_company_holds_every_shape_of_issue_14(larger_company: Company):
     assert any(p.get("transform_quantity") for p in prices)  # case 6
     assert {"graduated", "volume"} <= {p.get("tiers_mode") for p in prices}
     assert "FOREVER20" in co.deleted_coupons  # case 7
+
+
+def test_customers_are_spread_over_countries_by_their_currency(larger_company: Company):
+    """Issue 22: the billing country the warehouse keeps (sandbox/countries.py): dollar
+    customers mostly in the US, euro ones in the euro area, pound ones in Great Britain, rupee
+    ones in India; a few without an address. 600 customers, seed 42 (604 live: the seeded
+    draw's counts): 298 of 435 dollar customers in the US (68.5 %, weight 70 %), 35 of the 604
+    without an address (5.8 %)."""
+    countries: dict[str, Counter] = {}
+    for customer in larger_company.objects["customer"]:
+        if not customer.get("deleted"):
+            country = (customer["address"] or {}).get("country")
+            countries.setdefault(customer["currency"], Counter())[country] += 1
+    assert countries["usd"]["US"] == 298 and sum(countries["usd"].values()) == 435
+    assert set(countries["usd"]) == {"US", "CA", "AU", "IN", "BR", "MX", "SG", "IL", "CH", None}
+    assert set(countries["eur"]) <= {"DE", "FR", "NL", "ES", "IT", "IE", "BE", "AT", "FI", None}
+    assert len(countries["eur"]) >= 8
+    assert set(countries["gbp"]) <= {"GB", None} and set(countries["inr"]) == {"IN"}
+    assert sum(counts[None] for counts in countries.values()) == 35

@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("spawned_dbt")]
 SEED_BUILD = """
 import json, sys, time
 from stripe_warehouse import transform
-run = transform._run_streaming
+run = transform.run_dbt_process
 spans = []
 def timed(*args, **kwargs):
     started = time.time()
@@ -40,7 +40,7 @@ def timed(*args, **kwargs):
         return run(*args, **kwargs)
     finally:
         spans.append((started, time.time()))
-transform._run_streaming = timed
+transform.run_dbt_process = timed
 transform.run_dbt(["seed", "--quiet"], home=sys.argv[1])
 print(json.dumps(spans[0]))
 """
@@ -53,7 +53,7 @@ with dbt_build_turn(sys.argv[1], "a build that hangs"):
     time.sleep(600)
 """
 
-# Runs a stand-in for dbt the way run_dbt does (_run_streaming), holding the build lock; the
+# Runs a stand-in for dbt the way run_dbt does (run_dbt_process), holding the build lock; the
 # child writes its pid, then sleeps.
 HOLDER_RUNNING_DBT = """
 import sys
@@ -62,7 +62,7 @@ from stripe_warehouse import transform
 from stripe_warehouse.build_lock import dbt_build_turn
 child = "import os, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(600)"
 with dbt_build_turn(sys.argv[1], "a build whose dbt hangs"):
-    transform._run_streaming([sys.executable, "-c", "import sys\\n" + child,
+    transform.run_dbt_process([sys.executable, "-c", "import sys\\n" + child,
                               str(Path(sys.argv[1]) / "dbt.pid")], {}, None, Path(sys.argv[1]))
 """
 

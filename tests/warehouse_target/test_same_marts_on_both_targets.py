@@ -43,7 +43,8 @@ IGNORED_COLUMNS = {"built_as_of", "content_hash"}
 MARTS = ("metrics_daily", "fct_mrr_daily", "fct_revenue_daily", "fct_mrr_movements",
          "fct_mrr_movements_monthly", "fct_failed_payments_daily", "fct_subscription_mrr_daily",
          "dim_customers", "dim_subscriptions", "metrics_period_comparison",
-         "fct_saas_metrics_monthly", "fct_cohort_retention", "fct_mrr_by_segment_monthly")
+         "fct_saas_metrics_monthly", "fct_cohort_retention", "fct_customer_retention_monthly",
+         "time_spine_daily", "fct_mrr_by_segment_monthly")
 
 
 @pytest.fixture(scope="module")

@@ -50,8 +50,7 @@ final as (
         customers.customer_id,
         customers.email,
         customers.currency,
-        -- placeholder until customer.address.country passes the allowlist (helper sem22)
-        cast(null as {{ dbt.type_string() }}) as country,
+        customers.country,
         customers.created_at,
         lifespans.deleted_at,
         first_paid.first_paid_date,

@@ -28,7 +28,7 @@ segment_customers as (
         -- one-month retention: the customers paying at the month's start (FX taken out)
         case
             when customer_months.opening_mrr > 0
-                then {{ retained_mrr('customer_months.closing_mrr', 'customer_months.fx_mrr') }}
+                then {{ retained_mrr('customer_months', 'customer_months') }}
             else 0
         end as retained_mrr
     from customer_months

@@ -72,10 +72,7 @@ retained_customers as (
         period_starts.metric_month,
         period_starts.period_months,
         starts.opening_mrr,
-        -- the period's end MRR without the period's FX, never below 0; 0 once churned
-        {{ retained_mrr('ends.closing_mrr',
-            'ends.cumulative_fx_mrr - (starts.cumulative_fx_mrr - starts.fx_mrr)') }}
-            as retained_mrr
+        {{ retained_mrr('starts', 'ends') }} as retained_mrr
     from period_starts
     inner join customer_months as starts
         on period_starts.project_id = starts.project_id

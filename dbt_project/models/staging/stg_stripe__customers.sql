@@ -1,4 +1,4 @@
-{%- set paths = ['email', 'currency', 'delinquent'] -%}
+{%- set paths = ['email', 'currency', 'delinquent', 'address.country'] -%}
 
 {{ config(
     materialized='incremental',
@@ -24,6 +24,8 @@ final as (
         id as customer_id,
         {{ json_field(paths, 'email') }} as email,
         upper({{ json_field(paths, 'currency') }}) as currency,
+        {#- the ISO code only: the allowlist keeps no other part of the address -#}
+        nullif(upper({{ json_field(paths, 'address.country') }}), '') as country,
         {{ from_unix_seconds('created') }} as created_at,
         coalesce(deleted, false) as is_deleted,
         {{ json_field(paths, 'delinquent', 'boolean') }} as is_delinquent,
