@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from commands.cli_alerts import add_alert_commands
+from commands.cli_segments import add_segment_commands
 from commands.cli_semantic import add_semantic_commands
 from commands.cli_serving import add_serving_commands, marts_built
 from commands.cli_warehouse import add_warehouse_commands
@@ -376,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=cmd_demo)
     add_serving_commands(commands)
     add_alert_commands(commands)
+    add_segment_commands(commands)
     add_warehouse_commands(commands)
     add_semantic_commands(commands)
     return parser

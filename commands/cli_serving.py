@@ -59,6 +59,8 @@ def cmd_metrics(args: argparse.Namespace) -> None:
     """The six published metrics of a day, each with its like-with-like change."""
     from stripe_warehouse.metrics import format_metrics, load_metrics, metrics_json
 
+    if args.by:
+        return metrics_by_segment(args)
     if args.metrics is not None:
         _print_selected_metrics(args)
         return
@@ -67,6 +69,23 @@ def cmd_metrics(args: argparse.Namespace) -> None:
                                _parse_day(args.date))
     print(metrics_json(args.project, day, values) if args.json
           else format_metrics(args.project, day, values))
+
+
+def metrics_by_segment(args: argparse.Namespace) -> None:
+    """`metrics --by SEGMENT`: the month of `--date` split by the segment (read-only)."""
+    from stripe_warehouse.segments import (
+        format_segment_month,
+        load_segment_month,
+        segment_month_json,
+    )
+
+    if args.metrics is not None:
+        raise WarehouseError("--by splits the month's MRR, movements and rates by a segment; "
+                             "--metrics picks figures of the whole project: use one of them")
+    result = load_segment_month(_reader_db(args.state.existing().root), args.project,
+                                args.by, _parse_day(args.date))
+    print(segment_month_json(args.project, result) if args.json
+          else format_segment_month(args.project, result))
 
 
 def _print_selected_metrics(args: argparse.Namespace) -> None:
@@ -160,6 +179,10 @@ def add_serving_commands(commands: argparse._SubParsersAction) -> None:
                          help="stocks: the same day a month earlier; flows: the last 30 "
                          "complete days against the 30 before")
     metrics.add_argument("--json", action="store_true", help="machine-readable output")
+    metrics.add_argument(
+        "--by", metavar="SEGMENT",
+        help="split the month of --date by plan, price, billing_interval, currency, country "
+             "or a named metadata key (customer.KEY, subscription.KEY): MRR, movements, rates")
     metrics.add_argument("--metrics", metavar="A,B,...",
                          help="only these metrics: any of the six daily ones and the monthly "
                          "SaaS ones (customer_churn_rate, net_revenue_retention_1m, arpa, ...: "

@@ -20,7 +20,7 @@ import duckdb
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from pipelines.client import Progress, StripeReader
-from pipelines.privacy import AllowlistingDecoder
+from pipelines.privacy import AllowlistingDecoder, SegmentKeys
 from pipelines.segments import LANES, SegmentedLoad, Timings
 from pipelines.source import JSON_COLUMNS, RAW_TABLES, stripe_batches, table_columns
 from pipelines.windows import sync_window
@@ -464,13 +464,15 @@ def sync_project(
             fewer_gc_passes(),
             _decoder(decode) as decode,
             StripeReader(
-                api_key, api_base, project_id=project_id, progress=progress, decode=decode
+                api_key, api_base, project_id=project_id, progress=progress,
+                decode=_keeping_segment_keys(decode, connection.segment_keys),
             ) as reader,
         ):
             segmented.run(stripe_batches(
                 project_id, reader, kind, now=now,
                 since_event_created=connection.last_event_created,
                 last_sync_at=connection.last_sync_at,
+                segment_keys=connection.segment_keys,
             ))
         # the allowlist workers have stopped; the last packages are loaded meanwhile
         segmented.wait()
@@ -555,6 +557,15 @@ def _decoder(shared: Callable[[bytes], Any] | None) -> Iterator[Callable[[bytes]
         return
     with AllowlistingDecoder() as own:
         yield own
+
+
+def _keeping_segment_keys(decode: Callable[[bytes], Any],
+                          segment_keys: SegmentKeys | None) -> Callable[[bytes], Any]:
+    """The decoder keeping this project's named metadata keys (a batch's decoder is shared
+    by projects naming different ones); a decoder that does not allowlist is left as it is:
+    the extraction allowlists its answers with the keys."""
+    for_project = getattr(decode, "for_project", None)
+    return for_project(segment_keys) if for_project and segment_keys else decode
 
 
 @contextmanager

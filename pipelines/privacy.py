@@ -3,9 +3,12 @@
 Every Stripe object (a dict with an ``object`` name) keeps only the keys listed for its
 type, recursively, wherever it appears: top level, expanded, in lists, inside event
 payloads. Plain nested dicts (``recurring``, ``period``, ``parent``...) under a kept key keep
-their keys except the personal ones in ``DROPPED_EVERYWHERE``. Metadata is always dropped:
-its keys and values may hold anything. A customer's postal address keeps its country
-only (``PARTIAL_FIELDS``): an ISO country code names no one, and revenue is split by it.
+their keys except the personal ones in ``DROPPED_EVERYWHERE``. Metadata is dropped: its keys
+and values may hold anything. The one exception is the segments' (:func:`allowlist_keeping`):
+the customer and subscription metadata keys a project's owner named for segments
+(`stripe-warehouse segments`), those keys' values only; the owner decides that they are not
+personal data. A customer's postal address keeps its country only (``PARTIAL_FIELDS``): an
+ISO country code names no one, and revenue is split by it.
 """
 
 import multiprocessing
@@ -168,6 +171,43 @@ def _keep_partial_fields(obj: dict[str, Any], partial: dict[str, frozenset[str]]
             del obj[key]
 
 
+# The metadata keys a project keeps, by object type ("customer", "subscription"): the
+# registry's `segment_metadata_keys` (stripe_warehouse.registry.Connection).
+SegmentKeys = dict[str, tuple[str, ...]]
+SEGMENT_OBJECTS = ("customer", "subscription")
+
+
+def allowlist_keeping(value: Any, segment_keys: SegmentKeys | None) -> Any:
+    """:func:`allowlist`, then the named metadata keys of each customer and subscription put
+    back (their values only; every other metadata key stays out). Without keys it is
+    :func:`allowlist` itself, so projects naming none pay nothing for it."""
+    kept = allowlist(value)
+    if segment_keys:
+        _keep_named_metadata(value, kept, segment_keys)
+    return kept
+
+
+def _keep_named_metadata(original: Any, kept: Any, segment_keys: SegmentKeys) -> None:
+    """Walks the object and its allowlisted copy side by side (the allowlist keeps every list
+    item and the keys it keeps have the same values' shapes)."""
+    if isinstance(original, list) and isinstance(kept, list):
+        for item, kept_item in zip(original, kept, strict=False):
+            _keep_named_metadata(item, kept_item, segment_keys)
+        return
+    if not (isinstance(original, dict) and isinstance(kept, dict)):
+        return
+    kind = original.get("object")  # an event's `data` holds the object under this key
+    named = segment_keys.get(kind) if isinstance(kind, str) else None
+    metadata = original.get("metadata")
+    if named and isinstance(metadata, dict):
+        values = {key: metadata[key] for key in named if isinstance(metadata.get(key), str)}
+        if values:
+            kept["metadata"] = values
+    for key, value in kept.items():
+        if isinstance(value, _CONTAINERS) and key != "metadata":
+            _keep_named_metadata(original.get(key), value, segment_keys)
+
+
 def _allowlist_event(event: dict[str, Any]) -> dict[str, Any]:
     kept = {k: v for k, v in event.items() if k in KEPT_FIELDS["event"] and k != "data"}
     payload = event.get("data") or {}
@@ -183,9 +223,10 @@ def _allowlist_event(event: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def allowlisted_json(body: bytes) -> bytes:
-    """The JSON text of an API answer with :func:`allowlist` applied (run in worker processes)."""
-    return orjson.dumps(allowlist(orjson.loads(body)))
+def allowlisted_json(body: bytes, segment_keys: SegmentKeys | None = None) -> bytes:
+    """The JSON text of an API answer with :func:`allowlist_keeping` applied (run in worker
+    processes)."""
+    return orjson.dumps(allowlist_keeping(orjson.loads(body), segment_keys))
 
 
 PARENT_CHECK_SECONDS = 0.5
@@ -251,12 +292,30 @@ class AllowlistingDecoder:
         )
         _start_workers_deaf_to_ctrl_c(self._pool, workers)
 
-    def __call__(self, body: bytes) -> Any:
-        """The allowlisted, parsed answer."""
-        return orjson.loads(self._pool.submit(allowlisted_json, body).result())
+    def __call__(self, body: bytes, segment_keys: SegmentKeys | None = None) -> Any:
+        """The allowlisted, parsed answer (with the project's named metadata keys)."""
+        return orjson.loads(self._pool.submit(allowlisted_json, body, segment_keys).result())
+
+    def for_project(self, segment_keys: SegmentKeys | None) -> "ProjectDecoder":
+        """This decoder keeping one project's named metadata keys (a batch shares the pool)."""
+        return ProjectDecoder(self, segment_keys)
 
     def __enter__(self) -> "AllowlistingDecoder":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class ProjectDecoder:
+    """An :class:`AllowlistingDecoder` for one project: its answers keep the project's named
+    metadata keys (what a reader's ``decode(body)`` is called with)."""
+
+    allowlists = True
+
+    def __init__(self, decoder: AllowlistingDecoder, segment_keys: SegmentKeys | None) -> None:
+        self._decoder = decoder
+        self._segment_keys = segment_keys
+
+    def __call__(self, body: bytes) -> Any:
+        return self._decoder(body, self._segment_keys)

@@ -11,6 +11,7 @@ overall rate limit first.
 """
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import queue
@@ -26,7 +27,7 @@ from dlt.sources import DltSource
 
 from pipelines.client import StripeReader
 from pipelines.event_types import EVENT_TYPE_GROUPS
-from pipelines.privacy import allowlist
+from pipelines.privacy import SegmentKeys, allowlist_keeping
 from pipelines.settings import (
     INVOICE_LINES_ENDPOINT,
     INVOICE_PAYMENTS_ENDPOINT,
@@ -127,13 +128,16 @@ class _Stopped(Exception):
 class StripeExtraction:
     """The objects one sync reads, as rows grouped by table (see the module docstring)."""
 
-    def __init__(self, project_id: str, reader: StripeReader, window: SyncWindow) -> None:
+    def __init__(self, project_id: str, reader: StripeReader, window: SyncWindow,
+                 segment_keys: SegmentKeys | None = None) -> None:
         self.project_id = project_id
         self.reader = reader
-        # Pages the reader already allowlisted (in worker processes) are not walked again here:
-        # on a large backfill that second pass was a tenth of the syncing process's CPU.
+        # Pages the reader already allowlisted (in worker processes, with the project's named
+        # metadata keys) are not walked again here: on a large backfill that second pass was a
+        # tenth of the syncing process's CPU.
         self._allowlist: Callable[[Any], Any] = (
-            _already_allowlisted if getattr(reader, "delivers_allowlisted", False) else allowlist
+            _already_allowlisted if getattr(reader, "delivers_allowlisted", False)
+            else functools.partial(allowlist_keeping, segment_keys=segment_keys)
         )
         self.window = window
         self._seen: dict[str, set[str]] = {table: set() for table in RAW_TABLES}
@@ -515,12 +519,13 @@ def stripe_batches(
     now: int | None = None,
     since_event_created: int | None = None,
     last_sync_at: float | None = None,
+    segment_keys: SegmentKeys | None = None,
 ) -> Iterator[RowsByTable]:
     """The rows of one project's ``backfill`` or ``refresh`` (see windows.py), grouped by
-    table, as the listings deliver them."""
+    table, as the listings deliver them; ``segment_keys``: the metadata keys it keeps."""
     window = sync_window(kind, now=now, since_event_created=since_event_created,
                          last_sync_at=last_sync_at)
-    return StripeExtraction(project_id, reader, window).batches()
+    return StripeExtraction(project_id, reader, window, segment_keys).batches()
 
 
 def coalesced(batches: Iterator[RowsByTable], rows: int) -> Iterator[RowsByTable]:

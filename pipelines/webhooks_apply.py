@@ -41,7 +41,7 @@ import psycopg2
 
 from pipelines.client import StripeReader
 from pipelines.event_types import WEBHOOK_APPLIED_TYPES
-from pipelines.privacy import allowlist
+from pipelines.privacy import SegmentKeys, allowlist_keeping
 from pipelines.settings import (
     INVOICE_LINES_ENDPOINT,
     INVOICE_PAYMENTS_ENDPOINT,
@@ -245,7 +245,8 @@ def _apply_project(
     if not settling:
         return [], []
     with _merge_turn(state, project_id) as con:
-        merged = _merge(con, project_id, targets, settling, connection.mode == "test")
+        merged = _merge(con, project_id, targets, settling, connection.mode == "test",
+                        connection.segment_keys)
     if merged is None:
         result.waiting[project_id] = "raw tables missing: run the first sync (backfill)"
         return [], []
@@ -350,9 +351,14 @@ def _complete_lists(table: str, obj: Row, reader: StripeReader) -> Row:
     return completed
 
 
-def _rows(project_id: str, target: _Target) -> Iterator[tuple[str, Row]]:
-    """The raw-table rows of one object, shaped like the sync's (pipelines/source.py)."""
+def _rows(project_id: str, target: _Target, segment_keys: SegmentKeys | None = None
+          ) -> Iterator[tuple[str, Row]]:
+    """The raw-table rows of one object, shaped like the sync's (pipelines/source.py), with
+    the project's named metadata keys (``segment_keys``)."""
     obj = target.obj
+
+    def allowlist(value: Any) -> Any:
+        return allowlist_keeping(value, segment_keys)
 
     def row(item: Row, data: Row, **extra: Any) -> Row:
         return {"project_id": project_id, "id": item["id"], "created": item.get("created"),
@@ -494,7 +500,7 @@ class _Writer:
 
 def _merge(
     con: Any, project_id: str, targets: list[_Target], events: list[InboxEvent],
-    test_mode: bool,
+    test_mode: bool, segment_keys: SegmentKeys | None = None,
 ) -> tuple[dict[str, int], list[bool], dict[str, Any]] | None:
     """Write the targets, the events and a ``sync_runs`` row in one transaction of ``con``
     (:func:`_merge_turn`'s connection).
@@ -516,7 +522,7 @@ def _merge(
         fresh.append(is_fresh)
         if not is_fresh:
             continue
-        for table, row in _rows(project_id, target):
+        for table, row in _rows(project_id, target, segment_keys):
             if table == "subscription_versions":
                 writer.insert_new(table, row, ("project_id", "id", "version_hash"))
             else:

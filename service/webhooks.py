@@ -19,7 +19,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from pipelines.privacy import allowlist
+from pipelines.privacy import allowlist_keeping
 from service.signature import SignatureError, verify_signature
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.event_shape import event_problem
@@ -46,8 +46,10 @@ class Refusal(Exception):
         self.message = message
 
 
-def _signing_secret(store: ConnectionStore, project_id: str) -> str:
-    """The secret of an active project; the same 404 for every other case."""
+def _signing_secret(store: ConnectionStore, project_id: str
+                    ) -> tuple[str, dict[str, tuple[str, ...]] | None]:
+    """The secret of an active project, and the metadata keys its allowlist keeps; the same
+    404 for every other case."""
     if not PROJECT_ID_PATTERN.fullmatch(project_id):
         raise Refusal(404, NO_ENDPOINT)
     try:
@@ -60,7 +62,7 @@ def _signing_secret(store: ConnectionStore, project_id: str) -> str:
         raise Refusal(503, REGISTRY_UNREADABLE) from None
     if not secret:
         raise Refusal(404, NO_ENDPOINT)
-    return secret
+    return secret, connection.segment_keys
 
 
 def _check_content_type(request: Request) -> None:
@@ -112,7 +114,7 @@ async def _receive(
 ) -> JSONResponse:
     project_id = request.path_params["project_id"]
     try:
-        secret = await run_in_threadpool(_signing_secret, store, project_id)
+        secret, segment_keys = await run_in_threadpool(_signing_secret, store, project_id)
         _check_content_type(request)
         body = await _read_body(request)
         try:
@@ -123,7 +125,8 @@ async def _receive(
     except Refusal as refusal:
         return JSONResponse({"error": refusal.message}, status_code=refusal.status)
     # Only allowlisted fields reach the disk: the inbox never holds names or addresses.
-    stored = await run_in_threadpool(inbox.store, project_id, allowlist(event))
+    stored = await run_in_threadpool(inbox.store, project_id,
+                                     allowlist_keeping(event, segment_keys))
     if stored and on_stored is not None:
         on_stored()
     return JSONResponse({"received": True, "duplicate": not stored})

@@ -7,7 +7,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +130,16 @@ class Connection:
     last_failure_at: float | None = None
     last_failure_error: str | None = None
     failures_since_success: int = 0
+    # the customer and subscription metadata keys kept for segments ({"customer": [...],
+    # "subscription": [...]}): only their values pass the privacy allowlist
+    segment_metadata_keys: dict[str, list[str]] | None = None
+
+    @property
+    def segment_keys(self) -> dict[str, tuple[str, ...]] | None:
+        """The metadata keys the allowlist keeps, by object type; None when none is named."""
+        named = {kind: tuple(keys) for kind, keys in (self.segment_metadata_keys or {}).items()
+                 if keys}
+        return named or None
 
     @property
     def bound_account(self) -> str | None:
@@ -160,7 +170,11 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "alert_rules": (list, type(None)), "alert_channels": (list, type(None)),
     "last_failure_at": (int, float, type(None)), "last_failure_error": (str, type(None)),
     "failures_since_success": (int,),
+    "segment_metadata_keys": (dict, type(None)),
 }
+SEGMENT_OBJECTS = ("customer", "subscription")
+# Stripe's own limit on a metadata key; square brackets are not allowed in one
+METADATA_KEY = re.compile(r"[^\[\]]{1,40}")
 _KNOWN_FIELDS = {f.name for f in dataclasses.fields(Connection)}
 _REQUIRED_FIELDS = {f.name for f in dataclasses.fields(Connection)
                     if f.default is dataclasses.MISSING}
@@ -192,6 +206,12 @@ def _connection_problem(pid: object, fields: object) -> str | None:
         return f"project {pid} is stored under the id {fields['project_id']!r}"
     if fields["tier"] not in TIERS or fields["status"] not in STATUSES:
         return f"project {pid}: unknown tier or status"
+    keys = fields.get("segment_metadata_keys")
+    if keys is not None and not (set(keys) <= set(SEGMENT_OBJECTS) and all(
+            isinstance(named, list) and all(isinstance(k, str) and METADATA_KEY.fullmatch(k)
+                                            for k in named) for named in keys.values())):
+        return (f"project {pid}: field segment_metadata_keys is not lists of metadata keys "
+                "under customer and subscription")
     alert_problem = _alerts_problem(fields)
     if alert_problem is not None:
         return f"project {pid}: {alert_problem}"
@@ -474,6 +494,19 @@ class ConnectionStore:
         """Give a project its own refresh cron (UTC), or None to go back to its tier's."""
         cron = None if cron is None else validate_cron(cron)
         return self._update(project_id, lambda c: setattr(c, "cron", cron))
+
+    def set_segment_metadata_keys(self, project_id: str, customer: Sequence[str],
+                                  subscription: Sequence[str]) -> Connection:
+        """Name the customer and subscription metadata keys kept for segments (replacing the
+        named ones; empty lists name none). Their values pass the privacy allowlist from the
+        next sync on: the project's owner decides they hold no personal data."""
+        for key in [*customer, *subscription]:
+            if not METADATA_KEY.fullmatch(key):
+                raise WarehouseError(f"metadata key {key!r} is not a Stripe metadata key "
+                                     "(1 to 40 characters, no square brackets)")
+        named = {"customer": sorted(set(customer)), "subscription": sorted(set(subscription))}
+        return self._update(project_id, lambda c: setattr(
+            c, "segment_metadata_keys", named if customer or subscription else None))
 
     def disconnect(self, project_id: str) -> Connection:
         """Stop syncing ``project_id`` and delete its token; its data stays."""

@@ -21,7 +21,8 @@ import pytest
 
 POSTGRES = "postgres"  # stripe_warehouse.warehouse_target.POSTGRES: the variant's param id
 CHANGE_MODULES = ("tests/dbt/test_item_removal.py", "tests/dbt/test_seat_changes.py",
-                  "tests/dbt/test_many_items.py", "tests/dbt/test_item_discount_removal.py")
+                  "tests/dbt/test_many_items.py", "tests/dbt/test_item_discount_removal.py",
+                  "tests/dbt/test_segments.py")
 CHANGE_UNIT = "tests/dbt/change_scenarios"
 # modules whose variants share nothing expensive (each builds its own warehouse per target)
 SPLIT_BY_TARGET = (*CHANGE_MODULES, "tests/dbt/test_history_stability.py",
@@ -30,7 +31,7 @@ SPLIT_BY_TARGET = (*CHANGE_MODULES, "tests/dbt/test_history_stability.py",
 # 2026-12-06/07, quiet machine; both targets unless [postgres] is split off). Rough is enough:
 # what matters is that no long unit starts near the end. Others keep the collection's order.
 SLOWEST_FIRST = (
-    CHANGE_UNIT,                                      # ~300 (DuckDB; four modules' cases)
+    CHANGE_UNIT,                                      # ~300 (DuckDB; five modules' cases)
     "tests/dbt/test_history_stability.py",            # ~140 + ~140
     "tests/dbt/test_tax.py",                          # ~90 + ~90
     "tests/dbt/test_collected_revenue.py",            # ~85 + ~70

@@ -157,6 +157,15 @@
     json_keys({{ column }}, '$.{{ path }}')
 {%- endmacro %}
 
+{#- The text of the JSON object's member whose name is the SQL expression `key` (a column). -#}
+{% macro json_text_of_key(column, key) -%}
+    {{ return(adapter.dispatch('json_text_of_key', 'stripe_warehouse')(column, key)) }}
+{%- endmacro %}
+
+{% macro default__json_text_of_key(column, key) -%}
+    json_extract_string({{ column }}, '$."' || replace({{ key }}, '"', '\"') || '"')
+{%- endmacro %}
+
 {#- ---- PostgreSQL ---------------------------------------------------------------------------
   The raw `data` column is text there (pipelines/load.py) and every JSON value jsonb: each
   macro casts its column (a no-op on jsonb). A dotted path with [n] indexes becomes a
@@ -164,6 +173,10 @@
 -#}
 {% macro pg_json_path(path) -%}
     ('{ {{- (path or '') | replace('[', '.') | replace(']', '') | replace('.', ',') -}} }')::text[]
+{%- endmacro %}
+
+{% macro postgres__json_text_of_key(column, key) -%}
+    (({{ column }})::jsonb ->> {{ key }})
 {%- endmacro %}
 
 {% macro postgres__json_text(column, path) -%}

@@ -98,6 +98,8 @@ class ChangeScenario:
     # the webhook applier re-fetches the named objects from the API (else: from the payloads)
     refetch: bool = False
     scenarios: tuple[str, ...] = SCENARIOS
+    # the customer and subscription metadata keys the project keeps for segments
+    segment_metadata_keys: dict[str, list[str]] | None = None
 
     @property
     def project_id(self) -> str:
@@ -145,6 +147,8 @@ def _run_scenario(scenario: str, cases: list[ChangeScenario], made: dict[str, tu
     for spec in cases:
         store.connect(spec.project_id, "pro", spec.api_key,
                       webhook_secret=f"whsec_{spec.api_key}_0123456789")
+        if spec.segment_metadata_keys:
+            store.set_segment_metadata_keys(spec.project_id, **spec.segment_metadata_keys)
 
     def sync_all(kind: str, at: int | None) -> None:
         for spec in cases:

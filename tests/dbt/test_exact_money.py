@@ -35,6 +35,9 @@ MONEY_COLUMNS = {
     "fct_cohort_retention": ["cohort_starting_mrr", "retained_mrr"],
     "fct_customer_retention_monthly": ["opening_mrr", "closing_mrr", "net_retained_mrr_1m",
                                        "gross_retained_mrr_1m"],
+    "fct_mrr_by_segment_monthly": ["opening_mrr", "new_mrr", "expansion_mrr", "reactivation_mrr",
+                                   "contraction_mrr", "churn_mrr", "fx_mrr", "closing_mrr",
+                                   "arpa"],
 }
 DAILY_MRR = "select metric_date, mrr from marts.fct_mrr_daily order by metric_date"
 MOVEMENTS = "new_mrr + expansion_mrr + reactivation_mrr - contraction_mrr - churn_mrr + fx_mrr"

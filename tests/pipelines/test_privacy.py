@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from pipelines.privacy import AllowlistingDecoder, allowlist
+from pipelines.privacy import AllowlistingDecoder, allowlist, allowlist_keeping
 from tests.paths import STRIPE_FIXTURES
 
 FIXTURES = STRIPE_FIXTURES
@@ -189,3 +189,43 @@ def test_an_invoice_discount_keeps_its_coupons_terms_and_no_personal_data(
         k: coupon[k] for k in ("id", "percent_off", "amount_off", "currency", "duration",
                                "duration_in_months")}
     assert "metadata" not in terms
+
+
+SEGMENT_KEYS = {"customer": ("tier",), "subscription": ("channel", "region")}
+
+
+def test_named_metadata_keys_alone_pass_wherever_customers_and_subscriptions_appear(
+    resources: dict[str, Any]
+) -> None:
+    """A project naming customer `tier` and subscription `channel`/`region` for segments keeps
+    those values only: the customer's `ssn` and the subscription's `note` stay out, an item's
+    metadata too (items are not named), and a page, an event and a worker decode alike."""
+    customer = dict(resources["customer"], name="Jane Doe",
+                    metadata={"tier": "gold", "ssn": "123-45"})
+    subscription = copy.deepcopy(resources["subscription"])
+    subscription["metadata"] = {"channel": "partner", "note": "call Jane at home"}
+    subscription["items"]["data"][0]["metadata"] = {"tier": "item-level"}
+    page = {"object": "list", "data": [customer, subscription], "has_more": False}
+    kept = allowlist_keeping(page, SEGMENT_KEYS)
+    assert kept["data"][0]["metadata"] == {"tier": "gold"}
+    assert kept["data"][1]["metadata"] == {"channel": "partner"}
+    assert "metadata" not in kept["data"][1]["items"]["data"][0]
+    text = json.dumps(kept)
+    assert "123-45" not in text and "call Jane" not in text and "Jane Doe" not in text
+    event = {"id": "evt_1", "object": "event", "type": "customer.updated", "created": 1,
+             "data": {"object": customer, "previous_attributes": {"metadata": {"ssn": "9"}}}}
+    kept_event = allowlist_keeping(event, SEGMENT_KEYS)
+    assert kept_event["data"]["object"]["metadata"] == {"tier": "gold"}
+    assert "ssn" not in json.dumps(kept_event)
+    with AllowlistingDecoder(processes=1) as decode:
+        assert decode.for_project(SEGMENT_KEYS)(orjson.dumps(page)) == kept
+        assert decode(orjson.dumps(page)) == allowlist(page)  # another project: none kept
+
+
+def test_without_named_keys_metadata_is_dropped_as_before(resources: dict[str, Any]) -> None:
+    customer = dict(resources["customer"], metadata={"tier": "gold"})
+    assert allowlist_keeping(customer, None) == allowlist(customer)
+    assert "metadata" not in allowlist_keeping(customer, {"subscription": ("tier",)})
+    # a kept value re-allowlisted with the same keys (the webhook applier) stays as it is
+    once = allowlist_keeping(customer, SEGMENT_KEYS)
+    assert allowlist_keeping(once, SEGMENT_KEYS) == once

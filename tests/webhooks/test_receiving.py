@@ -10,6 +10,7 @@ import pytest
 from sandbox.webhook_sender import sign
 from service.webhooks import MAX_BODY_BYTES
 from stripe_warehouse.inbox import Inbox, inbox_path
+from stripe_warehouse.registry import ConnectionStore
 
 from .conftest import SECRET
 from .events import subscription_event
@@ -58,6 +59,21 @@ def test_inbox_keeps_only_allowlisted_fields(service):
     raw = inbox_path(service.home).read_bytes() + (
         inbox_path(service.home).with_name("inbox.sqlite-wal").read_bytes())
     assert b"evt_pii_1" in raw
+    assert b"Planted Person" not in raw
+
+
+def test_inbox_keeps_the_metadata_keys_the_project_named_and_no_other(service):
+    """acme names subscription key `channel` for segments: its value reaches the inbox, the
+    `owner` beside it does not."""
+    ConnectionStore(service.home).set_segment_metadata_keys("acme", [], ["channel"])
+    event = subscription_event("evt_named_1")
+    event["data"]["object"]["metadata"] = {"channel": "partner", "owner": "Planted Person"}
+    assert service.sender().send([event])[0].status == 200
+    with Inbox(service.home) as inbox:
+        [stored] = inbox.unapplied("acme")
+    assert stored.event["data"]["object"]["metadata"] == {"channel": "partner"}
+    raw = inbox_path(service.home).read_bytes() + (
+        inbox_path(service.home).with_name("inbox.sqlite-wal").read_bytes())
     assert b"Planted Person" not in raw
 
 

@@ -11,6 +11,8 @@ prices as (
         project_id,
         id as price_id,
         {{ json_id('data', 'product') }} as product_id,
+        {{ json_text('data', 'nickname') }} as nickname,
+        {{ json_text('data', 'lookup_key') }} as lookup_key,
         upper({{ json_text('data', 'currency') }}) as currency,
         {{ json_value('data', 'unit_amount', 'bigint') }} as unit_amount_minor,
         {{ json_text('data', 'type') }} as price_type,
