@@ -49,6 +49,7 @@ EXPORTED_MARTS = (
     ExportedMart("fct_failed_payments_daily", "metric_date"),
     ExportedMart("fct_saas_metrics_monthly", "metric_month", monthly=True),
     ExportedMart("fct_cohort_retention", "metric_month", monthly=True),
+    ExportedMart("fct_mrr_by_segment_monthly", "metric_month", monthly=True),
 )
 
 # far enough either way to hold every day a warehouse can have
