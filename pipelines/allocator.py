@@ -6,9 +6,12 @@ glibc's malloc gives threads their own arenas (up to 8 per core) and keeps what 
 for reuse by the same arena, returning only the top of each heap to the system: memory one
 thread freed sat idle while another's arena grew. With at most ``SYNC_MALLOC_ARENAS`` arenas
 the threads reuse each other's free memory, and ``malloc_trim(0)`` after each load package
-hands the free pages back (milliseconds). A 100k backfill's peak (bench/backfill_memory.py,
-the sync process and its allowlist workers together, one run each): 937 MB without the cap,
-858 MB with it, and the run was no slower (429 s -> 387 s at a similar load).
+hands the free pages back (milliseconds). Peak of a backfill (bench/backfill_memory.py, the
+sync process and its allowlist workers together; bench/results/backfill_memory.txt): at 100k
+937 MB without the cap, 858 MB with 2 arenas (one run each). Two arenas made the threads
+wait on malloc's locks: at 20k (load 3-5, two runs each) 53.1 and 58.3 s end to end without
+a cap (760, 775 MB), 62.7 and 66.5 s with 2 (700, 747 MB), 55.9 and 55.1 s with 4 (704,
+736 MB).
 
 Python's own small objects are unaffected (pymalloc); off glibc (musl, macOS) both calls are
 no-ops.
@@ -20,7 +23,7 @@ import ctypes
 import ctypes.util
 from typing import Any
 
-SYNC_MALLOC_ARENAS = 2
+SYNC_MALLOC_ARENAS = 4
 _M_ARENA_MAX = -8  # mallopt's parameter number for the arena cap (malloc.h)
 
 
