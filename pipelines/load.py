@@ -19,6 +19,7 @@ import dlt
 import duckdb
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
+from pipelines.allocator import limit_arenas, release_free_memory
 from pipelines.client import Progress, StripeReader
 from pipelines.privacy import AllowlistingDecoder, SegmentKeys
 from pipelines.segments import LANES, SegmentedLoad, Timings
@@ -74,8 +75,19 @@ log = logging.getLogger(__name__)
 # Pages and rows hold no reference cycles; collecting less often frees the same memory.
 SYNC_GC_THRESHOLD = (100_000, 50, 100)
 
-# DuckDB would take up to 80% of RAM for the merges; beyond this it spills to disk.
-LOAD_MEMORY_LIMIT = "512MB"
+# DuckDB's settings for a sync's loads (its default memory_limit is 80% of RAM). Each load
+# turn ends by closing the warehouse, which checkpoints it: at 100k customers that took up to
+# 20 s and all the memory DuckDB was allowed, beside the extraction's own, and made the
+# backfill's peak (issue 18 goal 3: 1240 MB with 512MB here, bench/results/
+# backfill_memory.txt). Beyond the limit DuckDB spills to disk. 256MB alone failed at 100k
+# ("Out of Memory Error ... 270.3 MiB/244.1 MiB used"); it holds the merges and checkpoints
+# when rows need not keep their insertion order (nothing reads raw tables in it: merges and
+# models key on ids) and one thread works, whose buffers come out of the same limit.
+LOAD_DUCKDB_SETTINGS: dict[str, Any] = {
+    "memory_limit": "256MB",
+    "preserve_insertion_order": False,
+    "threads": 1,
+}
 
 SYNC_RUN_COLUMNS: dict[str, dict[str, Any]] = {
     "project_id": {"data_type": "text", "nullable": False},
@@ -326,8 +338,7 @@ def _destination(state: StateDir, project_id: str) -> Any:
         return dlt.destinations.postgres(
             credentials=target.dsn, staging_dataset_name_layout=f"%s_staging_{project_id}")
     return dlt.destinations.duckdb(
-        DuckDbCredentials(str(state.warehouse),
-                          global_config={"memory_limit": LOAD_MEMORY_LIMIT})
+        DuckDbCredentials(str(state.warehouse), global_config=dict(LOAD_DUCKDB_SETTINGS))
     )
 
 
@@ -376,6 +387,7 @@ def sync_project(
     (its worker processes take a second to start).
     """
     phase = phase or (lambda name: None)
+    limit_arenas()  # before the sync starts its threads (allocator.py)
     connection = store.get(project_id)
     if connection.status != "active":
         raise WarehouseError(
@@ -456,6 +468,7 @@ def sync_project(
                 loaded = lane.load()
                 if final:
                     recorded.append(record(con, loaded))
+            release_free_memory()  # the package's pages, rows and Arrow buffers (allocator.py)
 
         segmented = SegmentedLoad(lane_pipeline, _file_format(target), load_turn, phase,
                                   lanes=len(names))
