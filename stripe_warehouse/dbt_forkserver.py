@@ -259,10 +259,28 @@ def _run_child(request: dict[str, Any], fds: list[int], connection: socket.socke
 
         traceback.print_exc()
     finally:
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.flush()
+        _close_as_an_exit_would()
         os._exit(code)
+
+
+def _close_as_an_exit_would() -> None:
+    """What a spawned dbt's interpreter does on exit, which ``os._exit`` skips (it must: the
+    server's own ``finally`` and exit handlers are not the child's): close dbt-duckdb's
+    database, so that DuckDB checkpoints its write-ahead log into the file as the last
+    connection closes (left as a .wal otherwise, which a copy of the file alone would miss),
+    and flush the output."""
+    with contextlib.suppress(Exception):
+        connections = sys.modules.get("dbt.adapters.duckdb.connections")
+        manager = getattr(connections, "DuckDBConnectionManager", None)
+        if manager is not None and manager._ENV is not None:
+            manager._ENV.close()
+            manager._ENV = None
+        import gc
+
+        gc.collect()
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
 
 
 @contextlib.contextmanager

@@ -5,12 +5,14 @@ spawns dbt as before."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from stripe_warehouse import dbt_forkserver, transform
@@ -94,3 +96,21 @@ def test_without_a_server_dbt_is_spawned(tmp_path: Path, monkeypatch: pytest.Mon
     assert dbt_forkserver.start_streaming(["--version"], {}, tmp_path, 0o077) is None
     with pytest.raises(transform.TransformError, match=NO_SUCH_OPTION):
         transform.run_dbt(["build", "--no-such-flag"], home=tmp_path)
+
+
+def test_a_forked_dbt_leaves_its_writes_in_the_warehouse_file_not_a_wal(
+        server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spawned dbt's exit closes DuckDB, which checkpoints its log into the file; a forked
+    one must too (it ends with os._exit): a copy of warehouse.duckdb alone (as the scenario
+    tests make) then holds the seeds. Without the close the seed stayed in a .wal (test fails)."""
+    monkeypatch.setenv(dbt_forkserver.SOCKET_ENV, server)
+    home = tmp_path / "home"
+    home.mkdir()
+    transform.run_dbt(["seed", "--quiet", "--select", "currency_exponents"], home=home)
+    assert not (home / "warehouse.duckdb.wal").exists()
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(home / "warehouse.duckdb", copy)
+    with duckdb.connect(str(copy), read_only=True) as con:
+        assert con.execute("select count(*) from intermediate.currency_exponents").fetchone()[0] \
+            == len((REPO_ROOT / "dbt_project/seeds/currency_exponents.csv").read_text()
+                   .strip().splitlines()) - 1
