@@ -171,14 +171,7 @@ item_segments as (
         coalesce(metadata.metadata_value, '(none)') as segment_value,
         labelled_items.net_mrr_usd
     from labelled_items
-    inner join metadata_keys
-        on labelled_items.project_id = metadata_keys.project_id
-        and metadata_keys.object_type = 'subscription'
-    left join metadata
-        on labelled_items.project_id = metadata.project_id
-        and metadata.object_type = 'subscription'
-        and labelled_items.subscription_id = metadata.object_id
-        and metadata_keys.metadata_key = metadata.metadata_key
+    {{ named_metadata_joins('labelled_items', 'subscription', 'subscription_id') }}
 ),
 
 item_segment_totals as (
@@ -224,14 +217,7 @@ customer_segments as (
         'customer.' || metadata_keys.metadata_key as segment,
         coalesce(metadata.metadata_value, '(none)') as segment_value
     from labelling_days
-    inner join metadata_keys
-        on labelling_days.project_id = metadata_keys.project_id
-        and metadata_keys.object_type = 'customer'
-    left join metadata
-        on labelling_days.project_id = metadata.project_id
-        and metadata.object_type = 'customer'
-        and labelling_days.customer_id = metadata.object_id
-        and metadata_keys.metadata_key = metadata.metadata_key
+    {{ named_metadata_joins('labelling_days', 'customer', 'customer_id') }}
 ),
 
 final as (
