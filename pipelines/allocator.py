@@ -20,7 +20,6 @@ no-ops.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from typing import Any
 
 SYNC_MALLOC_ARENAS = 4
@@ -28,11 +27,11 @@ _M_ARENA_MAX = -8  # mallopt's parameter number for the arena cap (malloc.h)
 
 
 def _glibc() -> Any:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
+    # CDLL(None) is dlopen(NULL): the symbols the interpreter already has, libc's among them.
+    # Not ctypes.util.find_library("c"), which runs `ldconfig -p` in a subprocess (importing
+    # the Dagster definitions must start no process: test_definitions_load).
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(None)
         libc.malloc_trim  # noqa: B018 - glibc only: the lookup fails on other C libraries
         libc.mallopt  # noqa: B018
     except (OSError, AttributeError):
