@@ -17,7 +17,6 @@ before the changes. Then, on D:
 
 import datetime as dt
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.errors import WarehouseError
 from stripe_warehouse.registry import Connection, ConnectionStore
 from tests.alerts.receivers import HttpReceiver, http_receiver
+from tests.command_env import command_env
 from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -137,10 +137,9 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     with SandboxServer(accounts={API_KEY: company}) as sandbox, http_receiver() as hook, \
             pytest.MonkeyPatch.context() as mp:
         mp.setenv(SECRET_KEY_ENV, secret_key)  # for the in-process syncs
-        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO_ROOT),
-               "STRIPE_WAREHOUSE_HOME": str(home), SECRET_KEY_ENV: secret_key,
-               "STRIPE_API_BASE": sandbox.url, "SHOP_KEY": API_KEY,
-               "HOOK_SECRET": SIGNING_SECRET}
+        env = command_env(STRIPE_WAREHOUSE_HOME=str(home), **{SECRET_KEY_ENV: secret_key},
+                          STRIPE_API_BASE=sandbox.url, SHOP_KEY=API_KEY,
+                          HOOK_SECRET=SIGNING_SECRET)
         outputs = {"connect": cli(env, "connect", PROJECT, "--tier", "pro",
                                   "--api-key-env", "SHOP_KEY")}
         for n, rule in enumerate([("churned_mrr", f"${lost - 1}"),

@@ -1,7 +1,6 @@
 """The `stripe-warehouse` command, run as a real process against the sandbox."""
 
 import argparse
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from commands.cli import build_parser
 from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from stripe_warehouse.crypto import generate_key, load_key
+from tests.command_env import command_env
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = 1_780_000_000
@@ -27,14 +27,12 @@ def sandbox() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def env(tmp_path: Path, sandbox: SandboxServer) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO),
-        "STRIPE_WAREHOUSE_HOME": str(tmp_path / "home"),
-        "STRIPE_WAREHOUSE_SECRET_KEY": generate_key(),
-        "STRIPE_API_BASE": sandbox.url,
-        "SHOP_KEY": "sk_test_cli",
-    }
+    return command_env(
+        STRIPE_WAREHOUSE_HOME=str(tmp_path / "home"),
+        STRIPE_WAREHOUSE_SECRET_KEY=generate_key(),
+        STRIPE_API_BASE=sandbox.url,
+        SHOP_KEY="sk_test_cli",
+    )
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

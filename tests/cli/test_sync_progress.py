@@ -20,6 +20,7 @@ from sandbox.company import CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from stripe_warehouse.crypto import generate_key
 from stripe_warehouse.progress import PHASES, PlainProgress
+from tests.command_env import command_env
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = 1_780_000_000
@@ -36,12 +37,11 @@ def sandbox() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def env(tmp_path: Path, sandbox: SandboxServer) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO),
-        "STRIPE_WAREHOUSE_HOME": str(tmp_path / "home"),
-        "STRIPE_WAREHOUSE_SECRET_KEY": generate_key(), "STRIPE_API_BASE": sandbox.url,
-        "SHOP_KEY": KEY, "TERM": "xterm-256color", "COLUMNS": "120",
-    }
+    env = command_env(
+        STRIPE_WAREHOUSE_HOME=str(tmp_path / "home"),
+        STRIPE_WAREHOUSE_SECRET_KEY=generate_key(), STRIPE_API_BASE=sandbox.url,
+        SHOP_KEY=KEY, TERM="xterm-256color", COLUMNS="120",
+    )
     connected = subprocess.run(
         [sys.executable, "-m", "commands.cli", "connect", "shop", "--tier", "basic",
          "--api-key-env", "SHOP_KEY"], env=env, cwd=REPO, capture_output=True, text=True,

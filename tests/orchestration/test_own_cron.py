@@ -20,6 +20,7 @@ from orchestration.sensors import own_cron_requests, own_cron_sensor
 from stripe_warehouse.demo_project import mark_demo
 from stripe_warehouse.registry import ConnectionStore, InvalidRegistry
 from stripe_warehouse.tiers import InvalidCron
+from tests.command_env import command_env
 
 from .test_tier_schedules import MIDNIGHT, requested
 
@@ -132,9 +133,8 @@ def test_a_registry_with_a_bad_cron_is_reported_as_damaged(projects: ConnectionS
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO),
-           "STRIPE_WAREHOUSE_HOME": str(home),
-           "STRIPE_WAREHOUSE_SECRET_KEY": os.environ["STRIPE_WAREHOUSE_SECRET_KEY"]}
+    env = command_env(STRIPE_WAREHOUSE_HOME=str(home),
+                      STRIPE_WAREHOUSE_SECRET_KEY=os.environ["STRIPE_WAREHOUSE_SECRET_KEY"])
     return subprocess.run([sys.executable, "-m", "commands.cli", *args], env=env,
                           cwd=REPO, capture_output=True, text=True, timeout=120)
 

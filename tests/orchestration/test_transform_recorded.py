@@ -19,6 +19,7 @@ from orchestration.translators import METRICS_DAILY_KEY
 from orchestration.ui import dagster_home
 from sandbox.company import CompanyConfig, generate_company
 from stripe_warehouse.transform import DAGSTER_TARGET
+from tests.command_env import command_env
 from tests.paths import REPO_ROOT
 from tests.webhooks.warehouse import load_backfill
 
@@ -38,8 +39,7 @@ class Transformed:
 def transform(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "commands.cli", "transform", *args], cwd=REPO_ROOT,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT),
-             "STRIPE_WAREHOUSE_HOME": str(home)},
+        env=command_env(PATH="/usr/bin:/bin", STRIPE_WAREHOUSE_HOME=str(home)),
         capture_output=True, text=True, timeout=300)
 
 

@@ -20,6 +20,7 @@ from sandbox.server import SandboxServer
 from sandbox.webhook_sender import WebhookSender
 from stripe_warehouse.crypto import generate_key
 from stripe_warehouse.inbox import inbox_path
+from tests.command_env import command_env
 from tests.paths import REPO_ROOT
 from tests.webhooks.process import start_service
 from tests.webhooks.warehouse import load_backfill
@@ -40,8 +41,7 @@ def test_cli_transform_during_a_dagster_run_waits_for_it_then_succeeds(tmp_path:
     dagster_run = start_writer(home, "Dagster run 1a2b3c4d: dbt build", "forever")
     command = subprocess.Popen(
         [sys.executable, "-m", "commands.cli", "transform"], cwd=REPO_ROOT,
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO_ROOT),
-             "STRIPE_WAREHOUSE_HOME": str(home)},
+        env=command_env(STRIPE_WAREHOUSE_HOME=str(home)),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert command.stderr is not None

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from stripe_warehouse.writer_lock import WarehouseBusy, read_holder, warehouse_writer
+from tests.command_env import command_env
 from tests.paths import REPO_ROOT
 
 from .holders import holding_writer, start_writer
 
 
 def cli(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO_ROOT),
-                   "STRIPE_WAREHOUSE_HOME": str(home), **env}
+    environment = command_env(STRIPE_WAREHOUSE_HOME=str(home), **env)
     return subprocess.run([sys.executable, "-m", "commands.cli", *args], env=environment,
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
 
