@@ -30,7 +30,17 @@ from tests.postgres_databases import new_database
 _held: list[int] = []  # the basetemp lock's descriptor, held until the process exits
 
 
+class _ExtendedMarker:
+    """Marks `extended` before pytest's `-m` deselects (the ordering hook below runs last)."""
+
+    @staticmethod
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+        scheduling.mark_extended(items)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_ExtendedMarker(), "stripe_warehouse_extended_marker")
     basetemp = config.option.basetemp
     if not basetemp or hasattr(config, "workerinput"):  # xdist workers live inside it
         return

@@ -27,6 +27,15 @@ CHANGE_UNIT = "tests/dbt/change_scenarios"
 # modules whose variants share nothing expensive (each builds its own warehouse per target)
 SPLIT_BY_TARGET = (*CHANGE_MODULES, "tests/dbt/test_history_stability.py",
                    "tests/dbt/test_tax.py", "tests/dbt/test_collected_revenue.py")
+# The PostgreSQL variants of the scenario modules (each builds its warehouses again, on the
+# server: ~10 minutes of worker time) are marked `extended`: `make test` leaves them out to keep
+# within its 30-minute budget, `make test-extended` runs them, and CI (.ci/run) runs both. The
+# PostgreSQL target stays in `make test` through the two-target comparisons (every relation of a
+# generated company, row for row: test_same_marts_on_both_targets, test_e2e_metrics) and the
+# writer, Dagster, lock and server modules.
+EXTENDED_UNITS = tuple(f"{unit}[{POSTGRES}]" for unit in (
+    CHANGE_UNIT, "tests/dbt/test_history_stability.py", "tests/dbt/test_tax.py",
+    "tests/dbt/test_collected_revenue.py"))
 # Longest first; seconds of one worker (clean-clone CI runs and bench/results/test_suite_time.txt,
 # 2026-12-06/07, quiet machine; both targets unless [postgres] is split off). Rough is enough:
 # what matters is that no long unit starts near the end. Others keep the collection's order.
@@ -71,6 +80,13 @@ def rank(nodeid: str) -> int:
     a module's tests stay together in a run in one process), the rest after."""
     base = work_unit(nodeid).removesuffix(f"[{POSTGRES}]")
     return SLOWEST_FIRST.index(base) if base in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+
+def mark_extended(items: list[pytest.Item]) -> None:
+    """Marks the tests of `EXTENDED_UNITS` `extended` (deselected by `make test`)."""
+    for item in items:
+        if work_unit(item.nodeid) in EXTENDED_UNITS:
+            item.add_marker(pytest.mark.extended)
 
 
 def order_slowest_first(items: list[pytest.Item]) -> None:
