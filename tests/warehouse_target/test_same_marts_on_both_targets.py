@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from sandbox.company import CompanyConfig, generate_company
+from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.server import SandboxServer
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.errors import WarehouseError
@@ -47,6 +47,10 @@ MARTS = ("metrics_daily", "fct_mrr_daily", "fct_revenue_daily", "fct_mrr_movemen
          "time_spine_daily", "fct_mrr_by_segment_monthly")
 
 
+def compared_company() -> Company:
+    return generate_company(CompanyConfig(customers=120, seed=17, now=REFRESH_AT))
+
+
 @pytest.fixture(scope="module")
 def both_warehouses(tmp_path_factory, postgres_url) -> Iterator[tuple[Path, Path]]:
     """(DuckDB home, PostgreSQL home): one company backfilled at NOW, built, then refreshed
@@ -54,7 +58,7 @@ def both_warehouses(tmp_path_factory, postgres_url) -> Iterator[tuple[Path, Path
     duck_home = tmp_path_factory.mktemp("duckdb_home")
     pg_home = tmp_path_factory.mktemp("postgres_home")
     WarehouseTarget.postgres(postgres_url).save(pg_home)
-    company = generate_company(CompanyConfig(customers=120, seed=17, now=REFRESH_AT))
+    company = compared_company()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SECRET_KEY_ENV, generate_key())
         with SandboxServer(accounts={API_KEY: company}) as server:
@@ -128,6 +132,36 @@ def _rows(fetch, relation: str, columns: list[tuple[str, str]],
     canonical = [tuple(_canonical(value, name in json_columns)
                        for (name, _), value in zip(columns, row, strict=True)) for row in rows]
     return sorted(canonical, key=repr)
+
+
+def test_the_compared_company_carries_the_shapes_of_the_extended_scenarios() -> None:
+    """`make test` leaves the scenario modules' PostgreSQL variants to `make test-extended`
+    (tests/scheduling.py EXTENDED_UNITS): their shapes reach PostgreSQL in `make test` through
+    this comparison, so the company compared here must carry each of them (seed 17 has 4 bank
+    debits, 3 invoices paid out of band, 3 credit notes, 1
+    tax-inclusive price, 2 graduated + 1 volume + 2 package prices, 4 removed add-ons, 1 pending
+    proration, 1 discount change, 1 deleted coupon). Lost disputes are not among them: they
+    reach PostgreSQL only in `make test-extended` (test_collected_revenue)."""
+    company = compared_company()
+    objects = company.objects
+    prices = objects["price"]
+    shapes = {
+        "bank debits": sum(1 for charge in objects["charge"]
+                           if (charge.get("payment_method_details") or {}).get("type")
+                           == "us_bank_account"),
+        "paid out of band": sum(1 for invoice in objects["invoice"]
+                                if invoice.get("paid_out_of_band")),
+        "credit notes": len(objects["credit_note"]),
+        "tax-inclusive prices": sum(1 for p in prices if p.get("tax_behavior") == "inclusive"),
+        "graduated prices": sum(1 for p in prices if p.get("tiers_mode") == "graduated"),
+        "volume prices": sum(1 for p in prices if p.get("tiers_mode") == "volume"),
+        "package prices": sum(1 for p in prices if p.get("transform_quantity")),
+        "removed add-ons": len(company.removed_items),
+        "pending prorations": len(company.pending_prorations),
+        "discount changes": len(company.discount_changes),
+        "deleted coupons": len(company.deleted_coupons),
+    }
+    assert [shape for shape, count in shapes.items() if count == 0] == []
 
 
 def test_every_model_has_the_same_rows_on_duckdb_and_postgres(both_warehouses):
