@@ -138,9 +138,9 @@ def test_the_compared_company_carries_the_shapes_of_the_extended_scenarios() -> 
     """`make test` leaves the scenario modules' PostgreSQL variants to `make test-extended`
     (tests/scheduling.py EXTENDED_UNITS): their shapes reach PostgreSQL in `make test` through
     this comparison, so the company compared here must carry each of them (seed 17 has 4 bank
-    debits, 3 invoices paid out of band, 3 credit notes, 1
-    tax-inclusive price, 2 graduated + 1 volume + 2 package prices, 4 removed add-ons, 1 pending
-    proration, 1 discount change, 1 deleted coupon). Lost disputes are not among them: they
+    debits, 3 invoices paid out of band, 3 credit notes, 1 tax-inclusive price, 2 graduated +
+    1 volume + 2 package prices, 4 removed add-ons, 1 pending proration, 1 discount change, 1
+    deleted coupon). Lost disputes are not among them: they
     reach PostgreSQL only in `make test-extended` (test_collected_revenue)."""
     company = compared_company()
     objects = company.objects
