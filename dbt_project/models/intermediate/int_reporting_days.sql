@@ -6,9 +6,8 @@
   next one (a DST change gives a day of 23 or 25 hours); `day_ends_at` is the instant the
   day's state is read at: midnight after the day, or the last sync for "today" (a partial day).
 -#}
-{%- set runs = source('stripe', 'sync_runs') -%}
 with sync_runs as (
-    select * from {{ runs }}
+    select * from {{ source('stripe', 'sync_runs') }}
     where status = 'succeeded'
 ),
 
@@ -31,27 +30,23 @@ windows as (
     group by sync_runs.project_id, time_zones.reporting_time_zone
 ),
 
--- UTC days, one more on each side: a local day is at most one day off its UTC day
-spine as (
-    {{ dbt.date_spine(
-        'day',
-        "(select coalesce(cast(min(window_start) as date), current_date) - 1 from " ~ runs
-            ~ " where status = 'succeeded')",
-        "(select coalesce(cast(max(finished_at) as date), current_date) + 2 from " ~ runs
-            ~ " where status = 'succeeded')"
-    ) }}
+-- each window's days: first_day + 0, 1, ... (numbered per window, no spine over every project)
+numbered as (
+    select
+        windows.*,
+        {{ numbers_from_one_to(dbt.datediff('windows.first_day', 'windows.last_day', 'day')
+            ~ ' + 1') }} as day_number
+    from windows
 ),
 
 days as (
     select
-        windows.project_id,
-        windows.reporting_time_zone,
-        cast(spine.date_day as date) as metric_date,
-        windows.last_day,
-        windows.as_of
-    from windows
-    inner join spine
-        on cast(spine.date_day as date) between windows.first_day and windows.last_day
+        project_id,
+        reporting_time_zone,
+        cast({{ dbt.dateadd('day', 'day_number - 1', 'first_day') }} as date) as metric_date,
+        last_day,
+        as_of
+    from numbered
 ),
 
 bounded as (
