@@ -43,7 +43,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from commands.cli import main
@@ -55,6 +54,7 @@ from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.registry import ConnectionStore
 from stripe_warehouse.transform import build
 from tests.dbt.timed_sync import sync_as_of
+from tests.dbt.warehouses import POSTGRES, home_factory, reading_warehouse
 
 pytestmark = pytest.mark.e2e
 
@@ -98,7 +98,7 @@ def _figures(home: Path) -> dict[str, dict]:
     """Per project: MRR, expansion, invoice payments, standalone charges by day; month
     closings and expansions; the reporting days' bounds."""
     found: dict[str, dict] = {}
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+    with reading_warehouse(home) as con:
         def by_day(sql: str, project: str) -> dict:
             return dict(con.execute(sql, [project]).fetchall())
 
@@ -131,26 +131,30 @@ def _connect(store: ConnectionStore) -> None:
         store.connect(project, "pro", key)
 
 
+def _backfilled(home: Path, patch: pytest.MonkeyPatch) -> dict[str, dict]:
+    """Both projects, ny in New York, backfilled as of Nov 3 12:00 UTC (after every change)
+    into `home` and built: their figures."""
+    companies = {project: _company() for project in KEYS}
+    for co, b in companies.values():
+        _change(co, b)
+    with SandboxServer(accounts={KEYS[p]: companies[p][0] for p in KEYS}) as server:
+        patch.setenv("STRIPE_WAREHOUSE_HOME", str(home))
+        store = ConnectionStore(home)
+        _connect(store)
+        assert main(["timezone", "ny", NEW_YORK]) == 0
+        for project in KEYS:
+            sync_as_of(store, project, home, server.url, "backfill", BACKFILL_LATE)
+        build(home=home)
+        return _figures(home)
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict[str, object]:
     """{"backfill": figures, "before_zone": figures, "refreshes": [figures, figures]}."""
     results: dict[str, object] = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SECRET_KEY_ENV, generate_key())
-        late = tmp_path_factory.mktemp("tz_backfill")
-        companies = {project: _company() for project in KEYS}
-        for co, b in companies.values():
-            _change(co, b)
-        with SandboxServer(accounts={KEYS[p]: companies[p][0] for p in KEYS}) as server:
-            patch.setenv("STRIPE_WAREHOUSE_HOME", str(late))
-            store = ConnectionStore(late)
-            _connect(store)
-            assert main(["timezone", "ny", NEW_YORK]) == 0
-            for project in KEYS:
-                sync_as_of(store, project, late, server.url, "backfill", BACKFILL_LATE)
-            build(home=late)
-            results["backfill"] = _figures(late)
-
+        results["backfill"] = _backfilled(tmp_path_factory.mktemp("tz_backfill"), patch)
         early = tmp_path_factory.mktemp("tz_refresh")
         companies = {project: _company() for project in KEYS}
         with SandboxServer(accounts={KEYS[p]: companies[p][0] for p in KEYS}) as server:
@@ -233,3 +237,16 @@ def test_a_zone_change_moves_every_day_of_the_project_at_the_next_build(built):
     for figure in ("mrr", "expansion", "days"):
         assert {d: after[figure].get(d) for d in common} == {
             d: backfilled[figure].get(d) for d in common}, figure
+
+
+@pytest.mark.postgres
+def test_postgresql_gives_the_same_local_days(built, tmp_path_factory, postgres_url):
+    """The same backfill on a PostgreSQL warehouse (the zone conversions are the same SQL,
+    `at time zone`, on both targets): the same figures as on DuckDB, hand-checked above."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SECRET_KEY_ENV, generate_key())
+        home = home_factory(tmp_path_factory, POSTGRES, postgres_url)("tz_postgres")
+        found = _backfilled(home, patch)
+    assert found["ny"]["days"][NOV1] == (datetime(2026, 11, 1, 4), datetime(2026, 11, 2, 5))
+    assert found["ny"]["standalone"][NOV1] == 50
+    assert found == built["backfill"]
