@@ -36,7 +36,8 @@ with days as (
     {{ only_days_to_rebuild('reporting_days') }}
 ),
 
--- each project's reporting time zone: the local days of the few instants below
+-- each project's reporting time zone: the local days of the few instants below (`zone`)
+{%- set zone = "coalesce(time_zones.reporting_time_zone, 'UTC')" %}
 time_zones as (
     select distinct project_id, reporting_time_zone from days
 ),
@@ -122,7 +123,6 @@ item_discounts as (
     where subscription_item_id is not null
 ),
 
-{%- set zone = "coalesce(time_zones.reporting_time_zone, 'UTC')" %}
 -- (filtering this CTE on `is_estimated` made DuckDB drop the discounts of every row)
 removals as (
     select
