@@ -14,19 +14,19 @@ Both companies, by hand (starter: $19.00 a month per unit):
   = 1 233 000 s / 2 678 400 s of the month; +5700 x that = 2624 cents for 3 units, -1900 x
   that = -875 cents for the unused unit: an invoice payment of $17.49.
 - C (a customer since Nov 2 04:00 UTC) pays a one-off $50.00 charge at 2026-11-02 04:30
-  UTC = Nov 1 23:30 EST.
+  UTC = Nov 1 23:30 EST, and one of $20.00 at 2026-11-03 02:00 UTC = Nov 2 21:00 EST.
 
 ny (MRR at local midnight ending the day):
 - MRR Oct 30 38, Oct 31 76 (its end is Nov 1 04:00 UTC, after the upgrade), Nov 1 76;
   expansion 38 on Oct 31; invoice payments $17.49 on Oct 31.
-- standalone charges: Oct 31 0, Nov 1 50, Nov 2 0.
+- standalone charges: Oct 31 0, Nov 1 50, Nov 2 20.
 - Nov 1 starts at 04:00 UTC and lasts 25 hours.
 - October ends at Nov 1 04:00 UTC: October's closing MRR is 76 with expansion 38; November's
   expansion is 0.
 utc (unchanged by ny's zone: the days it had before):
 - MRR Oct 31 38 (its end, Nov 1 00:00 UTC, is before the upgrade), Nov 1 76, Nov 2 76;
   expansion 38 and invoice payments $17.49 on Nov 1.
-- standalone charges: Nov 1 0, Nov 2 50, Nov 3 0.
+- standalone charges: Nov 1 0, Nov 2 50, Nov 3 20 (today).
 - October closes at 38 without expansion; November's expansion is 38.
 
 Two warehouses reach those numbers: one backfilled as of 2026-11-03 12:00 UTC (after every
@@ -35,6 +35,9 @@ set after that build, and the changes made; then two refreshes (Nov 3 12:00 and 
 UTC), each built. The first refresh's build moves every day of ny to New York (a zone change
 rebuilds the project's incremental days): its marts equal the first warehouse's on the days both
 hold. Before the zone change the second warehouse's ny had UTC days (as utc's).
+`stripe-warehouse verify` of each project (flows summed over the days of its zone, from the
+Stripe API) agrees with the first warehouse: ny's last complete day, Nov 2, ends at Nov 3 05:00
+UTC and holds the $20.00 charge, which UTC days would have left out of its 7 and 30 days.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from pathlib import Path
 import pytest
 
 from commands.cli import main
+from commands.verify import run_verify
 from sandbox.collection_shapes import standalone_charge
 from sandbox.company import Company, CompanyConfig, generate_company
 from sandbox.pricing_shapes import new_customer
@@ -70,6 +74,7 @@ def _at(moment: str) -> int:
 
 
 UPGRADE_AT, CHARGE_AT = _at("2026-11-01T03:30:00"), _at("2026-11-02T04:30:00")
+EVENING_CHARGE_AT = _at("2026-11-03T02:00:00")
 BACKFILL_LATE, BACKFILL_EARLY = _at("2026-11-03T12:00:00"), _at("2026-10-30T12:00:00")
 REFRESHES = (_at("2026-11-03T12:00:00"), _at("2026-11-04T12:00:00"))
 
@@ -92,6 +97,7 @@ def _change(co: Company, b: dict) -> None:
     co.change_quantity(b["id"], 3, UPGRADE_AT)
     c = new_customer(co, "usd", _at("2026-11-02T04:00:00"))
     standalone_charge(co, c["id"], 5000, CHARGE_AT)
+    standalone_charge(co, c["id"], 2000, EVENING_CHARGE_AT)
 
 
 def _figures(home: Path) -> dict[str, dict]:
@@ -131,9 +137,10 @@ def _connect(store: ConnectionStore) -> None:
         store.connect(project, "pro", key)
 
 
-def _backfilled(home: Path, patch: pytest.MonkeyPatch) -> dict[str, dict]:
+def _backfilled(home: Path, patch: pytest.MonkeyPatch, verify: bool = True) -> dict[str, dict]:
     """Both projects, ny in New York, backfilled as of Nov 3 12:00 UTC (after every change)
-    into `home` and built: their figures."""
+    into `home` and built: their figures, with `verify`'s report of each project (DuckDB:
+    verify reads the published copy)."""
     companies = {project: _company() for project in KEYS}
     for co, b in companies.values():
         _change(co, b)
@@ -145,7 +152,10 @@ def _backfilled(home: Path, patch: pytest.MonkeyPatch) -> dict[str, dict]:
         for project in KEYS:
             sync_as_of(store, project, home, server.url, "backfill", BACKFILL_LATE)
         build(home=home)
-        return _figures(home)
+        found = _figures(home)
+        for project in KEYS if verify else ():
+            found[project]["verify"] = run_verify(home, project, api_base=server.url)
+        return found
 
 
 @pytest.fixture(scope="module")
@@ -198,8 +208,8 @@ def test_an_upgrade_at_2330_edt_counts_on_oct_31_in_new_york_and_nov_1_in_utc(bu
 def test_a_charge_at_2330_est_counts_on_nov_1_in_new_york_and_nov_2_in_utc(built):
     for stage, found in _stages(built):
         ny, utc = found["ny"]["standalone"], found["utc"]["standalone"]
-        assert [ny.get(d, 0) for d in (OCT31, NOV1, NOV2)] == [0, 50, 0], stage
-        assert [utc.get(d, 0) for d in (NOV1, NOV2, NOV3)] == [0, 50, 0], stage
+        assert [ny.get(d, 0) for d in (OCT31, NOV1, NOV2)] == [0, 50, 20], stage
+        assert [utc.get(d, 0) for d in (NOV1, NOV2, NOV3)] == [0, 50, 20], stage
 
 
 def test_the_day_of_the_dst_change_has_25_hours_in_new_york(built):
@@ -211,6 +221,13 @@ def test_the_day_of_the_dst_change_has_25_hours_in_new_york(built):
         assert days[NOV2] == (datetime(2026, 11, 2, 5), datetime(2026, 11, 3, 5)), stage
         utc_days = found["utc"]["days"]
         assert utc_days[NOV1] == (datetime(2026, 11, 1), datetime(2026, 11, 2)), stage
+
+
+def test_verify_sums_the_flows_over_the_project_days(built):
+    for project in KEYS:
+        report, code = built["backfill"][project]["verify"]
+        assert code == 0, report
+        assert "revenue 7 days" in report and "DIFF" not in report, report
 
 
 def test_october_ends_at_new_york_midnight(built):
@@ -246,7 +263,8 @@ def test_postgresql_gives_the_same_local_days(built, tmp_path_factory, postgres_
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(SECRET_KEY_ENV, generate_key())
         home = home_factory(tmp_path_factory, POSTGRES, postgres_url)("tz_postgres")
-        found = _backfilled(home, patch)
+        found = _backfilled(home, patch, verify=False)
     assert found["ny"]["days"][NOV1] == (datetime(2026, 11, 1, 4), datetime(2026, 11, 2, 5))
     assert found["ny"]["standalone"][NOV1] == 50
-    assert found == built["backfill"]
+    assert found == {project: {k: v for k, v in figures.items() if k != "verify"}
+                     for project, figures in built["backfill"].items()}
