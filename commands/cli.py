@@ -13,6 +13,7 @@ from commands.cli_alerts import add_alert_commands
 from commands.cli_segments import add_segment_commands
 from commands.cli_semantic import add_semantic_commands
 from commands.cli_serving import add_serving_commands, marts_built
+from commands.cli_time_zone import add_time_zone_commands
 from commands.cli_warehouse import add_warehouse_commands
 from commands.env_secrets import read_env_secret
 from stripe_warehouse.crypto import NEW_KEY_ENV, SECRET_KEY_ENV, generate_key, key_id, load_key
@@ -378,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serving_commands(commands)
     add_alert_commands(commands)
     add_segment_commands(commands)
+    add_time_zone_commands(commands)
     add_warehouse_commands(commands)
     add_semantic_commands(commands)
     return parser

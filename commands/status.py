@@ -48,6 +48,7 @@ class ProjectStatus:
     note: str | None = None  # what to do with the project (the demo's, say)
     webhooks_failed: tuple[int, str] | None = None  # quarantined events: how many, newest why
     cron: str | None = None  # the project's own refresh cron, if it has one
+    time_zone: str = "UTC"  # the reporting time zone its days and months follow
 
 
 def _utc(seconds: float | None) -> dt.datetime | None:
@@ -159,6 +160,7 @@ def project_statuses(
             note=_note(state, c),
             webhooks_failed=failed.get(c.project_id),
             cron=c.cron,
+            time_zone=c.time_zone,
         )
         for c in ConnectionStore(state).list()
     ]
@@ -206,6 +208,9 @@ def format_statuses(statuses: list[ProjectStatus]) -> str:
         if s.cron and s.state == "active":
             lines.append(f"{s.project_id}: refreshes on its own cron {s.cron!r} (UTC), "
                          f"not its tier's schedule")
+        if s.time_zone != "UTC":
+            lines.append(f"{s.project_id}: days and months in {s.time_zone} "
+                         "(its reporting time zone)")
         if s.webhooks_failed:
             lines.append(failed_webhooks_line(s.project_id, *s.webhooks_failed))
     return "\n".join(lines)

@@ -5,7 +5,8 @@ difference. A money difference above one cent, or any count difference, fails th
 
 Stocks (MRR, active subscriptions, customers) are what Stripe lists now, so they are compared
 with the last synced day only. Flows (revenue over 7 and 30 days, failed payments over 7) are
-sums over complete UTC days ending the day before the last sync (or on `--date`).
+sums over complete days ending the day before the last sync (or on `--date`), days of the
+project's reporting time zone as in the marts (`stripe-warehouse timezone`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from commands.verify_marts import MartFigures, read_marts, read_rates
 from commands.verify_pricing import round_money
@@ -47,10 +49,11 @@ class Check:
 
 
 def verify(home: Path, project_id: str, figures_from: Callable[[int, int, int], StripeFigures],
-           day: date | None = None) -> tuple[list[Check], list[str]]:
+           day: date | None = None, zone: tzinfo = UTC) -> tuple[list[Check], list[str]]:
     """The checks of one project, and notes (skipped checks, currencies without a rate).
 
-    ``figures_from(now, flows_from, flows_to)`` reads Stripe (verify_stripe.read_figures)."""
+    ``figures_from(now, flows_from, flows_to)`` reads Stripe (verify_stripe.read_figures);
+    ``zone``: the project's reporting time zone, whose midnights bound the flows' days."""
     probe = read_marts(home, project_id, None, date.today(), date.today())
     last_day = probe.last_day
     day = day or last_day
@@ -63,7 +66,8 @@ def verify(home: Path, project_id: str, figures_from: Callable[[int, int, int], 
     marts = read_marts(home, project_id, stock_day, flows_start, flows_end)
     rates = read_rates(home, flows_start, day)
     now = _timestamp(marts.as_of) or int(time.time())
-    stripe = figures_from(now, _midnight(flows_start), _midnight(flows_end + timedelta(days=1)))
+    stripe = figures_from(now, _midnight(flows_start, zone),
+                          _midnight(flows_end + timedelta(days=1), zone))
 
     notes: list[str] = []
     checks: list[Check] = []
@@ -209,8 +213,9 @@ def _figure(value: Decimal | None, unit: str = "USD", signed: bool = False) -> s
     return f"{value:+,.2f}" if signed else f"{value:,.2f}"
 
 
-def _midnight(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+def _midnight(day: date, zone: tzinfo) -> int:
+    """The unix time of `day`'s first instant in `zone`."""
+    return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp())
 
 
 def _timestamp(value: object) -> int | None:
@@ -229,8 +234,11 @@ def run_verify(home: Path, project_id: str, day: date | None = None, explain: bo
 
     store = ConnectionStore(home)
     api_key = store.api_key(project_id)
+    # the zone the project's last sync wrote, which the marts' days follow
+    zone = ZoneInfo(store.get(project_id).time_zone)
     with StripeReader(api_key, api_base, project_id=project_id) as reader:
         checks, notes = verify(home, project_id,
-                               lambda now, lo, hi: read_figures(reader, now, lo, hi), day)
+                               lambda now, lo, hi: read_figures(reader, now, lo, hi, zone), day,
+                               zone)
     report = format_report(project_id, checks, notes, explain)
     return report, 1 if any(c.failed for c in checks) else 0

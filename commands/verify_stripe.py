@@ -26,7 +26,7 @@ import csv
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -93,13 +93,15 @@ def major(amount_minor: int | Decimal, currency: str, exps: dict[str, int]) -> D
     return Decimal(amount_minor).scaleb(-exps.get(currency.upper(), 2))
 
 
-def utc_day(ts: int) -> date:
-    return datetime.fromtimestamp(ts, UTC).date()
+def local_day(ts: int, zone: tzinfo = UTC) -> date:
+    """The day of `zone` (the project's reporting time zone) the unix time falls on."""
+    return datetime.fromtimestamp(ts, zone).date()
 
 
-def read_figures(reader: Any, now: int, flows_from: int, flows_to: int) -> StripeFigures:
+def read_figures(reader: Any, now: int, flows_from: int, flows_to: int,
+                 zone: tzinfo = UTC) -> StripeFigures:
     """Everything `verify` compares: subscriptions and customers as listed now, the ledger and
-    failed payments of [flows_from, flows_to)."""
+    failed payments of [flows_from, flows_to), dated in `zone` (the reporting time zone)."""
     exps = exponents()
     figures = StripeFigures()
     prices = _by_id(reader.list_all("/v1/prices", {
@@ -113,10 +115,12 @@ def read_figures(reader: Any, now: int, flows_from: int, flows_to: int) -> Strip
                 _value(figures, sub, _items(reader, sub), prices, coupons, now, exps)
     for page in reader.list_all("/v1/balance_transactions", {"expand": ["data.source"]},
                                 created_gte=flows_from, created_lt=flows_to):
-        figures.ledger.extend(e for txn in page if (e := ledger_entry(txn, exps)) is not None)
+        figures.ledger.extend(e for txn in page
+                              if (e := ledger_entry(txn, exps, zone)) is not None)
     events_from = max(flows_from, now - EVENTS_KEPT) - FAILURE_MATCH
-    figures.ledger += lost_disputes(reader, events_from, now, flows_from, flows_to, exps)
-    figures.failed_attempts = failed_attempts(reader, events_from, now, flows_from, flows_to)
+    figures.ledger += lost_disputes(reader, events_from, now, flows_from, flows_to, exps, zone)
+    figures.failed_attempts = failed_attempts(reader, events_from, now, flows_from, flows_to,
+                                              zone)
     for page in reader.list_all("/v1/customers"):
         figures.customer_ids.update(c["id"] for c in page if not c.get("deleted"))
     return figures
@@ -221,7 +225,7 @@ def subscription_mrr(sub: Obj, items: Iterable[Obj], prices: dict[str, Obj],
     return Money(max(net_items - off, Decimal(0)), currency.upper())
 
 
-def ledger_entry(txn: Obj, exps: dict[str, int]) -> LedgerEntry | None:
+def ledger_entry(txn: Obj, exps: dict[str, int], zone: tzinfo = UTC) -> LedgerEntry | None:
     """The revenue a balance transaction moved, in the currency of its source object (the
     ledger's own amount is in the settlement currency when Stripe converted it). Dispute lines
     are left to `lost_disputes` (the spec dates a lost dispute when it closes)."""
@@ -234,7 +238,7 @@ def ledger_entry(txn: Obj, exps: dict[str, int]) -> LedgerEntry | None:
         sign = -1 if txn["amount"] < 0 else 1
         original = source.get("amount_captured") or source.get("amount") or 0
         amount, currency = sign * original, source["currency"]
-    return LedgerEntry(txn["id"], source_id, utc_day(txn["created"]),
+    return LedgerEntry(txn["id"], source_id, local_day(txn["created"], zone),
                        Money(major(amount, currency, exps), currency.upper()))
 
 
@@ -245,7 +249,7 @@ def _events(reader: Any, kind: str, since: int, until: int) -> list[Obj]:
 
 
 def lost_disputes(reader: Any, events_from: int, now: int, flows_from: int, flows_to: int,
-                  exps: dict[str, int]) -> list[LedgerEntry]:
+                  exps: dict[str, int], zone: tzinfo = UTC) -> list[LedgerEntry]:
     """Each lost dispute closed in [flows_from, flows_to): its withdrawal lines' net (amount
     and fee) on the day it closed (`charge.dispute.closed`, else its evidence deadline).
     Events are read up to `now`: one closed after the window dates its dispute out of it."""
@@ -261,13 +265,13 @@ def lost_disputes(reader: Any, events_from: int, now: int, flows_from: int, flow
                 continue
             for line in dispute.get("balance_transactions") or []:
                 entries.append(LedgerEntry(
-                    line["id"], dispute["id"], utc_day(at),
+                    line["id"], dispute["id"], local_day(at, zone),
                     Money(major(line["net"], line["currency"], exps), line["currency"].upper())))
     return entries
 
 
 def failed_attempts(reader: Any, events_from: int, now: int, flows_from: int,
-                    flows_to: int) -> dict[str, date]:
+                    flows_to: int, zone: tzinfo = UTC) -> dict[str, date]:
     """Each failed payment attempt of [flows_from, flows_to) once, on the day it failed.
     `charge.failed` events are read up to `now`: a bank debit created inside the window that
     failed after it failed then, not on its creation day."""
@@ -280,14 +284,16 @@ def failed_attempts(reader: Any, events_from: int, now: int, flows_from: int,
             if charge["status"] == "failed":
                 at = failed_at.get(charge["id"], charge["created"])
                 failed[charge["id"]] = (at, charge.get("customer"), charge.get("payment_intent"))
-    attempts = {cid: utc_day(at) for cid, (at, _, _) in failed.items()
+    attempts = {cid: local_day(at, zone) for cid, (at, _, _) in failed.items()
                 if flows_from <= at < flows_to}
-    attempts.update(_attempts_without_charge(reader, failed, events_from, flows_from, flows_to))
+    attempts.update(_attempts_without_charge(reader, failed, events_from, flows_from, flows_to,
+                                             zone))
     return attempts
 
 
 def _attempts_without_charge(reader: Any, failed: dict[str, tuple[int, Any, Any]],
-                             events_from: int, flows_from: int, flows_to: int) -> dict[str, date]:
+                             events_from: int, flows_from: int, flows_to: int,
+                             zone: tzinfo = UTC) -> dict[str, date]:
     """`invoice.payment_failed` events no failed charge accounts for (a failed charge paying
     the invoice, or paying no invoice and of the same customer, failed within an hour), and
     the invoice evidence: `attempt_count` beyond its linked charges and those events, dated at
@@ -325,7 +331,8 @@ def _attempts_without_charge(reader: Any, failed: dict[str, tuple[int, Any, Any]
             continue
         chargeless[invoice["id"]] += 1
         if flows_from <= event["created"] < flows_to:
-            attempts[f"{invoice['id']} ({event['id']}, no charge)"] = utc_day(event["created"])
+            attempts[f"{invoice['id']} ({event['id']}, no charge)"] = local_day(
+                event["created"], zone)
     for invoice in invoices.values():
         if invoice.get("payments") is None:
             continue  # its charges are unknown: no evidence
@@ -335,5 +342,5 @@ def _attempts_without_charge(reader: Any, failed: dict[str, tuple[int, Any, Any]
         if rest > 0 and finalized and flows_from <= finalized < flows_to:
             for n in range(rest):
                 attempts[f"{invoice['id']} (attempt without charge {n + 1}, estimated)"] = \
-                    utc_day(finalized)
+                    local_day(finalized, zone)
     return attempts

@@ -101,7 +101,11 @@ SYNC_RUN_COLUMNS: dict[str, dict[str, Any]] = {
     "objects_loaded": {"data_type": "bigint"},
     "api_version": {"data_type": "text"},
     "test_mode": {"data_type": "bool"},
+    # the project's reporting time zone when it loaded (registry; dbt's int_reporting_time_zones)
+    "reporting_time_zone": {"data_type": "text"},
 }
+# a column added to sync_runs after its first release: added to a warehouse made before it
+SYNC_RUN_COLUMNS_ADDED = ("reporting_time_zone",)
 
 
 @dataclass
@@ -126,6 +130,7 @@ class SyncResult:
     objects_read: int = 0  # objects the listings returned (the progress display's count)
     # extract, normalize and load seconds, and how long loading went on after the extraction
     timings: Timings = field(default_factory=Timings)
+    reporting_time_zone: str = "UTC"  # the project's, written on its sync_runs row
 
     @property
     def objects_loaded(self) -> int:
@@ -175,6 +180,12 @@ def _create_table_sql(
     return f"create table if not exists {RAW_DATASET}.{table} ({ddl})"
 
 
+def _add_column_sql(table: str, column: str, postgres: bool = False) -> str:
+    types = _POSTGRES_TYPES if postgres else _DUCKDB_TYPES
+    kind = types[SYNC_RUN_COLUMNS[column]["data_type"]]
+    return f"alter table {RAW_DATASET}.{table} add column if not exists {column} {kind}"
+
+
 def ensure_postgres_warehouse(target: WarehouseTarget) -> None:
     """What :func:`ensure_warehouse` does for a PostgreSQL warehouse: the raw schema and every
     raw table, and the ECB reference rates the dbt models read there (the DuckDB build
@@ -186,6 +197,8 @@ def ensure_postgres_warehouse(target: WarehouseTarget) -> None:
         for table in RAW_TABLES:
             cur.execute(_create_table_sql(table, table_columns(table), postgres=True))
         cur.execute(_create_table_sql("sync_runs", SYNC_RUN_COLUMNS, postgres=True))
+        for column in SYNC_RUN_COLUMNS_ADDED:
+            cur.execute(_add_column_sql("sync_runs", column, postgres=True))
         ensure_postgres_fx_rates(cur)
     con.close()
 
@@ -224,6 +237,8 @@ def ensure_warehouse(path: Path, con: duckdb.DuckDBPyConnection | None = None) -
         for table in RAW_TABLES:
             con.execute(_create_table_sql(table, table_columns(table)))
         con.execute(_create_table_sql("sync_runs", SYNC_RUN_COLUMNS))
+        for column in SYNC_RUN_COLUMNS_ADDED:
+            con.execute(_add_column_sql("sync_runs", column))
     make_private(path)
     return path
 
@@ -457,7 +472,7 @@ def sync_project(
                 test_mode=connection.mode == "test" or test_data,
                 last_event_created=last_event_created, warnings=warnings,
                 throttled=reader.throttled, objects_read=sum(reader.counts.values()),
-                timings=segmented.timings,
+                timings=segmented.timings, reporting_time_zone=connection.time_zone,
             )
             load_id = loaded.loads_ids[-1] if loaded and loaded.loads_ids else None
             _append_sync_run(state, run, load_id, con)
@@ -606,7 +621,7 @@ def _append_sync_run(state: StateDir, run: SyncResult, load_id: str | None,
         "window_start": run.window_start, "window_end": run.window_end,
         "started_at": run.started_at, "finished_at": run.finished_at, "status": "succeeded",
         "objects_loaded": run.objects_loaded, "api_version": STRIPE_API_VERSION,
-        "test_mode": run.test_mode,
+        "test_mode": run.test_mode, "reporting_time_zone": run.reporting_time_zone,
         # dlt's bookkeeping columns: the data's load (a sync with nothing to load has none)
         "_dlt_load_id": load_id or f"{time.time():.6f}", "_dlt_id": uuid.uuid4().hex[:14],
     }

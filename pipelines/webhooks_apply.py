@@ -246,7 +246,7 @@ def _apply_project(
         return [], []
     with _merge_turn(state, project_id) as con:
         merged = _merge(con, project_id, targets, settling, connection.mode == "test",
-                        connection.segment_keys)
+                        connection.segment_keys, connection.time_zone)
     if merged is None:
         result.waiting[project_id] = "raw tables missing: run the first sync (backfill)"
         return [], []
@@ -500,7 +500,7 @@ class _Writer:
 
 def _merge(
     con: Any, project_id: str, targets: list[_Target], events: list[InboxEvent],
-    test_mode: bool, segment_keys: SegmentKeys | None = None,
+    test_mode: bool, segment_keys: SegmentKeys | None = None, time_zone: str = "UTC",
 ) -> tuple[dict[str, int], list[bool], dict[str, Any]] | None:
     """Write the targets, the events and a ``sync_runs`` row in one transaction of ``con``
     (:func:`_merge_turn`'s connection).
@@ -536,6 +536,7 @@ def _merge(
         "started_at": started, "finished_at": _utc(time.time()), "status": "succeeded",
         "objects_loaded": sum(writer.written.values()), "api_version": STRIPE_API_VERSION,
         "test_mode": test_mode or any(e.event.get("livemode") is False for e in events),
+        "reporting_time_zone": time_zone,
     }
     writer.insert("sync_runs", run_row)
     con.commit()

@@ -3,10 +3,10 @@
 Stocks (MRR, ARR, active subscriptions, customers) are levels: a day's value is the level at
 the end of that day (for the day of the last sync, at the sync) and is compared with the level
 at the end of the same day one month earlier. Flows (revenue, failed payments) are amounts per
-day: they are summed over complete UTC days only, the last 30 complete days against the 30
-days before them. The day of the last sync is still in progress (it holds only what happened
-until the sync), so it never enters a flow comparison: comparing it with a full day made
-revenue look like it had collapsed.
+day: they are summed over complete days only (of the project's reporting time zone), the last
+30 complete days against the 30 days before them. The day of the last sync is still in progress
+(it holds only what happened until the sync), so it never enters a flow comparison: comparing it
+with a full day made revenue look like it had collapsed.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ FLOW_PERIOD_DAYS = 30
 COMPARISON_RULE = (
     "MRR, ARR, active subscriptions and customers: the value at the end of the day (the last "
     "day: at the last sync) against the end of the same day one month earlier. Revenue and "
-    f"failed payments: the sum over the last {FLOW_PERIOD_DAYS} complete UTC days against the "
+    f"failed payments: the sum over the last {FLOW_PERIOD_DAYS} complete days against the "
     f"{FLOW_PERIOD_DAYS} days before them; the day of the last sync is incomplete and left out."
 )
 
@@ -39,7 +39,7 @@ def previous_month_day(day: dt.date) -> dt.date:
 
 @dataclass(frozen=True)
 class Period:
-    """The UTC days `first` to `last`, both included (one day when they are equal)."""
+    """The days `first` to `last`, both included (one day when they are equal)."""
 
     first: dt.date
     last: dt.date

@@ -27,6 +27,7 @@ from stripe_warehouse.state_dir import REGISTRY_FILE, StateDir
 from stripe_warehouse.storage import storage_error
 from stripe_warehouse.stripe_api import key_mode
 from stripe_warehouse.tiers import InvalidCron, validate_cron
+from stripe_warehouse.time_zones import DEFAULT_TIME_ZONE, UnknownTimeZone, validate_time_zone
 
 TIERS = ("starter", "basic", "pro", "scale")
 STATUSES = ("active", "disconnected", "revoked")
@@ -133,6 +134,14 @@ class Connection:
     # the customer and subscription metadata keys kept for segments ({"customer": [...],
     # "subscription": [...]}): only their values pass the privacy allowlist
     segment_metadata_keys: dict[str, list[str]] | None = None
+    # the IANA time zone the project's marts' days and months follow (None: UTC), written on
+    # each sync_runs row of its loads (stripe_warehouse.time_zones)
+    reporting_time_zone: str | None = None
+
+    @property
+    def time_zone(self) -> str:
+        """The project's reporting time zone (UTC unless one was set)."""
+        return self.reporting_time_zone or DEFAULT_TIME_ZONE
 
     @property
     def segment_keys(self) -> dict[str, tuple[str, ...]] | None:
@@ -171,6 +180,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "last_failure_at": (int, float, type(None)), "last_failure_error": (str, type(None)),
     "failures_since_success": (int,),
     "segment_metadata_keys": (dict, type(None)),
+    "reporting_time_zone": (str, type(None)),
 }
 SEGMENT_OBJECTS = ("customer", "subscription")
 # Stripe's own limit on a metadata key; square brackets are not allowed in one
@@ -212,6 +222,11 @@ def _connection_problem(pid: object, fields: object) -> str | None:
                                             for k in named) for named in keys.values())):
         return (f"project {pid}: field segment_metadata_keys is not lists of metadata keys "
                 "under customer and subscription")
+    if fields.get("reporting_time_zone") is not None:
+        try:
+            validate_time_zone(fields["reporting_time_zone"])
+        except UnknownTimeZone:
+            return f"project {pid}: field reporting_time_zone is not an IANA time zone name"
     alert_problem = _alerts_problem(fields)
     if alert_problem is not None:
         return f"project {pid}: {alert_problem}"
@@ -458,6 +473,8 @@ class ConnectionStore:
                 # the user's alert rules and channels survive a reconnection
                 connection.alert_rules = previous.alert_rules
                 connection.alert_channels = previous.alert_channels
+                # so do its days: a reconnection must not move them to another zone
+                connection.reporting_time_zone = previous.reporting_time_zone
                 if stripe_user_id is not None and connection.webhook_secret is None:
                     connection.webhook_secret = previous.webhook_secret
             connections[project_id] = connection
@@ -507,6 +524,13 @@ class ConnectionStore:
         named = {"customer": sorted(set(customer)), "subscription": sorted(set(subscription))}
         return self._update(project_id, lambda c: setattr(
             c, "segment_metadata_keys", named if customer or subscription else None))
+
+    def set_reporting_time_zone(self, project_id: str, time_zone: str) -> Connection:
+        """Set the IANA time zone the project's marts' days and months follow (``UTC``: the
+        default); an unknown name is refused before anything is read or written."""
+        time_zone = validate_time_zone(time_zone)
+        stored = None if time_zone == DEFAULT_TIME_ZONE else time_zone
+        return self._update(project_id, lambda c: setattr(c, "reporting_time_zone", stored))
 
     def disconnect(self, project_id: str) -> Connection:
         """Stop syncing ``project_id`` and delete its token; its data stays."""

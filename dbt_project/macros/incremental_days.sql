@@ -50,13 +50,20 @@
     {%- set float_columns = adapter.get_columns_in_relation(this) | map(attribute='dtype')
         | map('upper') | select('in', ['DOUBLE', 'FLOAT', 'REAL']) | list -%}
     {%- set rewrite_whole = float_columns or not has_columns(this, required_columns) -%}
+    {%- set runs_relation = sync_runs_outside_lineage() -%}
+    {%- set zone = run_time_zone('runs', sync_runs_relation()) -%}
     {{ replace_temp_table(rebuild_window_table()) }}
     select
         unseen.project_id,
-        -- never after the last day already built: that day was partial ("today" then), and a
-        -- load whose window starts days later (a webhook batch after days without a sync)
-        -- must not leave the days in between unbuilt
         case
+            -- a load under another reporting time zone than the build's: every day of the
+            -- project moves, each is rebuilt (docs/metrics-spec.md "Days")
+            when unseen.first_time_zone <> built_zones.reporting_time_zone
+                or unseen.last_time_zone <> built_zones.reporting_time_zone
+                then cast('1900-01-01' as date)
+            -- never after the last day already built: that day was partial ("today" then), and a
+            -- load whose window starts days later (a webhook batch after days without a sync)
+            -- must not leave the days in between unbuilt
             when built_days.last_built_date < unseen.rebuild_from_date
                 then built_days.last_built_date
             else unseen.rebuild_from_date
@@ -64,15 +71,34 @@
     from (
         select
             runs.project_id,
-            cast({{ dbt.dateadd('day', -var('incremental_lookback_days'), 'cast(min(runs.window_start) as date)') }} as date)
-                as rebuild_from_date
+            -- the day (of the run's reporting time zone) its window starts on
+            cast({{ dbt.dateadd('day', -var('incremental_lookback_days'),
+                'min(' ~ local_date('runs.window_start', zone) ~ ')') }} as date)
+                as rebuild_from_date,
+            min({{ zone }}) as first_time_zone,
+            max({{ zone }}) as last_time_zone
         {{ succeeded_runs(not_built_only=not rewrite_whole) }}
         group by runs.project_id
     ) as unseen
     left join (
         select project_id, max(metric_date) as last_built_date from {{ this }} group by project_id
     ) as built_days
-        on unseen.project_id = built_days.project_id;
+        on unseen.project_id = built_days.project_id
+    -- the zone of the last load the project's rows reflect (their built_as_of)
+    left join (
+        select {{ first_row_of(['runs.project_id']) }}
+            runs.project_id,
+            {{ zone }} as reporting_time_zone
+        from {{ runs_relation }} as runs
+        inner join (
+            select project_id, max(built_as_of) as built_as_of from {{ this }} group by project_id
+        ) as built
+            on runs.project_id = built.project_id
+            and runs.finished_at <= built.built_as_of
+        where runs.status = 'succeeded'
+        {{ first_row_by(['runs.project_id'], 'runs.finished_at desc, runs.run_id desc') }}
+    ) as built_zones
+        on unseen.project_id = built_zones.project_id;
 
     delete from {{ this }}
     where exists (
@@ -168,16 +194,26 @@
     table is named from the source's definition rather than through `source()`; a dbt unit
     test (whose graph lists no sources) sees no loads. -#}
 {% macro sync_runs_outside_lineage() -%}
-    {%- set sources = graph.get('sources', {}).values() if execute else [] -%}
-    {%- set runs = sources | selectattr('source_name', 'equalto', 'stripe')
-        | selectattr('name', 'equalto', 'sync_runs') | list -%}
-    {%- if runs -%}
-    {{ api.Relation.create(database=runs[0].database, schema=runs[0].schema,
-                           identifier=runs[0].identifier) }}
+    {%- set relation = sync_runs_relation() -%}
+    {%- if relation is not none -%}
+    {{ relation }}
     {%- else -%}
     (select cast(null as varchar) as project_id, cast(null as varchar) as kind,
         cast(null as varchar) as status, cast(null as timestamp) as window_start,
         cast(null as timestamp) as started_at, cast(null as timestamp) as finished_at
     where false)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The relation of the source `sync_runs` (sync_runs_outside_lineage), none without a graph. -#}
+{% macro sync_runs_relation() -%}
+    {%- set sources = graph.get('sources', {}).values() if execute else [] -%}
+    {%- set runs = sources | selectattr('source_name', 'equalto', 'stripe')
+        | selectattr('name', 'equalto', 'sync_runs') | list -%}
+    {%- if runs -%}
+    {{ return(api.Relation.create(database=runs[0].database, schema=runs[0].schema,
+                                  identifier=runs[0].identifier)) }}
+    {%- else -%}
+    {{ return(none) }}
     {%- endif -%}
 {%- endmacro %}

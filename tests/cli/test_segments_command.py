@@ -9,16 +9,12 @@ from pathlib import Path
 import pytest
 
 from commands.cli import main
-from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.registry import ConnectionStore
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv(SECRET_KEY_ENV, generate_key())
-    monkeypatch.setenv("STRIPE_WAREHOUSE_HOME", str(tmp_path))
-    ConnectionStore(tmp_path).connect("acme", "pro", "sk_test_acme")
-    return tmp_path
+def home(acme_home: Path) -> Path:
+    return acme_home
 
 
 def test_named_keys_are_stored_and_said_then_cleared(home: Path, capsys) -> None:

@@ -155,7 +155,10 @@ def insert_sync_run(
 ) -> None:
     """Records a succeeded sync run, which sets the project's reporting window."""
     con.execute(
-        "insert into stripe_raw.sync_runs values (?, ?, ?, ?, ?, ?, ?, 'succeeded', 0, ?, true)",
+        # named columns: a warehouse a sync prepared has more (reporting_time_zone)
+        "insert into stripe_raw.sync_runs (project_id, run_id, kind, window_start, window_end, "
+        "started_at, finished_at, status, objects_loaded, api_version, test_mode) "
+        "values (?, ?, ?, ?, ?, ?, ?, 'succeeded', 0, ?, true)",
         [project_id, f"run_{project_id}_{kind}_{finished_at.timestamp():.0f}", kind,
          _naive(window_start), _naive(finished_at), _naive(finished_at), _naive(finished_at),
          API_VERSION],

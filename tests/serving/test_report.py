@@ -100,7 +100,7 @@ def test_revenue_card_compares_the_last_30_complete_days_with_the_30_before(
     assert rows["MRR"] == [
         "end of 2026-12-06 vs end of 2026-11-06", "$1,660.00", "$1,360.00", "+22.1%"
     ]
-    assert "the sum over the last 30 complete UTC days against the 30 days before them" in page
+    assert "the sum over the last 30 complete days against the 30 days before them" in page
 
 
 def _boxes(svg: str) -> tuple[list[tuple[float, ...]], list[tuple[float, ...]], float]:

@@ -1,6 +1,6 @@
 {#-
-  Every calendar month of each project's reporting window (int_reporting_days) and how much of
-  it the window covers. The monthly SaaS marts read a month between two instants: its start,
+  Every calendar month of each project's reporting window (int_reporting_days: months of its
+  reporting time zone, ending at local midnight) and how much of it the window covers. The monthly SaaS marts read a month between two instants: its start,
   the opening MRR of `first_movement_day` (the MRR at the end of the day before it), and its
   end, the end of `last_day`. fct_mrr_movements starts on the window's second day, so the
   window's first month starts at the end of the window's first day.
@@ -24,7 +24,9 @@ months as (
             as first_movement_day,
         max(days.metric_date) as last_day,
         max(days.day_ends_at) as month_read_at,
-        max(windows.window_last_day) as window_last_day
+        max(days.next_day_starts_at) as last_day_ends_at,
+        max(windows.window_last_day) as window_last_day,
+        max(days.reporting_time_zone) as reporting_time_zone
     from days
     inner join windows
         on days.project_id = windows.project_id
@@ -40,13 +42,16 @@ final as (
         last_day,
         window_last_day,
         -- partial unless opened at midnight before its first day (the day before is in the
-        -- window) and read at midnight after its last day (not a last sync's partial "today")
+        -- window) and read at (local) midnight after its last day, the month's last (not a
+        -- last sync's partial "today")
         -- (a window starting on a month's last day gives that month no movement day at all)
         (first_movement_day is null
             or first_movement_day > metric_month
-            or month_read_at
-                < cast({{ dbt.dateadd('month', 1, 'metric_month') }} as timestamp))
-            as is_partial_month
+            or last_day < cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'metric_month'))
+                }} as date)
+            or month_read_at < last_day_ends_at)
+            as is_partial_month,
+        reporting_time_zone
     from months
 )
 

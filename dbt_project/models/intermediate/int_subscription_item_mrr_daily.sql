@@ -36,6 +36,12 @@ with days as (
     {{ only_days_to_rebuild('reporting_days') }}
 ),
 
+-- each project's reporting time zone: the local days of the few instants below (`zone`)
+{%- set zone = "coalesce(time_zones.reporting_time_zone, 'UTC')" %}
+time_zones as (
+    select distinct project_id, reporting_time_zone from days
+),
+
 -- with the moment the cancellation was requested (a scheduled `cancel_at` included)
 subscriptions as (
     select
@@ -120,31 +126,38 @@ item_discounts as (
 -- (filtering this CTE on `is_estimated` made DuckDB drop the discounts of every row)
 removals as (
     select
-        project_id,
-        subscription_item_id,
-        is_estimated as is_removal_estimated,
-        estimated_from,
-        removed_at
-    from {{ ref('int_subscription_item_removals') }}
+        removals.project_id,
+        removals.subscription_item_id,
+        removals.is_estimated as is_removal_estimated,
+        {{ local_date('removals.estimated_from', zone) }} as estimated_from_date,
+        {{ local_date('removals.removed_at', zone) }} as removed_date
+    from {{ ref('int_subscription_item_removals') }} as removals
+    left join time_zones
+        on removals.project_id = time_zones.project_id
 ),
 
 -- item changes dated at an upper bound (int_subscription_item_states), and discounts of the
--- item or its subscription ended at an upper bound (int_subscription_discounts): [from, to] days
+-- item or its subscription ended at an upper bound (int_subscription_discounts): [from, to]
+-- days of the project's time zone
 estimated_changes as (
     select
-        project_id,
-        subscription_item_id,
-        cast(estimated_from as date) as estimated_from_date,
-        cast(valid_from as date) as estimated_to_date
-    from {{ ref('int_subscription_item_states') }}
-    where is_estimated
+        states.project_id,
+        states.subscription_item_id,
+        {{ local_date('states.estimated_from', zone) }} as estimated_from_date,
+        {{ local_date('states.valid_from', zone) }} as estimated_to_date
+    from {{ ref('int_subscription_item_states') }} as states
+    left join time_zones
+        on states.project_id = time_zones.project_id
+    where states.is_estimated
     union all
     select
         ended.project_id,
         coalesce(ended.subscription_item_id, items.subscription_item_id) as subscription_item_id,
-        cast(ended.valid_to_estimated_from as date) as estimated_from_date,
-        cast(ended.valid_to as date) as estimated_to_date
+        {{ local_date('ended.valid_to_estimated_from', zone) }} as estimated_from_date,
+        {{ local_date('ended.valid_to', zone) }} as estimated_to_date
     from {{ ref('int_subscription_discounts') }} as ended
+    left join time_zones
+        on ended.project_id = time_zones.project_id
     -- a subscription's discount: each of its items
     left join (select distinct project_id, subscription_id, subscription_item_id
                from item_prices) as items
@@ -229,8 +242,8 @@ item_days as (
         -- an item removed at an estimated moment: its days in the uncertain range; a
         -- tax-inclusive price whose tax was estimated (int_subscription_item_prices)
         coalesce(removals.is_removal_estimated
-            and counted_days.metric_date between cast(removals.estimated_from as date)
-            and cast(removals.removed_at as date), false)
+            and counted_days.metric_date between removals.estimated_from_date
+            and removals.removed_date, false)
             or coalesce(item_prices.is_tax_estimated, false)
         -- or a price or quantity change dated at an upper bound, on its uncertain days
         or estimated_item_days.subscription_item_id is not null as is_estimated

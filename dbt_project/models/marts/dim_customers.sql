@@ -20,14 +20,18 @@ days as (
     where is_last_day
 ),
 
+-- the day of the project's reporting time zone of the customer's first paid invoice
 first_paid as (
     select
-        project_id,
-        customer_id,
-        cast(min(coalesce(paid_at, finalized_at, created_at)) as date) as first_paid_date
+        invoices.project_id,
+        invoices.customer_id,
+        {{ local_date('min(coalesce(invoices.paid_at, invoices.finalized_at, invoices.created_at))',
+            "coalesce(max(days.reporting_time_zone), 'UTC')") }} as first_paid_date
     from invoices
-    where is_paid and amount_paid_minor > 0
-    group by project_id, customer_id
+    left join days
+        on invoices.project_id = days.project_id
+    where invoices.is_paid and invoices.amount_paid_minor > 0
+    group by invoices.project_id, invoices.customer_id
 ),
 
 current_mrr as (

@@ -17,16 +17,15 @@ fx_rates as (
 attempts as (
     select
         failures.project_id,
-        days.metric_date,
+        failure_days.metric_date,
         failures.currency,
         count(*) as failed_attempts,
         sum(case when failures.is_estimated then 1 else 0 end) as estimated_attempts,
         sum(failures.amount) as failed_amount
     from failures
-    inner join days
-        on failures.project_id = days.project_id
-        and cast(failures.occurred_at as date) = days.metric_date
-    group by failures.project_id, days.metric_date, failures.currency
+    -- an attempt counts on the reporting day (the project's time zone) it failed on
+    {{ join_reporting_day_of('failures.occurred_at', 'failures.project_id', 'failure_days') }}
+    group by failures.project_id, failure_days.metric_date, failures.currency
 ),
 
 in_dunning as (

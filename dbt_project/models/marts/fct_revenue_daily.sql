@@ -1,8 +1,5 @@
-with days as (
-    select * from {{ ref('int_reporting_days') }}
-),
-
-transactions as (
+{#- A transaction counts on the reporting day (the project's time zone) it occurred on. -#}
+with transactions as (
     select * from {{ ref('int_revenue_transactions') }}
 ),
 
@@ -17,7 +14,7 @@ fx_rates as (
 daily as (
     select
         transactions.project_id,
-        cast(transactions.occurred_at as date) as metric_date,
+        days.metric_date,
         transactions.currency,
         {{ as_money("sum(case when transactions.transaction_type = 'invoice_payment'
             then transactions.amount else 0 end)") }} as invoice_payments,
@@ -41,10 +38,8 @@ daily as (
         on transactions.project_id = transaction_taxes.project_id
         and transactions.transaction_type = transaction_taxes.transaction_type
         and transactions.transaction_id = transaction_taxes.transaction_id
-    inner join days
-        on transactions.project_id = days.project_id
-        and cast(transactions.occurred_at as date) = days.metric_date
-    group by transactions.project_id, cast(transactions.occurred_at as date), transactions.currency
+    {{ join_reporting_day_of('transactions.occurred_at', 'transactions.project_id', 'days') }}
+    group by transactions.project_id, days.metric_date, transactions.currency
 ),
 
 final as (

@@ -99,19 +99,24 @@ retention as (
 
 -- a trial of a subscription that had paid before it (a trial added to a paying subscription)
 -- is no lead's trial: not counted
+-- (its start day is a day of the project's reporting time zone)
+{%- set trial_start_date = local_date('subscriptions.trial_started_at',
+    "coalesce(time_zones.reporting_time_zone, 'UTC')") %}
 trials as (
     select
         subscriptions.project_id,
         subscriptions.subscription_id,
-        cast(subscriptions.trial_started_at as date) as trial_start_date
+        {{ trial_start_date }} as trial_start_date
     from subscriptions
+    left join (select distinct project_id, reporting_time_zone from months) as time_zones
+        on subscriptions.project_id = time_zones.project_id
     where subscriptions.trial_started_at is not null
         and not exists (
             select 1
             from item_mrr
             where item_mrr.project_id = subscriptions.project_id
                 and item_mrr.subscription_id = subscriptions.subscription_id
-                and item_mrr.metric_date < cast(subscriptions.trial_started_at as date)
+                and item_mrr.metric_date < {{ trial_start_date }}
                 and item_mrr.net_mrr > 0
         )
 ),
