@@ -229,6 +229,31 @@ def test_metrics_command_gives_a_days_mrr_and_the_saas_figures_of_its_month(saas
         f"  {'arpa':<28} {'$26.75':>14}"]
 
 
+def test_metrics_command_gives_the_daily_saas_figures_of_the_day(saas_marts):
+    # Oct 20 and Sep 10 of tests/dbt/saas_scenario.py's docstring: the 30 days to Oct 20 are
+    # October's figures; Sep 10's base day (Aug 11) is before the history: rates missing
+    code, out, err = _cli(saas_marts.parent, "metrics", PROJECT_ID, "--date", "2026-10-20",
+                          "--json", "--metrics", "daily_arpa,customer_churn_rate_30d,"
+                          "gross_mrr_churn_rate_30d,net_mrr_churn_rate_30d,quick_ratio_30d")
+    assert code == 0, err
+    found = {m["metric"]: (m["value"], m["window_first_day"], m["is_trailing_window_covered"])
+             for m in json.loads(out)["metrics"]}
+    window = ("2026-09-21", True)
+    assert found == {"daily_arpa": (26.75, *window), "customer_churn_rate_30d": (0.25, *window),
+                     "gross_mrr_churn_rate_30d": (0.25, *window),
+                     "net_mrr_churn_rate_30d": (-0.25, *window),
+                     "quick_ratio_30d": (2.631579, *window)}
+    code, out, err = _cli(saas_marts.parent, "metrics", PROJECT_ID, "--date", "2026-09-10",
+                          "--metrics", "daily_arpa,customer_churn_rate_30d")
+    assert code == 0, err
+    assert out.splitlines()[1:] == [
+        "SaaS figures of the day 2026-09-10 (trailing 30 days: 2026-08-12 to 2026-09-10, "
+        "not covered by the history):",
+        f"  {'daily_arpa':<28} {'$17.25':>14}",
+        f"  {'customer_churn_rate_30d':<28} {'n/a':>14}  (the history does not reach 30 days "
+        "before the day)"]
+
+
 def test_export_writes_the_built_marts_of_the_chosen_days(saas_marts, tmp_path):
     # October: 31 days x the six metrics; one month of SaaS figures; the cohort rows observed
     # in October (September's cohort in its month 1, October's in its month 0)

@@ -56,11 +56,25 @@ churned_customers as (
 ),
 
 -- the days of a project are consecutive (int_reporting_days), so the last 30 rows are the last
--- 30 days and the row 30 back is the base day; checked below (is_trailing_window_covered)
+-- 30 days and the row 30 back is the base day: checked against its date (the window is
+-- covered), every window figure null otherwise
 trailing_sums as (
-    {%- set preceding = 'over (partition by mrr_daily.project_id order by mrr_daily.metric_date'
+    {%- set by_day = 'over (partition by mrr_daily.project_id order by mrr_daily.metric_date'
         ~ ' rows between ' ~ (trailing_days - 1) ~ ' preceding and current row)' %}
-    {%- set base = 'over (partition by mrr_daily.project_id order by mrr_daily.metric_date)' %}
+    {%- set back = 'over (partition by mrr_daily.project_id order by mrr_daily.metric_date)' %}
+    {%- set base_day = dbt.dateadd('day', -trailing_days, 'mrr_daily.metric_date') %}
+    {%- set covered = 'coalesce(lag(mrr_daily.metric_date, ' ~ trailing_days ~ ') ' ~ back
+        ~ ' = cast(' ~ base_day ~ ' as date), false)' %}
+    {%- set window_figures = {
+        'base_mrr': 'lag(mrr_daily.mrr, ' ~ trailing_days ~ ') ' ~ back,
+        'base_customers': 'lag(mrr_daily.paying_customers, ' ~ trailing_days ~ ') ' ~ back,
+        'new_mrr_sum': 'sum(coalesce(daily_movements.new_mrr, 0)) ' ~ by_day,
+        'expansion_mrr_sum': 'sum(coalesce(daily_movements.expansion_mrr, 0)) ' ~ by_day,
+        'reactivation_mrr_sum': 'sum(coalesce(daily_movements.reactivation_mrr, 0)) ' ~ by_day,
+        'contraction_mrr_sum': 'sum(coalesce(daily_movements.contraction_mrr, 0)) ' ~ by_day,
+        'churn_mrr_sum': 'sum(coalesce(daily_movements.churn_mrr, 0)) ' ~ by_day,
+        'churned_customers': 'coalesce(churned_customers.churned_customers, 0)',
+    } %}
     select
         mrr_daily.project_id,
         mrr_daily.metric_date,
@@ -68,14 +82,11 @@ trailing_sums as (
         mrr_daily.paying_customers,
         max(mrr_daily.metric_date) over (partition by mrr_daily.project_id)
             = mrr_daily.metric_date as is_partial_day,
-        lag(mrr_daily.metric_date, {{ trailing_days }}) {{ base }} as base_date,
-        lag(mrr_daily.mrr, {{ trailing_days }}) {{ base }} as base_mrr,
-        lag(mrr_daily.paying_customers, {{ trailing_days }}) {{ base }} as base_customers,
-        {%- for movement in ['new', 'expansion', 'reactivation', 'contraction', 'churn'] %}
-        sum(coalesce(daily_movements.{{ movement }}_mrr, 0)) {{ preceding }}
-            as {{ movement }}_mrr_sum,
+        cast({{ base_day }} as date) as base_day,
+        {{ covered }} as is_trailing_window_covered,
+        {%- for name, figure in window_figures.items() %}
+        case when {{ covered }} then {{ figure }} end as {{ name }}{{ ',' if not loop.last }}
         {%- endfor %}
-        coalesce(churned_customers.churned_customers, 0) as churned_customers
     from mrr_daily
     left join daily_movements
         on mrr_daily.project_id = daily_movements.project_id
@@ -83,32 +94,6 @@ trailing_sums as (
     left join churned_customers
         on mrr_daily.project_id = churned_customers.project_id
         and mrr_daily.metric_date = churned_customers.metric_date
-),
-
-covered as (
-    select
-        *,
-        coalesce(base_date = cast({{ dbt.dateadd('day', -trailing_days, 'metric_date') }} as date),
-            false) as is_trailing_window_covered
-    from trailing_sums
-),
-
--- the window's figures, null until the history covers the window
-windowed as (
-    select
-        project_id,
-        metric_date,
-        is_partial_day,
-        mrr,
-        paying_customers,
-        is_trailing_window_covered,
-        {%- for column in ['base_mrr', 'base_customers', 'new_mrr_sum', 'expansion_mrr_sum',
-            'reactivation_mrr_sum', 'contraction_mrr_sum', 'churn_mrr_sum',
-            'churned_customers'] %}
-        case when is_trailing_window_covered then {{ column }} end as {{ column }},
-        {%- endfor %}
-        cast({{ dbt.dateadd('day', -trailing_days, 'metric_date') }} as date) as base_day
-    from covered
 ),
 
 final as (
@@ -136,7 +121,7 @@ final as (
             ~ ' - reactivation_mrr_sum', 'base_mrr') }} as net_mrr_churn_rate_30d,
         {{ quotient('new_mrr_sum + expansion_mrr_sum + reactivation_mrr_sum',
             'contraction_mrr_sum + churn_mrr_sum') }} as quick_ratio_30d
-    from windowed
+    from trailing_sums
 )
 
 select * from final
