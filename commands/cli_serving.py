@@ -184,9 +184,10 @@ def add_serving_commands(commands: argparse._SubParsersAction) -> None:
         help="split the month of --date by plan, price, billing_interval, currency, country "
              "or a named metadata key (customer.KEY, subscription.KEY): MRR, movements, rates")
     metrics.add_argument("--metrics", metavar="A,B,...",
-                         help="only these metrics: any of the six daily ones and the monthly "
+                         help="only these metrics: any of the six daily ones, the monthly "
                          "SaaS ones (customer_churn_rate, net_revenue_retention_1m, arpa, ...: "
-                         "those of the day's month)")
+                         "those of the day's month) and the daily ones (daily_arpa, "
+                         "customer_churn_rate_30d, ...: the day's, over the 30 days to it)")
     metrics.set_defaults(run=cmd_metrics)
 
     export = commands.add_parser("export", help="write a project's marts as CSV or Parquet files")

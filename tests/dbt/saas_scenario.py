@@ -4,6 +4,36 @@ semantic layer's answers), built once per session (tests/dbt/conftest.py `saas_m
 
 Billing countries (customer.address.country): A, B and T1 in the US, C and D in Germany, E in
 France, T3 in Great Britain; T2 gave no address (country null).
+
+Per day (fct_saas_metrics_daily, checked by tests/dbt/test_saas_metrics.py), by hand. The
+window is Aug 12 .. Nov 10 (Nov 10 partial: today). Each change at 10:00 UTC moves the MRR at
+that day's end: Sep 10 D new 19; Sep 19 T1 new 19 (its 14-day trial from Sep 5 ends); Sep 20
+B churn 12; Oct 3 E new 12; Oct 15 D churn 19; Oct 20 C expansion 38 (19 -> 57). MRR at the
+end of each day, paying customers and ARPA (MRR / paying):
+  Aug 12 .. Sep 9   50 (A 19, B 12, C 19)        3   16.666667
+  Sep 10 .. Sep 18  69 (+ D 19)                  4   17.25
+  Sep 19            88 (+ T1 19)                 5   17.6
+  Sep 20 .. Oct 2   76 (- B 12)                  4   19
+  Oct 3 .. Oct 14   88 (+ E 12)                  5   17.6
+  Oct 15 .. Oct 19  69 (- D 19)                  4   17.25
+  Oct 20 .. Nov 10  107 (C 19 -> 57)             4   26.75
+Trailing 30 days of day X: the movements of X-29 .. X over the MRR and customers at the end of
+X-30 (base). Covered from Sep 11 on (base Aug 12, the window's first day); before, null.
+- Sep 10: not covered (base Aug 11 is before the window): rates null, ARPA 17.25.
+- Sep 11: base Aug 12: 50, 3; window Aug 13 .. Sep 11: new 19 (D), no loss: customer, gross
+  and net churn 0, quick ratio null (no loss).
+- Oct 15: base Sep 15: 69 (A, B, C, D), 4; window Sep 16 .. Oct 15: new 31 (T1 19, E 12),
+  churn 31 (B 12, D 19), 2 customers churned: customer churn 2 / 4 = 0.5; gross and net MRR
+  churn 31 / 69 = 0.449275; quick ratio 31 / 31 = 1. (69 + 31 - 31 = 69, the day's MRR.)
+- Oct 19: base Sep 19: 88 (A, B, C, D, T1), 5; window Sep 20 .. Oct 19: new 12 (E), churn 31
+  (B, D): customer churn 2 / 5 = 0.4; gross and net 31 / 88 = 0.352273; quick 12 / 31 =
+  0.387097.
+- Oct 20: base Sep 20: 76 (A, C, D, T1), 4; window Sep 21 .. Oct 20: new 12, expansion 38,
+  churn 19 (D): customer churn 1 / 4 = 0.25; gross 19 / 76 = 0.25; net (19 - 38) / 76 =
+  -0.25; quick (12 + 38) / 19 = 2.631579 (October's monthly figures: Sep 20's end is Sep 30's).
+- Nov 10 (partial day): base Oct 11: 88 (A, C, D, T1, E), 5; window Oct 12 .. Nov 10: churn
+  19 (D), expansion 38: customer churn 1 / 5 = 0.2; gross 19 / 88 = 0.215909; net
+  (19 - 38) / 88 = -0.215909; quick 38 / 19 = 2; ARPA 107 / 4 = 26.75.
 """
 
 from __future__ import annotations

@@ -32,6 +32,8 @@ MONEY_COLUMNS = {
                           "current_mrr_usd"],
     "metrics_period_comparison": ["value", "previous_value", "change"],
     "fct_saas_metrics_monthly": ["opening_mrr", "closing_mrr", "arpa", "ltv"],
+    "fct_saas_metrics_daily": ["mrr", "arpa", "base_mrr_30d", "new_mrr_30d", "expansion_mrr_30d",
+                               "reactivation_mrr_30d", "contraction_mrr_30d", "churn_mrr_30d"],
     "fct_cohort_retention": ["cohort_starting_mrr", "retained_mrr"],
     "fct_customer_retention_monthly": ["opening_mrr", "closing_mrr", "net_retained_mrr_1m",
                                        "gross_retained_mrr_1m"],

@@ -113,6 +113,58 @@ def test_monthly_rates_are_the_hand_computed_ones(saas_marts):
     }
 
 
+DAILY_COLUMNS = ("is_partial_day, mrr, paying_customers, arpa, base_day, "
+                 "is_trailing_window_covered, base_mrr_30d, base_customers_30d, "
+                 "churned_customers_30d, customer_churn_rate_30d, gross_mrr_churn_rate_30d, "
+                 "net_mrr_churn_rate_30d, quick_ratio_30d")
+
+
+def test_daily_rates_are_the_hand_computed_ones_over_the_trailing_30_days(saas_marts):
+    """The days computed by hand in tests/dbt/saas_scenario.py's docstring: before, on and
+    after the first covered day (Sep 11), around D's churn and C's expansion, and today."""
+    found = rows(saas_marts, f"select metric_date, {DAILY_COLUMNS} "
+                             "from marts.fct_saas_metrics_daily where project_id = ?")
+    uncovered = {"is_trailing_window_covered": False, "base_mrr_30d": None,
+                 "base_customers_30d": None, "churned_customers_30d": None,
+                 "customer_churn_rate_30d": None, "gross_mrr_churn_rate_30d": None,
+                 "net_mrr_churn_rate_30d": None, "quick_ratio_30d": None}
+
+    def day(text: str, mrr: int, paying: int, arpa: str, base: str, **figures) -> dict:
+        return {"is_partial_day": text == "11-10", "mrr": mrr, "paying_customers": paying,
+                "arpa": d(arpa), "base_day": date.fromisoformat(f"2026-{base}"), **figures}
+
+    expected = {
+        "08-12": day("08-12", 50, 3, "16.666667", "07-13", **uncovered),
+        "09-10": day("09-10", 69, 4, "17.25", "08-11", **uncovered),
+        "09-11": day("09-11", 69, 4, "17.25", "08-12", is_trailing_window_covered=True,
+                     base_mrr_30d=50, base_customers_30d=3, churned_customers_30d=0,
+                     customer_churn_rate_30d=0, gross_mrr_churn_rate_30d=0,
+                     net_mrr_churn_rate_30d=0, quick_ratio_30d=None),
+        "10-15": day("10-15", 69, 4, "17.25", "09-15", is_trailing_window_covered=True,
+                     base_mrr_30d=69, base_customers_30d=4, churned_customers_30d=2,
+                     customer_churn_rate_30d=d("0.5"), gross_mrr_churn_rate_30d=d("0.449275"),
+                     net_mrr_churn_rate_30d=d("0.449275"), quick_ratio_30d=1),
+        "10-19": day("10-19", 69, 4, "17.25", "09-19", is_trailing_window_covered=True,
+                     base_mrr_30d=88, base_customers_30d=5, churned_customers_30d=2,
+                     customer_churn_rate_30d=d("0.4"), gross_mrr_churn_rate_30d=d("0.352273"),
+                     net_mrr_churn_rate_30d=d("0.352273"), quick_ratio_30d=d("0.387097")),
+        "10-20": day("10-20", 107, 4, "26.75", "09-20", is_trailing_window_covered=True,
+                     base_mrr_30d=76, base_customers_30d=4, churned_customers_30d=1,
+                     customer_churn_rate_30d=d("0.25"), gross_mrr_churn_rate_30d=d("0.25"),
+                     net_mrr_churn_rate_30d=d("-0.25"), quick_ratio_30d=d("2.631579")),
+        "11-10": day("11-10", 107, 4, "26.75", "10-11", is_trailing_window_covered=True,
+                     base_mrr_30d=88, base_customers_30d=5, churned_customers_30d=1,
+                     customer_churn_rate_30d=d("0.2"), gross_mrr_churn_rate_30d=d("0.215909"),
+                     net_mrr_churn_rate_30d=d("-0.215909"), quick_ratio_30d=2),
+    }
+    assert {text: found[date.fromisoformat(f"2026-{text}")] for text in expected} == expected
+    # one row per day of the window (Aug 12 .. Nov 10), the first 30 not covered
+    assert (len(found), min(found), max(found)) == (91, date(2026, 8, 12), date(2026, 11, 10))
+    assert sorted(when for when, row in found.items()
+                  if not row["is_trailing_window_covered"])[-1] == date(2026, 9, 10)
+    assert [when for when, row in found.items() if row["is_partial_day"]] == [date(2026, 11, 10)]
+
+
 def test_trial_conversion_counts_the_trials_started_in_the_month(saas_marts):
     found = rows(saas_marts, f"select metric_month, {TRIAL_COLUMNS} "
                              "from marts.fct_saas_metrics_monthly where project_id = ?")
@@ -175,6 +227,31 @@ def test_metrics_command_gives_a_days_mrr_and_the_saas_figures_of_its_month(saas
     assert out.splitlines()[1:] == [
         "SaaS figures of the month 2026-11 (partial month: 2026-11-01 to 2026-11-10):",
         f"  {'arpa':<28} {'$26.75':>14}"]
+
+
+def test_metrics_command_gives_the_daily_saas_figures_of_the_day(saas_marts):
+    # Oct 20 and Sep 10 of tests/dbt/saas_scenario.py's docstring: the 30 days to Oct 20 are
+    # October's figures; Sep 10's base day (Aug 11) is before the history: rates missing
+    code, out, err = _cli(saas_marts.parent, "metrics", PROJECT_ID, "--date", "2026-10-20",
+                          "--json", "--metrics", "daily_arpa,customer_churn_rate_30d,"
+                          "gross_mrr_churn_rate_30d,net_mrr_churn_rate_30d,quick_ratio_30d")
+    assert code == 0, err
+    found = {m["metric"]: (m["value"], m["window_first_day"], m["is_trailing_window_covered"])
+             for m in json.loads(out)["metrics"]}
+    window = ("2026-09-21", True)
+    assert found == {"daily_arpa": (26.75, *window), "customer_churn_rate_30d": (0.25, *window),
+                     "gross_mrr_churn_rate_30d": (0.25, *window),
+                     "net_mrr_churn_rate_30d": (-0.25, *window),
+                     "quick_ratio_30d": (2.631579, *window)}
+    code, out, err = _cli(saas_marts.parent, "metrics", PROJECT_ID, "--date", "2026-09-10",
+                          "--metrics", "daily_arpa,customer_churn_rate_30d")
+    assert code == 0, err
+    assert out.splitlines()[1:] == [
+        "SaaS figures of the day 2026-09-10 (trailing 30 days: 2026-08-12 to 2026-09-10, "
+        "not covered by the history):",
+        f"  {'daily_arpa':<28} {'$17.25':>14}",
+        f"  {'customer_churn_rate_30d':<28} {'n/a':>14}  (the history does not reach 30 days "
+        "before the day)"]
 
 
 def test_export_writes_the_built_marts_of_the_chosen_days(saas_marts, tmp_path):

@@ -126,6 +126,24 @@ def test_every_metric_by_month_equals_the_marts_and_reads_the_readers_copy(saas_
     assert {row[0]: tuple(row[1:]) for row in marts} == found
 
 
+def test_daily_arpa_by_day_is_the_daily_marts(saas_marts, tmp_path):
+    """`daily_arpa` by day: each day's MRR over its paying customers (tests/dbt/saas_scenario.py
+    docstring: Aug 12 50 / 3, Sep 10 69 / 4, Sep 19 88 / 5, Oct 20 107 / 4), every day of the
+    window equal to fct_saas_metrics_daily.arpa."""
+    rows = mf_query(saas_marts, tmp_path, ("daily_arpa",), ("metric_time__day",))
+    found = {date.fromisoformat(row["metric_time__day"][:10]): figure(row["daily_arpa"])
+             for row in rows}
+    d = Decimal
+    assert {day: found[day] for day in (date(2026, 8, 12), date(2026, 9, 10),
+                                         date(2026, 9, 19), date(2026, 10, 20))} == {
+        date(2026, 8, 12): d("16.666667"), date(2026, 9, 10): d("17.25"),
+        date(2026, 9, 19): d("17.6"), date(2026, 10, 20): d("26.75")}
+    with duckdb.connect(str(saas_marts), read_only=True) as con:
+        marts = dict(con.execute("select metric_date, arpa from marts.fct_saas_metrics_daily "
+                                 "where project_id = ?", [PROJECT_ID]).fetchall())
+    assert found == marts and len(found) == 91
+
+
 def test_mf_before_any_build_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     """`stripe-warehouse mf` on a state directory no build has written: what to do, one line,
     and nothing created there."""

@@ -88,7 +88,9 @@ def test_an_unknown_metric_is_one_line_naming_the_valid_ones(
     assert code == 2 and out == ""
     assert err.count("\n") == 1
     assert err.startswith("error: unknown metric churn: choose among stripe_mrr, stripe_arr,")
-    assert "customer_churn_rate" in err and err.endswith("trial_conversion_rate\n")
+    assert "customer_churn_rate" in err and err.endswith(
+        "trial_conversion_rate, daily_arpa, customer_churn_rate_30d, gross_mrr_churn_rate_30d, "
+        "net_mrr_churn_rate_30d, quick_ratio_30d\n")
 
 
 def _report(hand_marts: Path, tmp_path: Path) -> str:

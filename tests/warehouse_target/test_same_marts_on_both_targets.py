@@ -44,7 +44,7 @@ MARTS = ("metrics_daily", "fct_mrr_daily", "fct_revenue_daily", "fct_mrr_movemen
          "fct_mrr_movements_monthly", "fct_failed_payments_daily", "fct_subscription_mrr_daily",
          "dim_customers", "dim_subscriptions", "metrics_period_comparison",
          "fct_saas_metrics_monthly", "fct_cohort_retention", "fct_customer_retention_monthly",
-         "time_spine_daily", "fct_mrr_by_segment_monthly")
+         "time_spine_daily", "fct_mrr_by_segment_monthly", "fct_saas_metrics_daily")
 
 
 def compared_company() -> Company:
