@@ -3,7 +3,10 @@
 Transform only: the company's objects are written straight into `stripe_raw` in the raw-table
 contract (the backfill's window: all customers, subscriptions, items, prices, coupons; invoices,
 lines, charges, refunds of the last 90 days plus each subscription's latest invoice; events of
-the last 30 days), so the figures measure dbt, not the HTTP sync.
+the last 30 days), so the figures measure dbt, not the HTTP sync. Each object is written as a
+sync writes it: through the privacy allowlist (pipelines/privacy.py; a project naming no
+segment keys, so no metadata). Caches made before that (every customer's free-text metadata,
+which a real warehouse never holds and the segment models read as a segment) are refused.
 
 Usage: .venv/bin/python bench/transform_build.py [--customers 20000 100000]
          [--against main [--rounds 2]] [--cache DIR] [--keep DIR]
@@ -11,7 +14,8 @@ Usage: .venv/bin/python bench/transform_build.py [--customers 20000 100000]
 after alternating, so a change is reported as ratios of one run; `--cache` keeps the generated
 companies for later runs; `--keep` keeps the built warehouses (bench/compare_warehouses.py).
 Appends to bench/results/transform_build.txt, with the slowest dbt nodes of each build; the
-refresh figure is also split into its `dbt build` and the publishing of the readers' copy.
+refresh figure is also split into its `dbt build` and the publishing of the readers' copy, and
+the build into dbt's start, its nodes (per kind: node time and the SQL in it) and its exit.
 `generate=` is pure Python on a fixed seed: compare it between runs to compare machines.
 """
 
@@ -21,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +43,7 @@ sys.path.insert(0, os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] or str(
 
 
 DAY = 86_400
+LOG_THREAD = re.compile(r"\] \[([^\]]*)\]: ")  # dbt.log: "12:00:01.5 [debug] [Thread-1 (]: ..."
 # TRANSFORM_BENCH_RESULTS: write elsewhere (e.g. a trial run that must not replace the record)
 RESULTS = Path(os.environ.get("TRANSFORM_BENCH_RESULTS",
                               REPO_ROOT / "bench" / "results" / "transform_build.txt"))
@@ -93,7 +99,10 @@ def backfill_objects(company) -> dict[str, list[dict]]:
 
 def write_raw(con: duckdb.DuckDBPyConnection, objects: dict[str, list[dict]], synced: datetime,
               workdir: Path, project_id: str = "bench") -> None:
-    """Appends objects to the raw tables through a JSONL file (fast bulk load)."""
+    """Appends objects to the raw tables through a JSONL file (fast bulk load), each as the
+    sync stores it: allowlisted (the raw table's extra columns come from the listing)."""
+    from pipelines.privacy import allowlist  # the code under test: see sys.path
+
     for table, rows in objects.items():
         extra_name, extra_type = EXTRA.get(table, (None, None))
         extra_col = f", {extra_name} {extra_type}" if extra_name else ""
@@ -108,7 +117,8 @@ def write_raw(con: duckdb.DuckDBPyConnection, objects: dict[str, list[dict]], sy
         with path.open("w") as handle:
             for obj in rows:
                 record = {"project_id": project_id, "id": obj["id"], "created": obj.get("created"),
-                          "livemode": bool(obj.get("livemode")), "data": json.dumps(obj),
+                          "livemode": bool(obj.get("livemode")),
+                          "data": json.dumps(allowlist(obj)),
                           "api_version": "2025-09-30.clover",
                           "_synced_at": synced.strftime("%Y-%m-%d %H:%M:%S")}
                 if extra_name:
@@ -171,6 +181,41 @@ def slowest_nodes(run_results: Path, count: int = 6) -> str:
                      for r in slowest)
 
 
+def build_split(run_results: Path, dbt_log: Path, started: float, dbt_seconds: float) -> str:
+    """Where an invocation's time went: dbt's start (process, imports, parse, manifest) up to
+    its first node, the nodes' span, and the rest (the process's exit: DuckDB checkpoints its
+    write-ahead log then); per kind of node, the summed node times and the SQL among them
+    (dbt.log's "SQL status" times; the rest of a node's time is dbt's own work). `started`:
+    the epoch seconds at which the dbt command was started."""
+    results = json.loads(run_results.read_text())["results"]
+    spans = [(datetime.fromisoformat(t["started_at"]).timestamp(),
+              datetime.fromisoformat(t["completed_at"]).timestamp())
+             for r in results for t in r["timing"] if t.get("started_at")]
+    first, last = min(s for s, _ in spans), max(e for _, e in spans)
+    node_seconds: dict[str, float] = {}
+    for result in results:
+        kind = result["unique_id"].split(".")[0]
+        node_seconds[kind] = node_seconds.get(kind, 0.0) + result["execution_time"]
+    sql_seconds: dict[str, float] = {}
+    if dbt_log.exists():
+        lines = dbt_log.read_text(errors="replace").splitlines()
+        begun = max((i for i, line in enumerate(lines) if "Running with dbt=" in line), default=0)
+        running: dict[str, str] = {}  # dbt's thread -> the kind of node it runs
+        for line in lines[begun:]:
+            tagged = LOG_THREAD.search(line)
+            thread = tagged[1] if tagged else ""
+            if "Began running node " in line:
+                running[thread] = line.split("Began running node ", 1)[1].split(".", 1)[0]
+            elif "SQL status: " in line and " in " in line:
+                kind = running.get(thread, "other")
+                seconds = float(line.rsplit(" in ", 1)[1].split()[0])
+                sql_seconds[kind] = sql_seconds.get(kind, 0.0) + seconds
+    kinds = ", ".join(f"{kind}s {count:.1f}s (SQL {sql_seconds.get(kind, 0.0):.1f}s)"
+                      for kind, count in sorted(node_seconds.items(), key=lambda kv: -kv[1]))
+    return (f"dbt start {first - started:.1f}s, nodes {last - first:.1f}s, exit "
+            f"{dbt_seconds - (last - started):.1f}s; node times: {kinds}")
+
+
 def time_build(home: Path, full_refresh: bool) -> dict:
     """`stripe_warehouse.transform.build` in its two steps, timed: total, dbt build, publish
     seconds (publish counts from the end of the dbt build: its file copy starts with the build)
@@ -187,7 +232,7 @@ def time_build(home: Path, full_refresh: bool) -> dict:
 
         target = dbt_target_path(home)
 
-    started = time.perf_counter()
+    started, started_epoch = time.perf_counter(), time.time()
     with publication(home, whole=full_refresh) as publish:
         run_dbt(build_args(full_refresh), home=home)
         built = time.perf_counter()
@@ -197,7 +242,9 @@ def time_build(home: Path, full_refresh: bool) -> dict:
     shutil.copyfile(run_results, home / f"run_results_{'full' if full_refresh else 'refresh'}.json")
     return {"total": done - started, "dbt": built - started, "publish": done - built,
             "nodes": len(json.loads(run_results.read_text())["results"]),
-            "slowest": slowest_nodes(run_results)}
+            "slowest": slowest_nodes(run_results),
+            "split": build_split(run_results, target.parent / "logs" / "dbt.log", started_epoch,
+                                 built - started)}
 
 
 def build_in(code: Path, home: Path, full_refresh: bool) -> dict:
@@ -222,7 +269,11 @@ def prepared_company(customers: int, cache: Path) -> dict:
     """
     meta_path = cache / "meta.json"
     if meta_path.exists():
-        return json.loads(meta_path.read_text())
+        meta = json.loads(meta_path.read_text())
+        if not meta.get("allowlisted"):
+            sys.exit(f"error: {cache} was generated by an older bench, without the privacy "
+                     "allowlist: use another --cache directory (a new company is generated)")
+        return meta
     from sandbox.company import CompanyConfig, generate_company
 
     cache.mkdir(parents=True, exist_ok=True)
@@ -251,7 +302,7 @@ def prepared_company(customers: int, cache: Path) -> dict:
     for leftover in cache.glob("*.jsonl"):
         leftover.unlink()
     meta = {"customers": customers, "raw_rows": sum(len(v) for v in objects.values()),
-            "generate_s": generate_s, "now": company.now}
+            "generate_s": generate_s, "now": company.now, "allowlisted": True}
     meta_path.write_text(json.dumps(meta))
     return meta
 
@@ -285,7 +336,8 @@ def result_line(meta: dict, result: dict, label: str) -> str:
             f"build_after_7day_refresh={refresh['total']:6.1f}s "
             f"(dbt {refresh['dbt']:.1f}s + publish {refresh['publish']:.1f}s)  "
             f"nodes={refresh['nodes']}  load_avg_1m={result['load']:.1f}{label}\n"
-            f"  slowest (full): {full['slowest']}\n  slowest (refresh): {refresh['slowest']}")
+            f"  slowest (full): {full['slowest']}\n  slowest (refresh): {refresh['slowest']}"
+            + (f"\n  split (refresh): {refresh['split']}" if "split" in refresh else ""))
 
 
 def exported_tree(ref: str, workdir: Path) -> Path:
