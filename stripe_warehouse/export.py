@@ -47,6 +47,7 @@ EXPORTED_MARTS = (
     ExportedMart("fct_mrr_movements_monthly", "metric_month", monthly=True),
     ExportedMart("fct_revenue_daily", "metric_date"),
     ExportedMart("fct_failed_payments_daily", "metric_date"),
+    ExportedMart("fct_saas_metrics_daily", "metric_date"),
     ExportedMart("fct_saas_metrics_monthly", "metric_month", monthly=True),
     ExportedMart("fct_cohort_retention", "metric_month", monthly=True),
     ExportedMart("fct_mrr_by_segment_monthly", "metric_month", monthly=True),

@@ -261,7 +261,7 @@ def test_export_writes_the_built_marts_of_the_chosen_days(saas_marts, tmp_path):
     code, printed, err = _cli(saas_marts.parent, "export", PROJECT_ID, "--format", "csv",
                               "--from", "2026-10-01", "--to", "2026-10-31", "--out", str(out))
     assert code == 0, err
-    assert len(printed.splitlines()) == 9  # one line per exported mart
+    assert len(printed.splitlines()) == 10  # one line per exported mart
 
     def read(name: str) -> list[dict]:
         with (out / f"{name}.csv").open() as f:
@@ -270,6 +270,8 @@ def test_export_writes_the_built_marts_of_the_chosen_days(saas_marts, tmp_path):
     days = read("metrics_daily")
     assert len(days) == 186 and {r["project_id"] for r in days} == {PROJECT_ID}
     assert (days[0]["metric_date"], days[-1]["metric_date"]) == ("2026-10-01", "2026-10-31")
+    daily = {r["metric_date"]: r for r in read("fct_saas_metrics_daily")}
+    assert (min(daily), max(daily), len(daily)) == ("2026-10-01", "2026-10-31", 31)
     (october,) = read("fct_saas_metrics_monthly")
     assert (october["metric_month"], Decimal(october["net_revenue_retention_1m"]),
             Decimal(october["arpa"])) == ("2026-10-01", d("1.25"), d("26.75"))

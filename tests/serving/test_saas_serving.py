@@ -196,7 +196,8 @@ def test_export_writes_one_file_per_mart_with_only_the_projects_rows_of_the_date
     assert {p.name: n for p, n in written.items()} == {
         "metrics_daily.csv": 4, "fct_mrr_daily.csv": 2, "fct_mrr_movements.csv": 2,
         "fct_mrr_movements_monthly.csv": 2, "fct_revenue_daily.csv": 2,
-        "fct_failed_payments_daily.csv": 2, "fct_saas_metrics_monthly.csv": 2,
+        "fct_failed_payments_daily.csv": 2, "fct_saas_metrics_daily.csv": 2,
+        "fct_saas_metrics_monthly.csv": 2,
         "fct_cohort_retention.csv": 3, "fct_mrr_by_segment_monthly.csv": 2,
     }
     with (out / "metrics_daily.csv").open() as f:
