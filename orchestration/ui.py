@@ -219,7 +219,13 @@ def stop_ui(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
     deadline = time.monotonic() + 10
     while _signal_group(group, 0) and time.monotonic() < deadline:
         time.sleep(0.2)
-    _signal_group(group, signal.SIGKILL)
+    if _signal_group(group, signal.SIGKILL):
+        # a killed process stays in its group until it is reaped (init adopts dagster dev's
+        # children): return once they are gone, not while the kill is on its way (a loaded
+        # machine's clean-clone run saw the group still there right after)
+        deadline = time.monotonic() + 10
+        while _signal_group(group, 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def _signal_group(group: int, sig: int) -> bool:
