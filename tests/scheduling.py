@@ -28,7 +28,8 @@ CHANGE_UNIT = "tests/dbt/change_scenarios"
 SPLIT_BY_TARGET = (*CHANGE_MODULES, "tests/dbt/test_history_stability.py",
                    "tests/dbt/test_tax.py", "tests/dbt/test_collected_revenue.py")
 # The PostgreSQL variants of the scenario modules (each builds its warehouses again, on the
-# server: ~10 minutes of worker time) are marked `extended`: `make test` leaves them out to keep
+# server: ~10 minutes of worker time; and test_reporting_time_zone's, marked in place) are
+# marked `extended`: `make test` leaves them out to keep
 # within its 30-minute budget, `make test-extended` runs them, and CI (.ci/run) runs both. The
 # PostgreSQL target stays in `make test` through the two-target comparisons (every relation of a
 # generated company, row for row: test_same_marts_on_both_targets, test_e2e_metrics) and the
