@@ -257,7 +257,7 @@ def test_a_zone_change_moves_every_day_of_the_project_at_the_next_build(built):
 
 
 @pytest.mark.postgres
-@pytest.mark.extended  # a PostgreSQL variant of a scenario: `make test-extended` (tests/scheduling.py)
+@pytest.mark.extended  # a scenario's PostgreSQL variant: `make test-extended`
 def test_postgresql_gives_the_same_local_days(built, tmp_path_factory, postgres_url):
     """The same backfill on a PostgreSQL warehouse (the zone conversions are the same SQL,
     `at time zone`, on both targets): the same figures as on DuckDB, hand-checked above."""
