@@ -216,16 +216,19 @@ def stop_ui(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
         except subprocess.TimeoutExpired:
             continue
     # Children that outlive dagster dev (a run worker mid-step) go with the group.
-    deadline = time.monotonic() + 10
-    while _signal_group(group, 0) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    _wait_until_gone(group, seconds=10)
     if _signal_group(group, signal.SIGKILL):
         # a killed process stays in its group until it is reaped (init adopts dagster dev's
         # children): return once they are gone, not while the kill is on its way (a loaded
         # machine's clean-clone run saw the group still there right after)
-        deadline = time.monotonic() + 10
-        while _signal_group(group, 0) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_until_gone(group, seconds=10)
+
+
+def _wait_until_gone(group: int, seconds: float) -> None:
+    """Wait at most ``seconds`` for the process group to have no process left."""
+    deadline = time.monotonic() + seconds
+    while _signal_group(group, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _signal_group(group: int, sig: int) -> bool:
