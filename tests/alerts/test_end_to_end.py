@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
@@ -49,8 +50,6 @@ pytestmark = pytest.mark.e2e
 PROJECT = "shop"
 API_KEY = "sk_test_alerts"
 SIGNING_SECRET = "whsec_e2e_alerts"
-TODAY = dt.datetime.now(dt.UTC).date()
-YESTERDAY = TODAY - dt.timedelta(days=1)
 FAILED_RENEWALS = 2  # failed payments made on D
 QUIET_DAYS = 9  # the generated history ends on D-9: D-8..D-1 see no change (week over week)
 
@@ -108,6 +107,11 @@ class Scenario:
     hook: HttpReceiver
     hook_requests: dict[str, int]  # requests received after each step
     fresh: Connection  # the registry's entry after the last successful sync
+    today: dt.date  # D, the UTC day the whole scenario ran on
+
+    def quiet_then_fired(self) -> dict[str, int]:
+        """A rule's state per day: quiet on D-1, firing on D."""
+        return {(self.today - dt.timedelta(days=1)).isoformat(): 0, self.today.isoformat(): 1}
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -128,67 +132,89 @@ def failing_sync(home: Path, url: str) -> str:
     return str(failed.value)
 
 
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    start_of_today = dt.datetime.combine(TODAY, dt.time(), dt.UTC).timestamp()
+    """The scenario, run within one UTC day: its subprocesses (sync, transform, alerts) read
+    the wall clock, so a run that crosses midnight is run again, once, on the new day."""
+    for _ in range(2):
+        with ExitStack() as stack:
+            today = utc_today()
+            ran = run_scenario(stack, tmp_path_factory, today)
+            if utc_today() == today:
+                yield ran
+                return
+    raise AssertionError("the alerts scenario crossed midnight UTC twice")
+
+
+def run_scenario(stack: ExitStack, tmp_path_factory: pytest.TempPathFactory,
+                 today: dt.date) -> Scenario:
+    """Sync, build and alert the scenario's company with D = ``today``; the sandbox and the
+    webhook receiver stay open on ``stack``."""
+    yesterday = today - dt.timedelta(days=1)
+    start_of_today = dt.datetime.combine(today, dt.time(), dt.UTC).timestamp()
     company, [(cancelled, lost), *renewing] = scenario_company(start_of_today)
     home = tmp_path_factory.mktemp("alerts-e2e") / "state"
     secret_key = generate_key()
-    with SandboxServer(accounts={API_KEY: company}) as sandbox, http_receiver() as hook, \
-            pytest.MonkeyPatch.context() as mp:
-        mp.setenv(SECRET_KEY_ENV, secret_key)  # for the in-process syncs
-        env = command_env(STRIPE_WAREHOUSE_HOME=str(home), **{SECRET_KEY_ENV: secret_key},
-                          STRIPE_API_BASE=sandbox.url, SHOP_KEY=API_KEY,
-                          HOOK_SECRET=SIGNING_SECRET)
-        outputs = {"connect": cli(env, "connect", PROJECT, "--tier", "pro",
-                                  "--api-key-env", "SHOP_KEY")}
-        for n, rule in enumerate([("churned_mrr", f"${lost - 1}"),
-                                  ("customer_loss", f"${lost - 1}"),
-                                  ("mrr_change", f"${lost - 1}"),
-                                  ("mrr_change", f"${lost - 1}", "--period", "week"),
-                                  ("failed_payments", str(FAILED_RENEWALS - 1)),
-                                  ("stale_data",), ("sync_failing",), ("connection_revoked",)]):
-            outputs[f"rule{n}"] = cli(env, "alerts", "add", PROJECT, *rule)
-        outputs["channel"] = cli(env, "alerts", "channel", PROJECT, "webhook", "--url",
-                                 f"{hook.url}/hook", "--signing-secret-env", "HOOK_SECRET")
-        requests: dict[str, int] = {}
-        outputs["backfill"] = cli(env, "sync", PROJECT, "--backfill")
-        requests["backfill"] = len(hook.requests)
-        # the two rules whose thresholds need the company's own figures, as the backfill
-        # published them (nothing of the company changes them on D-1 or D)
-        mrr_before = Decimal(published(
-            home, "select value from marts.metrics_daily where metric = 'stripe_mrr' "
-            "and metric_date = ?", [YESTERDAY]))
-        failed_average = Decimal(published(
-            home, "select sum(value) / count(*) from marts.metrics_daily where "
-            "metric = 'stripe_failed_payments' and metric_date >= ? and metric_date < ?",
-            [TODAY - dt.timedelta(days=28), TODAY])).quantize(Decimal("0.000001"))
-        assert published(home, "select coalesce(sum(value), 0) from marts.metrics_daily where "
-                         "metric = 'stripe_failed_payments' and metric_date >= ?",
-                         [YESTERDAY]) == 0
-        assert failed_average < FAILED_RENEWALS  # so that "1x" fires on D
-        percent = (lost / mrr_before * 100 - Decimal("0.01")).quantize(Decimal("0.01"),
-                                                                        ROUND_DOWN)
-        outputs["percent"] = cli(env, "alerts", "add", PROJECT, "mrr_change", f"{percent}%")
-        outputs["times"] = cli(env, "alerts", "add", PROJECT, "failed_payments", "1x")
-        now = int(time.time()) - 60
-        company.cancel_subscription(cancelled["id"], at=now)
-        for sub, _ in renewing:
-            company.fail_payment(sub["id"], at=now)
-        outputs["refresh"] = cli(env, "sync", PROJECT, "--refresh")
-        requests["refresh"] = len(hook.requests)
-        outputs["transform"] = cli(env, "transform")
-        requests["transform"] = len(hook.requests)
-        fresh = ConnectionStore(home).get(PROJECT)
-        failures = {}
-        sandbox.permissions[API_KEY] = set()  # every endpoint: 403
-        failures["forbidden"] = failing_sync(home, sandbox.url)
-        requests["forbidden"] = len(hook.requests)
-        del sandbox.accounts[API_KEY]  # the key was rolled: 401
-        failures["rolled"] = failing_sync(home, sandbox.url)
-        requests["rolled"] = len(hook.requests)
-        yield Scenario(home, lost, cancelled["customer"], mrr_before, failed_average, percent,
-                       outputs, failures, hook, requests, fresh)
+    sandbox = stack.enter_context(SandboxServer(accounts={API_KEY: company}))
+    hook = stack.enter_context(http_receiver())
+    mp = stack.enter_context(pytest.MonkeyPatch.context())
+    mp.setenv(SECRET_KEY_ENV, secret_key)  # for the in-process syncs
+    env = command_env(STRIPE_WAREHOUSE_HOME=str(home), **{SECRET_KEY_ENV: secret_key},
+                      STRIPE_API_BASE=sandbox.url, SHOP_KEY=API_KEY,
+                      HOOK_SECRET=SIGNING_SECRET)
+    outputs = {"connect": cli(env, "connect", PROJECT, "--tier", "pro",
+                              "--api-key-env", "SHOP_KEY")}
+    for n, rule in enumerate([("churned_mrr", f"${lost - 1}"),
+                              ("customer_loss", f"${lost - 1}"),
+                              ("mrr_change", f"${lost - 1}"),
+                              ("mrr_change", f"${lost - 1}", "--period", "week"),
+                              ("failed_payments", str(FAILED_RENEWALS - 1)),
+                              ("stale_data",), ("sync_failing",), ("connection_revoked",)]):
+        outputs[f"rule{n}"] = cli(env, "alerts", "add", PROJECT, *rule)
+    outputs["channel"] = cli(env, "alerts", "channel", PROJECT, "webhook", "--url",
+                             f"{hook.url}/hook", "--signing-secret-env", "HOOK_SECRET")
+    requests: dict[str, int] = {}
+    outputs["backfill"] = cli(env, "sync", PROJECT, "--backfill")
+    requests["backfill"] = len(hook.requests)
+    # the two rules whose thresholds need the company's own figures, as the backfill
+    # published them (nothing of the company changes them on D-1 or D)
+    mrr_before = Decimal(published(
+        home, "select value from marts.metrics_daily where metric = 'stripe_mrr' "
+        "and metric_date = ?", [yesterday]))
+    failed_average = Decimal(published(
+        home, "select sum(value) / count(*) from marts.metrics_daily where "
+        "metric = 'stripe_failed_payments' and metric_date >= ? and metric_date < ?",
+        [today - dt.timedelta(days=28), today])).quantize(Decimal("0.000001"))
+    assert published(home, "select coalesce(sum(value), 0) from marts.metrics_daily where "
+                     "metric = 'stripe_failed_payments' and metric_date >= ?",
+                     [yesterday]) == 0
+    assert failed_average < FAILED_RENEWALS  # so that "1x" fires on D
+    percent = (lost / mrr_before * 100 - Decimal("0.01")).quantize(Decimal("0.01"),
+                                                                    ROUND_DOWN)
+    outputs["percent"] = cli(env, "alerts", "add", PROJECT, "mrr_change", f"{percent}%")
+    outputs["times"] = cli(env, "alerts", "add", PROJECT, "failed_payments", "1x")
+    now = max(int(time.time()) - 60, int(start_of_today))  # on D, even just after 00:00
+    company.cancel_subscription(cancelled["id"], at=now)
+    for sub, _ in renewing:
+        company.fail_payment(sub["id"], at=now)
+    outputs["refresh"] = cli(env, "sync", PROJECT, "--refresh")
+    requests["refresh"] = len(hook.requests)
+    outputs["transform"] = cli(env, "transform")
+    requests["transform"] = len(hook.requests)
+    fresh = ConnectionStore(home).get(PROJECT)
+    failures = {}
+    sandbox.permissions[API_KEY] = set()  # every endpoint: 403
+    failures["forbidden"] = failing_sync(home, sandbox.url)
+    requests["forbidden"] = len(hook.requests)
+    del sandbox.accounts[API_KEY]  # the key was rolled: 401
+    failures["rolled"] = failing_sync(home, sandbox.url)
+    requests["rolled"] = len(hook.requests)
+    return Scenario(home, lost, cancelled["customer"], mrr_before, failed_average, percent,
+                    outputs, failures, hook, requests, fresh, today)
 
 
 def alert_states(home: Path) -> dict[str, dict[str, int]]:
@@ -208,9 +234,6 @@ def fired(home: Path, rule: str) -> list[tuple[str, str, Decimal, str | None, li
     return [(e, d, Decimal(v), c, json.loads(cs)) for e, d, v, c, cs in rows]
 
 
-QUIET_D1_FIRED_D = {YESTERDAY.isoformat(): 0, TODAY.isoformat(): 1}
-
-
 def test_every_step_of_the_scenario_ran(scenario: Scenario) -> None:
     for name, output in scenario.outputs.items():
         assert output.returncode == 0, (name, output.stderr)
@@ -221,36 +244,36 @@ def test_churned_mrr_fires_on_the_day_of_the_cancellation_naming_the_customer(
     """D-1: no churn. D: the cancelled subscription's MRR (``lost``, unit_amount x quantity /
     100) churns, $1 above the rule's threshold: fired for D, naming its customer. The
     transform after the refresh changes no number and sends nothing new."""
-    assert alert_states(scenario.home)["churned_mrr-1"] == QUIET_D1_FIRED_D
+    assert alert_states(scenario.home)["churned_mrr-1"] == scenario.quiet_then_fired()
     assert fired(scenario.home, "churned_mrr-1") == [
-        ("fired", TODAY.isoformat(), scenario.lost_mrr, None,
+        ("fired", scenario.today.isoformat(), scenario.lost_mrr, None,
          [{"customer_id": scenario.customer_id, "lost_mrr": f"{scenario.lost_mrr:.6f}"}])]
 
 
 def test_customer_loss_fires_for_the_customer_who_cancelled(scenario: Scenario) -> None:
     """D-1: no customer lost MRR. D: the cancelling customer loses ``lost`` > lost - $1; the
     two failed renewals lose nothing (past_due still counts in MRR)."""
-    assert alert_states(scenario.home)["customer_loss-1"] == QUIET_D1_FIRED_D
+    assert alert_states(scenario.home)["customer_loss-1"] == scenario.quiet_then_fired()
     assert fired(scenario.home, "customer_loss-1") == [
-        ("fired", TODAY.isoformat(), scenario.lost_mrr, None,
+        ("fired", scenario.today.isoformat(), scenario.lost_mrr, None,
          [{"customer_id": scenario.customer_id, "lost_mrr": f"{scenario.lost_mrr:.6f}"}])]
 
 
 def test_mrr_change_day_over_day_in_dollars(scenario: Scenario) -> None:
     """D-1: MRR(D-1) - MRR(D-2) = $0 (nothing happens after the history ends on D-9). D:
     MRR(D) - MRR(D-1) = -lost, beyond +/-(lost - $1): fired with MRR(D-1) as compared_to."""
-    assert alert_states(scenario.home)["mrr_change-1"] == QUIET_D1_FIRED_D
+    assert alert_states(scenario.home)["mrr_change-1"] == scenario.quiet_then_fired()
     assert fired(scenario.home, "mrr_change-1") == [
-        ("fired", TODAY.isoformat(), scenario.mrr_before - scenario.lost_mrr,
+        ("fired", scenario.today.isoformat(), scenario.mrr_before - scenario.lost_mrr,
          f"{scenario.mrr_before:.6f}", [])]
 
 
 def test_mrr_change_week_over_week_in_dollars(scenario: Scenario) -> None:
     """D-1: MRR(D-1) - MRR(D-8) = $0 (the history ended on D-9). D: MRR(D) - MRR(D-7) = -lost,
     beyond +/-(lost - $1): fired, compared with MRR(D-7) = MRR(D-1)."""
-    assert alert_states(scenario.home)["mrr_change-2"] == QUIET_D1_FIRED_D
+    assert alert_states(scenario.home)["mrr_change-2"] == scenario.quiet_then_fired()
     assert fired(scenario.home, "mrr_change-2") == [
-        ("fired", TODAY.isoformat(), scenario.mrr_before - scenario.lost_mrr,
+        ("fired", scenario.today.isoformat(), scenario.mrr_before - scenario.lost_mrr,
          f"{scenario.mrr_before:.6f}", [])]
 
 
@@ -259,26 +282,27 @@ def test_mrr_change_day_over_day_in_percent(scenario: Scenario) -> None:
     as the backfill published it). D-1: 0%. D: -lost / MRR(D-1) x 100: beyond it."""
     assert Decimal(0) < scenario.percent_threshold < (
         scenario.lost_mrr / scenario.mrr_before * 100)
-    assert alert_states(scenario.home)["mrr_change-3"] == QUIET_D1_FIRED_D
+    assert alert_states(scenario.home)["mrr_change-3"] == scenario.quiet_then_fired()
     [(event, day, value, before, _)] = fired(scenario.home, "mrr_change-3")
     assert (event, day, value, Decimal(before)) == (
-        "fired", TODAY.isoformat(), scenario.mrr_before - scenario.lost_mrr, scenario.mrr_before)
+        "fired", scenario.today.isoformat(), scenario.mrr_before - scenario.lost_mrr,
+        scenario.mrr_before)
 
 
 def test_failed_payments_above_a_count(scenario: Scenario) -> None:
     """D-1: 0 failed payments (the backfill published none on D-1 or D). D: the 2 failed
     renewals, above 1."""
-    assert alert_states(scenario.home)["failed_payments-1"] == QUIET_D1_FIRED_D
+    assert alert_states(scenario.home)["failed_payments-1"] == scenario.quiet_then_fired()
     assert fired(scenario.home, "failed_payments-1") == [
-        ("fired", TODAY.isoformat(), Decimal(FAILED_RENEWALS), None, [])]
+        ("fired", scenario.today.isoformat(), Decimal(FAILED_RENEWALS), None, [])]
 
 
 def test_failed_payments_above_k_times_the_trailing_average(scenario: Scenario) -> None:
     """D-1: 0 failed payments is above no average. D: 2, above 1 x the average of D-28..D-1
     (the company's own history as the backfill published it, under 2: the fixture checks)."""
-    assert alert_states(scenario.home)["failed_payments-2"] == QUIET_D1_FIRED_D
+    assert alert_states(scenario.home)["failed_payments-2"] == scenario.quiet_then_fired()
     assert fired(scenario.home, "failed_payments-2") == [
-        ("fired", TODAY.isoformat(), Decimal(FAILED_RENEWALS),
+        ("fired", scenario.today.isoformat(), Decimal(FAILED_RENEWALS),
          f"{scenario.failed_average:.6f}", [])]
 
 
@@ -290,7 +314,7 @@ def test_stale_data_fires_once_the_tier_cadence_x_2_has_passed(scenario: Scenari
         scenario.home, [scenario.fresh], synced + dt.timedelta(hours=hours))[0]}["stale_data"]
         for hours in (5, 7)}
     assert judged == {5: False, 7: True}
-    assert alert_states(scenario.home)["stale_data-1"] == {TODAY.isoformat(): 0}
+    assert alert_states(scenario.home)["stale_data-1"] == {scenario.today.isoformat(): 0}
 
 
 def test_a_failing_sync_is_recorded_and_fires_sync_failing(scenario: Scenario) -> None:
@@ -308,7 +332,7 @@ def test_a_failing_sync_is_recorded_and_fires_sync_failing(scenario: Scenario) -
     assert (connection.last_failure_at or 0) > (connection.last_sync_at or 0)
     assert connection.last_sync_at == scenario.fresh.last_sync_at
     [(event, day, value, _, _)] = fired(scenario.home, "sync_failing-1")
-    assert (event, day, value) == ("fired", TODAY.isoformat(), Decimal(1))
+    assert (event, day, value) == ("fired", scenario.today.isoformat(), Decimal(1))
     assert scenario.hook_requests["forbidden"] == scenario.hook_requests["transform"] + 1
     message = json.loads(scenario.hook.requests[-2][2])["message"]
     assert "sync_failing" in message and "1 failed sync(s)" in message
@@ -321,7 +345,7 @@ def test_a_rejected_key_revokes_the_project_and_fires_connection_revoked(
     assert ConnectionStore(scenario.home).get(PROJECT).status == "revoked"
     assert "reconnect" in scenario.failures["rolled"]
     [(event, day, value, _, _)] = fired(scenario.home, "connection_revoked-1")
-    assert (event, day, value) == ("fired", TODAY.isoformat(), Decimal(1))
+    assert (event, day, value) == ("fired", scenario.today.isoformat(), Decimal(1))
     assert scenario.hook_requests["rolled"] == scenario.hook_requests["forbidden"] + 1
 
 
@@ -359,7 +383,7 @@ def test_dagster_records_each_build_as_the_revenue_alerts_check(scenario: Scenar
     metadata = refresh[0].metadata
     assert (metadata["rule"].value, metadata["value"].value, metadata["threshold"].value,
             metadata["day"].value) == ("churned_mrr-1", f"{scenario.lost_mrr:.6f}",
-                                       f"${scenario.lost_mrr - 1}", TODAY.isoformat())
+                                       f"${scenario.lost_mrr - 1}", scenario.today.isoformat())
     assert metadata["rules_firing"].value == 7
     assert metadata["alerts_sent"].value == 7
     assert transform[0].metadata["alerts_sent"].value == 0

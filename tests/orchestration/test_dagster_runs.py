@@ -185,12 +185,19 @@ def test_retention_job_clips_a_starter_project_to_three_days_and_rebuilds_the_ma
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STRIPE_WAREHOUSE_HOME", str(home))
         ConnectionStore(home).set_tier("acme", "starter")
+        started = dt.datetime.now(dt.UTC)
         with DagsterInstance.from_config(str(dagster_home(home))) as instance:
             result = defs.resolve_job_def("retention").execute_in_process(
                 instance=instance, raise_on_error=False)
+        ended = dt.datetime.now(dt.UTC)
     assert result.success
     after = {p: metric_rows(home, p) for p in PROJECTS}
-    cutoff = retention_cutoff("starter", dt.datetime.now(dt.UTC)).date()
+    # the cutoff the job applied (its output metadata): three days before the job's own now,
+    # which is the day it started or, if it ran across midnight UTC, the next one
+    [output] = [e for e in result.events_for_node("expire_raw_data") if e.is_successful_output]
+    applied = output.step_output_data.metadata["projects"].value["acme"]["cutoff"]
+    cutoff = dt.datetime.fromisoformat(applied).date()
+    assert cutoff in {retention_cutoff("starter", now).date() for now in (started, ended)}
     assert min(day for _, day, _ in before["acme"]) < cutoff
     assert min(day for _, day, _ in after["acme"]) == cutoff
     # nothing expired survives downstream either: incremental marts and staging are rebuilt
