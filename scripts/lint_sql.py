@@ -11,6 +11,7 @@ Usage: .venv/bin/python scripts/lint_sql.py [sqlfluff lint arguments]  (default:
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -31,7 +32,12 @@ def main() -> int:
         _, environment = dbt_invocation([], home=Path(home))  # dbt's state dirs under `home`
         sqlfluff = Path(sys.executable).with_name("sqlfluff")
         paths = sys.argv[1:] or ["dbt_project"]
-        return subprocess.call([str(sqlfluff), "lint", *paths], cwd=REPO_ROOT, env=environment)
+        # one process per core: 137 s -> 89 s on 2 cores (each compiles the dbt project once)
+        processes = [] if "--processes" in paths else ["--processes", str(os.cpu_count() or 1)]
+        # the workers' shared-memory lock is reported as leaked at exit: noise, not a finding
+        environment["PYTHONWARNINGS"] = "ignore::UserWarning:multiprocessing.resource_tracker"
+        return subprocess.call([str(sqlfluff), "lint", *processes, *paths], cwd=REPO_ROOT,
+                               env=environment)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import pytest
 
 from scripts import postgres
 from tests import scheduling
+from tests.newcomer import run_demo
 from tests.postgres_databases import new_database
 
 _held: list[int] = []  # the basetemp lock's descriptor, held until the process exits
@@ -118,6 +120,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.hookimpl(optionalhook=True)  # only with pytest-xdist (`make test`: -n 2 --dist loadfile)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     return scheduling.make_scheduler(config, log)
+
+
+@pytest.fixture(scope="session")
+def newcomers_demo(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The session's `stripe-warehouse demo` (tests/newcomer.py): its state directory and its
+    completed process. Read it as it is; copy the directory to change anything in it."""
+    home = tmp_path_factory.mktemp("demo")
+    return home, run_demo(home)
 
 
 @pytest.fixture(scope="session")

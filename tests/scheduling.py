@@ -24,6 +24,9 @@ CHANGE_MODULES = ("tests/dbt/test_item_removal.py", "tests/dbt/test_seat_changes
                   "tests/dbt/test_many_items.py", "tests/dbt/test_item_discount_removal.py",
                   "tests/dbt/test_segments.py")
 CHANGE_UNIT = "tests/dbt/change_scenarios"
+# the two modules that read the session's demo (tests/newcomer.py): one unit, so one demo run
+DEMO_MODULES = ("tests/test_demo.py", "tests/orchestration/test_ui_after_demo.py")
+DEMO_UNIT = "tests/newcomer"
 # modules whose variants share nothing expensive (each builds its own warehouse per target)
 SPLIT_BY_TARGET = (*CHANGE_MODULES, "tests/dbt/test_history_stability.py",
                    "tests/dbt/test_tax.py", "tests/dbt/test_collected_revenue.py")
@@ -56,7 +59,7 @@ SLOWEST_FIRST = (
     "tests/warehouse_target/test_same_marts_on_both_targets.py",
     "tests/dbt/test_tenant_late_rows.py",             # ~50
     "tests/dbt/test_saas_metrics.py",                 # ~50 (110 at load 8-15)
-    "tests/test_demo.py",
+    DEMO_UNIT,                                        # ~110 (the demo once, the UI, two CLI runs)
 )
 
 
@@ -70,7 +73,8 @@ def work_unit(nodeid: str) -> str:
     """The unit a test is handed out in: its module, or the change modules' shared unit; a
     PostgreSQL variant of a split module is a unit of its own (``...[postgres]``)."""
     path = nodeid.split("::", 1)[0]
-    unit = CHANGE_UNIT if path in CHANGE_MODULES else path
+    unit = (CHANGE_UNIT if path in CHANGE_MODULES else DEMO_UNIT if path in DEMO_MODULES
+            else path)
     if path in SPLIT_BY_TARGET and POSTGRES in _param_ids(nodeid):
         unit += f"[{POSTGRES}]"
     return unit

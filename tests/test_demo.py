@@ -2,49 +2,31 @@
 
 from __future__ import annotations
 
-import os
 import re
+import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from stripe_warehouse.crypto import SECRET_KEY_ENV, generate_key
 from stripe_warehouse.registry import ConnectionStore
+from tests.newcomer import newcomer_cli, run_demo
 
 METRIC_LINE = re.compile(r"^\s+(stripe_\w+)\s+(\$?[\d,]+(?:\.\d\d)?)\s", re.M)
 
 
-def _demo(home: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "STRIPE_WAREHOUSE_SECRET_KEY"}
-    env["STRIPE_WAREHOUSE_HOME"] = str(home)
-    return subprocess.run(
-        [sys.executable, "-m", "commands.cli", "demo", "--customers", "120"],
-        capture_output=True, text=True, env=env, timeout=600,
-    )
-
-
-def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """A command as the newcomer runs it next: same state dir, no key exported."""
-    env = {k: v for k, v in os.environ.items() if k != "STRIPE_WAREHOUSE_SECRET_KEY"}
-    env["STRIPE_WAREHOUSE_HOME"] = str(home)
-    env.pop("STRIPE_API_BASE", None)
-    return subprocess.run([sys.executable, "-m", "commands.cli", *args],
-                          capture_output=True, text=True, env=env, timeout=300)
-
-
 @pytest.fixture(scope="module")
 def first_demo(
-    tmp_path_factory: pytest.TempPathFactory,
+    newcomers_demo: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    home = tmp_path_factory.mktemp("demo")
-    return home, _demo(home)
+    return newcomers_demo
 
 
 @pytest.mark.e2e
 def test_demo_prints_the_six_metrics_writes_the_report_and_runs_again_the_same(
     first_demo: tuple[Path, subprocess.CompletedProcess[str]],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     tmp_path, first = first_demo
     assert first.returncode == 0, first.stderr[-2000:]
@@ -68,7 +50,10 @@ def test_demo_prints_the_six_metrics_writes_the_report_and_runs_again_the_same(
     assert len(listed) == int(header[1])
     assert all(line.strip().startswith(("[ALERT] demo ", "[RESOLVED] demo ")) for line in listed)
 
-    second = _demo(tmp_path)
+    # again over the first one's state (a copy: the session's demo is read by other tests)
+    again_home = tmp_path_factory.mktemp("demo_again") / "state"
+    shutil.copytree(tmp_path, again_home, symlinks=True)
+    second = run_demo(again_home)
     assert second.returncode == 0, second.stderr[-2000:]
     # the sandbox company is generated anew from the same seed; the warehouse starts afresh
     again = dict(METRIC_LINE.findall(second.stdout))
@@ -94,7 +79,7 @@ def test_demo_refuses_a_state_directory_holding_other_projects(
     monkeypatch.setenv(SECRET_KEY_ENV, generate_key())
     ConnectionStore(tmp_path).connect("acme", "pro", "sk_live_not_a_demo_key")
     (tmp_path / "warehouse.duckdb").write_bytes(b"a real user's warehouse")
-    result = _demo(tmp_path)
+    result = run_demo(tmp_path)
     assert result.returncode == 2
     assert "holds other projects (acme)" in result.stderr
     assert result.stderr.count("\n") == 1
@@ -111,7 +96,7 @@ def test_after_the_demo_every_command_finds_its_key_and_says_what_to_do_with_it(
     note = (f"note: STRIPE_WAREHOUSE_SECRET_KEY is unset: using the demo's key file "
             f"{home / 'secret.key'}")
 
-    doctor = _cli(home, "doctor", "demo")
+    doctor = newcomer_cli(home, "doctor", "demo")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     outcomes = {line.split()[0] for line in doctor.stdout.splitlines()}
     assert outcomes <= {"OK", "WARN"}, doctor.stdout
@@ -119,12 +104,12 @@ def test_after_the_demo_every_command_finds_its_key_and_says_what_to_do_with_it(
     assert "run `stripe-warehouse demo` again" in doctor.stdout
     assert doctor.stderr.startswith(note)
 
-    sync = _cli(home, "sync", "demo", "--refresh")
+    sync = newcomer_cli(home, "sync", "demo", "--refresh")
     assert sync.returncode == 2
     assert sync.stderr.splitlines()[-1].startswith(
         "error: project demo is the demo's sandbox company")
 
-    status = _cli(home, "status")
+    status = newcomer_cli(home, "status")
     assert status.returncode == 0, status.stderr
     assert status.stdout.splitlines()[1].split()[:3] == ["demo", "pro", "active"]
     assert "demo: the demo's sandbox company" in status.stdout

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests import scheduling
-from tests.scheduling import CHANGE_MODULES, CHANGE_UNIT, rank, work_unit
+from tests.scheduling import CHANGE_MODULES, CHANGE_UNIT, DEMO_MODULES, DEMO_UNIT, rank, work_unit
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -18,6 +18,16 @@ def test_the_change_modules_are_one_unit_per_target() -> None:
         f"{CHANGE_UNIT}[postgres]")
     # the module's test without a target runs with the DuckDB unit
     assert work_unit("tests/dbt/test_item_removal.py::test_old_release") == CHANGE_UNIT
+
+
+def test_the_modules_reading_the_session_s_demo_are_one_unit() -> None:
+    """Their worker runs the demo once (tests/newcomer.py)."""
+    assert {work_unit(f"{module}::test_a") for module in DEMO_MODULES} == {DEMO_UNIT}
+    assert all((REPO / module).is_file() for module in DEMO_MODULES)
+    # and every module that uses the session's demo is in it
+    using = {str(path.relative_to(REPO)) for path in (REPO / "tests").rglob("test_*.py")
+             if path != Path(__file__) and "newcomers_demo" in path.read_text()}
+    assert using <= set(DEMO_MODULES)
 
 
 def test_a_split_module_s_postgresql_variant_is_a_unit_of_its_own() -> None:
@@ -43,7 +53,7 @@ def test_slow_units_come_first_and_a_module_s_variants_together() -> None:
 
 def test_every_listed_module_exists_and_the_change_modules_are_the_registered_cases() -> None:
     for unit in (*scheduling.SLOWEST_FIRST, *scheduling.SPLIT_BY_TARGET):
-        assert unit == CHANGE_UNIT or (REPO / unit).is_file(), unit
+        assert unit in (CHANGE_UNIT, DEMO_UNIT) or (REPO / unit).is_file(), unit
     registering = {str(path.relative_to(REPO)) for path in (REPO / "tests/dbt").glob("test_*.py")
                    if "register(ChangeScenario(" in path.read_text()}
     assert registering == set(CHANGE_MODULES)

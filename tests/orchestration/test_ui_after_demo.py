@@ -5,7 +5,9 @@ README's Dagster screenshots are taken from this state.
 """
 
 import re
+import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +20,8 @@ from orchestration.assets import RAW_TABLE_SPECS, stripe_dbt_models
 from orchestration.translators import METRICS_DAILY_KEY
 from orchestration.ui import dagster_home, start_ui, stop_ui, wait_until_ready
 from tests.browser import chromium
+from tests.newcomer import newcomer_cli
 from tests.paths import REPO_ROOT
-from tests.test_demo import _cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -41,11 +43,16 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def after_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AfterDemo]:
-    """`stripe-warehouse demo` as a newcomer runs it (no key exported), then the UI on it."""
-    home = tmp_path_factory.mktemp("after_demo")
-    demo = _cli(home, "demo", "--customers", "150")
+def after_demo(
+    tmp_path_factory: pytest.TempPathFactory,
+    newcomers_demo: tuple[Path, subprocess.CompletedProcess[str]],
+) -> Iterator[AfterDemo]:
+    """`stripe-warehouse demo` as a newcomer runs it (no key exported; the session's), then
+    the UI on a copy of its state directory (the UI's daemon writes into it)."""
+    demo_home, demo = newcomers_demo
     assert demo.returncode == 0, demo.stderr[-2000:]
+    home = tmp_path_factory.mktemp("after_demo") / "state"
+    shutil.copytree(demo_home, home, symlinks=True)
     url = f"http://127.0.0.1:{free_port()}"
     with open(home / "dagster-dev.log", "wb") as log:
         process = start_ui(home, port=int(url.rsplit(":", 1)[1]), log=log)
@@ -147,7 +154,7 @@ def test_asset_graph_and_schedules_screenshots_of_the_demo_state(after_demo: Aft
 
 def test_a_cli_refresh_error_is_one_line_and_no_run_is_left_running(after_demo: AfterDemo) -> None:
     """The demo's project refuses a sync before any run starts: no failed run is recorded."""
-    result = _cli(after_demo.home, "sync", "demo", "--refresh")
+    result = newcomer_cli(after_demo.home, "sync", "demo", "--refresh")
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     with DagsterInstance.from_config(str(dagster_home(after_demo.home))) as instance:
         assert len(instance.get_runs()) == 1
