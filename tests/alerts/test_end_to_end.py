@@ -143,7 +143,12 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     for _ in range(2):
         with ExitStack() as stack:
             today = utc_today()
-            ran = run_scenario(stack, tmp_path_factory, today)
+            try:
+                ran = run_scenario(stack, tmp_path_factory, today)
+            except Exception:
+                if utc_today() == today:
+                    raise
+                continue  # its checks met the next day: run it again on that day
             if utc_today() == today:
                 yield ran
                 return
