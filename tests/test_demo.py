@@ -16,19 +16,12 @@ from tests.newcomer import newcomer_cli, run_demo
 METRIC_LINE = re.compile(r"^\s+(stripe_\w+)\s+(\$?[\d,]+(?:\.\d\d)?)\s", re.M)
 
 
-@pytest.fixture(scope="module")
-def first_demo(
-    newcomers_demo: tuple[Path, subprocess.CompletedProcess[str]],
-) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    return newcomers_demo
-
-
 @pytest.mark.e2e
 def test_demo_prints_the_six_metrics_writes_the_report_and_runs_again_the_same(
-    first_demo: tuple[Path, subprocess.CompletedProcess[str]],
+    newcomers_demo: tuple[Path, subprocess.CompletedProcess[str]],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    tmp_path, first = first_demo
+    tmp_path, first = newcomers_demo
     assert first.returncode == 0, first.stderr[-2000:]
     metrics = dict(METRIC_LINE.findall(first.stdout))
     assert set(metrics) == {
@@ -62,10 +55,10 @@ def test_demo_prints_the_six_metrics_writes_the_report_and_runs_again_the_same(
 
 @pytest.mark.e2e
 def test_demo_ends_with_verify_reconciling_every_check(
-    first_demo: tuple[Path, subprocess.CompletedProcess[str]],
+    newcomers_demo: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     """`make demo` runs `verify` against its sandbox: six checks, all green."""
-    _, first = first_demo
+    _, first = newcomers_demo
     report = first.stdout[first.stdout.index("verify demo:"):]
     checks = [line for line in report.splitlines() if line.startswith(("ok ", "DIFF "))]
     assert len(checks) == 6, report
@@ -88,9 +81,9 @@ def test_demo_refuses_a_state_directory_holding_other_projects(
 
 @pytest.mark.e2e
 def test_after_the_demo_every_command_finds_its_key_and_says_what_to_do_with_it(
-    first_demo: tuple[Path, subprocess.CompletedProcess[str]],
+    newcomers_demo: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
-    home, first = first_demo
+    home, first = newcomers_demo
     assert first.returncode == 0, first.stderr[-2000:]
     assert "project demo is marked as the demo's" in first.stdout
     note = (f"note: STRIPE_WAREHOUSE_SECRET_KEY is unset: using the demo's key file "
