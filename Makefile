@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-extended test-fast lint bench clean chromium
 
-# uv installs the locked packages (the same set pip would) in ~25 s, bytecode compiled, where
+# uv installs the locked packages (the same set pip would), bytecode compiled, in ~30 s where
 # pip took ~140 s on this 2-core machine: it fetches in parallel. It comes from the registry.
 UV_VERSION := 0.13.10
 

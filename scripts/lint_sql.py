@@ -32,7 +32,7 @@ def main() -> int:
         sqlfluff = Path(sys.executable).with_name("sqlfluff")
         paths = sys.argv[1:] or ["dbt_project"]
         # every core lints (0: sqlfluff's "all CPUs"; the dbt templater still renders in the
-        # main process): 137 s -> 83-89 s on 2 cores
+        # main process): 137 s -> 83-98 s on 2 cores
         given = any(arg in ("-p", "--processes") or arg.startswith("--processes=")
                     for arg in paths)
         processes = [] if given else ["--processes", "0"]
